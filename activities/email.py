@@ -1,0 +1,493 @@
+"""Customer and staff email: render a template pair, hand it to a backend.
+
+The workflow decides *that* a message goes out and with which data
+(``EmailRequest``); this module decides *how* it reads and *where* it goes.
+Each ``MessageKind`` has a plain-text and an HTML template under
+``templates/``, both extending a shared layout. Backends sit behind the
+``EmailBackend`` protocol: the built-in ``OutboxBackend`` writes ``.eml``
+files to a directory (for development, tests and the ``orders outbox``
+command); a provider such as SendGrid plugs in later without touching the
+activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Protocol, cast
+from urllib.parse import quote
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    UndefinedError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.exceptions import FilterArgumentError
+from jinja2.runtime import Context
+from pydantic import TypeAdapter, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.config import Settings
+from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
+from workflows.names import SEND_EMAIL
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+INTERNAL_KINDS = frozenset(
+    {
+        MessageKind.OVERPAYMENT_ALERT,
+        MessageKind.MILESTONE_OVERDUE,
+        MessageKind.REVIEW_LAPSED,
+        MessageKind.SUPPORT_TEAM_NOTICE,
+        MessageKind.SUPPORT_REQUEST_FORWARDED,
+        MessageKind.REFUND_NEEDED,
+    }
+)
+"""Kinds written for staff (operations or support), not for the customer."""
+
+# --------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DATETIME = TypeAdapter(datetime)
+_DURATION = TypeAdapter(timedelta)
+
+
+def _decimal(value: Any, filter_name: str) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            pass
+    raise FilterArgumentError(f"{filter_name}: {value!r} is not a decimal amount")
+
+
+def _as_utc(value: Any, filter_name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = _DATETIME.validate_python(value)
+        except ValidationError:
+            raise FilterArgumentError(f"{filter_name}: {value!r} is not an ISO 8601 date-time") from None
+    if not isinstance(value, datetime):
+        raise FilterArgumentError(f"{filter_name}: {value!r} is not a date-time")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_money(amount: Any, currency: str) -> str:
+    """``money("4800", "EUR")`` is ``"EUR 4,800.00"``."""
+    value = _decimal(amount, "money").quantize(Decimal("0.01"))
+    return f"{currency} {value:,.2f}"
+
+
+def format_date(value: Any) -> str:
+    """``"2026-11-26T14:05:00Z"`` is ``"26 Nov 2026"`` (in UTC)."""
+    moment = _as_utc(value, "date")
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def format_datetime_utc(value: Any) -> str:
+    """``"2026-11-26T14:05:00Z"`` is ``"26 Nov 2026, 14:05 UTC"``."""
+    moment = _as_utc(value, "datetime")
+    return f"{format_date(moment)}, {moment:%H:%M} UTC"
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def format_duration(value: Any) -> str:
+    """``"P14D"`` is ``"14 days"``, ``"PT2H"`` is ``"2 hours"``, ``"P1DT12H"`` is ``"1 day and 12 hours"``."""
+    if isinstance(value, str):
+        try:
+            value = _DURATION.validate_python(value)
+        except ValidationError:
+            raise FilterArgumentError(f"duration: {value!r} is not an ISO 8601 duration") from None
+    if not isinstance(value, timedelta):
+        raise FilterArgumentError(f"duration: {value!r} is not a duration")
+    seconds = int(abs(value.total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        _plural(n, unit)
+        for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second"))
+        if n
+    ]
+    if not parts:
+        return "0 minutes"
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def format_label(value: Any) -> str:
+    """``"bank_transfer"`` is ``"Bank transfer"``."""
+    text = str(value).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def format_number(value: Any) -> str:
+    """``"2.500"`` is ``"2.5"``, ``"1.000"`` is ``"1"``."""
+    number = _decimal(value, "number")
+    text = f"{number.normalize():f}"
+    return text
+
+
+def quote_text(value: Any) -> str:
+    """Customer or staff text quoted e-mail style, each line starting with ``> ``."""
+    return "\n".join(f"> {line}".rstrip() for line in str(value).strip().splitlines())
+
+
+def is_web_url(value: Any) -> bool:
+    """Only http(s) addresses become links; anything else is shown as text."""
+    return isinstance(value, str) and re.match(r"^https?://\S+$", value, re.IGNORECASE) is not None
+
+
+@pass_context
+def order_url(context: Context, *parts: Any) -> str:
+    """Absolute link into the order's web pages: ``order_url("pay")``."""
+    base = str(context.resolve("web_base_url")).rstrip("/")
+    order = context.resolve("order")
+    order_id = order["order_id"] if isinstance(order, Mapping) and "order_id" in order else None
+    if order_id is None:
+        raise UndefinedError("order_url needs order.order_id")
+    path = "/".join(quote(str(part), safe="") for part in (order_id, *parts))
+    return f"{base}/orders/{path}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        money=format_money,
+        date=format_date,
+        datetime=format_datetime_utc,
+        duration=format_duration,
+        label=format_label,
+        number=format_number,
+        quote=quote_text,
+    )
+    env.tests["web_url"] = is_web_url
+    env.globals["order_url"] = order_url
+    return env
+
+
+ENV = _environment()
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
+
+
+def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) -> RenderedEmail:
+    """Render one message. Raises ``jinja2.TemplateError`` when the template and
+    the context disagree (a missing key, a value a filter cannot read)."""
+    kind = MessageKind(kind)
+    variables: dict[str, Any] = {
+        **context,
+        "company": settings.company_name,
+        "support_email": settings.support_email,
+        "from_email": settings.from_email,
+        "web_base_url": settings.web_base_url.rstrip("/"),
+        "kind": kind.value,
+        "internal": kind in INTERNAL_KINDS,
+    }
+    text_template = ENV.get_template(f"{kind.value}.txt")
+    subject_block = text_template.blocks.get("subject")
+    if subject_block is None:
+        raise TemplateError(f"{kind.value}.txt has no subject block")
+    subject = "".join(subject_block(text_template.new_context(variables)))
+    subject = " ".join(subject.split())
+    if not subject:
+        raise TemplateError(f"{kind.value}.txt renders an empty subject")
+    variables["subject"] = subject
+    text = _tidy_text(text_template.render(variables))
+    html = ENV.get_template(f"{kind.value}.html").render(variables).strip() + "\n"
+    return RenderedEmail(subject=subject, text=text, html=html)
+
+
+# --------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    order_id: str
+    kind: str
+    message_key: str
+    to_email: str
+    to_name: str | None
+    from_email: str
+    from_name: str | None
+    reply_to: str | None
+    subject: str
+    text: str
+    html: str
+
+
+class EmailBackend(Protocol):
+    """Where rendered mail goes. ``send`` is synchronous (it runs in a worker
+    thread) and must be idempotent per ``message_key``: an activity retry
+    calls it again with the same message."""
+
+    name: str
+
+    def send(self, message: OutgoingEmail) -> str | None:
+        """Deliver the message; return the provider's message id if it has one."""
+        ...
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def outbox_filename(message_key: str) -> str:
+    """``"order-42:email:3:payment_requested"`` is ``"order-42_email_3_payment_requested.eml"``."""
+    return _UNSAFE_FILENAME.sub("_", message_key) + ".eml"
+
+
+def message_id_for(message_key: str, from_email: str) -> str:
+    """A Message-ID derived from the message key, so a retry reuses it."""
+    digest = hashlib.sha256(message_key.encode()).hexdigest()[:32]
+    domain = from_email.rpartition("@")[2] or "localhost"
+    return f"<{digest}@{domain}>"
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _address(email_address: str, name: str | None) -> Address:
+    return Address(display_name=_one_line(name or ""), addr_spec=email_address.strip())
+
+
+def build_message(message: OutgoingEmail, message_id: str, date: datetime | None = None) -> EmailMessage:
+    """The RFC 5322 form of ``message``: multipart/alternative, text then HTML."""
+    mail = EmailMessage(policy=policy.default)
+    mail["From"] = _address(message.from_email, message.from_name)
+    mail["To"] = _address(message.to_email, message.to_name)
+    if message.reply_to:
+        mail["Reply-To"] = message.reply_to
+    mail["Subject"] = _one_line(message.subject)
+    mail["Date"] = format_datetime(date or datetime.now(UTC))
+    mail["Message-ID"] = message_id
+    mail["X-Order-Id"] = message.order_id
+    mail["X-Message-Kind"] = message.kind
+    mail["X-Message-Key"] = message.message_key
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+def _read_headers(path: Path) -> EmailMessage:
+    with path.open("rb") as handle:
+        return cast(EmailMessage, BytesParser(policy=policy.default).parse(handle, headersonly=True))
+
+
+class OutboxBackend:
+    """Writes each message as an ``.eml`` file instead of sending it.
+
+    The file is named after the message key, so a retried activity finds the
+    file it wrote before and does not write a second copy.
+    """
+
+    name = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def send(self, message: OutgoingEmail) -> str | None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / outbox_filename(message.message_key)
+        if path.exists():
+            existing = _read_headers(path)["Message-ID"]
+            return str(existing) if existing else message_id_for(message.message_key, message.from_email)
+        message_id = message_id_for(message.message_key, message.from_email)
+        data = build_message(message, message_id).as_bytes()
+        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return message_id
+
+
+def backend_from_settings(settings: Settings) -> EmailBackend:
+    """The configured backend. Only the outbox exists so far."""
+    return OutboxBackend(settings.outbox_dir)
+
+
+# --------------------------------------------------------------------------
+# Reading the outbox (for ``orders outbox``)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    path: Path
+    date: datetime | None
+    to: str
+    subject: str
+    order_id: str
+    kind: str
+
+
+def _header_date(mail: EmailMessage) -> datetime | None:
+    header = mail["Date"]
+    moment = getattr(header, "datetime", None)
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def list_outbox(directory: Path | str) -> list[OutboxEntry]:
+    """Every message in the outbox, oldest first (by Date header, then file name)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    entries = []
+    for path in folder.glob("*.eml"):
+        if path.name.startswith("."):
+            continue
+        mail = _read_headers(path)
+        entries.append(
+            OutboxEntry(
+                path=path,
+                date=_header_date(mail),
+                to=str(mail["To"] or ""),
+                subject=str(mail["Subject"] or ""),
+                order_id=str(mail["X-Order-Id"] or ""),
+                kind=str(mail["X-Message-Kind"] or ""),
+            )
+        )
+    oldest = datetime.min.replace(tzinfo=UTC)
+    entries.sort(key=lambda entry: (entry.date or oldest, entry.path.name))
+    return entries
+
+
+def read_outbox_message(path: Path | str) -> EmailMessage:
+    """One outbox file, parsed (``get_body(("plain",))`` gives the text part)."""
+    with Path(path).open("rb") as handle:
+        return cast(EmailMessage, BytesParser(policy=policy.default).parse(handle))
+
+
+# --------------------------------------------------------------------------
+# The activity
+# --------------------------------------------------------------------------
+
+
+class EmailActivities:
+    def __init__(self, settings: Settings, backend: EmailBackend) -> None:
+        self._settings = settings
+        self._backend = backend
+
+    def _recipient(self, request: EmailRequest) -> tuple[str, str | None]:
+        if request.audience == Audience.OPERATIONS:
+            return self._settings.ops_email, None
+        if request.audience == Audience.SUPPORT:
+            return self._settings.support_email, None
+        if not request.to_email:
+            raise ApplicationError(
+                f"{request.kind.value} email for order {request.order_id} has no customer address",
+                type="MissingRecipient",
+                non_retryable=True,
+            )
+        return request.to_email, request.to_name
+
+    def _reply_to(self, request: EmailRequest) -> str | None:
+        # A forwarded support request is answered straight to the customer.
+        if request.kind == MessageKind.SUPPORT_REQUEST_FORWARDED:
+            customer = (request.context.get("order") or {}).get("customer") or {}
+            if isinstance(customer, dict) and customer.get("email"):
+                return str(customer["email"])
+        return self._settings.reply_to
+
+    def compose(self, request: EmailRequest) -> OutgoingEmail:
+        """Render ``request`` into the message a backend sends."""
+        to_email, to_name = self._recipient(request)
+        try:
+            rendered = render(request.kind, request.context, self._settings)
+        except TemplateError as exc:
+            raise ApplicationError(
+                f"cannot render the {request.kind.value} email: {exc.message or exc}",
+                type="TemplateError",
+                non_retryable=True,
+            ) from exc
+        return OutgoingEmail(
+            order_id=request.order_id,
+            kind=request.kind.value,
+            message_key=request.message_key,
+            to_email=to_email,
+            to_name=to_name,
+            from_email=self._settings.from_email,
+            from_name=self._settings.from_name,
+            reply_to=self._reply_to(request),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, request: EmailRequest) -> EmailReceipt:
+        """Render and send one message; a retry with the same key sends nothing new."""
+        message = self.compose(request)
+        message_id = await asyncio.to_thread(self._backend.send, message)
+        activity.logger.info(
+            "email sent",
+            extra={
+                "order_id": request.order_id,
+                "kind": request.kind.value,
+                "message_key": request.message_key,
+                "audience": request.audience.value,
+                "backend": self._backend.name,
+            },
+        )
+        return EmailReceipt(message_key=request.message_key, message_id=message_id, backend=self._backend.name)

@@ -1,0 +1,1 @@
+"""The ``orders`` command line and its embedded development server."""

@@ -1,0 +1,741 @@
+"""The ``orders`` command line: start orders, act on them, look at them.
+
+Actions are sent by name (see ``workflows.names``), so this module never
+imports workflow code; only ``orders worker`` and ``orders dev`` load it.
+
+Exit codes: 0 success, 1 the order refused the action, 2 bad usage or a bad
+file, 3 no such order, 4 Temporal unreachable, 5 no worker answered in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.envconfig import ClientConfig
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from starter.contract import ACTION_MODELS, schemas
+from workflows import names, search
+from workflows.converter import data_converter, describe
+from workflows.models import (
+    Action,
+    ActionResult,
+    ConfirmationDraft,
+    OrderStatus,
+    OrderView,
+    StartOrderInput,
+)
+
+DEFAULT_ADDRESS: Final = "localhost:7233"  # the same default as worker.connect
+CONNECT_TIMEOUT: Final = 10.0
+UPDATE_TIMEOUT: Final = timedelta(seconds=30)
+QUERY_TIMEOUT: Final = timedelta(seconds=30)
+
+out = Console()
+err = Console(stderr=True)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Exit(IntEnum):
+    OK = 0
+    REJECTED = 1
+    USAGE = 2
+    UNKNOWN_ORDER = 3
+    UNREACHABLE = 4
+    NO_WORKER = 5
+
+
+class CliError(Exception):
+    """A failure with a message for the user and the exit code that goes with it."""
+
+    def __init__(self, code: Exit, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --------------------------------------------------------------------------
+# Connecting
+# --------------------------------------------------------------------------
+
+
+def connect_config(address: str | None, namespace: str | None) -> dict[str, Any]:
+    """Client.connect arguments: envconfig, then the flags, then the default address.
+
+    The same resolution as ``worker.connect``, which cannot be imported here
+    without importing the workflow code.
+    """
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if namespace:
+        config["namespace"] = namespace
+    return config
+
+
+async def connect(args: argparse.Namespace) -> Client:
+    config = connect_config(args.address, args.namespace)
+    address = config["target_host"]
+    try:
+        return await asyncio.wait_for(
+            Client.connect(**config, data_converter=data_converter), CONNECT_TIMEOUT
+        )
+    except (RuntimeError, RPCError, TimeoutError, OSError) as error:
+        raise CliError(
+            Exit.UNREACHABLE,
+            f"cannot reach Temporal at {address}: is `orders dev` running?\n  ({error})",
+        ) from None
+
+
+@contextmanager
+def order_errors(order_id: str) -> Iterator[None]:
+    """Turn what Temporal says about one order into a message and an exit code."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        text = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+        raise CliError(Exit.REJECTED, f"order {order_id} refused: {text}") from None
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+        raise CliError(
+            Exit.NO_WORKER,
+            f"no worker answered within {int(UPDATE_TIMEOUT.total_seconds())} s: "
+            "start one with `orders worker` (or `orders dev`), or send with --signal to queue the action",
+        ) from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+        raise CliError(Exit.REJECTED, f"order {order_id} could not answer: {error}") from None
+    except RPCError as error:
+        raise rpc_error(order_id, error) from None
+
+
+def rpc_error(order_id: str, error: RPCError) -> CliError:
+    text = error.message.lower()
+    if error.status == RPCStatusCode.NOT_FOUND:
+        if "namespace" in text:
+            return CliError(Exit.USAGE, error.message)
+        if "completed" in text or "closed" in text:
+            return CliError(Exit.REJECTED, f"order {order_id} is closed and accepts no more actions")
+        return CliError(Exit.UNKNOWN_ORDER, f"no order {order_id}")
+    if error.status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return CliError(
+            Exit.NO_WORKER,
+            f"no worker answered within {int(QUERY_TIMEOUT.total_seconds())} s: start one with `orders worker`",
+        )
+    if error.status == RPCStatusCode.UNAVAILABLE:
+        return CliError(Exit.UNREACHABLE, f"Temporal became unreachable: {error.message}")
+    return CliError(Exit.REJECTED, f"Temporal refused: {error.message}")
+
+
+# --------------------------------------------------------------------------
+# Building payloads
+# --------------------------------------------------------------------------
+
+
+def validate(model: type[M], data: Any, source: str = "") -> M:
+    """Validate or fail with exit code 2 and one line per bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        prefix = f"{source}: " if source else ""
+        raise CliError(Exit.USAGE, f"{prefix}invalid {model.__name__}: {describe(error)}") from None
+
+
+def read_json(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(Exit.USAGE, f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(Exit.USAGE, f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+
+
+def new_order_id() -> str:
+    return f"{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+
+
+def build_start(args: argparse.Namespace) -> StartOrderInput:
+    if args.file:
+        data = read_json(args.file)
+        if not isinstance(data, dict):
+            raise CliError(Exit.USAGE, f"{args.file}: expected a JSON object with the StartOrderInput fields")
+        source = args.file
+    else:
+        missing = [flag for flag in ("name", "email", "message") if not getattr(args, flag)]
+        if missing:
+            flags = ", ".join(f"--{flag}" for flag in missing)
+            raise CliError(Exit.USAGE, f"missing {flags} (or give --file request.json)")
+        customer = {"name": args.name, "email": args.email, "company": args.company, "phone": args.phone}
+        data = {"customer": {k: v for k, v in customer.items() if v is not None}, "message": args.message}
+        if args.channel:
+            data["channel"] = args.channel
+        source = ""
+    if args.order_id:
+        data["order_id"] = args.order_id
+    data.setdefault("order_id", new_order_id())
+    return validate(StartOrderInput, data, source)
+
+
+def _fields(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _confirmation(args: argparse.Namespace) -> dict[str, Any]:
+    draft = validate(ConfirmationDraft, read_json(args.file), args.file)
+    return _fields(confirmation=draft, issued_by=args.issued_by)
+
+
+# For each action command: the action name and how its flags become fields.
+ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]]] = {
+    "note": (
+        names.ADD_NOTE,
+        lambda a: _fields(text=a.text, author=a.author, author_name=a.author_name),
+    ),
+    "update-customer": (
+        names.UPDATE_CUSTOMER,
+        lambda a: _fields(name=a.name, email=a.email, company=a.company, phone=a.phone),
+    ),
+    "confirm": (names.ISSUE_CONFIRMATION, _confirmation),
+    "approve": (names.APPROVE, lambda a: {"version": a.version}),
+    "request-changes": (
+        names.REQUEST_CHANGES,
+        lambda a: {"version": a.version, "comments": a.comments},
+    ),
+    "pay": (
+        names.RECORD_PAYMENT,
+        lambda a: _fields(amount=a.amount, reference=a.reference, method=a.method),
+    ),
+    "update": (names.POST_UPDATE, lambda a: _fields(text=a.text, milestone=a.milestone)),
+    "deliver": (
+        names.DELIVER,
+        lambda a: _fields(summary=a.summary, links=a.link, access_instructions=a.access),
+    ),
+    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments)),
+    "request-revision": (names.REQUEST_REVISION, lambda a: {"comments": a.comments}),
+    "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
+    "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
+}
+
+
+def build_action(args: argparse.Namespace) -> tuple[str, Action]:
+    """The action name and its validated payload for an action command."""
+    name, fields = ACTION_FIELDS[args.command]
+    data = {**fields(args), "request_id": args.request_id}
+    return name, validate(ACTION_MODELS[name], data)
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+
+
+def print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+async def cmd_start(args: argparse.Namespace) -> int:
+    inp = build_start(args)
+    client = await connect(args)
+    wf_id = names.workflow_id(inp.order_id)
+    existing = False
+    try:
+        handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+            names.WORKFLOW_TYPE,
+            inp,
+            id=wf_id,
+            task_queue=names.TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=search.initial(OrderStatus.DISCUSSING.value, inp.customer.customer_ref),
+            static_summary=f"Order {inp.order_id}: {inp.message[:60]}",
+        )
+        # With USE_EXISTING the server answers a running order's run; only
+        # the raw response tells whether this call started it.
+        response = getattr(handle, "_start_workflow_response", None)
+        existing = response is not None and not getattr(response, "started", True)
+    except WorkflowAlreadyStartedError:
+        existing = True  # a closed order with this id
+    except RPCError as error:
+        raise rpc_error(inp.order_id, error) from None
+    if args.json:
+        print_json({"order_id": inp.order_id, "workflow_id": wf_id, "existing": existing})
+    elif existing:
+        out.print(f"Order [bold]{inp.order_id}[/] already exists")
+    else:
+        out.print(f"Order [bold]{inp.order_id}[/] started")
+    return Exit.OK
+
+
+async def cmd_action(args: argparse.Namespace) -> int:
+    """Every action command: an update by default, a durable signal with --signal."""
+    name, action = build_action(args)
+    client = await connect(args)
+    handle = client.get_workflow_handle(names.workflow_id(args.order_id))
+    with order_errors(args.order_id):
+        if args.signal:
+            await handle.signal(name, action)
+            if args.json:
+                print_json({"order_id": args.order_id, "action": name, "request_id": action.request_id, "queued": True})
+            else:
+                out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {action.request_id})")
+            return Exit.OK
+        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds() + 5):
+            result = await handle.execute_update(
+                name, action, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT
+            )
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print_result(name, result)
+    return Exit.OK
+
+
+def print_result(name: str, result: ActionResult) -> None:
+    if result.applied:
+        line = f"[green]✓[/] {name} applied to order [bold]{result.order_id}[/]: now [bold]{result.status}[/]"
+    else:
+        line = f"[yellow]=[/] {name} was already applied to order [bold]{result.order_id}[/]: [bold]{result.status}[/]"
+    out.print(line)
+    if result.message:
+        out.print(Text(f"  {result.message}"))
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    client = await connect(args)
+    handle = client.get_workflow_handle(names.workflow_id(args.order_id))
+    with order_errors(args.order_id):
+        async with asyncio.timeout(QUERY_TIMEOUT.total_seconds() + 5):
+            view = await handle.query(names.STATUS_QUERY, result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
+    if args.json:
+        print_json(view.model_dump(mode="json"))
+    else:
+        out.print(render_view(view))
+    return Exit.OK
+
+
+def list_query(status: str | None) -> str:
+    query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
+    if status is not None:
+        try:
+            status = OrderStatus(status.upper()).value
+        except ValueError:
+            known = ", ".join(s.value for s in OrderStatus)
+            raise CliError(Exit.USAGE, f"unknown status {status!r}; one of {known}") from None
+        query += f" AND {search.ORDER_STATUS.name} = '{status}'"
+    return query
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    query = list_query(args.status)
+    client = await connect(args)
+    rows: list[dict[str, Any]] = []
+    try:
+        async for wf in client.list_workflows(query):
+            attrs = wf.typed_search_attributes
+            deadline = attrs.get(search.ORDER_NEXT_DEADLINE)
+            rows.append(
+                {
+                    "order_id": wf.id.removeprefix(names.WORKFLOW_ID_PREFIX),
+                    "status": attrs.get(search.ORDER_STATUS),
+                    "workflow_status": wf.status.name if wf.status else None,
+                    "started_at": wf.start_time.isoformat(),
+                    "next_deadline": deadline.isoformat() if deadline else None,
+                }
+            )
+    except RPCError as error:
+        raise CliError(Exit.USAGE if error.status == RPCStatusCode.INVALID_ARGUMENT else Exit.UNREACHABLE, error.message) from None
+    if args.json:
+        print_json(rows)
+        return Exit.OK
+    table = Table("Order", "Status", "Next deadline", "Started", box=box.SIMPLE_HEAD)
+    for row in rows:
+        _row(table, row["order_id"], row["status"] or "?", _when(row["next_deadline"]), _when(row["started_at"]))
+    out.print(table if rows else "[dim]no orders[/]")
+    return Exit.OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    all_schemas = schemas()
+    if not args.out:
+        print(json.dumps(all_schemas, indent=2))
+        return Exit.OK
+    directory = Path(args.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, schema in all_schemas.items():
+        (directory / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    out.print(f"wrote {len(all_schemas)} schemas to {directory}")
+    return Exit.OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    # worker.main() connects through envconfig: hand it the flags that way.
+    if args.address:
+        os.environ["TEMPORAL_ADDRESS"] = args.address
+    if args.namespace:
+        os.environ["TEMPORAL_NAMESPACE"] = args.namespace
+    try:
+        import worker  # noqa: PLC0415  (loads the workflow code: only here and in dev)
+    except ImportError as error:
+        raise CliError(Exit.REJECTED, f"cannot load the worker: {error}") from None
+    from activities.config import ConfigError  # noqa: PLC0415
+
+    address = connect_config(args.address, args.namespace)["target_host"]
+    try:
+        asyncio.run(worker.main())
+    except ConfigError as error:
+        raise CliError(Exit.USAGE, str(error)) from None
+    except RuntimeError as error:
+        if "connect" not in str(error).lower():
+            raise
+        raise CliError(Exit.UNREACHABLE, f"cannot reach Temporal at {address}: is `orders dev` running?") from None
+    return Exit.OK
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from starter import dev  # noqa: PLC0415
+
+    options = dev.DevOptions(port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox)
+    try:
+        return asyncio.run(dev.run(options))
+    except dev.DevError as error:
+        raise CliError(Exit(error.code), error.message) from None
+
+
+# --------------------------------------------------------------------------
+# Rendering an order
+# --------------------------------------------------------------------------
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _row(table: Table, *cells: str, style: str | None = None) -> None:
+    """Add a row of plain text: order data is never read as rich markup."""
+    table.add_row(*(Text(cell) for cell in cells), style=style)
+
+
+def _table(title: str, *columns: str) -> Table:
+    return Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
+
+
+def render_view(view: OrderView) -> Panel:
+    parts: list[Any] = [_summary(view)]
+    for section in (_confirmations, _payments, _milestones, _updates, _deliveries, _support, _timeline, _rejected):
+        table = section(view)
+        if table is not None:
+            parts.append(table)
+    return Panel(Group(*parts), title=f"Order {view.order_id}", subtitle=str(view.status), expand=False)
+
+
+def _summary(view: OrderView) -> Table:
+    c = view.customer
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    _row(grid, "Status", str(view.status))
+    who = ", ".join(x for x in (c.name, c.company, c.email, c.phone) if x)
+    _row(grid, "Customer", who)
+    _row(grid, "Channel", f"{view.channel} · since {_when(view.created_at)}")
+    _row(grid, "Request", view.first_message[:200])
+    if view.total is not None:
+        _row(grid, "Total", f"{view.total} {view.currency or ''}")
+    if view.next_deadline:
+        _row(grid, "Next deadline", f"{_when(view.next_deadline.at)}: {view.next_deadline.what}")
+    if view.cancellation:
+        x = view.cancellation
+        _row(grid, "Cancelled", f"{_when(x.at)} by {x.by}: {x.reason}")
+    return grid
+
+
+def _confirmations(view: OrderView) -> Table | None:
+    if not view.confirmations:
+        return None
+    table = _table("Confirmations", "Version", "Title", "Total", "Issued", "State")
+    for c in view.confirmations:
+        _row(table, str(c.version), c.title or "", f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state))
+    return table
+
+
+def _payments(view: OrderView) -> Table | None:
+    if view.total is None and not view.payments:
+        return None
+    table = _table("Payments", "Received", "Amount", "Method", "Reference")
+    for p in view.payments:
+        _row(table, _when(p.at), str(p.amount), str(p.method), p.reference)
+    for r in view.refunds:
+        _row(table, _when(r.at), f"-{r.amount}", str(r.method), f"refund {r.status} {r.refund_id or ''}")
+    table.caption = f"paid {view.amount_paid} · balance due {view.balance_due}" + (
+        f" · overpaid {view.overpaid}" if view.overpaid else ""
+    )
+    return table
+
+
+def _milestones(view: OrderView) -> Table | None:
+    if not view.milestones:
+        return None
+    table = _table("Milestones", "Name", "Due", "Completed")
+    for m in view.milestones:
+        _row(table, m.name, _when(m.due_at), _when(m.completed_at))
+    return table
+
+
+def _updates(view: OrderView) -> Table | None:
+    if not view.updates and not view.notes:
+        return None
+    table = _table("Updates and notes", "At", "From", "Text")
+    entries = [(u.at, f"update{' · ' + u.milestone if u.milestone else ''}", u.text) for u in view.updates]
+    entries += [(n.at, f"note · {n.author_name or n.author}", n.text) for n in view.notes]
+    for at, who, text in sorted(entries, key=lambda e: e[0])[-10:]:
+        _row(table, _when(at), who, text[:120])
+    return table
+
+
+def _deliveries(view: OrderView) -> Table | None:
+    if not view.deliveries and not view.revisions:
+        return None
+    table = _table("Deliveries and revisions", "At", "Round", "What")
+    entries = [(d.at, d.round, f"delivered: {d.summary} {' '.join(d.links)}") for d in view.deliveries]
+    entries += [(r.at, r.round, f"revision requested: {r.comments}") for r in view.revisions]
+    for at, rnd, text in sorted(entries, key=lambda e: e[0]):
+        _row(table, _when(at), str(rnd), text[:160])
+    return table
+
+
+def _support(view: OrderView) -> Table | None:
+    if view.support is None:
+        return None
+    s = view.support
+    table = _table("Support", "Opened", "Ends", "Ticket", "Scope")
+    _row(table, _when(s.opened_at), _when(s.closed_at or s.ends_at), s.ticket or "", s.scope)
+    for r in view.support_requests:
+        _row(table, _when(r.at), "", "request", f"{r.subject}: {r.text[:100]}")
+    return table
+
+
+def _timeline(view: OrderView) -> Table | None:
+    if not view.timeline:
+        return None
+    table = _table("Timeline (latest)", "At", "Event", "Detail")
+    for e in view.timeline[-10:]:
+        _row(table, _when(e.at), e.event, e.detail[:120])
+    return table
+
+
+def _rejected(view: OrderView) -> Table | None:
+    if not view.rejected:
+        return None
+    table = _table("Rejected actions", "At", "Action", "Via", "Reason")
+    for r in view.rejected[-10:]:
+        _row(table, _when(r.at), r.action, r.via, r.reason[:160], style="red")
+    return table
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+
+
+def _add_client_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--address", default=default, help=f"Temporal frontend (default: TEMPORAL_ADDRESS or {DEFAULT_ADDRESS})"
+    )
+    group.add_argument("--namespace", default=default, help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+
+
+def _client_options() -> argparse.ArgumentParser:
+    # Accepted after the command too; SUPPRESS keeps a value given before it.
+    parent = argparse.ArgumentParser(add_help=False)
+    _add_client_options(parent, argparse.SUPPRESS)
+    return parent
+
+
+def _action_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--signal", action="store_true", help="send as a durable signal instead of an update")
+    parent.add_argument(
+        "--request-id",
+        default=None,
+        help="idempotency key: repeating an action with the same id applies it once (default: random)",
+    )
+    parent.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parent
+
+
+def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    def action(command: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(command, parents=parents, help=help_text, description=help_text)
+        p.add_argument("order_id", metavar="ID", help="order id")
+        p.set_defaults(handler=cmd_action)
+        return p
+
+    p = action("note", "add an internal or customer note")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--author", choices=["staff", "customer"], default=None)
+    p.add_argument("--author-name", default=None)
+
+    p = action("update-customer", "correct the customer's contact details")
+    for flag in ("--name", "--email", "--company", "--phone"):
+        p.add_argument(flag, default=None)
+
+    p = action("confirm", "issue the next version of the order confirmation")
+    p.add_argument("--file", required=True, help="ConfirmationDraft JSON (see examples/confirmation.json)")
+    p.add_argument("--issued-by", default=None)
+
+    p = action("approve", "approve a confirmation version (for the customer)")
+    p.add_argument("--version", type=int, required=True)
+
+    p = action("request-changes", "ask for changes to a confirmation version (for the customer)")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("comments", metavar="COMMENTS")
+
+    p = action("pay", "record a payment received")
+    p.add_argument("--amount", required=True, help="e.g. 1200.00")
+    p.add_argument("--reference", required=True)
+    p.add_argument("--method", default=None, help="bank_transfer, card or invoice")
+
+    p = action("update", "post a progress update")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--milestone", default=None, help="name of the milestone this update completes")
+
+    p = action("deliver", "deliver the work")
+    p.add_argument("summary", metavar="SUMMARY")
+    p.add_argument("--link", action="append", default=None, help="a link to the result (repeatable)")
+    p.add_argument("--access", default=None, help="access instructions")
+
+    p = action("accept", "accept the delivery (for the customer)")
+    p.add_argument("--comments", default=None)
+
+    p = action("request-revision", "ask for a revision of the delivery (for the customer)")
+    p.add_argument("comments", metavar="COMMENTS")
+
+    p = action("support", "raise a support request")
+    p.add_argument("subject", metavar="SUBJECT")
+    p.add_argument("text", metavar="TEXT")
+
+    p = action("cancel", "cancel the order")
+    p.add_argument("reason", metavar="REASON")
+    p.add_argument("--by", choices=["staff", "customer"], default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orders", description="Service orders on Temporal.")
+    _add_client_options(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    client = _client_options()
+
+    p = sub.add_parser("dev", help="run a local Temporal server and a worker (Ctrl-C stops both)")
+    p.add_argument("--port", type=int, default=7233)
+    p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--db", type=Path, default=None, help="SQLite file (default .orders/temporal.db)")
+    p.add_argument("--outbox", type=Path, default=None, help="where emails are written (default ORDERS_OUTBOX_DIR)")
+    p.set_defaults(handler=cmd_dev)
+
+    p = sub.add_parser("worker", parents=[client], help="run the worker alone")
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("start", parents=[client], help="start an order from a customer's first contact")
+    p.add_argument("--file", help="StartOrderInput JSON (see examples/request.json)")
+    p.add_argument("--name")
+    p.add_argument("--email")
+    p.add_argument("--company")
+    p.add_argument("--phone")
+    p.add_argument("--channel", default=None, help="web_form, email, phone or other")
+    p.add_argument("--message")
+    p.add_argument("--order-id", default=None, help="default: YYYYMMDD-xxxxxx")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_start)
+
+    _add_action_parsers(sub, [client, _action_options()])
+
+    p = sub.add_parser("status", parents=[client], help="show an order")
+    p.add_argument("order_id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("list", parents=[client], help="list orders")
+    p.add_argument("--status", default=None, help=", ".join(s.value for s in OrderStatus))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("schema", help="JSON Schema of every payload")
+    p.add_argument("--out", default=None, help="write <name>.json files into this directory")
+    p.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "request_id", "") is None:
+        args.request_id = uuid.uuid4().hex
+    return args
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    result = args.handler(args)
+    if isinstance(result, Coroutine):
+        return int(asyncio.run(result))
+    return int(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help is 0, bad usage is 2
+        return int(exit_.code or 0) if isinstance(exit_.code, int) else Exit.USAGE
+    try:
+        return dispatch(args)
+    except CliError as error:
+        err.print(f"[red]error:[/] {escape(error.message)}", highlight=False)
+        return int(error.code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+def run() -> None:
+    """Console script ``orders``."""
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The service-order worker: ``python worker.py`` runs it alone.
+
+It connects with Temporal's environment configuration (``TEMPORAL_ADDRESS``,
+``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, the TLS variables and profiles),
+defaulting to ``localhost:7233``, and stops gracefully on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
+from temporalio.worker import Worker
+
+from activities.config import Settings
+from activities.email import EmailActivities, backend_from_settings
+from activities.payments import PaymentActivities
+from activities.support import SupportActivities
+from workflows.converter import data_converter
+from workflows.models import OrderPolicy
+from workflows.names import LOAD_POLICY, TASK_QUEUE
+from workflows.order import ServiceOrderWorkflow
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+log = logging.getLogger("orders.worker")
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """Connect the way every part of this project does: envconfig, then defaults."""
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if namespace:
+        config["namespace"] = namespace
+    return await Client.connect(**config, data_converter=data_converter)
+
+
+class PolicyActivities:
+    def __init__(self, policy: OrderPolicy) -> None:
+        self._policy = policy
+
+    @activity.defn(name=LOAD_POLICY)
+    async def load_order_policy(self) -> OrderPolicy:
+        """The worker's default durations, recorded once in each order's history."""
+        return self._policy
+
+
+def activities_for(settings: Settings) -> Sequence[Any]:
+    email = EmailActivities(settings, backend_from_settings(settings))
+    payments = PaymentActivities(settings)
+    support = SupportActivities(email)
+    return [
+        PolicyActivities(settings.policy).load_order_policy,
+        email.send_email,
+        payments.request_payment,
+        payments.refund_payment,
+        support.open_support_period,
+        support.forward_support_request,
+        support.close_support_period,
+    ]
+
+
+def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEUE) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ServiceOrderWorkflow],
+        activities=activities_for(settings),
+    )
+
+
+async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then let in-flight tasks finish."""
+    worker = build_worker(client, settings)
+    async with worker:
+        log.info("worker polling task queue %s on %s", TASK_QUEUE, client.namespace)
+        await stop.wait()
+    log.info("worker stopped")
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    client = await connect()
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    await run_worker(client, settings, stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

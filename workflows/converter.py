@@ -1,0 +1,78 @@
+"""The data converter shared by the worker and every client.
+
+It is Temporal's pydantic converter with one difference. When an action's
+payload fails validation, the SDK would drop a signal with only a log line,
+and a bad start input would retry its workflow task forever. Instead, the
+payload decodes to an unvalidated instance that carries pydantic's error
+text, and the workflow records the rejection where everyone can see it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import temporalio.api.common.v1
+from pydantic import BaseModel, ValidationError
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
+
+from workflows.models import Action, StartOrderInput
+
+LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, naming the field: ``amount: Input should be greater than 0``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "payload"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class _LenientJSONConverter(PydanticJSONPlainPayloadConverter):
+    def from_payload(
+        self,
+        payload: temporalio.api.common.v1.Payload,
+        type_hint: type | None = None,
+    ) -> Any:
+        try:
+            return super().from_payload(payload, type_hint)
+        except ValidationError as error:
+            if not (isinstance(type_hint, type) and issubclass(type_hint, LENIENT_TYPES)):
+                raise
+            return _unvalidated(type_hint, payload.data, describe(error))
+
+
+def _unvalidated(model: type[BaseModel], data: bytes, reason: str) -> BaseModel:
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        raw = None
+    fields: dict[str, Any] = {}
+    if isinstance(raw, dict) and isinstance(raw.get("request_id"), str):
+        # Keep the request id so that a retried bad request is recognisable.
+        fields["request_id"] = raw["request_id"]
+    instance = model.model_construct(**fields)
+    instance._decode_error = reason  # type: ignore[attr-defined]
+    return instance
+
+
+class LenientPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        lenient = _LenientJSONConverter()
+        super().__init__(
+            *(
+                lenient if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+data_converter = DataConverter(payload_converter_class=LenientPayloadConverter)

@@ -1,0 +1,531 @@
+"""Every message that crosses the workflow boundary, one pydantic model each.
+
+Models carry their own validation, so a bad payload is refused with pydantic's
+own wording before it reaches a running order. Business rules that depend on
+the order's state (the right status, the current version, a known milestone)
+live in the workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+
+# --------------------------------------------------------------------------
+# Shared field types
+# --------------------------------------------------------------------------
+
+EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$"
+ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+Text = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=20_000)]
+"""Free text that must say something: blank or whitespace-only is refused."""
+
+ShortText = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=200)]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+OrderId = Annotated[str, Field(pattern=ORDER_ID_PATTERN)]
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+Duration = Annotated[timedelta, Field(gt=timedelta(0))]
+"""ISO 8601 on the wire, for example ``P14D`` or ``PT2H``."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------
+# Enumerations
+# --------------------------------------------------------------------------
+
+
+class OrderStatus(StrEnum):
+    DISCUSSING = "DISCUSSING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    IN_PROGRESS = "IN_PROGRESS"
+    AWAITING_ACCEPTANCE = "AWAITING_ACCEPTANCE"
+    IN_SUPPORT = "IN_SUPPORT"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    WEB_FORM = "web_form"
+    OTHER = "other"
+
+
+class PaymentMethod(StrEnum):
+    BANK_TRANSFER = "bank_transfer"
+    CARD = "card"
+    INVOICE = "invoice"
+
+
+Author = Literal["staff", "customer"]
+
+
+class ConfirmationState(StrEnum):
+    ISSUED = "issued"
+    CHANGES_REQUESTED = "changes_requested"
+    SUPERSEDED = "superseded"
+    APPROVED = "approved"
+    EXPIRED = "expired"
+
+
+# --------------------------------------------------------------------------
+# Starting an order (seed 1.1)
+# --------------------------------------------------------------------------
+
+
+class Customer(Model):
+    name: ShortText
+    email: Email
+    company: ShortText | None = None
+    phone: ShortText | None = None
+    customer_ref: OrderId | None = Field(
+        default=None,
+        description="Opaque customer id from the CRM; the only customer datum put in search attributes.",
+    )
+
+
+class StartOrderInput(Model):
+    """The workflow's input: first contact from a customer."""
+
+    order_id: OrderId
+    customer: Customer
+    channel: Channel = Channel.WEB_FORM
+    message: Text
+    _decode_error: str | None = PrivateAttr(default=None)
+
+
+# --------------------------------------------------------------------------
+# The order confirmation (seed 1.3)
+# --------------------------------------------------------------------------
+
+
+class LineItem(Model):
+    description: ShortText
+    quantity: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3)] = Decimal(1)
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+
+    @property
+    def amount(self) -> Decimal:
+        return (self.quantity * self.unit_price).quantize(Decimal("0.01"))
+
+
+class MilestoneTerm(Model):
+    name: ShortText
+    due: Duration = Field(description="Offset from the start of work, ISO 8601.")
+
+
+class Terms(Model):
+    """Every term of the deal. A duration left out takes the worker's default."""
+
+    payment_methods: list[PaymentMethod] = Field(default_factory=lambda: [PaymentMethod.BANK_TRANSFER], min_length=1)
+    payment_due: Duration | None = None
+    payment_grace: Duration | None = None
+    milestones: list[MilestoneTerm] = Field(default_factory=list)
+    estimated_delivery: Duration | None = None
+    review_period: Duration | None = None
+    deemed_acceptance: bool = True
+    support_period: Duration | None = None
+    support_scope: ShortText = "Questions and defect fixes by email"
+    confirmation_expiry: Duration | None = None
+    reminder_interval: Duration | None = Field(
+        default=None, description="How long after a confirmation is issued the customer is reminded."
+    )
+    update_interval: Duration | None = Field(
+        default=None, description="Longest silence during the work before a digest goes out."
+    )
+    cancellation_fee: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(0)
+    other_terms: list[ShortText] = Field(default_factory=list)
+
+
+class ConfirmationDraft(Model):
+    """What staff write: the order confirmation file of ``orders confirm``."""
+
+    title: ShortText | None = None
+    currency: Currency = "EUR"
+    line_items: list[LineItem] = Field(min_length=1)
+    terms: Terms = Field(default_factory=Terms)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.amount for item in self.line_items), Decimal("0.00"))
+
+
+class Confirmation(ConfirmationDraft):
+    """One issued version of the order confirmation."""
+
+    version: int
+    issued_at: datetime
+    issued_by: str | None = None
+    amount_total: Money
+    state: ConfirmationState = ConfirmationState.ISSUED
+    comments: str | None = None
+
+
+# --------------------------------------------------------------------------
+# Actions: each one is a signal and an update of the same name
+# --------------------------------------------------------------------------
+
+
+class Action(Model):
+    request_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="Caller-chosen id; an action repeated with the same id is applied once.",
+    )
+    # Set by the data converter when the payload did not validate, so that the
+    # workflow can record the rejection instead of the SDK dropping a signal.
+    _decode_error: str | None = PrivateAttr(default=None)
+
+
+class AddNoteInput(Action):
+    text: Text
+    author: Author = "staff"
+    author_name: ShortText | None = None
+
+
+class UpdateCustomerInput(Action):
+    name: ShortText | None = None
+    email: Email | None = None
+    company: ShortText | None = None
+    phone: ShortText | None = None
+
+
+class IssueConfirmationInput(Action):
+    confirmation: ConfirmationDraft
+    issued_by: ShortText | None = None
+
+
+class ApproveInput(Action):
+    version: Annotated[int, Field(ge=1)]
+
+
+class RequestChangesInput(Action):
+    version: Annotated[int, Field(ge=1)]
+    comments: Text
+
+
+class RecordPaymentInput(Action):
+    amount: PositiveMoney
+    method: PaymentMethod = PaymentMethod.BANK_TRANSFER
+    reference: ShortText
+    received_at: datetime | None = None
+
+
+class PostUpdateInput(Action):
+    text: Text
+    milestone: ShortText | None = Field(default=None, description="Name of the milestone this update completes.")
+
+
+class DeliverInput(Action):
+    summary: Text
+    links: list[Url] = Field(default_factory=list)
+    access_instructions: Text | None = None
+
+
+class AcceptInput(Action):
+    comments: str | None = None
+
+
+class RequestRevisionInput(Action):
+    comments: Text
+
+
+class SupportRequestInput(Action):
+    subject: ShortText
+    text: Text
+
+
+class CancelInput(Action):
+    reason: Text
+    by: Author = "staff"
+
+
+class ActionResult(Model):
+    """What every update answers."""
+
+    order_id: str
+    status: OrderStatus
+    applied: bool = Field(description="False when the request id had already been applied.")
+    message: str = ""
+
+
+# --------------------------------------------------------------------------
+# The order as the ``status`` query shows it
+# --------------------------------------------------------------------------
+
+
+class Note(Model):
+    at: datetime
+    author: Author
+    author_name: str | None = None
+    text: str
+
+
+class Payment(Model):
+    at: datetime
+    amount: Money
+    method: PaymentMethod
+    reference: str
+
+
+class Refund(Model):
+    at: datetime
+    amount: Money
+    method: PaymentMethod
+    status: str
+    refund_id: str | None = None
+
+
+class Milestone(Model):
+    name: str
+    due_at: datetime
+    completed_at: datetime | None = None
+    overdue_alerted: bool = False
+
+
+class ProgressUpdate(Model):
+    at: datetime
+    text: str
+    milestone: str | None = None
+
+
+class Delivery(Model):
+    at: datetime
+    round: int
+    summary: str
+    links: list[str] = Field(default_factory=list)
+    access_instructions: str | None = None
+
+
+class Revision(Model):
+    at: datetime
+    round: int
+    comments: str
+
+
+class SupportWindow(Model):
+    opened_at: datetime
+    ends_at: datetime
+    scope: str
+    ticket: str | None = None
+    closed_at: datetime | None = None
+
+
+class SupportRequest(Model):
+    at: datetime
+    subject: str
+    text: str
+
+
+class Deadline(Model):
+    at: datetime
+    what: str
+
+
+class TimelineEvent(Model):
+    at: datetime
+    event: str
+    detail: str = ""
+
+
+class RejectedAction(Model):
+    at: datetime
+    action: str
+    request_id: str | None = None
+    reason: str
+    via: Literal["signal", "update"] = "signal"
+
+
+class Cancellation(Model):
+    at: datetime
+    by: Author | Literal["system"]
+    reason: str
+
+
+class OrderView(Model):
+    order_id: str
+    status: OrderStatus
+    customer: Customer
+    channel: Channel
+    created_at: datetime
+    first_message: str
+    notes: list[Note] = Field(default_factory=list)
+    confirmations: list[Confirmation] = Field(default_factory=list)
+    version: int | None = Field(default=None, description="Latest issued confirmation version.")
+    approved_version: int | None = None
+    currency: str | None = None
+    total: Money | None = None
+    payment_reference: str | None = None
+    payments: list[Payment] = Field(default_factory=list)
+    amount_paid: Money = Decimal("0.00")
+    balance_due: Money = Decimal("0.00")
+    overpaid: Money = Decimal("0.00")
+    refunds: list[Refund] = Field(default_factory=list)
+    milestones: list[Milestone] = Field(default_factory=list)
+    updates: list[ProgressUpdate] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    revisions: list[Revision] = Field(default_factory=list)
+    support: SupportWindow | None = None
+    support_requests: list[SupportRequest] = Field(default_factory=list)
+    cancellation: Cancellation | None = None
+    next_deadline: Deadline | None = None
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    rejected: list[RejectedAction] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# Activity inputs and outputs
+# --------------------------------------------------------------------------
+
+
+class OrderPolicy(Model):
+    """Default durations, read from the worker's configuration once per order."""
+
+    confirmation_reminder: Duration = timedelta(days=3)
+    confirmation_expiry: Duration = timedelta(days=14)
+    payment_due: Duration = timedelta(days=14)
+    payment_reminder_before: Duration = timedelta(days=3)
+    payment_grace: Duration = timedelta(days=7)
+    update_interval: Duration = timedelta(days=7)
+    review_period: Duration = timedelta(days=7)
+    acceptance_reminder_before: Duration = timedelta(days=2)
+    support_period: Duration = timedelta(days=30)
+    support_reminder_before: Duration = timedelta(days=7)
+
+
+class Audience(StrEnum):
+    CUSTOMER = "customer"
+    OPERATIONS = "operations"
+    SUPPORT = "support"
+
+
+class MessageKind(StrEnum):
+    CONTACT_ACK = "contact_ack"
+    CONFIRMATION_ISSUED = "confirmation_issued"
+    CONFIRMATION_REMINDER = "confirmation_reminder"
+    CONFIRMATION_EXPIRED = "confirmation_expired"
+    CHANGES_RECEIVED = "changes_received"
+    PAYMENT_REQUESTED = "payment_requested"
+    PAYMENT_REMINDER = "payment_reminder"
+    PAYMENT_OVERDUE_CANCELLED = "payment_overdue_cancelled"
+    PAYMENT_RECEIVED = "payment_received"
+    OVERPAYMENT_ALERT = "overpayment_alert"
+    WORK_COMMENCED = "work_commenced"
+    PROGRESS_UPDATE = "progress_update"
+    PROGRESS_DIGEST = "progress_digest"
+    MILESTONE_OVERDUE = "milestone_overdue"
+    DELIVERED = "delivered"
+    ACCEPTANCE_REMINDER = "acceptance_reminder"
+    ACCEPTED = "accepted"
+    DEEMED_ACCEPTED = "deemed_accepted"
+    REVIEW_LAPSED = "review_lapsed"
+    REVISION_RECEIVED = "revision_received"
+    SUPPORT_OPENED = "support_opened"
+    SUPPORT_TEAM_NOTICE = "support_team_notice"
+    SUPPORT_REQUEST_FORWARDED = "support_request_forwarded"
+    SUPPORT_REQUEST_ACK = "support_request_ack"
+    SUPPORT_ENDING_SOON = "support_ending_soon"
+    SUPPORT_CLOSED = "support_closed"
+    CANCELLED = "cancelled"
+    REFUND_NEEDED = "refund_needed"
+
+
+class EmailRequest(Model):
+    """One message to render and send. Carries data, never secrets."""
+
+    order_id: str
+    kind: MessageKind
+    audience: Audience
+    to_email: str | None = Field(default=None, description="Customer address; staff addresses come from configuration.")
+    to_name: str | None = None
+    message_key: str = Field(description="Stable per order and step, so a retried send is recognisable.")
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmailReceipt(Model):
+    message_key: str
+    message_id: str | None = None
+    backend: str
+
+
+class PaymentRequest(Model):
+    order_id: str
+    methods: list[PaymentMethod]
+    amount: Money
+    currency: str
+    reference: str
+    due_at: datetime
+    idempotency_key: str
+
+
+class PaymentInstructions(Model):
+    """What the customer needs in order to pay, per allowed method."""
+
+    reference: str
+    bank_transfer: dict[str, str] | None = None
+    invoice_url: str | None = None
+    invoice_pdf: str | None = None
+    invoice_id: str | None = None
+
+
+class RefundRequest(Model):
+    order_id: str
+    amount: Money
+    currency: str
+    payments: list[Payment]
+    idempotency_key: str
+
+
+class RefundResult(Model):
+    amount: Money
+    method: PaymentMethod
+    status: Literal["succeeded", "pending", "manual", "failed"]
+    refund_id: str | None = None
+
+
+class SupportPeriodRequest(Model):
+    order_id: str
+    opened_at: datetime
+    ends_at: datetime
+    scope: str
+    notice: EmailRequest = Field(description="The support team's notice, sent once the desk has a ticket.")
+
+
+class SupportTicket(Model):
+    ticket: str
+
+
+class ForwardSupportRequest(Model):
+    order_id: str
+    ticket: str | None
+    notice: EmailRequest
+
+
+class CloseSupportRequest(Model):
+    order_id: str
+    ticket: str | None
+    closed_at: datetime

@@ -1,0 +1,59 @@
+"""Names shared by the worker, the CLI and every web backend.
+
+They are the wire contract: renaming one breaks running orders and other
+people's integrations, so each lives here exactly once.
+"""
+
+from typing import Final
+
+TASK_QUEUE: Final = "service-orders"
+WORKFLOW_TYPE: Final = "ServiceOrderWorkflow"
+WORKFLOW_ID_PREFIX: Final = "order-"
+
+
+def workflow_id(order_id: str) -> str:
+    """Return the workflow id of an order: one workflow per order."""
+    return f"{WORKFLOW_ID_PREFIX}{order_id}"
+
+
+# Actions. Each one is both a signal (durable, fire-and-forget, what web
+# backends send) and an update of the same name (answers with the new status).
+ADD_NOTE: Final = "add_note"
+UPDATE_CUSTOMER: Final = "update_customer"
+ISSUE_CONFIRMATION: Final = "issue_confirmation"
+APPROVE: Final = "approve"
+REQUEST_CHANGES: Final = "request_changes"
+RECORD_PAYMENT: Final = "record_payment"
+POST_UPDATE: Final = "post_update"
+DELIVER: Final = "deliver"
+ACCEPT: Final = "accept"
+REQUEST_REVISION: Final = "request_revision"
+REQUEST_SUPPORT: Final = "request_support"
+CANCEL: Final = "cancel"
+
+ACTIONS: Final = (
+    ADD_NOTE,
+    UPDATE_CUSTOMER,
+    ISSUE_CONFIRMATION,
+    APPROVE,
+    REQUEST_CHANGES,
+    RECORD_PAYMENT,
+    POST_UPDATE,
+    DELIVER,
+    ACCEPT,
+    REQUEST_REVISION,
+    REQUEST_SUPPORT,
+    CANCEL,
+)
+
+# Queries.
+STATUS_QUERY: Final = "status"
+
+# Activities.
+LOAD_POLICY: Final = "load_order_policy"
+SEND_EMAIL: Final = "send_email"
+REQUEST_PAYMENT: Final = "request_payment"
+REFUND_PAYMENT: Final = "refund_payment"
+OPEN_SUPPORT: Final = "open_support_period"
+FORWARD_SUPPORT_REQUEST: Final = "forward_support_request"
+CLOSE_SUPPORT: Final = "close_support_period"

@@ -1,0 +1,1134 @@
+"""ServiceOrderWorkflow: one long-running workflow per customer order.
+
+``run`` reads as the business process in the seed document:
+
+    contact → agree on a confirmation → collect payment → do the work
+            → delivery and acceptance → support period → completed
+
+Customer and staff actions arrive as signals or updates (one implementation
+for both) and change the order at once; timers drive reminders and deadlines.
+Each stage waits on at most one timer, for its earliest due alarm, so an
+order's history stays short and the workflow only wakes when something is
+due or someone acted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import names
+    from workflows import search as sa
+    from workflows.models import (
+        AcceptInput,
+        Action,
+        ActionResult,
+        AddNoteInput,
+        ApproveInput,
+        Audience,
+        CancelInput,
+        Cancellation,
+        Channel,
+        CloseSupportRequest,
+        Confirmation,
+        ConfirmationState,
+        Customer,
+        Deadline,
+        DeliverInput,
+        Delivery,
+        EmailReceipt,
+        EmailRequest,
+        ForwardSupportRequest,
+        IssueConfirmationInput,
+        MessageKind,
+        Milestone,
+        Note,
+        OrderPolicy,
+        OrderStatus,
+        OrderView,
+        Payment,
+        PaymentInstructions,
+        PaymentRequest,
+        PostUpdateInput,
+        ProgressUpdate,
+        RecordPaymentInput,
+        Refund,
+        RefundRequest,
+        RefundResult,
+        RejectedAction,
+        RequestChangesInput,
+        RequestRevisionInput,
+        Revision,
+        StartOrderInput,
+        SupportPeriodRequest,
+        SupportRequest,
+        SupportRequestInput,
+        SupportTicket,
+        SupportWindow,
+        TimelineEvent,
+        UpdateCustomerInput,
+    )
+
+S = OrderStatus
+ZERO = Decimal("0.00")
+
+# Which statuses each action may arrive in.
+ALLOWED: dict[str, frozenset[OrderStatus]] = {
+    names.ADD_NOTE: frozenset(s for s in S if not s.is_final),
+    names.UPDATE_CUSTOMER: frozenset(s for s in S if not s.is_final),
+    names.ISSUE_CONFIRMATION: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
+    names.APPROVE: frozenset({S.AWAITING_APPROVAL}),
+    names.REQUEST_CHANGES: frozenset({S.AWAITING_APPROVAL}),
+    # A payment after the balance is settled is an overpayment: recorded and
+    # flagged, never refused, so money is never lost track of.
+    names.RECORD_PAYMENT: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE, S.IN_SUPPORT}),
+    names.POST_UPDATE: frozenset({S.IN_PROGRESS}),
+    names.DELIVER: frozenset({S.IN_PROGRESS}),
+    names.ACCEPT: frozenset({S.AWAITING_ACCEPTANCE}),
+    names.REQUEST_REVISION: frozenset({S.AWAITING_ACCEPTANCE}),
+    names.REQUEST_SUPPORT: frozenset({S.IN_SUPPORT}),
+    names.CANCEL: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, S.IN_PROGRESS}),
+}
+
+# Timeouts and retries, next to the calls they govern.
+POLICY_TIMEOUT = timedelta(seconds=10)
+EMAIL_TIMEOUT = timedelta(seconds=30)
+# An email that still fails after this long is recorded as failed; the order
+# goes on without it rather than stalling.
+EMAIL_GIVE_UP = timedelta(hours=6)
+EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10))
+PAYMENT_TIMEOUT = timedelta(seconds=60)
+PAYMENT_GIVE_UP = timedelta(hours=2)
+SUPPORT_TIMEOUT = timedelta(seconds=30)
+SUPPORT_GIVE_UP = timedelta(hours=6)
+
+
+class ActionRejected(Exception):
+    """An action that does not fit the order; the message says why."""
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """Something due at a moment: a reminder, a deadline, a digest."""
+
+    key: str
+    at: datetime
+    what: str
+    fire: Callable[[], Awaitable[None]]
+
+
+@workflow.defn(name=names.WORKFLOW_TYPE)
+class ServiceOrderWorkflow:
+    @workflow.init
+    def __init__(self, start: StartOrderInput) -> None:
+        # Handlers may run before ``run`` (signal-with-start, or a signal that
+        # arrives in the first task), so all state exists from here.
+        self._start_error = start._decode_error
+        now = workflow.now()
+        if self._start_error is None:
+            customer, channel, message = start.customer, start.channel, start.message
+        else:
+            customer = Customer.model_construct(name="(invalid start input)", email="")
+            channel, message = Channel.OTHER, ""
+        self._order = OrderView(
+            order_id=start.order_id if self._start_error is None else workflow.info().workflow_id,
+            status=S.DISCUSSING,
+            customer=customer,
+            channel=channel,
+            created_at=now,
+            first_message=message,
+        )
+        self._policy: OrderPolicy | None = None
+        self._applied: dict[str, ActionResult] = {}
+        self._fired: set[str] = set()
+        self._wake = False
+        self._effects: list[asyncio.Task[None]] = []
+        self._email_seq = 0
+        self._instructions: PaymentInstructions | None = None
+        self._payment_due_at: datetime | None = None
+        self._last_update_at: datetime | None = None
+        self._next: Deadline | None = None
+        self._log("contact received", f"via {channel}")
+        self._apply: dict[str, Callable[[Any], None]] = {
+            names.ADD_NOTE: self._add_note,
+            names.UPDATE_CUSTOMER: self._update_customer,
+            names.ISSUE_CONFIRMATION: self._issue_confirmation,
+            names.APPROVE: self._approve,
+            names.REQUEST_CHANGES: self._request_changes,
+            names.RECORD_PAYMENT: self._record_payment,
+            names.POST_UPDATE: self._post_update,
+            names.DELIVER: self._deliver,
+            names.ACCEPT: self._accept,
+            names.REQUEST_REVISION: self._request_revision,
+            names.REQUEST_SUPPORT: self._request_support,
+            names.CANCEL: self._cancel,
+        }
+
+    # ------------------------------------------------------------------
+    # The process
+    # ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: StartOrderInput) -> OrderView:
+        if self._start_error is not None:
+            raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
+        self._policy = await workflow.execute_local_activity(
+            names.LOAD_POLICY,
+            result_type=OrderPolicy,
+            start_to_close_timeout=POLICY_TIMEOUT,
+            summary="load default durations",
+        )
+        self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+
+        await self._agree_on_confirmation()
+        await self._collect_payment()
+        await self._do_the_work()
+        await self._provide_support()
+
+        # Let emails, refunds and handlers in flight finish before closing.
+        await asyncio.gather(*self._effects)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _agree_on_confirmation(self) -> None:
+        """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
+        await self._stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
+
+    async def _collect_payment(self) -> None:
+        """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
+        if self._status is not S.AWAITING_PAYMENT:
+            return
+        self._payment_due_at = workflow.now() + self._term("payment_due")
+        self._instructions = await workflow.execute_activity(
+            names.REQUEST_PAYMENT,
+            PaymentRequest(
+                order_id=self._order.order_id,
+                methods=self._approved.terms.payment_methods,
+                amount=self._order.balance_due,
+                currency=self._approved.currency,
+                reference=self._payment_reference,
+                due_at=self._payment_due_at,
+                idempotency_key=self._key("payment-request"),
+            ),
+            result_type=PaymentInstructions,
+            start_to_close_timeout=PAYMENT_TIMEOUT,
+            schedule_to_close_timeout=PAYMENT_GIVE_UP,
+            summary="prepare payment instructions",
+        )
+        if self._status is S.AWAITING_PAYMENT:
+            self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
+        await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+
+    async def _do_the_work(self) -> None:
+        """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
+        if self._status is not S.IN_PROGRESS:
+            return
+        self._commence()
+        while self._status in (S.IN_PROGRESS, S.AWAITING_ACCEPTANCE):
+            await self._stay_while({S.IN_PROGRESS}, self._work_alarms)
+            await self._stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
+
+    async def _provide_support(self) -> None:
+        """Seed 5.1: open the support period, forward requests, close it."""
+        if self._status is not S.IN_SUPPORT:
+            return
+        opened = workflow.now()
+        window = SupportWindow(
+            opened_at=opened,
+            ends_at=opened + self._term("support_period"),
+            scope=self._approved.terms.support_scope,
+        )
+        self._order.support = window
+        ticket = await workflow.execute_activity(
+            names.OPEN_SUPPORT,
+            SupportPeriodRequest(
+                order_id=self._order.order_id,
+                opened_at=window.opened_at,
+                ends_at=window.ends_at,
+                scope=window.scope,
+                notice=self._email_request(
+                    MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context()
+                ),
+            ),
+            result_type=SupportTicket,
+            start_to_close_timeout=SUPPORT_TIMEOUT,
+            schedule_to_close_timeout=SUPPORT_GIVE_UP,
+            summary="open support period",
+        )
+        window.ticket = ticket.ticket
+        self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {ticket.ticket}")
+        self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+        await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+
+    # ------------------------------------------------------------------
+    # Waiting: one timer at a time, for the earliest alarm that is due
+    # ------------------------------------------------------------------
+
+    async def _stay_while(self, statuses: set[OrderStatus], alarms: Callable[[], list[Alarm]]) -> None:
+        """Wait in a stage until the status leaves it, firing alarms as they fall due.
+
+        An action that changes a deadline only moves it later, so the timer is
+        left running and re-checked when it fires; an action that changes the
+        status sets ``_wake`` and the plan is made again.
+        """
+        while self._status in statuses:
+            pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
+            self._set_next(pending[0] if pending else None)
+            self._wake = False
+            if not pending:
+                await workflow.wait_condition(lambda: self._wake or self._status not in statuses)
+                continue
+            alarm = pending[0]
+            remaining = alarm.at - workflow.now()
+            if remaining > timedelta(0):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._wake or self._status not in statuses,
+                        timeout=remaining,
+                        timeout_summary=alarm.what,
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            if self._status not in statuses:
+                break
+            # The plan may have moved while the timer ran: fire only what is due now.
+            due = next((a for a in alarms() if a.key == alarm.key and a.at <= workflow.now()), None)
+            if due is not None:
+                self._fired.add(due.key)
+                await due.fire()
+        self._set_next(None)
+
+    def _approval_alarms(self) -> list[Alarm]:
+        if self._status is not S.AWAITING_APPROVAL:
+            return []  # Staff's turn: nothing is due from the customer.
+        current = self._latest
+        v = current.version
+        return [
+            Alarm(
+                f"confirmation-reminder:v{v}",
+                current.issued_at + self._term("reminder_interval"),
+                f"confirmation v{v} reminder",
+                self._remind_confirmation,
+            ),
+            Alarm(
+                f"confirmation-expiry:v{v}",
+                self._confirmation_expires_at(current),
+                f"confirmation v{v} expiry",
+                self._expire_confirmation,
+            ),
+        ]
+
+    def _payment_alarms(self) -> list[Alarm]:
+        assert self._payment_due_at is not None
+        due = self._payment_due_at
+        before = due - self._policy_value("payment_reminder_before")
+        alarms = [
+            Alarm("payment-reminder:due", due, "payment reminder at due date", self._remind_payment),
+            Alarm(
+                "payment-overdue",
+                due + self._term("payment_grace"),
+                "payment overdue cancellation",
+                self._payment_overdue,
+            ),
+        ]
+        if before > workflow.now():
+            alarms.append(
+                Alarm("payment-reminder:before", before, "payment reminder before due date", self._remind_payment)
+            )
+        return alarms
+
+    def _work_alarms(self) -> list[Alarm]:
+        alarms = [
+            Alarm(f"milestone-overdue:{m.name}", m.due_at, f"milestone {m.name!r} due", self._milestone_overdue(m))
+            for m in self._order.milestones
+            if m.completed_at is None and not m.overdue_alerted
+        ]
+        assert self._last_update_at is not None
+        alarms.append(
+            Alarm(
+                f"digest:{self._last_update_at.isoformat()}",
+                self._last_update_at + self._term("update_interval"),
+                "progress digest",
+                self._send_digest,
+            )
+        )
+        return alarms
+
+    def _review_alarms(self) -> list[Alarm]:
+        delivery = self._order.deliveries[-1]
+        ends = self._review_ends_at(delivery)
+        reminder = ends - self._policy_value("acceptance_reminder_before")
+        if reminder <= delivery.at:
+            reminder = delivery.at + (ends - delivery.at) / 2
+        r = delivery.round
+        return [
+            Alarm(f"acceptance-reminder:{r}", reminder, f"acceptance reminder, delivery {r}", self._remind_acceptance),
+            Alarm(f"review-end:{r}", ends, f"review period end, delivery {r}", self._review_ended),
+        ]
+
+    def _support_alarms(self) -> list[Alarm]:
+        window = self._order.support
+        assert window is not None
+        reminder = window.ends_at - self._policy_value("support_reminder_before")
+        if reminder <= window.opened_at:
+            reminder = window.opened_at + (window.ends_at - window.opened_at) / 2
+        return [
+            Alarm("support-reminder", reminder, "support ending reminder", self._remind_support_end),
+            Alarm("support-end", window.ends_at, "support period end", self._close_support),
+        ]
+
+    # ------------------------------------------------------------------
+    # What happens when an alarm fires
+    # ------------------------------------------------------------------
+
+    async def _remind_confirmation(self) -> None:
+        self._log("confirmation reminder", f"v{self._latest.version}")
+        self._email(MessageKind.CONFIRMATION_REMINDER, **self._confirmation_context(self._latest))
+
+    async def _expire_confirmation(self) -> None:
+        self._latest.state = ConfirmationState.EXPIRED
+        self._email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
+        self._set_status(S.EXPIRED, f"confirmation v{self._latest.version} was not approved in time")
+
+    async def _remind_payment(self) -> None:
+        self._log("payment reminder", f"balance {self._order.balance_due}")
+        self._email(MessageKind.PAYMENT_REMINDER, **self._payment_context())
+
+    async def _payment_overdue(self) -> None:
+        self._email(
+            MessageKind.PAYMENT_OVERDUE_CANCELLED,
+            amount_due=str(self._order.balance_due),
+            currency=self._order.currency,
+            due_at=self._iso(self._payment_due_at),
+        )
+        self._cancel_order("system", "payment overdue past the grace period", notify=False)
+
+    def _milestone_overdue(self, milestone: Milestone) -> Callable[[], Awaitable[None]]:
+        async def alert() -> None:
+            milestone.overdue_alerted = True
+            self._log("milestone overdue", milestone.name)
+            self._email(
+                MessageKind.MILESTONE_OVERDUE,
+                Audience.OPERATIONS,
+                milestone={"name": milestone.name, "due_at": self._iso(milestone.due_at)},
+            )
+
+        return alert
+
+    async def _send_digest(self) -> None:
+        since = self._last_update_at
+        assert since is not None
+        recent = [u for u in self._order.updates if u.at >= since]
+        self._last_update_at = workflow.now()
+        self._log("progress digest")
+        self._email(
+            MessageKind.PROGRESS_DIGEST,
+            since=self._iso(since),
+            milestones=self._milestones_context(),
+            recent_updates=[u.model_dump(mode="json") for u in recent],
+        )
+
+    async def _remind_acceptance(self) -> None:
+        delivery = self._order.deliveries[-1]
+        self._log("acceptance reminder", f"delivery {delivery.round}")
+        self._email(MessageKind.ACCEPTANCE_REMINDER, **self._delivery_context(delivery))
+
+    async def _review_ended(self) -> None:
+        delivery = self._order.deliveries[-1]
+        if self._approved.terms.deemed_acceptance:
+            self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=self._iso(workflow.now()))
+            self._set_status(S.IN_SUPPORT, f"delivery {delivery.round} deemed accepted at the end of the review period")
+        else:
+            # Silence is not acceptance under these terms: staff must chase it.
+            self._log("review period lapsed", f"delivery {delivery.round}")
+            self._email(
+                MessageKind.REVIEW_LAPSED,
+                Audience.OPERATIONS,
+                round=delivery.round,
+                review_ended_at=self._iso(workflow.now()),
+            )
+
+    async def _remind_support_end(self) -> None:
+        self._log("support ending soon")
+        self._email(MessageKind.SUPPORT_ENDING_SOON, support=self._support_context())
+
+    async def _close_support(self) -> None:
+        window = self._order.support
+        assert window is not None
+        window.closed_at = workflow.now()
+        await workflow.execute_activity(
+            names.CLOSE_SUPPORT,
+            CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
+            start_to_close_timeout=SUPPORT_TIMEOUT,
+            schedule_to_close_timeout=SUPPORT_GIVE_UP,
+            summary="close support period",
+        )
+        self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
+        self._set_status(S.COMPLETED, "support period ended")
+
+    # ------------------------------------------------------------------
+    # Actions: signal and update of the same name, one implementation
+    # ------------------------------------------------------------------
+
+    def _receive(self, action: str, request: Action, via: str) -> ActionResult:
+        if request.request_id and request.request_id in self._applied:
+            return self._applied[request.request_id].model_copy(update={"applied": False})
+        try:
+            self._check(action, request)
+        except ActionRejected as rejected:
+            self._reject(action, request, str(rejected), via)
+            if via == "update":
+                raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
+            return ActionResult(
+                order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
+            )
+        self._apply[action](request)
+        result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
+        if request.request_id:
+            self._applied[request.request_id] = result
+        return result
+
+    def _validate(self, action: str, request: Action) -> None:
+        if request.request_id and request.request_id in self._applied:
+            return  # A repeat: the handler answers with the first result.
+        try:
+            self._check(action, request)
+        except ActionRejected as rejected:
+            raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
+
+    def _check(self, action: str, request: Action) -> None:
+        """Raise ActionRejected naming the problem, or return if the action fits."""
+        if request._decode_error:
+            raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
+        if self._status not in ALLOWED[action]:
+            raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {self._status}")
+        if isinstance(request, (ApproveInput, RequestChangesInput)) and request.version != self._latest.version:
+            raise ActionRejected(
+                f"version {request.version} is not the current confirmation; "
+                f"the current version is {self._latest.version}"
+            )
+        if isinstance(request, RecordPaymentInput) and self._approved_or_none is None:
+            raise ActionRejected("no confirmation has been approved yet, so there is nothing to pay")
+        if isinstance(request, PostUpdateInput) and request.milestone is not None:
+            milestone = self._milestone(request.milestone)
+            if milestone is None:
+                known = ", ".join(m.name for m in self._order.milestones) or "none"
+                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
+            if milestone.completed_at is not None:
+                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
+        if isinstance(request, UpdateCustomerInput) and not request.model_fields_set - {"request_id"}:
+            raise ActionRejected("update customer needs at least one field to change")
+
+    def _reject(self, action: str, request: Action, reason: str, via: str) -> None:
+        workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
+        self._order.rejected.append(
+            RejectedAction(at=workflow.now(), action=action, request_id=request.request_id, reason=reason, via=via)  # type: ignore[arg-type]
+        )
+
+    # The handlers below are deliberately uniform: the signal for web backends
+    # that fire and forget, the update for callers that want the answer now.
+
+    @workflow.signal(name=names.ADD_NOTE)
+    def add_note_signal(self, request: AddNoteInput) -> None:
+        self._receive(names.ADD_NOTE, request, "signal")
+
+    @workflow.update(name=names.ADD_NOTE)
+    def add_note(self, request: AddNoteInput) -> ActionResult:
+        return self._receive(names.ADD_NOTE, request, "update")
+
+    @add_note.validator
+    def _validate_add_note(self, request: AddNoteInput) -> None:
+        self._validate(names.ADD_NOTE, request)
+
+    @workflow.signal(name=names.UPDATE_CUSTOMER)
+    def update_customer_signal(self, request: UpdateCustomerInput) -> None:
+        self._receive(names.UPDATE_CUSTOMER, request, "signal")
+
+    @workflow.update(name=names.UPDATE_CUSTOMER)
+    def update_customer(self, request: UpdateCustomerInput) -> ActionResult:
+        return self._receive(names.UPDATE_CUSTOMER, request, "update")
+
+    @update_customer.validator
+    def _validate_update_customer(self, request: UpdateCustomerInput) -> None:
+        self._validate(names.UPDATE_CUSTOMER, request)
+
+    @workflow.signal(name=names.ISSUE_CONFIRMATION)
+    def issue_confirmation_signal(self, request: IssueConfirmationInput) -> None:
+        self._receive(names.ISSUE_CONFIRMATION, request, "signal")
+
+    @workflow.update(name=names.ISSUE_CONFIRMATION)
+    def issue_confirmation(self, request: IssueConfirmationInput) -> ActionResult:
+        return self._receive(names.ISSUE_CONFIRMATION, request, "update")
+
+    @issue_confirmation.validator
+    def _validate_issue_confirmation(self, request: IssueConfirmationInput) -> None:
+        self._validate(names.ISSUE_CONFIRMATION, request)
+
+    @workflow.signal(name=names.APPROVE)
+    def approve_signal(self, request: ApproveInput) -> None:
+        self._receive(names.APPROVE, request, "signal")
+
+    @workflow.update(name=names.APPROVE)
+    def approve(self, request: ApproveInput) -> ActionResult:
+        return self._receive(names.APPROVE, request, "update")
+
+    @approve.validator
+    def _validate_approve(self, request: ApproveInput) -> None:
+        self._validate(names.APPROVE, request)
+
+    @workflow.signal(name=names.REQUEST_CHANGES)
+    def request_changes_signal(self, request: RequestChangesInput) -> None:
+        self._receive(names.REQUEST_CHANGES, request, "signal")
+
+    @workflow.update(name=names.REQUEST_CHANGES)
+    def request_changes(self, request: RequestChangesInput) -> ActionResult:
+        return self._receive(names.REQUEST_CHANGES, request, "update")
+
+    @request_changes.validator
+    def _validate_request_changes(self, request: RequestChangesInput) -> None:
+        self._validate(names.REQUEST_CHANGES, request)
+
+    @workflow.signal(name=names.RECORD_PAYMENT)
+    def record_payment_signal(self, request: RecordPaymentInput) -> None:
+        self._receive(names.RECORD_PAYMENT, request, "signal")
+
+    @workflow.update(name=names.RECORD_PAYMENT)
+    def record_payment(self, request: RecordPaymentInput) -> ActionResult:
+        return self._receive(names.RECORD_PAYMENT, request, "update")
+
+    @record_payment.validator
+    def _validate_record_payment(self, request: RecordPaymentInput) -> None:
+        self._validate(names.RECORD_PAYMENT, request)
+
+    @workflow.signal(name=names.POST_UPDATE)
+    def post_update_signal(self, request: PostUpdateInput) -> None:
+        self._receive(names.POST_UPDATE, request, "signal")
+
+    @workflow.update(name=names.POST_UPDATE)
+    def post_update(self, request: PostUpdateInput) -> ActionResult:
+        return self._receive(names.POST_UPDATE, request, "update")
+
+    @post_update.validator
+    def _validate_post_update(self, request: PostUpdateInput) -> None:
+        self._validate(names.POST_UPDATE, request)
+
+    @workflow.signal(name=names.DELIVER)
+    def deliver_signal(self, request: DeliverInput) -> None:
+        self._receive(names.DELIVER, request, "signal")
+
+    @workflow.update(name=names.DELIVER)
+    def deliver(self, request: DeliverInput) -> ActionResult:
+        return self._receive(names.DELIVER, request, "update")
+
+    @deliver.validator
+    def _validate_deliver(self, request: DeliverInput) -> None:
+        self._validate(names.DELIVER, request)
+
+    @workflow.signal(name=names.ACCEPT)
+    def accept_signal(self, request: AcceptInput) -> None:
+        self._receive(names.ACCEPT, request, "signal")
+
+    @workflow.update(name=names.ACCEPT)
+    def accept(self, request: AcceptInput) -> ActionResult:
+        return self._receive(names.ACCEPT, request, "update")
+
+    @accept.validator
+    def _validate_accept(self, request: AcceptInput) -> None:
+        self._validate(names.ACCEPT, request)
+
+    @workflow.signal(name=names.REQUEST_REVISION)
+    def request_revision_signal(self, request: RequestRevisionInput) -> None:
+        self._receive(names.REQUEST_REVISION, request, "signal")
+
+    @workflow.update(name=names.REQUEST_REVISION)
+    def request_revision(self, request: RequestRevisionInput) -> ActionResult:
+        return self._receive(names.REQUEST_REVISION, request, "update")
+
+    @request_revision.validator
+    def _validate_request_revision(self, request: RequestRevisionInput) -> None:
+        self._validate(names.REQUEST_REVISION, request)
+
+    @workflow.signal(name=names.REQUEST_SUPPORT)
+    def request_support_signal(self, request: SupportRequestInput) -> None:
+        self._receive(names.REQUEST_SUPPORT, request, "signal")
+
+    @workflow.update(name=names.REQUEST_SUPPORT)
+    def request_support(self, request: SupportRequestInput) -> ActionResult:
+        return self._receive(names.REQUEST_SUPPORT, request, "update")
+
+    @request_support.validator
+    def _validate_request_support(self, request: SupportRequestInput) -> None:
+        self._validate(names.REQUEST_SUPPORT, request)
+
+    @workflow.signal(name=names.CANCEL)
+    def cancel_signal(self, request: CancelInput) -> None:
+        self._receive(names.CANCEL, request, "signal")
+
+    @workflow.update(name=names.CANCEL)
+    def cancel(self, request: CancelInput) -> ActionResult:
+        return self._receive(names.CANCEL, request, "update")
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelInput) -> None:
+        self._validate(names.CANCEL, request)
+
+    @workflow.query(name=names.STATUS_QUERY)
+    def status(self) -> OrderView:
+        return self._view()
+
+    # ------------------------------------------------------------------
+    # Applying actions (already checked)
+    # ------------------------------------------------------------------
+
+    def _add_note(self, request: AddNoteInput) -> None:
+        self._order.notes.append(
+            Note(at=workflow.now(), author=request.author, author_name=request.author_name, text=request.text)
+        )
+        self._log("note", f"from {request.author}")
+
+    def _update_customer(self, request: UpdateCustomerInput) -> None:
+        changes = request.model_dump(exclude_unset=True, exclude={"request_id"})
+        self._order.customer = self._order.customer.model_copy(update=changes)
+        self._log("customer details updated", ", ".join(sorted(changes)))
+
+    def _issue_confirmation(self, request: IssueConfirmationInput) -> None:
+        draft = request.confirmation
+        for previous in self._order.confirmations:
+            if previous.state is ConfirmationState.ISSUED:
+                previous.state = ConfirmationState.SUPERSEDED
+        confirmation = Confirmation(
+            **draft.model_dump(),
+            version=len(self._order.confirmations) + 1,
+            issued_at=workflow.now(),
+            issued_by=request.issued_by,
+            amount_total=draft.total,
+        )
+        self._order.confirmations.append(confirmation)
+        self._order.version = confirmation.version
+        self._set_status(
+            S.AWAITING_APPROVAL, f"confirmation v{confirmation.version} issued, {draft.currency} {draft.total}"
+        )
+        self._spawn(self._send_confirmation(confirmation))
+
+    def _approve(self, request: ApproveInput) -> None:
+        confirmation = self._latest
+        confirmation.state = ConfirmationState.APPROVED
+        self._order.approved_version = confirmation.version
+        self._order.currency = confirmation.currency
+        self._order.total = confirmation.amount_total
+        self._order.payment_reference = self._payment_reference
+        self._recompute_balance()
+        self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
+        if self._order.balance_due == ZERO:
+            self._set_status(S.IN_PROGRESS, "nothing to pay")
+
+    def _request_changes(self, request: RequestChangesInput) -> None:
+        confirmation = self._latest
+        confirmation.state = ConfirmationState.CHANGES_REQUESTED
+        confirmation.comments = request.comments
+        self._email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
+        self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
+
+    def _record_payment(self, request: RecordPaymentInput) -> None:
+        payment = Payment(
+            at=request.received_at or workflow.now(),
+            amount=request.amount,
+            method=request.method,
+            reference=request.reference,
+        )
+        overpaid_before = self._order.overpaid
+        self._order.payments.append(payment)
+        self._recompute_balance()
+        self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
+        self._email(
+            MessageKind.PAYMENT_RECEIVED,
+            payment=payment.model_dump(mode="json"),
+            amount_paid=str(self._order.amount_paid),
+            balance_due=str(self._order.balance_due),
+            currency=self._order.currency,
+        )
+        if self._order.overpaid > overpaid_before:
+            self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
+            self._email(
+                MessageKind.OVERPAYMENT_ALERT,
+                Audience.OPERATIONS,
+                overpaid=str(self._order.overpaid),
+                amount_paid=str(self._order.amount_paid),
+                currency=self._order.currency,
+                payment=payment.model_dump(mode="json"),
+            )
+        if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
+            self._set_status(S.IN_PROGRESS, "paid in full")
+
+    def _post_update(self, request: PostUpdateInput) -> None:
+        now = workflow.now()
+        update = ProgressUpdate(at=now, text=request.text, milestone=request.milestone)
+        self._order.updates.append(update)
+        if request.milestone is not None:
+            milestone = self._milestone(request.milestone)
+            assert milestone is not None
+            milestone.completed_at = now
+        self._last_update_at = now
+        self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")
+        self._email(
+            MessageKind.PROGRESS_UPDATE,
+            update=update.model_dump(mode="json"),
+            milestones=self._milestones_context(),
+        )
+
+    def _deliver(self, request: DeliverInput) -> None:
+        delivery = Delivery(
+            at=workflow.now(),
+            round=len(self._order.deliveries) + 1,
+            summary=request.summary,
+            links=request.links,
+            access_instructions=request.access_instructions,
+        )
+        self._order.deliveries.append(delivery)
+        self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
+        self._email(MessageKind.DELIVERED, **self._delivery_context(delivery))
+
+    def _accept(self, request: AcceptInput) -> None:
+        self._email(MessageKind.ACCEPTED, accepted_at=self._iso(workflow.now()))
+        self._set_status(S.IN_SUPPORT, f"delivery {self._order.deliveries[-1].round} accepted")
+
+    def _request_revision(self, request: RequestRevisionInput) -> None:
+        revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
+        self._order.revisions.append(revision)
+        self._last_update_at = revision.at
+        self._email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
+        self._set_status(S.IN_PROGRESS, f"revision round {revision.round} requested")
+
+    def _request_support(self, request: SupportRequestInput) -> None:
+        support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
+        self._order.support_requests.append(support_request)
+        self._log("support request", request.subject)
+        self._spawn(self._forward_support_request(support_request))
+
+    def _cancel(self, request: CancelInput) -> None:
+        self._cancel_order(request.by, request.reason, notify=True)
+
+    # ------------------------------------------------------------------
+    # Steps shared by actions and alarms
+    # ------------------------------------------------------------------
+
+    def _set_status(self, status: OrderStatus, why: str) -> None:
+        """The only place the status changes: timeline, search attributes, UI details."""
+        self._order.status = status
+        self._wake = True
+        self._log(f"status {status}", why)
+        updates = [sa.ORDER_STATUS.value_set(status.value), sa.ORDER_REVISION.value_set(len(self._order.revisions))]
+        if self._order.total is not None and self._order.currency:
+            updates += [
+                sa.ORDER_TOTAL.value_set(float(self._order.total)),
+                sa.ORDER_CURRENCY.value_set(self._order.currency),
+            ]
+        if status.is_final:
+            updates.append(sa.ORDER_NEXT_DEADLINE.value_unset())
+        workflow.upsert_search_attributes(updates)
+        self._describe()
+
+    def _set_next(self, alarm: Alarm | None) -> None:
+        deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
+        if deadline == self._next:
+            return
+        self._next = deadline
+        workflow.upsert_search_attributes(
+            [sa.ORDER_NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.ORDER_NEXT_DEADLINE.value_unset()]
+        )
+        self._describe()
+
+    def _describe(self) -> None:
+        """Keep the Temporal UI's 'current details' true for operators."""
+        waiting = {
+            S.DISCUSSING: "staff to issue an order confirmation",
+            S.AWAITING_APPROVAL: f"the customer to approve confirmation v{self._order.version}",
+            S.AWAITING_PAYMENT: f"the customer to pay {self._order.currency} {self._order.balance_due}",
+            S.IN_PROGRESS: "staff to post updates and deliver",
+            S.AWAITING_ACCEPTANCE: "the customer to accept the delivery or ask for a revision",
+            S.IN_SUPPORT: "support requests until the period ends",
+        }.get(self._status, "nothing: the order is closed")
+        lines = [f"**{self._status}** — waiting for {waiting}"]
+        if self._next is not None:
+            lines.append(f"Next: {self._next.what} at {self._next.at:%Y-%m-%d %H:%M} UTC")
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _commence(self) -> None:
+        now = workflow.now()
+        self._last_update_at = now
+        self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
+        estimated = self._approved.terms.estimated_delivery
+        self._log("work commenced")
+        self._email(
+            MessageKind.WORK_COMMENCED,
+            milestones=[{"name": m.name, "due_at": self._iso(m.due_at)} for m in self._order.milestones],
+            estimated_delivery_at=self._iso(now + estimated) if estimated else None,
+        )
+
+    def _cancel_order(self, by: str, reason: str, notify: bool) -> None:
+        self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)  # type: ignore[arg-type]
+        self._set_status(S.CANCELLED, f"by {by}: {reason}")
+        self._spawn(self._settle_cancellation(notify))
+
+    async def _settle_cancellation(self, notify: bool) -> None:
+        """Refund what was paid, less the cancellation fee, then tell the customer."""
+        refund: Refund | None = None
+        fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
+        amount = max(self._order.amount_paid - fee, ZERO)
+        if amount > ZERO:
+            try:
+                result = await workflow.execute_activity(
+                    names.REFUND_PAYMENT,
+                    RefundRequest(
+                        order_id=self._order.order_id,
+                        amount=amount,
+                        currency=self._order.currency or "",
+                        payments=self._order.payments,
+                        idempotency_key=self._key("refund"),
+                    ),
+                    result_type=RefundResult,
+                    start_to_close_timeout=PAYMENT_TIMEOUT,
+                    schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                    summary=f"refund {self._order.currency} {amount}",
+                )
+            except ActivityError as error:
+                result = RefundResult(amount=amount, method=self._order.payments[-1].method, status="failed")
+                self._log("refund failed", str(error.cause or error))
+            refund = Refund(
+                at=workflow.now(),
+                amount=result.amount,
+                method=result.method,
+                status=result.status,
+                refund_id=result.refund_id,
+            )
+            self._order.refunds.append(refund)
+            self._log("refund", f"{refund.status} {self._order.currency} {refund.amount}")
+            if refund.status in ("manual", "failed"):
+                self._email(
+                    MessageKind.REFUND_NEEDED,
+                    Audience.OPERATIONS,
+                    refund=refund.model_dump(mode="json"),
+                    currency=self._order.currency,
+                    payments=[p.model_dump(mode="json") for p in self._order.payments],
+                    reason=self._order.cancellation.reason if self._order.cancellation else "",
+                )
+        if notify:
+            self._email(
+                MessageKind.CANCELLED,
+                cancellation=self._order.cancellation.model_dump(mode="json") if self._order.cancellation else None,
+                amount_paid=str(self._order.amount_paid),
+                currency=self._order.currency,
+                refund=refund.model_dump(mode="json") if refund else None,
+            )
+
+    async def _send_confirmation(self, confirmation: Confirmation) -> None:
+        await workflow.wait_condition(lambda: self._policy is not None)
+        await self._send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._confirmation_context(confirmation))
+
+    async def _forward_support_request(self, request: SupportRequest) -> None:
+        window = self._order.support
+        notice = self._email_request(
+            MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
+        )
+        await workflow.execute_activity(
+            names.FORWARD_SUPPORT_REQUEST,
+            ForwardSupportRequest(
+                order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
+            ),
+            start_to_close_timeout=SUPPORT_TIMEOUT,
+            schedule_to_close_timeout=SUPPORT_GIVE_UP,
+            summary=f"forward support request: {request.subject[:40]}",
+        )
+        await self._send(
+            MessageKind.SUPPORT_REQUEST_ACK,
+            Audience.CUSTOMER,
+            {"request": request.model_dump(mode="json"), "support": self._support_context()},
+        )
+
+    # ------------------------------------------------------------------
+    # Email
+    # ------------------------------------------------------------------
+
+    def _email(self, kind: MessageKind, audience: Audience = Audience.CUSTOMER, **context: Any) -> None:
+        """Send without holding up the process; the order closes only after it went."""
+        self._spawn(self._send(kind, audience, context))
+
+    def _email_request(self, kind: MessageKind, audience: Audience, **context: Any) -> EmailRequest:
+        self._email_seq += 1
+        customer = self._order.customer
+        return EmailRequest(
+            order_id=self._order.order_id,
+            kind=kind,
+            audience=audience,
+            to_email=customer.email if audience is Audience.CUSTOMER else None,
+            to_name=customer.name if audience is Audience.CUSTOMER else None,
+            message_key=self._key(f"email:{self._email_seq}:{kind}"),
+            context={"order": self._order_context(), **context},
+        )
+
+    async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
+        request = self._email_request(kind, audience, **context)
+        try:
+            await workflow.execute_activity(
+                names.SEND_EMAIL,
+                request,
+                result_type=EmailReceipt,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_GIVE_UP,
+                retry_policy=EMAIL_RETRY,
+                summary=f"email {kind} to {audience}",
+            )
+        except ActivityError as error:
+            # A lost email must not stall the order: record it and carry on.
+            self._log("email failed", f"{kind} to {audience}: {error.cause or error}")
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        self._effects.append(asyncio.create_task(step))
+
+    # ------------------------------------------------------------------
+    # Small helpers
+    # ------------------------------------------------------------------
+
+    @property
+    def _status(self) -> OrderStatus:
+        return self._order.status
+
+    @property
+    def _latest(self) -> Confirmation:
+        return self._order.confirmations[-1]
+
+    @property
+    def _approved_or_none(self) -> Confirmation | None:
+        v = self._order.approved_version
+        return self._order.confirmations[v - 1] if v else None
+
+    @property
+    def _approved(self) -> Confirmation:
+        confirmation = self._approved_or_none
+        assert confirmation is not None, "no approved confirmation"
+        return confirmation
+
+    @property
+    def _payment_reference(self) -> str:
+        return f"SO-{self._order.order_id}".upper()
+
+    def _key(self, step: str) -> str:
+        """Idempotency key derived from the order and its step, never random."""
+        return f"order-{self._order.order_id}:{step}"
+
+    def _log(self, event: str, detail: str = "") -> None:
+        self._order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
+
+    def _policy_value(self, name: str) -> timedelta:
+        assert self._policy is not None
+        value: timedelta = getattr(self._policy, name)
+        return value
+
+    def _term(self, name: str, confirmation: Confirmation | None = None) -> timedelta:
+        """A duration from the confirmation's terms, else the worker's default."""
+        confirmation = confirmation or self._approved_or_none or (self._order.confirmations or [None])[-1]
+        value = getattr(confirmation.terms, name) if confirmation else None
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        return self._policy_value(_POLICY_NAME.get(name, name))
+
+    def _confirmation_expires_at(self, confirmation: Confirmation) -> datetime:
+        return confirmation.issued_at + self._term("confirmation_expiry", confirmation)
+
+    def _review_ends_at(self, delivery: Delivery) -> datetime:
+        return delivery.at + self._term("review_period")
+
+    def _milestone(self, name: str) -> Milestone | None:
+        return next((m for m in self._order.milestones if m.name == name), None)
+
+    def _recompute_balance(self) -> None:
+        paid = sum((p.amount for p in self._order.payments), ZERO)
+        total = self._order.total or ZERO
+        self._order.amount_paid = paid
+        self._order.balance_due = max(total - paid, ZERO)
+        self._order.overpaid = max(paid - total, ZERO)
+
+    def _view(self) -> OrderView:
+        return self._order.model_copy(update={"next_deadline": self._next})
+
+    @staticmethod
+    def _iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    # Email contexts: what each template is given.
+
+    def _order_context(self) -> dict[str, Any]:
+        o = self._order
+        return {
+            "order_id": o.order_id,
+            "customer": o.customer.model_dump(mode="json", exclude={"customer_ref"}),
+            "status": o.status.value,
+            "currency": o.currency,
+            "total": str(o.total) if o.total is not None else None,
+            "version": o.version,
+            "payment_reference": o.payment_reference,
+        }
+
+    def _confirmation_context(self, confirmation: Confirmation) -> dict[str, Any]:
+        data = confirmation.model_dump(mode="json")
+        data["line_items"] = [
+            {**item.model_dump(mode="json"), "amount": str(item.amount)} for item in confirmation.line_items
+        ]
+        effective = {
+            name: _iso_duration(self._term(name, confirmation))
+            for name in ("payment_due", "payment_grace", "review_period", "support_period", "confirmation_expiry")
+        }
+        return {
+            "confirmation": data,
+            "effective": effective,
+            "expires_at": self._iso(self._confirmation_expires_at(confirmation)),
+        }
+
+    def _payment_context(self) -> dict[str, Any]:
+        assert self._payment_due_at is not None
+        return {
+            "amount_due": str(self._order.balance_due),
+            "currency": self._order.currency,
+            "due_at": self._iso(self._payment_due_at),
+            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
+            "overdue": workflow.now() >= self._payment_due_at,
+            "methods": [m.value for m in self._approved.terms.payment_methods],
+            "instructions": self._instructions.model_dump(mode="json") if self._instructions else None,
+        }
+
+    def _milestones_context(self) -> list[dict[str, Any]]:
+        return [m.model_dump(mode="json", include={"name", "due_at", "completed_at"}) for m in self._order.milestones]
+
+    def _delivery_context(self, delivery: Delivery) -> dict[str, Any]:
+        return {
+            "delivery": delivery.model_dump(mode="json"),
+            "review_ends_at": self._iso(self._review_ends_at(delivery)),
+            "deemed_acceptance": self._approved.terms.deemed_acceptance,
+        }
+
+    def _support_context(self) -> dict[str, Any]:
+        window = self._order.support
+        return window.model_dump(mode="json") if window else {}
+
+
+# Terms spell one default differently from the worker's policy.
+_POLICY_NAME = {"reminder_interval": "confirmation_reminder"}
+
+
+def _iso_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
