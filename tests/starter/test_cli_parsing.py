@@ -1,0 +1,203 @@
+"""The ``orders`` command line without a server: parsing, payloads, exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from starter import cli
+from starter.contract import ACTION_MODELS, schemas
+from workflows import names
+from workflows.models import (
+    AcceptInput,
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
+    DeliverInput,
+    IssueConfirmationInput,
+    PaymentMethod,
+    PostUpdateInput,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    StartOrderInput,
+    SupportRequestInput,
+    UpdateCustomerInput,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+UNREACHABLE = ["--address", "127.0.0.1:1"]
+
+
+def action(*argv: str) -> tuple[str, object]:
+    return cli.build_action(cli.parse_args(list(argv)))
+
+
+def test_every_action_has_a_model_and_a_command() -> None:
+    assert set(ACTION_MODELS) == set(names.ACTIONS)
+    assert {name for name, _ in cli.ACTION_FIELDS.values()} == set(names.ACTIONS)
+
+
+def test_note() -> None:
+    name, model = action("note", "42", "Called the customer", "--author", "customer")
+    assert name == names.ADD_NOTE
+    assert isinstance(model, AddNoteInput)
+    assert (model.text, model.author) == ("Called the customer", "customer")
+    assert model.request_id and len(model.request_id) == 32
+
+
+def test_request_id_is_fresh_unless_given() -> None:
+    _, first = action("accept", "42")
+    _, second = action("accept", "42")
+    _, fixed = action("accept", "42", "--request-id", "abc")
+    assert isinstance(first, AcceptInput) and isinstance(second, AcceptInput) and isinstance(fixed, AcceptInput)
+    assert first.request_id != second.request_id
+    assert fixed.request_id == "abc"
+
+
+def test_confirm_reads_the_example_file() -> None:
+    name, model = action("confirm", "42", "--file", str(EXAMPLES / "confirmation.json"))
+    assert name == names.ISSUE_CONFIRMATION
+    assert isinstance(model, IssueConfirmationInput)
+    assert model.confirmation.total == Decimal("4800.00")
+    assert [m.name for m in model.confirmation.terms.milestones] == ["Design", "Build"]
+
+
+def test_approve_and_request_changes() -> None:
+    name, model = action("approve", "42", "--version", "2")
+    assert name == names.APPROVE and isinstance(model, ApproveInput) and model.version == 2
+    name, model = action("request-changes", "42", "--version", "1", "Cheaper please")
+    assert name == names.REQUEST_CHANGES and isinstance(model, RequestChangesInput)
+    assert (model.version, model.comments) == (1, "Cheaper please")
+
+
+def test_pay() -> None:
+    name, model = action("pay", "42", "--amount", "1200.00", "--reference", "SO-42", "--method", "card")
+    assert name == names.RECORD_PAYMENT and isinstance(model, RecordPaymentInput)
+    assert (model.amount, model.reference, model.method) == (Decimal("1200.00"), "SO-42", PaymentMethod.CARD)
+    _, default = action("pay", "42", "--amount", "5", "--reference", "R")
+    assert isinstance(default, RecordPaymentInput) and default.method == PaymentMethod.BANK_TRANSFER
+
+
+def test_update_deliver_revision_support_cancel() -> None:
+    name, model = action("update", "42", "Design done", "--milestone", "Design")
+    assert name == names.POST_UPDATE and isinstance(model, PostUpdateInput) and model.milestone == "Design"
+    name, model = action(
+        "deliver", "42", "Site is live", "--link", "https://a.example", "--link", "https://b.example", "--access", "pw"
+    )
+    assert name == names.DELIVER and isinstance(model, DeliverInput)
+    assert model.links == ["https://a.example", "https://b.example"] and model.access_instructions == "pw"
+    name, model = action("request-revision", "42", "Logo is too small")
+    assert name == names.REQUEST_REVISION and isinstance(model, RequestRevisionInput)
+    name, model = action("support", "42", "Login broken", "Cannot log in since today")
+    assert name == names.REQUEST_SUPPORT and isinstance(model, SupportRequestInput)
+    assert model.subject == "Login broken"
+    name, model = action("cancel", "42", "Changed plans", "--by", "customer")
+    assert name == names.CANCEL and isinstance(model, CancelInput) and model.by == "customer"
+
+
+def test_update_customer() -> None:
+    name, model = action("update-customer", "42", "--email", "ada@new.example")
+    assert name == names.UPDATE_CUSTOMER and isinstance(model, UpdateCustomerInput)
+    assert model.email == "ada@new.example" and model.name is None
+
+
+def test_signal_and_connection_flags() -> None:
+    args = cli.parse_args(["accept", "42", "--signal", "--address", "h:1", "--namespace", "ns", "--json"])
+    assert (args.signal, args.address, args.namespace, args.json) == (True, "h:1", "ns", True)
+    before = cli.parse_args(["--address", "h:2", "status", "42"])
+    assert before.address == "h:2"
+
+
+def test_start_from_flags_generates_an_order_id() -> None:
+    args = cli.parse_args(["start", "--name", "Ada", "--email", "ada@example.com", "--message", "Hello"])
+    inp = cli.build_start(args)
+    assert isinstance(inp, StartOrderInput)
+    assert inp.order_id.startswith(time.strftime("%Y%m%d") + "-") and len(inp.order_id) == 15
+    assert inp.customer.name == "Ada" and inp.channel == "web_form"
+
+
+def test_start_from_file() -> None:
+    args = cli.parse_args(["start", "--file", str(EXAMPLES / "request.json"), "--order-id", "A-1"])
+    inp = cli.build_start(args)
+    assert inp.order_id == "A-1"
+    assert inp.customer.company == "Analytical Engines Ltd"
+
+
+def test_start_without_message_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["start", "--name", "Ada", "--email", "ada@example.com"]) == 2
+    assert "--message" in capsys.readouterr().err
+
+
+def test_bad_confirmation_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = json.loads((EXAMPLES / "confirmation.json").read_text())
+    bad["line_items"][0]["unit_price"] = "-5"
+    path = tmp_path / "confirmation.json"
+    path.write_text(json.dumps(bad))
+    assert cli.main(["confirm", "42", "--file", str(path), *UNREACHABLE]) == 2
+    err = capsys.readouterr().err
+    assert "line_items.0.unit_price" in err
+    assert "greater than or equal to 0" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "cannot read"), ("{not json", "invalid JSON"), ('{"title": "x"}', "line_items: Field required")],
+)
+def test_unusable_confirmation_files_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str
+) -> None:
+    path = tmp_path / "c.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["confirm", "42", "--file", str(path), *UNREACHABLE]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_bad_flag_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["pay", "42", "--amount", "-1", "--reference", "R", *UNREACHABLE]) == 2
+    assert "amount" in capsys.readouterr().err
+    assert cli.main(["approve", "42", "--version", "two"]) == 2
+
+
+def test_unknown_status_filter_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", "--status", "NOPE", *UNREACHABLE]) == 2
+    assert "DISCUSSING" in capsys.readouterr().err
+
+
+def test_list_query() -> None:
+    assert cli.list_query(None) == "WorkflowType = 'ServiceOrderWorkflow'"
+    assert cli.list_query("in_progress") == "WorkflowType = 'ServiceOrderWorkflow' AND OrderStatus = 'IN_PROGRESS'"
+
+
+def test_schema_prints_every_payload(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(names.ACTIONS) <= set(printed)
+    assert {"start", "status", "action_result"} <= set(printed)
+    assert printed == json.loads(json.dumps(schemas()))
+    assert "amount" in printed[names.RECORD_PAYMENT]["properties"]
+
+
+def test_schema_out_writes_files(tmp_path: Path) -> None:
+    assert cli.main(["schema", "--out", str(tmp_path / "schemas")]) == 0
+    written = {p.stem for p in (tmp_path / "schemas").glob("*.json")}
+    assert written == set(schemas())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["status", "42"], ["accept", "42"], ["start", "--file", str(EXAMPLES / "request.json")], ["list"]],
+)
+def test_unreachable_server_exits_4_quickly(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    began = time.monotonic()
+    assert cli.main([*argv, *UNREACHABLE]) == 4
+    assert time.monotonic() - began < cli.CONNECT_TIMEOUT + 2
+    err = capsys.readouterr().err
+    assert "cannot reach Temporal at 127.0.0.1:1" in err
+    assert "orders dev" in err
+    assert "Traceback" not in err
