@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from jinja2 import (
@@ -40,7 +40,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.exceptions import FilterArgumentError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Undefined
 from pydantic import TypeAdapter, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -72,7 +72,15 @@ _DATETIME = TypeAdapter(datetime)
 _DURATION = TypeAdapter(timedelta)
 
 
+def _check_defined(value: Any) -> None:
+    # A missing context key arrives as an Undefined; make StrictUndefined say
+    # which key it was instead of letting the filter complain about the value.
+    if isinstance(value, Undefined):
+        str(value)
+
+
 def _decimal(value: Any, filter_name: str) -> Decimal:
+    _check_defined(value)
     if isinstance(value, Decimal):
         return value
     if isinstance(value, int | str) and not isinstance(value, bool):
@@ -84,6 +92,7 @@ def _decimal(value: Any, filter_name: str) -> Decimal:
 
 
 def _as_utc(value: Any, filter_name: str) -> datetime:
+    _check_defined(value)
     if isinstance(value, str):
         try:
             value = _DATETIME.validate_python(value)
@@ -120,6 +129,7 @@ def _plural(count: int, unit: str) -> str:
 
 def format_duration(value: Any) -> str:
     """``"P14D"`` is ``"14 days"``, ``"PT2H"`` is ``"2 hours"``, ``"P1DT12H"`` is ``"1 day and 12 hours"``."""
+    _check_defined(value)
     if isinstance(value, str):
         try:
             value = _DURATION.validate_python(value)
@@ -132,9 +142,7 @@ def format_duration(value: Any) -> str:
     hours, rest = divmod(rest, 3_600)
     minutes, seconds = divmod(rest, 60)
     parts = [
-        _plural(n, unit)
-        for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second"))
-        if n
+        _plural(n, unit) for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second")) if n
     ]
     if not parts:
         return "0 minutes"
@@ -145,6 +153,7 @@ def format_duration(value: Any) -> str:
 
 def format_label(value: Any) -> str:
     """``"bank_transfer"`` is ``"Bank transfer"``."""
+    _check_defined(value)
     text = str(value).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
@@ -158,6 +167,7 @@ def format_number(value: Any) -> str:
 
 def quote_text(value: Any) -> str:
     """Customer or staff text quoted e-mail style, each line starting with ``> ``."""
+    _check_defined(value)
     return "\n".join(f"> {line}".rstrip() for line in str(value).strip().splitlines())
 
 
@@ -324,7 +334,7 @@ def build_message(message: OutgoingEmail, message_id: str, date: datetime | None
 
 def _read_headers(path: Path) -> EmailMessage:
     with path.open("rb") as handle:
-        return cast(EmailMessage, BytesParser(policy=policy.default).parse(handle, headersonly=True))
+        return BytesParser(policy=policy.default).parse(handle, headersonly=True)
 
 
 class OutboxBackend:
@@ -347,7 +357,7 @@ class OutboxBackend:
             return str(existing) if existing else message_id_for(message.message_key, message.from_email)
         message_id = message_id_for(message.message_key, message.from_email)
         data = build_message(message, message_id).as_bytes()
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
+        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -416,7 +426,7 @@ def list_outbox(directory: Path | str) -> list[OutboxEntry]:
 def read_outbox_message(path: Path | str) -> EmailMessage:
     """One outbox file, parsed (``get_body(("plain",))`` gives the text part)."""
     with Path(path).open("rb") as handle:
-        return cast(EmailMessage, BytesParser(policy=policy.default).parse(handle))
+        return BytesParser(policy=policy.default).parse(handle)
 
 
 # --------------------------------------------------------------------------
@@ -481,7 +491,11 @@ class EmailActivities:
         message = self.compose(request)
         message_id = await asyncio.to_thread(self._backend.send, message)
         activity.logger.info(
-            "email sent",
+            "sent %s email for order %s (key %s) via %s",
+            request.kind.value,
+            request.order_id,
+            request.message_key,
+            self._backend.name,
             extra={
                 "order_id": request.order_id,
                 "kind": request.kind.value,

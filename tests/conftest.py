@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
+from worker import build_worker
 from workflows import search
 from workflows.converter import data_converter
-from worker import build_worker
 
 BIN = Path(sys.executable).parent
 
@@ -36,9 +36,10 @@ def _binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Java time-skipping test server; search attributes registered by hand."""
+    """Java time-skipping test server, one per test: skipped time is global to a
+    server, so sharing one lets a test's sleep fire another test's timers."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=data_converter,

@@ -44,7 +44,10 @@ def draft(price: str = "4800.00", **terms: Any) -> ConfirmationDraft:
     base: dict[str, Any] = {
         "payment_methods": ["bank_transfer"],
         "payment_due": timedelta(days=14),
-        "milestones": [MilestoneTerm(name="Design", due=timedelta(days=10)), MilestoneTerm(name="Build", due=timedelta(days=25))],
+        "milestones": [
+            MilestoneTerm(name="Design", due=timedelta(days=10)),
+            MilestoneTerm(name="Build", due=timedelta(days=25)),
+        ],
         "estimated_delivery": timedelta(days=30),
         "review_period": timedelta(days=7),
         "support_period": timedelta(days=30),
@@ -80,9 +83,7 @@ def outbox(directory: Path) -> list[email.message.EmailMessage]:
 
 
 def kinds(directory: Path, order_id: str | None = None) -> list[str]:
-    return [
-        str(m["X-Message-Kind"]) for m in outbox(directory) if order_id is None or m["X-Order-Id"] == order_id
-    ]
+    return [str(m["X-Message-Kind"]) for m in outbox(directory) if order_id is None or m["X-Order-Id"] == order_id]
 
 
 async def eventually(check: Any, what: str, attempts: int = 200) -> None:

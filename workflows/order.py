@@ -154,6 +154,7 @@ class ServiceOrderWorkflow:
         self._effects: list[asyncio.Task[None]] = []
         self._email_seq = 0
         self._instructions: PaymentInstructions | None = None
+        self._payment_requested_at: datetime | None = None
         self._payment_due_at: datetime | None = None
         self._last_update_at: datetime | None = None
         self._next: Deadline | None = None
@@ -207,7 +208,8 @@ class ServiceOrderWorkflow:
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
         if self._status is not S.AWAITING_PAYMENT:
             return
-        self._payment_due_at = workflow.now() + self._term("payment_due")
+        self._payment_requested_at = workflow.now()
+        self._payment_due_at = self._payment_requested_at + self._term("payment_due")
         self._instructions = await workflow.execute_activity(
             names.REQUEST_PAYMENT,
             PaymentRequest(
@@ -320,7 +322,7 @@ class ServiceOrderWorkflow:
         ]
 
     def _payment_alarms(self) -> list[Alarm]:
-        assert self._payment_due_at is not None
+        assert self._payment_due_at is not None and self._payment_requested_at is not None
         due = self._payment_due_at
         before = due - self._policy_value("payment_reminder_before")
         alarms = [
@@ -332,7 +334,7 @@ class ServiceOrderWorkflow:
                 self._payment_overdue,
             ),
         ]
-        if before > workflow.now():
+        if before > self._payment_requested_at:
             alarms.append(
                 Alarm("payment-reminder:before", before, "payment reminder before due date", self._remind_payment)
             )

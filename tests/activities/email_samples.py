@@ -103,7 +103,7 @@ _PAYMENT = {
     "at": "2026-11-20T09:30:00Z",
 }
 
-_MILESTONES = [
+_MILESTONES: list[dict[str, Any]] = [
     {"name": "Design approved", "due_at": "2026-12-03T09:00:00Z", "completed_at": "2026-12-02T16:45:00Z"},
     {"name": "Site live", "due_at": "2026-12-17T09:00:00Z", "completed_at": None},
 ]

@@ -15,6 +15,7 @@ from workflows.models import (
     AcceptInput,
     AddNoteInput,
     ApproveInput,
+    CancelInput,
     DeliverInput,
     IssueConfirmationInput,
     OrderStatus,
@@ -27,7 +28,9 @@ from workflows.models import (
 )
 
 
-async def test_order_walks_from_contact_to_completed(ts_env: WorkflowEnvironment, settings: Settings, task_queue: str) -> None:
+async def test_order_walks_from_contact_to_completed(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
     client = ts_env.client
     async with make_worker(client, settings, task_queue):
         handle = await start_order(client, task_queue)
@@ -76,3 +79,137 @@ async def test_order_walks_from_contact_to_completed(ts_env: WorkflowEnvironment
         "support_closed",
     ]:
         assert kind in sent, f"{kind} missing from {sent}"
+
+
+async def _approved_order(env: WorkflowEnvironment, settings: Settings, task_queue: str, **terms: object):  # type: ignore[no-untyped-def]
+    handle = await start_order(env.client, task_queue)
+    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft(**terms)))
+    await handle.signal(names.APPROVE, ApproveInput(version=1))
+    await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+    return handle
+
+
+async def test_confirmation_reminder_then_expiry(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await eventually(lambda: "confirmation_issued" in kinds(settings.outbox_dir), "confirmation sent")
+        order = await view(handle)
+        assert order.next_deadline is not None and order.next_deadline.what == "confirmation v1 reminder"
+
+        await ts_env.sleep(timedelta(days=3, hours=1))  # default reminder: P3D
+        await eventually(lambda: "confirmation_reminder" in kinds(settings.outbox_dir), "reminder sent")
+        assert (await view(handle)).status is OrderStatus.AWAITING_APPROVAL
+
+        result: OrderView = await handle.result()  # skips to the P14D expiry
+    assert result.status is OrderStatus.EXPIRED
+    assert result.confirmations[0].state == "expired"
+    assert kinds(settings.outbox_dir).count("confirmation_reminder") == 1
+    assert "confirmation_expired" in kinds(settings.outbox_dir)
+
+
+async def test_payment_reminders_then_overdue_cancellation_refunds_partial_payment(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(
+            ts_env, settings, task_queue, payment_due=timedelta(days=10), payment_grace=timedelta(days=5)
+        )
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("800.00"), reference="TX-9"))
+        await ts_env.sleep(timedelta(days=7, hours=1))  # 3 days before due
+        await eventually(lambda: kinds(settings.outbox_dir).count("payment_reminder") == 1, "first reminder")
+        await ts_env.sleep(timedelta(days=3))  # at the due date
+        await eventually(lambda: kinds(settings.outbox_dir).count("payment_reminder") == 2, "second reminder")
+        assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
+        result: OrderView = await handle.result()
+
+    assert result.status is OrderStatus.CANCELLED
+    assert result.cancellation is not None and result.cancellation.by == "system"
+    assert [(r.amount, r.status) for r in result.refunds] == [(Decimal("800.00"), "manual")]
+    sent = kinds(settings.outbox_dir)
+    assert "payment_overdue_cancelled" in sent and "refund_needed" in sent
+    assert sent.count("payment_reminder") == 2
+
+
+async def test_digest_milestone_alert_and_deemed_acceptance(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(ts_env, settings, task_queue, update_interval=timedelta(days=4))
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await ts_env.sleep(timedelta(days=4, hours=1))
+        await eventually(lambda: "progress_digest" in kinds(settings.outbox_dir), "digest")
+        await ts_env.sleep(timedelta(days=6))  # Design was due on day 10
+        await eventually(lambda: "milestone_overdue" in kinds(settings.outbox_dir), "milestone alert")
+        order = await view(handle)
+        assert [m.overdue_alerted for m in order.milestones] == [True, False]
+        assert kinds(settings.outbox_dir).count("progress_digest") == 2  # days 4 and 8
+
+        await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Build done", milestone="Build"))
+        await handle.signal(names.DELIVER, DeliverInput(summary="All done"))
+        await ts_env.sleep(timedelta(days=5, hours=1))  # reminder 2 days before the P7D review ends
+        await eventually(lambda: "acceptance_reminder" in kinds(settings.outbox_dir), "acceptance reminder")
+        await ts_env.sleep(timedelta(days=2))
+        await eventually(lambda: "deemed_accepted" in kinds(settings.outbox_dir), "deemed acceptance")
+        assert (await view(handle)).status is OrderStatus.IN_SUPPORT
+        result: OrderView = await handle.result()
+
+    assert result.status is OrderStatus.COMPLETED
+    assert kinds(settings.outbox_dir).count("milestone_overdue") == 1
+
+
+async def test_without_deemed_acceptance_operations_are_told_and_the_order_waits(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(ts_env, settings, task_queue, deemed_acceptance=False)
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await handle.signal(names.DELIVER, DeliverInput(summary="All done"))
+        await ts_env.sleep(timedelta(days=7, hours=1))
+        await eventually(lambda: "review_lapsed" in kinds(settings.outbox_dir), "review lapsed alert")
+        order = await view(handle)
+        assert order.status is OrderStatus.AWAITING_ACCEPTANCE and order.next_deadline is None
+        await handle.signal(names.ACCEPT, AcceptInput())
+        result: OrderView = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+
+
+async def test_customer_cancels_after_payment_and_operations_refund_by_hand(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(ts_env, settings, task_queue, cancellation_fee=Decimal("300.00"))
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await handle.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
+        result: OrderView = await handle.result()
+    assert result.status is OrderStatus.CANCELLED
+    assert [(r.amount, r.status) for r in result.refunds] == [(Decimal("4500.00"), "manual")]
+    assert {"refund_needed", "cancelled"} <= set(kinds(settings.outbox_dir))
+
+
+async def test_invalid_signals_are_recorded_and_never_stall_the_order(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await handle.signal(names.APPROVE, ApproveInput(version=1, request_id="early"))  # nothing issued yet
+        await handle.signal(names.RECORD_PAYMENT, {"amount": "-5", "reference": "x", "request_id": "neg"})
+        await handle.signal(names.ISSUE_CONFIRMATION, {"confirmation": {"line_items": []}})
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("5000.00")))
+        await handle.signal(names.APPROVE, ApproveInput(version=1))  # superseded
+        order = await view(handle)
+        reasons = [r.reason for r in order.rejected]
+        assert len(reasons) == 4, reasons
+        assert "cannot approve while the order is DISCUSSING" in reasons[0]
+        assert "amount" in reasons[1] and "greater than 0" in reasons[1]
+        assert "line_items" in reasons[2]
+        assert "the current version is 2" in reasons[3]
+        assert order.rejected[1].request_id == "neg"
+        # The order still works.
+        await handle.signal(names.APPROVE, ApproveInput(version=2))
+        assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
+        await handle.signal(names.CANCEL, CancelInput(reason="test over"))
+        assert (await handle.result()).status is OrderStatus.CANCELLED
