@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 # --------------------------------------------------------------------------
 # Shared field types
@@ -23,14 +23,10 @@ EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$"
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-def _strip(value: str) -> str:
-    return value.strip()
-
-
-Text = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=20_000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 """Free text that must say something: blank or whitespace-only is refused."""
 
-ShortText = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
 OrderId = Annotated[str, Field(pattern=ORDER_ID_PATTERN)]
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
