@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -737,5 +738,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console script ``orders``."""
-    sys.exit(main())
+    """Console script ``orders``.
+
+    Exits without interpreter finalization: the Temporal client's Rust threads
+    can otherwise abort the process at exit ("PyGILState_Release ... must be
+    current when releasing", temporalio/sdk-python#300), turning exit code 3
+    into 134 now and then.
+    """
+    code = main()
+    gc.collect()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

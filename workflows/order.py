@@ -195,9 +195,10 @@ class ServiceOrderWorkflow:
         await self._do_the_work()
         await self._provide_support()
 
-        # Let emails, refunds and handlers in flight finish before closing.
+        # Let emails, refunds and handlers in flight finish before closing;
+        # an effect may start another (a refund, then its email).
+        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         await asyncio.gather(*self._effects)
-        await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view()
 
     async def _agree_on_confirmation(self) -> None:

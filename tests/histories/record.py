@@ -1,0 +1,136 @@
+"""Record the event histories of the main order paths for replay tests.
+
+    python -m tests.histories.record
+
+Run it when the workflow gains a new path, and commit the JSON files. Never
+re-record to make a failing replay pass: a replay failure means running
+orders would break, and the change needs ``workflow.patched`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.config import Settings
+from tests.helpers import draft, start_order
+from worker import build_worker
+from workflows import names, search
+from workflows.converter import data_converter
+from workflows.models import (
+    AcceptInput,
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
+    DeliverInput,
+    IssueConfirmationInput,
+    PostUpdateInput,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    SupportRequestInput,
+)
+
+HERE = Path(__file__).parent
+Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any]], Awaitable[None]]
+
+
+async def completed_with_revision(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    await h.signal(names.ADD_NOTE, AddNoteInput(text="Needs SSO", author="customer"))
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.REQUEST_CHANGES, RequestChangesInput(version=1, comments="Two instalments please"))
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("4500.00")))
+    await h.signal(names.APPROVE, ApproveInput(version=2))
+    await env.sleep(timedelta(days=12))  # the payment reminder before the due date
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("2000.00"), reference="TX-1"))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("2500.00"), reference="TX-2"))
+    await env.sleep(timedelta(days=8))  # a digest, and the Design milestone alert
+    await h.signal(names.POST_UPDATE, PostUpdateInput(text="Build done", milestone="Build"))
+    await h.signal(names.DELIVER, DeliverInput(summary="Live", links=["https://example.com"]))
+    await h.signal(names.REQUEST_REVISION, RequestRevisionInput(comments="Bigger logo"))
+    await h.signal(names.DELIVER, DeliverInput(summary="Logo fixed"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    await env.sleep(timedelta(days=1))
+    await h.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails"))
+
+
+async def expired(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+
+
+async def payment_overdue(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("100.00"), reference="TX-1"))
+
+
+async def deemed_acceptance(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await h.signal(names.DELIVER, DeliverInput(summary="Done"))
+
+
+async def cancelled_after_payment(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await h.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "completed_with_revision": completed_with_revision,
+    "expired": expired,
+    "payment_overdue": payment_overdue,
+    "deemed_acceptance": deemed_acceptance,
+    "cancelled_after_payment": cancelled_after_payment,
+}
+
+
+async def record(name: str, scenario: Scenario, out: Path) -> None:
+    test_server = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server, data_converter=data_converter
+    )
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
+            )
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = replace(Settings(), outbox_dir=Path(tmp))
+            task_queue = f"record-{uuid.uuid4().hex[:6]}"
+            async with build_worker(env.client, settings, task_queue=task_queue):
+                handle = await start_order(env.client, task_queue, order_id=name.replace("_", "-"))
+                await scenario(env, handle)
+                await handle.result()
+                history = await handle.fetch_history()
+        (out / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
+async def main() -> None:
+    for name, scenario in SCENARIOS.items():
+        await record(name, scenario, HERE)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,30 @@
+"""Every committed history must replay against today's workflow code.
+
+A failure here means a change would break orders already running: guard the
+change with ``workflow.patched`` rather than re-recording the history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.converter import data_converter
+from workflows.order import ServiceOrderWorkflow
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+
+
+def test_the_main_paths_have_recorded_histories() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"completed_with_revision", "expired", "payment_overdue", "deemed_acceptance"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"order-{path.stem.replace('_', '-')}", path.read_text())
+    replayer = Replayer(workflows=[ServiceOrderWorkflow], data_converter=data_converter)
+    await replayer.replay_workflow(history)
