@@ -70,7 +70,8 @@ async def start_order(client: Client, task_queue: str, order_id: str | None = No
 
 
 async def view(handle: WorkflowHandle[Any, Any]) -> OrderView:
-    return await handle.query(STATUS_QUERY, result_type=OrderView)
+    result: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView)
+    return result
 
 
 def outbox(directory: Path) -> list[email.message.EmailMessage]:
@@ -78,8 +79,9 @@ def outbox(directory: Path) -> list[email.message.EmailMessage]:
     messages = []
     for path in sorted(directory.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        messages.append(msg)  # type: ignore[arg-type]
-    return messages  # type: ignore[return-value]
+        assert isinstance(msg, email.message.EmailMessage)
+        messages.append(msg)
+    return messages
 
 
 def kinds(directory: Path, order_id: str | None = None) -> list[str]:

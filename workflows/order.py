@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -79,6 +79,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = OrderStatus
+Via = Literal["signal", "update"]
+CancelledBy = Literal["staff", "customer", "system"]
 ZERO = Decimal("0.00")
 
 # Which statuses each action may arrive in.
@@ -474,7 +476,7 @@ class ServiceOrderWorkflow:
     # Actions: signal and update of the same name, one implementation
     # ------------------------------------------------------------------
 
-    def _receive(self, action: str, request: Action, via: str) -> ActionResult:
+    def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
         if request.request_id and request.request_id in self._applied:
             return self._applied[request.request_id].model_copy(update={"applied": False})
         try:
@@ -523,10 +525,10 @@ class ServiceOrderWorkflow:
         if isinstance(request, UpdateCustomerInput) and not request.model_fields_set - {"request_id"}:
             raise ActionRejected("update customer needs at least one field to change")
 
-    def _reject(self, action: str, request: Action, reason: str, via: str) -> None:
+    def _reject(self, action: str, request: Action, reason: str, via: Via) -> None:
         workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
         self._order.rejected.append(
-            RejectedAction(at=workflow.now(), action=action, request_id=request.request_id, reason=reason, via=via)  # type: ignore[arg-type]
+            RejectedAction(at=workflow.now(), action=action, request_id=request.request_id, reason=reason, via=via)
         )
 
     # The handlers below are deliberately uniform: the signal for web backends
@@ -821,7 +823,10 @@ class ServiceOrderWorkflow:
         self._order.status = status
         self._wake = True
         self._log(f"status {status}", why)
-        updates = [sa.ORDER_STATUS.value_set(status.value), sa.ORDER_REVISION.value_set(len(self._order.revisions))]
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.ORDER_STATUS.value_set(status.value),
+            sa.ORDER_REVISION.value_set(len(self._order.revisions)),
+        ]
         if self._order.total is not None and self._order.currency:
             updates += [
                 sa.ORDER_TOTAL.value_set(float(self._order.total)),
@@ -879,8 +884,8 @@ class ServiceOrderWorkflow:
         )
         self._set_status(S.IN_SUPPORT, why)
 
-    def _cancel_order(self, by: str, reason: str, notify: bool) -> None:
-        self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)  # type: ignore[arg-type]
+    def _cancel_order(self, by: CancelledBy, reason: str, notify: bool) -> None:
+        self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
         self._spawn(self._settle_cancellation(notify))
 
@@ -1040,10 +1045,12 @@ class ServiceOrderWorkflow:
 
     def _term(self, name: str, confirmation: Confirmation | None = None) -> timedelta:
         """A duration from the confirmation's terms, else the worker's default."""
-        confirmation = confirmation or self._approved_or_none or (self._order.confirmations or [None])[-1]
-        value = getattr(confirmation.terms, name) if confirmation else None
+        confirmation = confirmation or self._approved_or_none
+        if confirmation is None and self._order.confirmations:
+            confirmation = self._latest
+        value: timedelta | None = getattr(confirmation.terms, name) if confirmation else None
         if value is not None:
-            return value  # type: ignore[no-any-return]
+            return value
         return self._policy_value(_POLICY_NAME.get(name, name))
 
     def _confirmation_expires_at(self, confirmation: Confirmation) -> datetime:

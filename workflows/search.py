@@ -6,6 +6,8 @@ so the customer appears only as the opaque ``customer_ref`` from the CRM.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -38,7 +40,7 @@ def dev_server_args() -> list[str]:
 
 
 def initial(status: str, customer_ref: str | None) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair] = [SearchAttributePair(ORDER_STATUS, status)]
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(ORDER_STATUS, status)]
     if customer_ref:
         pairs.append(SearchAttributePair(ORDER_CUSTOMER_REF, customer_ref))
     return TypedSearchAttributes(pairs)

@@ -30,7 +30,6 @@ from workflows.models import (
     OrderStatus,
     PostUpdateInput,
     RecordPaymentInput,
-    UpdateCustomerInput,
 )
 
 
@@ -46,7 +45,8 @@ async def order(
 
 
 async def act(handle: WorkflowHandle[Any, Any], name: str, request: Action | dict[str, Any]) -> ActionResult:
-    return await handle.execute_update(name, request, result_type=ActionResult)
+    result: ActionResult = await handle.execute_update(name, request, result_type=ActionResult)
+    return result
 
 
 async def rejection(handle: WorkflowHandle[Any, Any], name: str, request: Action | dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
@@ -81,7 +83,9 @@ async def test_order_walks_from_contact_to_completed(
         assert kind in sent, f"{kind} missing from {sent}"
 
 
-async def _approved_order(env: WorkflowEnvironment, settings: Settings, task_queue: str, **terms: object):  # type: ignore[no-untyped-def]
+async def _approved_order(
+    env: WorkflowEnvironment, settings: Settings, task_queue: str, **terms: Any
+) -> WorkflowHandle[Any, Any]:
     handle = await start_order(env.client, task_queue)
     await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft(**terms)))
     await handle.signal(names.APPROVE, ApproveInput(version=1))
