@@ -356,6 +356,15 @@ class RejectedAction(Model):
     via: Literal["signal", "update"] = "signal"
 
 
+class FailedEmail(Model):
+    at: datetime
+    kind: str
+    audience: str
+    message_key: str
+    error: str
+    error_type: str | None = None
+
+
 class Cancellation(Model):
     at: datetime
     by: Author | Literal["system"]
@@ -391,6 +400,7 @@ class OrderView(Model):
     next_deadline: Deadline | None = None
     timeline: list[TimelineEvent] = Field(default_factory=list)
     rejected: list[RejectedAction] = Field(default_factory=list)
+    failed_emails: list[FailedEmail] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------
@@ -448,6 +458,7 @@ class MessageKind(StrEnum):
     SUPPORT_CLOSED = "support_closed"
     CANCELLED = "cancelled"
     REFUND_NEEDED = "refund_needed"
+    EMAIL_FAILED = "email_failed"
 
 
 class EmailRequest(Model):

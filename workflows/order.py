@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Delivery,
         EmailReceipt,
         EmailRequest,
+        FailedEmail,
         ForwardSupportRequest,
         IssueConfirmationInput,
         MessageKind,
@@ -988,7 +989,7 @@ class ServiceOrderWorkflow:
     async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
         request = self._email_request(kind, audience, **context)
         try:
-            await workflow.execute_activity(
+            receipt = await workflow.execute_activity(
                 names.SEND_EMAIL,
                 request,
                 result_type=EmailReceipt,
@@ -998,8 +999,22 @@ class ServiceOrderWorkflow:
                 summary=f"email {kind} to {audience}",
             )
         except ActivityError as error:
-            # A lost email must not stall the order: record it and carry on.
-            self._log("email failed", f"{kind} to {audience}: {error.cause or error}")
+            # A lost email must not stall the order: record it, tell operations, carry on.
+            cause = error.cause if isinstance(error.cause, ApplicationError) else None
+            failure = FailedEmail(
+                at=workflow.now(),
+                kind=kind,
+                audience=audience,
+                message_key=request.message_key,
+                error=cause.message if cause else str(error.cause or error),
+                error_type=cause.type if cause else None,
+            )
+            self._order.failed_emails.append(failure)
+            self._log("email failed", f"{kind} to {audience}: {failure.error}")
+            if audience is not Audience.OPERATIONS:
+                self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
+            return
+        self._log("email sent", f"{kind} to {audience} via {receipt.backend}, message id {receipt.message_id}")
 
     def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
         self._effects.append(asyncio.create_task(step))
