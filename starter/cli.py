@@ -61,7 +61,7 @@ from workflows.models import (
 DEFAULT_ADDRESS: Final = "localhost:7233"  # the same default as worker.connect
 CONNECT_TIMEOUT: Final = 10.0
 UPDATE_TIMEOUT: Final = timedelta(seconds=30)
-QUERY_TIMEOUT: Final = timedelta(seconds=30)
+QUERY_TIMEOUT: Final = timedelta(seconds=10)
 
 out = Console()
 err = Console(stderr=True)
@@ -148,10 +148,16 @@ def rpc_error(order_id: str, error: RPCError) -> CliError:
         if "completed" in text or "closed" in text:
             return CliError(Exit.REJECTED, f"order {order_id} is closed and accepts no more actions")
         return CliError(Exit.UNKNOWN_ORDER, f"no order {order_id}")
-    if error.status == RPCStatusCode.DEADLINE_EXCEEDED:
+    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        # A query's rpc_timeout expiring: nobody is polling the task queue.
         return CliError(
             Exit.NO_WORKER,
-            f"no worker answered within {int(QUERY_TIMEOUT.total_seconds())} s: start one with `orders worker`",
+            f"no worker answered within {int(QUERY_TIMEOUT.total_seconds())} s: "
+            "start one with `orders worker` (or `orders dev`)",
+        )
+    if "workflow task in failed state" in text:
+        return CliError(
+            Exit.REJECTED, f"order {order_id} cannot answer: its workflow task is failing (see the worker's log)"
         )
     if error.status == RPCStatusCode.UNAVAILABLE:
         return CliError(Exit.UNREACHABLE, f"Temporal became unreachable: {error.message}")
@@ -313,7 +319,9 @@ async def cmd_action(args: argparse.Namespace) -> int:
             else:
                 out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {action.request_id})")
             return Exit.OK
-        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds() + 5):
+        # Without a worker the server answers "admitted" and the SDK asks again,
+        # so the overall wait needs its own limit.
+        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds()):
             result = await handle.execute_update(name, action, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT)
     if args.json:
         print_json(result.model_dump(mode="json"))
@@ -336,7 +344,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
     client = await connect(args)
     handle = client.get_workflow_handle(names.workflow_id(args.order_id))
     with order_errors(args.order_id):
-        async with asyncio.timeout(QUERY_TIMEOUT.total_seconds() + 5):
+        async with asyncio.timeout(QUERY_TIMEOUT.total_seconds() + 2):
             view = await handle.query(names.STATUS_QUERY, result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
     if args.json:
         print_json(view.model_dump(mode="json"))
@@ -375,8 +383,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 }
             )
     except RPCError as error:
-        code = Exit.USAGE if error.status == RPCStatusCode.INVALID_ARGUMENT else Exit.UNREACHABLE
-        raise CliError(code, error.message) from None
+        if error.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise CliError(Exit.USAGE, f"bad list query: {error.message}") from None
+        raise rpc_error("", error) from None
     if args.json:
         print_json(rows)
         return Exit.OK

@@ -113,8 +113,15 @@ def load_settings(outbox: Path | None) -> Settings:
         raise DevError(str(error), 2) from None
     if outbox is not None:
         settings = dataclasses.replace(settings, outbox_dir=outbox)
-    settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(settings.outbox_dir, "outbox")
     return settings
+
+
+def make_dir(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DevError(f"cannot create the {what} directory {path}: {error.strerror or error}", 2) from None
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -211,9 +218,9 @@ async def run(options: DevOptions) -> int:
     settings = load_settings(options.outbox)
     check_port_free(options.port, "--port")
     check_port_free(options.ui_port, "--ui-port")
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    make_dir(STATE_DIR, "state")
     db = options.db or DEFAULT_DB
-    db.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(db.parent, "database")
 
     stop = asyncio.Event()
     worker.install_stop_handlers(stop)

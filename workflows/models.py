@@ -260,6 +260,33 @@ class CancelInput(Action):
     by: Author = "staff"
 
 
+class ProvidePaymentMethodInput(Action):
+    """A card the customer saved with Stripe (Elements or Checkout)."""
+
+    stripe_customer_id: Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9]+$")]
+    payment_method_id: Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]+$")]
+
+
+class PaymentFailedInput(Action):
+    """A payment attempt failed outside the workflow (a Stripe webhook)."""
+
+    method: PaymentMethod
+    reference: ShortText
+    reason: ShortText
+    decline_code: str | None = None
+    requires_action: bool = False
+    hosted_url: Url | None = None
+
+
+class PaymentEventInput(Action):
+    """Something the payment provider reports that needs no decision: recorded in the timeline."""
+
+    event: Literal["invoice_voided", "charge_refunded"]
+    reference: ShortText
+    amount: Money | None = None
+    detail: str = ""
+
+
 class ActionResult(Model):
     """What every update answers."""
 
@@ -365,10 +392,29 @@ class FailedEmail(Model):
     error_type: str | None = None
 
 
+class ChargeAttempt(Model):
+    at: datetime
+    attempt: int
+    status: str
+    payment_intent_id: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+
 class Cancellation(Model):
     at: datetime
     by: Author | Literal["system"]
     reason: str
+
+
+class PaymentInstructions(Model):
+    """What the customer needs in order to pay, per allowed method."""
+
+    reference: str
+    bank_transfer: dict[str, str] | None = None
+    invoice_url: str | None = None
+    invoice_pdf: str | None = None
+    invoice_id: str | None = None
 
 
 class OrderView(Model):
@@ -385,6 +431,9 @@ class OrderView(Model):
     currency: str | None = None
     total: Money | None = None
     payment_reference: str | None = None
+    payment_instructions: PaymentInstructions | None = None
+    payment_method_on_file: str | None = Field(default=None, description="Stripe PaymentMethod id, never card data.")
+    charge_attempts: list[ChargeAttempt] = Field(default_factory=list)
     payments: list[Payment] = Field(default_factory=list)
     amount_paid: Money = Decimal("0.00")
     balance_due: Money = Decimal("0.00")
@@ -458,6 +507,8 @@ class MessageKind(StrEnum):
     SUPPORT_CLOSED = "support_closed"
     CANCELLED = "cancelled"
     REFUND_NEEDED = "refund_needed"
+    PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_ERROR = "payment_error"
     EMAIL_FAILED = "email_failed"
 
 
@@ -487,16 +538,39 @@ class PaymentRequest(Model):
     reference: str
     due_at: datetime
     idempotency_key: str
+    customer_name: str | None = None
+    customer_email: str | None = None
+    stripe_customer_id: str | None = None
+    line_items: list[LineItem] = Field(default_factory=list)
+    days_until_due: int = 14
 
 
-class PaymentInstructions(Model):
-    """What the customer needs in order to pay, per allowed method."""
+class ChargeRequest(Model):
+    """Charge a saved card off-session. Ids and amounts only: no card data."""
 
-    reference: str
-    bank_transfer: dict[str, str] | None = None
-    invoice_url: str | None = None
-    invoice_pdf: str | None = None
-    invoice_id: str | None = None
+    order_id: str
+    attempt: int
+    amount: Money
+    currency: str
+    stripe_customer_id: str
+    payment_method_id: str
+    description: str
+    idempotency_key: str
+
+
+class ChargeResult(Model):
+    status: Literal["succeeded", "declined", "requires_action", "processing"]
+    payment_intent_id: str | None = None
+    amount: Money | None = None
+    decline_code: str | None = None
+    message: str | None = Field(default=None, description="Plain-words reason, safe to show the customer.")
+    hosted_url: str | None = Field(default=None, description="Where the customer can complete payment themselves.")
+
+
+class VoidInvoiceRequest(Model):
+    order_id: str
+    invoice_id: str
+    idempotency_key: str
 
 
 class RefundRequest(Model):

@@ -30,6 +30,9 @@ ACCEPT: Final = "accept"
 REQUEST_REVISION: Final = "request_revision"
 REQUEST_SUPPORT: Final = "request_support"
 CANCEL: Final = "cancel"
+PROVIDE_PAYMENT_METHOD: Final = "provide_payment_method"
+PAYMENT_FAILED: Final = "payment_failed"
+PAYMENT_EVENT: Final = "payment_event"
 
 ACTIONS: Final = (
     ADD_NOTE,
@@ -44,6 +47,9 @@ ACTIONS: Final = (
     REQUEST_REVISION,
     REQUEST_SUPPORT,
     CANCEL,
+    PROVIDE_PAYMENT_METHOD,
+    PAYMENT_FAILED,
+    PAYMENT_EVENT,
 )
 
 # Queries.
@@ -54,6 +60,8 @@ LOAD_POLICY: Final = "load_order_policy"
 SEND_EMAIL: Final = "send_email"
 REQUEST_PAYMENT: Final = "request_payment"
 REFUND_PAYMENT: Final = "refund_payment"
+CHARGE_CARD: Final = "charge_card"
+VOID_INVOICE: Final = "void_invoice"
 OPEN_SUPPORT: Final = "open_support_period"
 FORWARD_SUPPORT_REQUEST: Final = "forward_support_request"
 CLOSE_SUPPORT: Final = "close_support_period"

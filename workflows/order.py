@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         Cancellation,
         Channel,
+        ChargeAttempt,
+        ChargeRequest,
+        ChargeResult,
         CloseSupportRequest,
         Confirmation,
         ConfirmationState,
@@ -57,10 +60,14 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         OrderView,
         Payment,
+        PaymentEventInput,
+        PaymentFailedInput,
         PaymentInstructions,
+        PaymentMethod,
         PaymentRequest,
         PostUpdateInput,
         ProgressUpdate,
+        ProvidePaymentMethodInput,
         RecordPaymentInput,
         Refund,
         RefundRequest,
@@ -77,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
         SupportWindow,
         TimelineEvent,
         UpdateCustomerInput,
+        VoidInvoiceRequest,
     )
 
 S = OrderStatus
@@ -100,6 +108,10 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     names.REQUEST_REVISION: frozenset({S.AWAITING_ACCEPTANCE}),
     names.REQUEST_SUPPORT: frozenset({S.IN_SUPPORT}),
     names.CANCEL: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, S.IN_PROGRESS}),
+    # A card may be saved before approval; it is charged once payment is due.
+    names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
+    names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
+    names.PAYMENT_EVENT: frozenset(s for s in S if not s.is_final),
 }
 
 # Timeouts and retries, next to the calls they govern.
@@ -157,6 +169,10 @@ class ServiceOrderWorkflow:
         self._effects: list[asyncio.Task[None]] = []
         self._email_seq = 0
         self._instructions: PaymentInstructions | None = None
+        self._card: ProvidePaymentMethodInput | None = None
+        self._charging = False
+        self._charge_seq = 0
+        self._last_stripe_customer: str | None = None
         self._payment_requested_at: datetime | None = None
         self._payment_due_at: datetime | None = None
         self._last_update_at: datetime | None = None
@@ -175,6 +191,9 @@ class ServiceOrderWorkflow:
             names.REQUEST_REVISION: self._request_revision,
             names.REQUEST_SUPPORT: self._request_support,
             names.CANCEL: self._cancel,
+            names.PROVIDE_PAYMENT_METHOD: self._provide_payment_method,
+            names.PAYMENT_FAILED: self._payment_failed,
+            names.PAYMENT_EVENT: self._payment_event,
         }
 
     # ------------------------------------------------------------------
@@ -224,14 +243,21 @@ class ServiceOrderWorkflow:
                 reference=self._payment_reference,
                 due_at=self._payment_due_at,
                 idempotency_key=self._key("payment-request"),
+                customer_name=self._order.customer.name,
+                customer_email=self._order.customer.email,
+                stripe_customer_id=self._stripe_customer_id,
+                line_items=self._approved.line_items,
+                days_until_due=max(1, self._term("payment_due").days),
             ),
             result_type=PaymentInstructions,
             start_to_close_timeout=PAYMENT_TIMEOUT,
             schedule_to_close_timeout=PAYMENT_GIVE_UP,
             summary="prepare payment instructions",
         )
+        self._order.payment_instructions = self._instructions
         if self._status is S.AWAITING_PAYMENT:
             self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
+            self._charge_card_if_ready()
         await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
 
     async def _do_the_work(self) -> None:
@@ -516,6 +542,13 @@ class ServiceOrderWorkflow:
             )
         if isinstance(request, RecordPaymentInput) and self._approved_or_none is None:
             raise ActionRejected("no confirmation has been approved yet, so there is nothing to pay")
+        if isinstance(request, ProvidePaymentMethodInput):
+            confirmation = self._approved_or_none or (self._latest if self._order.confirmations else None)
+            if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
+                allowed = ", ".join(confirmation.terms.payment_methods)
+                raise ActionRejected(f"the terms do not allow card payment; allowed methods: {allowed}")
+            if self._charging:
+                raise ActionRejected("a card charge is already in progress; wait for its outcome")
         if isinstance(request, PostUpdateInput) and request.milestone is not None:
             milestone = self._milestone(request.milestone)
             if milestone is None:
@@ -679,6 +712,42 @@ class ServiceOrderWorkflow:
     def _validate_cancel(self, request: CancelInput) -> None:
         self._validate(names.CANCEL, request)
 
+    @workflow.signal(name=names.PROVIDE_PAYMENT_METHOD)
+    def provide_payment_method_signal(self, request: ProvidePaymentMethodInput) -> None:
+        self._receive(names.PROVIDE_PAYMENT_METHOD, request, "signal")
+
+    @workflow.update(name=names.PROVIDE_PAYMENT_METHOD)
+    def provide_payment_method(self, request: ProvidePaymentMethodInput) -> ActionResult:
+        return self._receive(names.PROVIDE_PAYMENT_METHOD, request, "update")
+
+    @provide_payment_method.validator
+    def _validate_provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
+        self._validate(names.PROVIDE_PAYMENT_METHOD, request)
+
+    @workflow.signal(name=names.PAYMENT_FAILED)
+    def payment_failed_signal(self, request: PaymentFailedInput) -> None:
+        self._receive(names.PAYMENT_FAILED, request, "signal")
+
+    @workflow.update(name=names.PAYMENT_FAILED)
+    def payment_failed(self, request: PaymentFailedInput) -> ActionResult:
+        return self._receive(names.PAYMENT_FAILED, request, "update")
+
+    @payment_failed.validator
+    def _validate_payment_failed(self, request: PaymentFailedInput) -> None:
+        self._validate(names.PAYMENT_FAILED, request)
+
+    @workflow.signal(name=names.PAYMENT_EVENT)
+    def payment_event_signal(self, request: PaymentEventInput) -> None:
+        self._receive(names.PAYMENT_EVENT, request, "signal")
+
+    @workflow.update(name=names.PAYMENT_EVENT)
+    def payment_event(self, request: PaymentEventInput) -> ActionResult:
+        return self._receive(names.PAYMENT_EVENT, request, "update")
+
+    @payment_event.validator
+    def _validate_payment_event(self, request: PaymentEventInput) -> None:
+        self._validate(names.PAYMENT_EVENT, request)
+
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
         return self._view()
@@ -737,12 +806,42 @@ class ServiceOrderWorkflow:
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 
     def _record_payment(self, request: RecordPaymentInput) -> None:
-        payment = Payment(
-            at=request.received_at or workflow.now(),
-            amount=request.amount,
-            method=request.method,
-            reference=request.reference,
+        self._take_payment(
+            Payment(
+                at=request.received_at or workflow.now(),
+                amount=request.amount,
+                method=request.method,
+                reference=request.reference,
+            )
         )
+
+    def _provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
+        self._card = request
+        self._last_stripe_customer = request.stripe_customer_id
+        self._order.payment_method_on_file = request.payment_method_id
+        self._log("payment method provided", request.payment_method_id)
+        self._charge_card_if_ready()
+
+    def _payment_failed(self, request: PaymentFailedInput) -> None:
+        self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
+        self._email(
+            MessageKind.PAYMENT_DECLINED,
+            **self._payment_context(),
+            reason=request.reason,
+            requires_action=request.requires_action,
+            hosted_url=request.hosted_url,
+        )
+
+    def _payment_event(self, request: PaymentEventInput) -> None:
+        amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
+        self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
+
+    def _take_payment(self, payment: Payment) -> None:
+        """Seed 2.2: count money in, confirm it, and start work once the balance is zero."""
+        if self._already_paid(payment.method, payment.reference):
+            # Stripe reports a payment both to the charge and to the webhook.
+            self._log("duplicate payment notice ignored", payment.reference)
+            return
         overpaid_before = self._order.overpaid
         self._order.payments.append(payment)
         self._recompute_balance()
@@ -893,6 +992,9 @@ class ServiceOrderWorkflow:
     async def _settle_cancellation(self, notify: bool) -> None:
         """Refund what was paid, less the cancellation fee, then tell the customer."""
         refund: Refund | None = None
+        invoice_id = self._instructions.invoice_id if self._instructions else None
+        if invoice_id and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
+            await self._void_invoice(invoice_id)
         fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
         amount = max(self._order.amount_paid - fee, ZERO)
         if amount > ZERO:
@@ -940,6 +1042,97 @@ class ServiceOrderWorkflow:
                 currency=self._order.currency,
                 refund=refund.model_dump(mode="json") if refund else None,
             )
+
+    def _charge_card_if_ready(self) -> None:
+        """Charge the saved card once payment is due; each new card is one new attempt."""
+        if self._card is None or self._charging or self._payment_due_at is None:
+            return
+        if self._status is not S.AWAITING_PAYMENT or PaymentMethod.CARD not in self._approved.terms.payment_methods:
+            return
+        card, self._card = self._card, None
+        self._charging = True
+        self._charge_seq += 1
+        self._spawn(self._charge_card(card, self._charge_seq))
+
+    async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
+        amount = self._order.balance_due
+        try:
+            result = await workflow.execute_activity(
+                names.CHARGE_CARD,
+                ChargeRequest(
+                    order_id=self._order.order_id,
+                    attempt=attempt,
+                    amount=amount,
+                    currency=self._approved.currency,
+                    stripe_customer_id=card.stripe_customer_id,
+                    payment_method_id=card.payment_method_id,
+                    description=f"Order {self._order.order_id}",
+                    # The same key on every retry of this attempt, so Stripe charges once.
+                    idempotency_key=self._key(f"charge:{attempt}"),
+                ),
+                result_type=ChargeResult,
+                start_to_close_timeout=PAYMENT_TIMEOUT,
+                # Far inside Stripe's 24-hour idempotency window.
+                schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                summary=f"charge card, attempt {attempt}",
+            )
+        except ActivityError as error:
+            message = error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause or error)
+            self._order.charge_attempts.append(
+                ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
+            )
+            self._log("card charge failed", message)
+            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, attempt=attempt, error=message)
+            return
+        finally:
+            self._charging = False
+        self._order.charge_attempts.append(
+            ChargeAttempt(
+                at=workflow.now(),
+                attempt=attempt,
+                status=result.status,
+                payment_intent_id=result.payment_intent_id,
+                decline_code=result.decline_code,
+                message=result.message,
+            )
+        )
+        if result.status == "succeeded" and result.payment_intent_id:
+            self._take_payment(
+                Payment(
+                    at=workflow.now(),
+                    amount=result.amount or amount,
+                    method=PaymentMethod.CARD,
+                    reference=result.payment_intent_id,
+                )
+            )
+        elif result.status == "processing":
+            self._log("card payment processing", result.payment_intent_id or "")
+        elif self._status is S.AWAITING_PAYMENT:
+            self._payment_failed(
+                PaymentFailedInput(
+                    method=PaymentMethod.CARD,
+                    reference=result.payment_intent_id or f"attempt {attempt}",
+                    reason=result.message or "The card was declined.",
+                    decline_code=result.decline_code,
+                    requires_action=result.status == "requires_action",
+                    hosted_url=result.hosted_url,
+                )
+            )
+
+    async def _void_invoice(self, invoice_id: str) -> None:
+        try:
+            await workflow.execute_activity(
+                names.VOID_INVOICE,
+                VoidInvoiceRequest(
+                    order_id=self._order.order_id, invoice_id=invoice_id, idempotency_key=self._key("void-invoice")
+                ),
+                start_to_close_timeout=PAYMENT_TIMEOUT,
+                schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                summary=f"void invoice {invoice_id}",
+            )
+            self._log("invoice voided", invoice_id)
+        except ActivityError as error:
+            self._log("invoice void failed", str(error.cause or error))
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._policy is not None)
@@ -1041,6 +1234,16 @@ class ServiceOrderWorkflow:
         confirmation = self._approved_or_none
         assert confirmation is not None, "no approved confirmation"
         return confirmation
+
+    @property
+    def _stripe_customer_id(self) -> str | None:
+        return self._card.stripe_customer_id if self._card else self._last_stripe_customer
+
+    def _already_paid(self, method: PaymentMethod, reference: str) -> bool:
+        # Stripe ids are unique; a bank reference (SO-42) is reused by design.
+        if method is PaymentMethod.BANK_TRANSFER:
+            return False
+        return any(p.method is method and p.reference == reference for p in self._order.payments)
 
     @property
     def _payment_reference(self) -> str:
