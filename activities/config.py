@@ -7,14 +7,18 @@ so they never reach event history.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
-from workflows.models import OrderPolicy
+from workflows.models import MessageKind, OrderPolicy
 
 _DURATION = TypeAdapter(timedelta)
 
@@ -31,6 +35,20 @@ POLICY_ENV = {
     "support_period": "ORDERS_SUPPORT_PERIOD",
     "support_reminder_before": "ORDERS_SUPPORT_REMINDER_BEFORE",
 }
+
+
+EmailBackendName = Literal["outbox", "sendgrid"]
+EMAIL_BACKENDS: tuple[EmailBackendName, ...] = ("outbox", "sendgrid")
+
+SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
+SENDGRID_DEFAULT_TIMEOUT = 10.0
+# urllib applies the timeout to each socket operation (connecting, then waiting
+# for the response), so one request may take about twice as long. Both must fit
+# in the email activity's start-to-close timeout (EMAIL_TIMEOUT, 30 s).
+SENDGRID_MAX_TIMEOUT = 14.0
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(ValueError):
@@ -53,6 +71,77 @@ def _policy_from_env(env: dict[str, str]) -> OrderPolicy:
         raise ConfigError(f"invalid default durations: {exc}") from None
 
 
+def _flag(env: Mapping[str, str], var: str) -> bool:
+    raw = env.get(var, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if not raw or raw in _FALSE:
+        return False
+    raise ConfigError(f"{var}={env[var]!r} is not a flag: use 1 or 0")
+
+
+def _email_backend(env: Mapping[str, str]) -> EmailBackendName:
+    raw = env.get("ORDERS_EMAIL_BACKEND", "").strip().lower()
+    has_key = bool(env.get("SENDGRID_API_KEY", "").strip())
+    if not raw:
+        return "sendgrid" if has_key else "outbox"
+    for name in EMAIL_BACKENDS:
+        if raw == name:
+            if name == "sendgrid" and not has_key:
+                raise ConfigError("ORDERS_EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY, which is not set")
+            return name
+    raise ConfigError(f"ORDERS_EMAIL_BACKEND={env['ORDERS_EMAIL_BACKEND']!r} is not one of {', '.join(EMAIL_BACKENDS)}")
+
+
+def _sendgrid_host(env: Mapping[str, str]) -> str:
+    raw = env.get("SENDGRID_API_BASE", "").strip()
+    if not raw:
+        return SENDGRID_DEFAULT_HOST
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"SENDGRID_API_BASE={raw!r} is not an http(s) base URL such as {SENDGRID_DEFAULT_HOST}")
+    return raw.rstrip("/")
+
+
+def _sendgrid_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("SENDGRID_TIMEOUT", "").strip()
+    if not raw:
+        return SENDGRID_DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= SENDGRID_MAX_TIMEOUT:  # also refuses nan and inf
+        raise ConfigError(
+            f"SENDGRID_TIMEOUT={raw!r} must be a number of seconds above 0 and at most {SENDGRID_MAX_TIMEOUT:g}"
+        )
+    return seconds
+
+
+def parse_sendgrid_templates(raw: str, var: str = "SENDGRID_TEMPLATES") -> dict[str, str]:
+    """``{"payment_requested": "d-..."}``: message kind to SendGrid dynamic template id."""
+    if not raw.strip():
+        return {}
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f'{var} is not JSON ({exc.msg}): expected an object such as {{"contact_ack": "d-..."}}'
+        ) from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{var} must be a JSON object of message kind to dynamic template id")
+    known = {kind.value for kind in MessageKind}
+    unknown = sorted(str(kind) for kind in mapping if kind not in known)
+    if unknown:
+        raise ConfigError(f"{var} names unknown message kinds: {', '.join(unknown)}")
+    bad = sorted(
+        kind for kind, template in mapping.items() if not (isinstance(template, str) and template.strip().startswith("d-"))
+    )
+    if bad:
+        raise ConfigError(f"{var}: the template ids of {', '.join(bad)} are not dynamic template ids (d-...)")
+    return {kind: template.strip() for kind, template in mapping.items()}
+
+
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
@@ -68,6 +157,13 @@ class Settings:
     bank_bic: str = "COBADEFFXXX"
     bank_name: str = "Example Bank"
     policy: OrderPolicy = field(default_factory=OrderPolicy)
+    email_backend: EmailBackendName = "outbox"
+    # A secret: kept out of repr() so that it never lands in a log line or traceback.
+    sendgrid_api_key: str | None = field(default=None, repr=False)
+    sendgrid_api_base: str = SENDGRID_DEFAULT_HOST
+    sendgrid_sandbox: bool = False
+    sendgrid_timeout: float = SENDGRID_DEFAULT_TIMEOUT
+    sendgrid_templates: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,4 +187,10 @@ class Settings:
             bank_bic=get("ORDERS_BANK_BIC", defaults.bank_bic),
             bank_name=get("ORDERS_BANK_NAME", defaults.bank_name),
             policy=_policy_from_env(env),
+            email_backend=_email_backend(env),
+            sendgrid_api_key=env.get("SENDGRID_API_KEY", "").strip() or None,
+            sendgrid_api_base=_sendgrid_host(env),
+            sendgrid_sandbox=_flag(env, "SENDGRID_SANDBOX"),
+            sendgrid_timeout=_sendgrid_timeout(env),
+            sendgrid_templates=parse_sendgrid_templates(env.get("SENDGRID_TEMPLATES", "")),
         )

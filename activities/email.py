@@ -6,8 +6,8 @@ Each ``MessageKind`` has a plain-text and an HTML template under
 ``templates/``, both extending a shared layout. Backends sit behind the
 ``EmailBackend`` protocol: the built-in ``OutboxBackend`` writes ``.eml``
 files to a directory (for development, tests and the ``orders outbox``
-command); a provider such as SendGrid plugs in later without touching the
-activity.
+command), and ``SendGridBackend`` (``activities/sendgrid_backend.py``) sends
+through SendGrid's v3 Mail Send API. ``backend_from_settings`` picks one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email import policy
@@ -59,6 +59,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.SUPPORT_TEAM_NOTICE,
         MessageKind.SUPPORT_REQUEST_FORWARDED,
         MessageKind.REFUND_NEEDED,
+        MessageKind.EMAIL_FAILED,
     }
 )
 """Kinds written for staff (operations or support), not for the customer."""
@@ -232,11 +233,14 @@ def _tidy_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
 
 
-def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) -> RenderedEmail:
-    """Render one message. Raises ``jinja2.TemplateError`` when the template and
-    the context disagree (a missing key, a value a filter cannot read)."""
+def template_variables(kind: MessageKind, context: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """What a template sees: the request's context plus the sender's details.
+
+    The same variables (and the rendered ``subject``) are SendGrid's
+    ``dynamic_template_data`` when a kind is mapped to a dynamic template.
+    """
     kind = MessageKind(kind)
-    variables: dict[str, Any] = {
+    return {
         **context,
         "company": settings.company_name,
         "support_email": settings.support_email,
@@ -245,6 +249,13 @@ def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) ->
         "kind": kind.value,
         "internal": kind in INTERNAL_KINDS,
     }
+
+
+def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) -> RenderedEmail:
+    """Render one message. Raises ``jinja2.TemplateError`` when the template and
+    the context disagree (a missing key, a value a filter cannot read)."""
+    kind = MessageKind(kind)
+    variables = template_variables(kind, context, settings)
     text_template = ENV.get_template(f"{kind.value}.txt")
     subject_block = text_template.blocks.get("subject")
     if subject_block is None:
@@ -277,6 +288,8 @@ class OutgoingEmail:
     subject: str
     text: str
     html: str
+    template_data: Mapping[str, Any] = field(default_factory=dict)
+    """The template variables and the rendered subject, for provider-side templates."""
 
 
 class EmailBackend(Protocol):
@@ -371,7 +384,11 @@ class OutboxBackend:
 
 
 def backend_from_settings(settings: Settings) -> EmailBackend:
-    """The configured backend. Only the outbox exists so far."""
+    """The configured backend: ``settings.email_backend`` (see ``Settings.from_env``)."""
+    if settings.email_backend == "sendgrid":
+        from activities.sendgrid_backend import SendGridBackend
+
+        return SendGridBackend.from_settings(settings)
     return OutboxBackend(settings.outbox_dir)
 
 
@@ -483,11 +500,23 @@ class EmailActivities:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
+            template_data={
+                **template_variables(request.kind, request.context, self._settings),
+                "subject": rendered.subject,
+            },
         )
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, request: EmailRequest) -> EmailReceipt:
-        """Render and send one message; a retry with the same key sends nothing new."""
+        """Render and send one message. A retry with the same key writes no second
+        outbox file; through SendGrid, which has no idempotency key, it is at
+        least once (see ``SendGridBackend``).
+
+        The backend's ``send`` is blocking (file I/O, or SendGrid's synchronous
+        HTTP client), so it runs in a thread: the worker's event loop stays free.
+        Its errors propagate unchanged: a backend raises ``ApplicationError``
+        with a type naming the cause, and whether it is retryable.
+        """
         message = self.compose(request)
         message_id = await asyncio.to_thread(self._backend.send, message)
         activity.logger.info(

@@ -21,7 +21,10 @@ from workflows.models import (
     DeliverInput,
     IssueConfirmationInput,
     OrderView,
+    PaymentEventInput,
+    PaymentFailedInput,
     PostUpdateInput,
+    ProvidePaymentMethodInput,
     RecordPaymentInput,
     RequestChangesInput,
     RequestRevisionInput,
@@ -43,6 +46,9 @@ ACTION_MODELS: Final[dict[str, type[Action]]] = {
     names.REQUEST_REVISION: RequestRevisionInput,
     names.REQUEST_SUPPORT: SupportRequestInput,
     names.CANCEL: CancelInput,
+    names.PROVIDE_PAYMENT_METHOD: ProvidePaymentMethodInput,
+    names.PAYMENT_FAILED: PaymentFailedInput,
+    names.PAYMENT_EVENT: PaymentEventInput,
 }
 
 START: Final = "start"

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 # --------------------------------------------------------------------------
 # Shared field types
@@ -287,6 +287,26 @@ class PaymentEventInput(Action):
     detail: str = ""
 
 
+class ExtendDeadlineInput(Action):
+    """Operators move a running deadline; the waiting timer follows."""
+
+    target: Literal["payment_due", "milestone", "review_period"]
+    milestone: ShortText | None = Field(default=None, description="Required when target is milestone.")
+    new_due_at: datetime | None = Field(default=None, description="The new deadline (with a time zone).")
+    extend_by: Duration | None = Field(default=None, description="Or: move the deadline by this much.")
+    reason: ShortText = "changed by an operator"
+
+    @model_validator(mode="after")
+    def _one_way_to_say_when(self) -> ExtendDeadlineInput:
+        if (self.new_due_at is None) == (self.extend_by is None):
+            raise ValueError("give exactly one of new_due_at or extend_by")
+        if self.target == "milestone" and not self.milestone:
+            raise ValueError("milestone is required when target is milestone")
+        if self.new_due_at is not None and self.new_due_at.tzinfo is None:
+            raise ValueError("new_due_at needs a time zone, for example 2026-12-24T12:00:00Z")
+        return self
+
+
 class ActionResult(Model):
     """What every update answers."""
 
@@ -342,6 +362,7 @@ class Delivery(Model):
     summary: str
     links: list[str] = Field(default_factory=list)
     access_instructions: str | None = None
+    review_ends_at: datetime | None = Field(default=None, description="Set when an operator moved the review end.")
 
 
 class Revision(Model):

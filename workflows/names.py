@@ -33,6 +33,7 @@ CANCEL: Final = "cancel"
 PROVIDE_PAYMENT_METHOD: Final = "provide_payment_method"
 PAYMENT_FAILED: Final = "payment_failed"
 PAYMENT_EVENT: Final = "payment_event"
+EXTEND_DEADLINE: Final = "extend_deadline"
 
 ACTIONS: Final = (
     ADD_NOTE,
@@ -50,6 +51,7 @@ ACTIONS: Final = (
     PROVIDE_PAYMENT_METHOD,
     PAYMENT_FAILED,
     PAYMENT_EVENT,
+    EXTEND_DEADLINE,
 )
 
 # Queries.

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         Delivery,
         EmailReceipt,
         EmailRequest,
+        ExtendDeadlineInput,
         FailedEmail,
         ForwardSupportRequest,
         IssueConfirmationInput,
@@ -112,6 +113,14 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
     names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
     names.PAYMENT_EVENT: frozenset(s for s in S if not s.is_final),
+    names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
+}
+
+# Which deadline may move in which status.
+DEADLINE_STATUS: dict[str, OrderStatus] = {
+    "payment_due": S.AWAITING_PAYMENT,
+    "milestone": S.IN_PROGRESS,
+    "review_period": S.AWAITING_ACCEPTANCE,
 }
 
 # Timeouts and retries, next to the calls they govern.
@@ -194,6 +203,7 @@ class ServiceOrderWorkflow:
             names.PROVIDE_PAYMENT_METHOD: self._provide_payment_method,
             names.PAYMENT_FAILED: self._payment_failed,
             names.PAYMENT_EVENT: self._payment_event,
+            names.EXTEND_DEADLINE: self._extend_deadline,
         }
 
     # ------------------------------------------------------------------
@@ -356,9 +366,11 @@ class ServiceOrderWorkflow:
         due = self._payment_due_at
         before = due - self._policy_value("payment_reminder_before")
         alarms = [
-            Alarm("payment-reminder:due", due, "payment reminder at due date", self._remind_payment),
             Alarm(
-                "payment-overdue",
+                f"payment-reminder:due:{due:%Y%m%dT%H%M%S}", due, "payment reminder at due date", self._remind_payment
+            ),
+            Alarm(
+                f"payment-overdue:{due:%Y%m%dT%H%M%S}",
                 due + self._term("payment_grace"),
                 "payment overdue cancellation",
                 self._payment_overdue,
@@ -366,13 +378,23 @@ class ServiceOrderWorkflow:
         ]
         if before > self._payment_requested_at:
             alarms.append(
-                Alarm("payment-reminder:before", before, "payment reminder before due date", self._remind_payment)
+                Alarm(
+                    f"payment-reminder:before:{due:%Y%m%dT%H%M%S}",
+                    before,
+                    "payment reminder before due date",
+                    self._remind_payment,
+                )
             )
         return alarms
 
     def _work_alarms(self) -> list[Alarm]:
         alarms = [
-            Alarm(f"milestone-overdue:{m.name}", m.due_at, f"milestone {m.name!r} due", self._milestone_overdue(m))
+            Alarm(
+                f"milestone-overdue:{m.name}:{m.due_at:%Y%m%dT%H%M%S}",
+                m.due_at,
+                f"milestone {m.name!r} due",
+                self._milestone_overdue(m),
+            )
             for m in self._order.milestones
             if m.completed_at is None and not m.overdue_alerted
         ]
@@ -556,8 +578,43 @@ class ServiceOrderWorkflow:
                 raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
             if milestone.completed_at is not None:
                 raise ActionRejected(f"milestone {request.milestone!r} is already completed")
+        if isinstance(request, ExtendDeadlineInput):
+            self._check_deadline_change(request)
         if isinstance(request, UpdateCustomerInput) and not request.model_fields_set - {"request_id"}:
             raise ActionRejected("update customer needs at least one field to change")
+
+    def _check_deadline_change(self, request: ExtendDeadlineInput) -> None:
+        if self._status is not DEADLINE_STATUS[request.target]:
+            raise ActionRejected(
+                f"the {request.target.replace('_', ' ')} cannot change while the order is {self._status}"
+            )
+        if request.target == "payment_due" and self._payment_due_at is None:
+            raise ActionRejected("the payment request is still being prepared; try again in a moment")
+        if request.target == "milestone":
+            milestone = self._milestone(request.milestone or "")
+            if milestone is None:
+                known = ", ".join(m.name for m in self._order.milestones) or "none"
+                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
+            if milestone.completed_at is not None:
+                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
+        if self._new_deadline(request) <= workflow.now():
+            raise ActionRejected("the new deadline must be in the future")
+
+    def _current_deadline(self, request: ExtendDeadlineInput) -> datetime:
+        if request.target == "payment_due":
+            assert self._payment_due_at is not None
+            return self._payment_due_at
+        if request.target == "milestone":
+            milestone = self._milestone(request.milestone or "")
+            assert milestone is not None
+            return milestone.due_at
+        return self._review_ends_at(self._order.deliveries[-1])
+
+    def _new_deadline(self, request: ExtendDeadlineInput) -> datetime:
+        if request.new_due_at is not None:
+            return request.new_due_at
+        assert request.extend_by is not None
+        return self._current_deadline(request) + request.extend_by
 
     def _reject(self, action: str, request: Action, reason: str, via: Via) -> None:
         workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
@@ -748,6 +805,18 @@ class ServiceOrderWorkflow:
     def _validate_payment_event(self, request: PaymentEventInput) -> None:
         self._validate(names.PAYMENT_EVENT, request)
 
+    @workflow.signal(name=names.EXTEND_DEADLINE)
+    def extend_deadline_signal(self, request: ExtendDeadlineInput) -> None:
+        self._receive(names.EXTEND_DEADLINE, request, "signal")
+
+    @workflow.update(name=names.EXTEND_DEADLINE)
+    def extend_deadline(self, request: ExtendDeadlineInput) -> ActionResult:
+        return self._receive(names.EXTEND_DEADLINE, request, "update")
+
+    @extend_deadline.validator
+    def _validate_extend_deadline(self, request: ExtendDeadlineInput) -> None:
+        self._validate(names.EXTEND_DEADLINE, request)
+
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
         return self._view()
@@ -835,6 +904,22 @@ class ServiceOrderWorkflow:
     def _payment_event(self, request: PaymentEventInput) -> None:
         amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
         self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
+
+    def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
+        """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
+        old, new = self._current_deadline(request), self._new_deadline(request)
+        if request.target == "payment_due":
+            self._payment_due_at = new
+        elif request.target == "milestone":
+            milestone = self._milestone(request.milestone or "")
+            assert milestone is not None
+            milestone.due_at = new
+            milestone.overdue_alerted = False
+        else:
+            self._order.deliveries[-1].review_ends_at = new
+        what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
+        self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M}. {request.reason}")
+        self._wake = True
 
     def _take_payment(self, payment: Payment) -> None:
         """Seed 2.2: count money in, confirm it, and start work once the balance is zero."""
@@ -1275,7 +1360,7 @@ class ServiceOrderWorkflow:
         return confirmation.issued_at + self._term("confirmation_expiry", confirmation)
 
     def _review_ends_at(self, delivery: Delivery) -> datetime:
-        return delivery.at + self._term("review_period")
+        return delivery.review_ends_at or delivery.at + self._term("review_period")
 
     def _milestone(self, name: str) -> Milestone | None:
         return next((m for m in self._order.milestones if m.name == name), None)

@@ -7,6 +7,7 @@ here, against the same server binary ``orders dev`` runs.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -164,3 +165,25 @@ async def test_search_attributes_follow_the_status(
     values = {str(p.value) for p in description.typed_search_attributes}
     assert not any("@" in v or "Alice" in v for v in values)
     await act(order, names.CANCEL, CancelInput(reason="done"))
+
+
+async def test_deadline_changes_are_validated(order: WorkflowHandle[Any, Any]) -> None:
+    message = await rejection(order, names.EXTEND_DEADLINE, {"target": "payment_due", "extend_by": "P3D"})
+    assert message == "cannot extend deadline while the order is DISCUSSING"
+    message = await rejection(order, names.EXTEND_DEADLINE, {"target": "payment_due"})
+    assert "give exactly one of new_due_at or extend_by" in message
+    await _to_in_progress(order)
+    message = await rejection(
+        order, names.EXTEND_DEADLINE, {"target": "milestone", "milestone": "QA", "extend_by": "P1D"}
+    )
+    assert message.startswith("unknown milestone 'QA'")
+    message = await rejection(
+        order,
+        names.EXTEND_DEADLINE,
+        {"target": "milestone", "milestone": "Design", "new_due_at": "2020-01-01T00:00:00Z"},
+    )
+    assert message == "the new deadline must be in the future"
+    result = await act(order, names.EXTEND_DEADLINE, {"target": "milestone", "milestone": "Design", "extend_by": "P5D"})
+    assert result.applied
+    design = (await view(order)).milestones[0]
+    assert design.due_at - (await view(order)).created_at > timedelta(days=14)

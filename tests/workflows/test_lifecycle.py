@@ -19,6 +19,7 @@ from workflows.models import (
     ApproveInput,
     CancelInput,
     DeliverInput,
+    ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderStatus,
     OrderView,
@@ -217,3 +218,42 @@ async def test_invalid_signals_are_recorded_and_never_stall_the_order(
         assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
         await handle.signal(names.CANCEL, CancelInput(reason="test over"))
         assert (await handle.result()).status is OrderStatus.CANCELLED
+
+
+async def test_moving_the_payment_due_date_moves_the_running_timers(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(
+            ts_env, settings, task_queue, payment_due=timedelta(days=10), payment_grace=timedelta(days=5)
+        )
+        before = await view(handle)
+        await handle.signal(
+            names.EXTEND_DEADLINE, ExtendDeadlineInput(target="payment_due", extend_by=timedelta(days=10))
+        )
+        await ts_env.sleep(timedelta(days=16))  # past the old cancellation on day 15
+        order = await view(handle)
+        assert order.status is OrderStatus.AWAITING_PAYMENT
+        assert order.next_deadline is not None and before.next_deadline is not None
+        assert order.next_deadline.at > before.next_deadline.at
+        result: OrderView = await handle.result()
+    assert result.status is OrderStatus.CANCELLED
+    assert result.cancellation is not None
+    assert result.cancellation.at - result.created_at >= timedelta(days=25)
+
+
+async def test_moving_a_milestone_earlier_wakes_the_order(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await _approved_order(ts_env, settings, task_queue)
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        order = await view(handle)
+        soon = order.created_at + timedelta(days=2)
+        await handle.signal(
+            names.EXTEND_DEADLINE, ExtendDeadlineInput(target="milestone", milestone="Design", new_due_at=soon)
+        )
+        await ts_env.sleep(timedelta(days=2, hours=1))
+        await eventually(lambda: "milestone_overdue" in kinds(settings.outbox_dir), "alert at the new, earlier date")
+        await handle.signal(names.CANCEL, CancelInput(reason="test over"))
+        await handle.result()
