@@ -15,32 +15,18 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
 from activities.config import Settings
 from activities.email import EmailActivities, backend_from_settings
 from activities.payments import PaymentActivities
 from activities.support import SupportActivities
-from workflows.converter import data_converter
+from workflows.connection import connect, metrics_runtime
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
 from workflows.order import ServiceOrderWorkflow
 
-DEFAULT_ADDRESS = "localhost:7233"
-
 log = logging.getLogger("orders.worker")
-
-
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """Connect the way every part of this project does: envconfig, then defaults."""
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
-    if address:
-        config["target_host"] = address
-    config.setdefault("target_host", DEFAULT_ADDRESS)
-    if namespace:
-        config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=data_converter)
 
 
 class PolicyActivities:
@@ -95,7 +81,9 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    client = await connect()
+    client = await connect(runtime=metrics_runtime(settings.metrics_address))
+    if settings.metrics_address:
+        log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     install_stop_handlers(stop)
     await run_worker(client, settings, stop)

@@ -135,7 +135,9 @@ def parse_sendgrid_templates(raw: str, var: str = "SENDGRID_TEMPLATES") -> dict[
     if unknown:
         raise ConfigError(f"{var} names unknown message kinds: {', '.join(unknown)}")
     bad = sorted(
-        kind for kind, template in mapping.items() if not (isinstance(template, str) and template.strip().startswith("d-"))
+        kind
+        for kind, template in mapping.items()
+        if not (isinstance(template, str) and template.strip().startswith("d-"))
     )
     if bad:
         raise ConfigError(f"{var}: the template ids of {', '.join(bad)} are not dynamic template ids (d-...)")
@@ -156,6 +158,7 @@ class Settings:
     bank_iban: str = "DE89 3704 0044 0532 0130 00"
     bank_bic: str = "COBADEFFXXX"
     bank_name: str = "Example Bank"
+    metrics_address: str | None = None
     policy: OrderPolicy = field(default_factory=OrderPolicy)
     email_backend: EmailBackendName = "outbox"
     # A secret: kept out of repr() so that it never lands in a log line or traceback.
@@ -186,6 +189,7 @@ class Settings:
             bank_iban=get("ORDERS_BANK_IBAN", defaults.bank_iban),
             bank_bic=get("ORDERS_BANK_BIC", defaults.bank_bic),
             bank_name=get("ORDERS_BANK_NAME", defaults.bank_name),
+            metrics_address=env.get("ORDERS_METRICS_ADDRESS") or None,
             policy=_policy_from_env(env),
             email_backend=_email_backend(env),
             sendgrid_api_key=env.get("SENDGRID_API_KEY", "").strip() or None,

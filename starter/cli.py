@@ -42,12 +42,12 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.contract import ACTION_MODELS, schemas
 from workflows import names, search
+from workflows.connection import DEFAULT_ADDRESS, connect_config
 from workflows.converter import data_converter, describe
 from workflows.models import (
     Action,
@@ -58,7 +58,6 @@ from workflows.models import (
     StartOrderInput,
 )
 
-DEFAULT_ADDRESS: Final = "localhost:7233"  # the same default as worker.connect
 CONNECT_TIMEOUT: Final = 10.0
 UPDATE_TIMEOUT: Final = timedelta(seconds=30)
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
@@ -90,21 +89,6 @@ class CliError(Exception):
 # --------------------------------------------------------------------------
 # Connecting
 # --------------------------------------------------------------------------
-
-
-def connect_config(address: str | None, namespace: str | None) -> dict[str, Any]:
-    """Client.connect arguments: envconfig, then the flags, then the default address.
-
-    The same resolution as ``worker.connect``, which cannot be imported here
-    without importing the workflow code.
-    """
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
-    if address:
-        config["target_host"] = address
-    config.setdefault("target_host", DEFAULT_ADDRESS)
-    if namespace:
-        config["namespace"] = namespace
-    return config
 
 
 async def connect(args: argparse.Namespace) -> Client:
@@ -254,6 +238,10 @@ ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[st
     "request-revision": (names.REQUEST_REVISION, lambda a: {"comments": a.comments}),
     "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
     "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
+    "extend-deadline": (
+        names.EXTEND_DEADLINE,
+        lambda a: _fields(target=a.target, milestone=a.milestone, extend_by=a.by, new_due_at=a.to, reason=a.reason),
+    ),
 }
 
 
@@ -665,6 +653,14 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
     p = action("cancel", "cancel the order")
     p.add_argument("reason", metavar="REASON")
     p.add_argument("--by", choices=["staff", "customer"], default=None)
+
+    p = action("extend-deadline", "move a running deadline (payment, a milestone or the review period)")
+    p.add_argument("target", metavar="TARGET", help="payment_due, milestone or review_period")
+    p.add_argument("--milestone", default=None, help="the milestone's name, when TARGET is milestone")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--by", default=None, help="move it by an ISO 8601 duration, e.g. P7D")
+    when.add_argument("--to", default=None, help="the new deadline, e.g. 2026-12-24T17:00:00+01:00")
+    p.add_argument("--reason", default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:

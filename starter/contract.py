@@ -19,6 +19,7 @@ from workflows.models import (
     ApproveInput,
     CancelInput,
     DeliverInput,
+    ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderView,
     PaymentEventInput,
@@ -49,6 +50,7 @@ ACTION_MODELS: Final[dict[str, type[Action]]] = {
     names.PROVIDE_PAYMENT_METHOD: ProvidePaymentMethodInput,
     names.PAYMENT_FAILED: PaymentFailedInput,
     names.PAYMENT_EVENT: PaymentEventInput,
+    names.EXTEND_DEADLINE: ExtendDeadlineInput,
 }
 
 START: Final = "start"

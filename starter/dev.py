@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Final
 from rich.console import Console
 from rich.panel import Panel
 
+from workflows.connection import connect
 from workflows.search import dev_server_args
 
 if TYPE_CHECKING:
@@ -159,7 +160,6 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop: asyncio.Event) -> Client | None:
     """Connect once the server answers; None if stopped while waiting."""
-    import worker
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT
@@ -168,7 +168,7 @@ async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop:
         if process.poll() is not None:
             raise DevError(f"the Temporal server exited with code {process.returncode}:\n{log_tail(SERVER_LOG)}", 4)
         try:
-            return await asyncio.wait_for(worker.connect(address), 5)
+            return await asyncio.wait_for(connect(address), 5)
         except (RuntimeError, TimeoutError, OSError) as error:
             last_error = error
         if loop.time() > deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from workflows.models import (
     ApproveInput,
     CancelInput,
     DeliverInput,
+    ExtendDeadlineInput,
     IssueConfirmationInput,
     PaymentMethod,
     PostUpdateInput,
@@ -102,6 +104,14 @@ def test_update_deliver_revision_support_cancel() -> None:
     assert model.subject == "Login broken"
     name, model = action("cancel", "42", "Changed plans", "--by", "customer")
     assert name == names.CANCEL and isinstance(model, CancelInput) and model.by == "customer"
+
+
+def test_extend_deadline() -> None:
+    name, model = action("extend-deadline", "42", "milestone", "--milestone", "Build", "--by", "P7D")
+    assert name == names.EXTEND_DEADLINE and isinstance(model, ExtendDeadlineInput)
+    assert (model.target, model.milestone, model.extend_by) == ("milestone", "Build", timedelta(days=7))
+    _, model = action("extend-deadline", "42", "payment_due", "--to", "2030-01-31T17:00:00+01:00")
+    assert isinstance(model, ExtendDeadlineInput) and model.new_due_at is not None
 
 
 def test_update_customer() -> None:
