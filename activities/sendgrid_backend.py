@@ -212,11 +212,15 @@ def sendgrid_error(error: BaseException, *, now: float | None = None, secrets: I
 
     | failure | type | retried |
     | --- | --- | --- |
-    | 400, 401, 403, 413 | ``SendGridBadRequest``, ``SendGridUnauthorized``, ``SendGridForbidden``, ``SendGridPayloadTooLarge`` | no |
-    | 429 | ``SendGridRateLimited``, ``next_retry_delay`` until ``X-RateLimit-Reset`` | yes |
-    | 408, 5xx | ``SendGridUnavailable`` | yes, by the retry policy |
-    | timeout, refused or dropped connection | ``SendGridUnavailable`` | yes, by the retry policy |
+    | 400 | ``SendGridBadRequest`` | no |
+    | 401 | ``SendGridUnauthorized`` | no |
+    | 403 | ``SendGridForbidden`` | no |
+    | 413 | ``SendGridPayloadTooLarge`` | no |
+    | 429 | ``SendGridRateLimited`` | after ``X-RateLimit-Reset`` (``next_retry_delay``) |
+    | 408, 5xx | ``SendGridUnavailable`` | by the retry policy |
+    | timeout, refused or dropped connection | ``SendGridUnavailable`` | by the retry policy |
     | any other 4xx | ``SendGridRejected`` | no |
+    | body holds an API key (library check) | ``SendGridApiKeyInContent`` | no |
 
     The message names the status and SendGrid's own error messages, never the
     API key (nor anything shaped like one), the raw body or the headers.

@@ -24,6 +24,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.REFUND_NEEDED: Audience.OPERATIONS,
     MessageKind.SUPPORT_TEAM_NOTICE: Audience.SUPPORT,
     MessageKind.SUPPORT_REQUEST_FORWARDED: Audience.SUPPORT,
+    MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
 
@@ -231,6 +232,19 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "currency": "EUR",
         "payments": [_PAYMENT],
         "reason": "Order cancelled by the customer; cancellation fee EUR 250.00 retained.",
+    },
+    MessageKind.EMAIL_FAILED: {
+        "failure": {
+            "at": "2026-11-26T14:05:00Z",
+            "kind": "payment_requested",
+            "audience": "customer",
+            "message_key": f"order-{ORDER_ID}:email:3:payment_requested",
+            "error": (
+                "SendGrid answered 400 Bad Request: SendGrid refused the message as invalid. SendGrid says: "
+                "The from address does not match a verified Sender Identity. (field: from)"
+            ),
+            "error_type": "SendGridBadRequest",
+        },
     },
 }
 
