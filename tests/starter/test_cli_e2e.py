@@ -55,9 +55,10 @@ class Cli:
 def dev(tmp_path: Path) -> Iterator[Cli]:
     port, ui_port = free_port(), free_port()
     outbox = tmp_path / "outbox"
+    command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port)]
+    command += ["--db", str(tmp_path / "t.db"), "--outbox", str(outbox)]
     process = subprocess.Popen(
-        [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port)]
-        + ["--db", str(tmp_path / "t.db"), "--outbox", str(outbox)],
+        command,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
