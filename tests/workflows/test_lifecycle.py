@@ -6,12 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, kinds, start_order, view
+from tests.helpers import draft, eventually, kinds, start_input, start_order, view
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -255,5 +257,41 @@ async def test_moving_a_milestone_earlier_wakes_the_order(
         )
         await ts_env.sleep(timedelta(days=2, hours=1))
         await eventually(lambda: "milestone_overdue" in kinds(settings.outbox_dir), "alert at the new, earlier date")
+        await handle.signal(names.CANCEL, CancelInput(reason="test over"))
+        await handle.result()
+
+
+async def test_a_bad_start_input_fails_the_order_with_the_field_named(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await ts_env.client.start_workflow(
+            names.WORKFLOW_TYPE,
+            {"order_id": "bad-1", "customer": {"name": "X", "email": "not-an-email"}, "message": "hi"},
+            id=names.workflow_id("bad-1"),
+            task_queue=task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidStartInput"
+    assert "customer.email: String should match pattern" in cause.message
+
+
+async def test_signal_with_start_applies_the_first_action_before_run(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    inp = start_input()
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await ts_env.client.start_workflow(
+            names.WORKFLOW_TYPE,
+            inp,
+            id=names.workflow_id(inp.order_id),
+            task_queue=task_queue,
+            start_signal=names.ISSUE_CONFIRMATION,
+            start_signal_args=[IssueConfirmationInput(confirmation=draft())],
+        )
+        await eventually(lambda: "confirmation_issued" in kinds(settings.outbox_dir), "confirmation sent")
+        assert (await view(handle)).status is OrderStatus.AWAITING_APPROVAL
         await handle.signal(names.CANCEL, CancelInput(reason="test over"))
         await handle.result()
