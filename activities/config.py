@@ -47,6 +47,8 @@ SENDGRID_DEFAULT_TIMEOUT = 10.0
 # in the email activity's start-to-close timeout (EMAIL_TIMEOUT, 30 s).
 SENDGRID_MAX_TIMEOUT = 14.0
 
+MIN_LINK_SECRET_LENGTH = 16
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -144,6 +146,50 @@ def parse_sendgrid_templates(raw: str, var: str = "SENDGRID_TEMPLATES") -> dict[
     return {kind: template.strip() for kind, template in mapping.items()}
 
 
+def _link_secret(env: Mapping[str, str]) -> str | None:
+    raw = env.get("ORDERS_LINK_SECRET", "")
+    if not raw.strip():
+        return None
+    if len(raw) < MIN_LINK_SECRET_LENGTH:
+        raise ConfigError(
+            f"ORDERS_LINK_SECRET is too short: use at least {MIN_LINK_SECRET_LENGTH} random characters"
+            " (for example the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return raw
+
+
+STRIPE_DEFAULT_TIMEOUT = 20.0
+# requests applies the timeout to connecting and to reading separately, so one
+# call may take about twice as long; it must fit in the payment activities'
+# start-to-close timeout (PAYMENT_TIMEOUT, 60 s).
+STRIPE_MAX_TIMEOUT = 25.0
+
+
+def _stripe_base(env: Mapping[str, str]) -> str | None:
+    raw = env.get("STRIPE_API_BASE", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"STRIPE_API_BASE={raw!r} is not an http(s) base URL such as https://api.stripe.com")
+    return raw.rstrip("/")
+
+
+def _stripe_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("STRIPE_TIMEOUT", "").strip()
+    if not raw:
+        return STRIPE_DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= STRIPE_MAX_TIMEOUT:  # also refuses nan and inf
+        raise ConfigError(
+            f"STRIPE_TIMEOUT={raw!r} must be a number of seconds above 0 and at most {STRIPE_MAX_TIMEOUT:g}"
+        )
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
@@ -167,6 +213,13 @@ class Settings:
     sendgrid_sandbox: bool = False
     sendgrid_timeout: float = SENDGRID_DEFAULT_TIMEOUT
     sendgrid_templates: dict[str, str] = field(default_factory=dict, hash=False)
+    # Stripe is used when the key is set. Secrets are kept out of repr().
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
+    # Key of the signed action links in emails (activities/links.py); None sends plain links.
+    link_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -197,4 +250,9 @@ class Settings:
             sendgrid_sandbox=_flag(env, "SENDGRID_SANDBOX"),
             sendgrid_timeout=_sendgrid_timeout(env),
             sendgrid_templates=parse_sendgrid_templates(env.get("SENDGRID_TEMPLATES", "")),
+            stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
+            stripe_api_base=_stripe_base(env),
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
+            stripe_timeout=_stripe_timeout(env),
+            link_secret=_link_secret(env),
         )

@@ -46,6 +46,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
+from activities.links import LINK_ACTIONS, LinkSigner
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
 
@@ -59,6 +60,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.SUPPORT_TEAM_NOTICE,
         MessageKind.SUPPORT_REQUEST_FORWARDED,
         MessageKind.REFUND_NEEDED,
+        MessageKind.PAYMENT_ERROR,
         MessageKind.EMAIL_FAILED,
     }
 )
@@ -186,7 +188,45 @@ def order_url(context: Context, *parts: Any) -> str:
     if order_id is None:
         raise UndefinedError("order_url needs order.order_id")
     path = "/".join(quote(str(part), safe="") for part in (order_id, *parts))
-    return f"{base}/orders/{path}"
+    token = _link_token(context, str(order_id), order.get("version"), parts)
+    return f"{base}/orders/{path}" + (f"?token={token}" if token else "")
+
+
+LINK_SIGNER = "_link_signer"
+"""Render-only variable holding the ``LinkSigner``; never in ``template_variables``."""
+
+LINK_FALLBACK_LIFETIME = timedelta(days=30)
+"""How long a signed link lives when its context names no deadline."""
+
+
+def _link_token(context: Context, order_id: str, order_version: Any, parts: tuple[Any, ...]) -> str | None:
+    """A signed token for a link that acts on the customer's behalf, or None (plain link).
+
+    The page (``confirmation``, ``pay``, ``delivery``, ``support``) is the
+    signed action; the token expires with what the page is about.
+    """
+    signer = context.get(LINK_SIGNER)
+    if not isinstance(signer, LinkSigner) or not signer.enabled or not parts or parts[0] not in LINK_ACTIONS:
+        return None
+    page = str(parts[0])
+    version: Any = parts[1] if len(parts) > 1 else None
+    expiry: Any = None
+    if page == "confirmation":
+        expiry = context.get("expires_at")
+    elif page == "delivery":
+        expiry = context.get("review_ends_at")
+    elif page == "pay":
+        version = order_version
+        expiry = context.get("cancel_at") or context.get("due_at")
+    elif page == "support":
+        support = context.get("support")
+        expiry = support.get("ends_at") if isinstance(support, Mapping) else None
+    expires_at = _as_utc(expiry, "order_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
+    try:
+        number = int(version) if version is not None else None
+    except (TypeError, ValueError):
+        raise FilterArgumentError(f"order_url: {version!r} is not a version number") from None
+    return signer.sign(order_id, page, number, expires_at)
 
 
 def _environment() -> Environment:
@@ -256,6 +296,7 @@ def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) ->
     the context disagree (a missing key, a value a filter cannot read)."""
     kind = MessageKind(kind)
     variables = template_variables(kind, context, settings)
+    variables[LINK_SIGNER] = LinkSigner(settings.link_secret)
     text_template = ENV.get_template(f"{kind.value}.txt")
     subject_block = text_template.blocks.get("subject")
     if subject_block is None:

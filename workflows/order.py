@@ -281,24 +281,27 @@ class ServiceOrderWorkflow:
         window = self._order.support
         if self._status is not S.IN_SUPPORT or window is None:
             return
-        ticket = await workflow.execute_activity(
-            names.OPEN_SUPPORT,
-            SupportPeriodRequest(
-                order_id=self._order.order_id,
-                opened_at=window.opened_at,
-                ends_at=window.ends_at,
-                scope=window.scope,
-                notice=self._email_request(
-                    MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context()
+        notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
+        try:
+            ticket = await workflow.execute_activity(
+                names.OPEN_SUPPORT,
+                SupportPeriodRequest(
+                    order_id=self._order.order_id,
+                    opened_at=window.opened_at,
+                    ends_at=window.ends_at,
+                    scope=window.scope,
+                    notice=notice,
                 ),
-            ),
-            result_type=SupportTicket,
-            start_to_close_timeout=SUPPORT_TIMEOUT,
-            schedule_to_close_timeout=SUPPORT_GIVE_UP,
-            summary="open support period",
-        )
-        window.ticket = ticket.ticket
-        self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {ticket.ticket}")
+                result_type=SupportTicket,
+                start_to_close_timeout=SUPPORT_TIMEOUT,
+                schedule_to_close_timeout=SUPPORT_GIVE_UP,
+                summary="open support period",
+            )
+            window.ticket = ticket.ticket
+        except ActivityError as error:
+            # The customer's support period stands even if the desk missed the notice.
+            self._record_email_failure(notice, error)
+        self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
         self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
         await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
 
@@ -511,13 +514,16 @@ class ServiceOrderWorkflow:
         window = self._order.support
         assert window is not None
         window.closed_at = workflow.now()
-        await workflow.execute_activity(
-            names.CLOSE_SUPPORT,
-            CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
-            start_to_close_timeout=SUPPORT_TIMEOUT,
-            schedule_to_close_timeout=SUPPORT_GIVE_UP,
-            summary="close support period",
-        )
+        try:
+            await workflow.execute_activity(
+                names.CLOSE_SUPPORT,
+                CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
+                start_to_close_timeout=SUPPORT_TIMEOUT,
+                schedule_to_close_timeout=SUPPORT_GIVE_UP,
+                summary="close support period",
+            )
+        except ActivityError as error:
+            self._log("support desk close failed", str(error.cause or error))
         self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
         self._set_status(S.COMPLETED, "support period ended")
 
@@ -1228,15 +1234,19 @@ class ServiceOrderWorkflow:
         notice = self._email_request(
             MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
         )
-        await workflow.execute_activity(
-            names.FORWARD_SUPPORT_REQUEST,
-            ForwardSupportRequest(
-                order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
-            ),
-            start_to_close_timeout=SUPPORT_TIMEOUT,
-            schedule_to_close_timeout=SUPPORT_GIVE_UP,
-            summary=f"forward support request: {request.subject[:40]}",
-        )
+        try:
+            await workflow.execute_activity(
+                names.FORWARD_SUPPORT_REQUEST,
+                ForwardSupportRequest(
+                    order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
+                ),
+                start_to_close_timeout=SUPPORT_TIMEOUT,
+                schedule_to_close_timeout=SUPPORT_GIVE_UP,
+                summary=f"forward support request: {request.subject[:40]}",
+            )
+        except ActivityError as error:
+            # The request is on the order either way; operations are told it did not reach the desk.
+            self._record_email_failure(notice, error)
         await self._send(
             MessageKind.SUPPORT_REQUEST_ACK,
             Audience.CUSTOMER,
@@ -1278,21 +1288,24 @@ class ServiceOrderWorkflow:
             )
         except ActivityError as error:
             # A lost email must not stall the order: record it, tell operations, carry on.
-            cause = error.cause if isinstance(error.cause, ApplicationError) else None
-            failure = FailedEmail(
-                at=workflow.now(),
-                kind=kind,
-                audience=audience,
-                message_key=request.message_key,
-                error=cause.message if cause else str(error.cause or error),
-                error_type=cause.type if cause else None,
-            )
-            self._order.failed_emails.append(failure)
-            self._log("email failed", f"{kind} to {audience}: {failure.error}")
-            if audience is not Audience.OPERATIONS:
-                self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
+            self._record_email_failure(request, error)
             return
         self._log("email sent", f"{kind} to {audience} via {receipt.backend}, message id {receipt.message_id}")
+
+    def _record_email_failure(self, request: EmailRequest, error: ActivityError) -> None:
+        cause = error.cause if isinstance(error.cause, ApplicationError) else None
+        failure = FailedEmail(
+            at=workflow.now(),
+            kind=request.kind,
+            audience=request.audience,
+            message_key=request.message_key,
+            error=cause.message if cause else str(error.cause or error),
+            error_type=cause.type if cause else None,
+        )
+        self._order.failed_emails.append(failure)
+        self._log("email failed", f"{request.kind} to {request.audience}: {failure.error}")
+        if request.audience is not Audience.OPERATIONS:
+            self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
 
     def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
         self._effects.append(asyncio.create_task(step))

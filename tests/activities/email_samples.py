@@ -24,6 +24,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.REFUND_NEEDED: Audience.OPERATIONS,
     MessageKind.SUPPORT_TEAM_NOTICE: Audience.SUPPORT,
     MessageKind.SUPPORT_REQUEST_FORWARDED: Audience.SUPPORT,
+    MessageKind.PAYMENT_ERROR: Audience.OPERATIONS,
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
@@ -232,6 +233,22 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "currency": "EUR",
         "payments": [_PAYMENT],
         "reason": "Order cancelled by the customer; cancellation fee EUR 250.00 retained.",
+    },
+    MessageKind.PAYMENT_DECLINED: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-10T14:05:00Z",
+        "cancel_at": "2026-12-17T14:05:00Z",
+        "overdue": False,
+        "methods": ["card", "bank_transfer"],
+        "instructions": _INSTRUCTIONS,
+        "reason": "Your card has insufficient funds.",
+        "requires_action": False,
+        "hosted_url": None,
+    },
+    MessageKind.PAYMENT_ERROR: {
+        "attempt": 2,
+        "error": "card charge for order acme-2026-042 failed: the payment provider did not answer in time",
     },
     MessageKind.EMAIL_FAILED: {
         "failure": {

@@ -1,0 +1,83 @@
+"""Snapshots of every message kind: subject, text and HTML, one file per kind.
+
+A change to a template, a filter or the sample data shows up here as a diff.
+If the change is intended, rewrite the snapshots and review them in git:
+
+    UPDATE_SNAPSHOTS=1 pytest tests/activities/test_email_snapshots.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from activities.config import Settings
+from activities.email import render
+from tests.activities.email_samples import SAMPLE_CONTEXTS
+from workflows.models import MessageKind
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+UPDATE = os.environ.get("UPDATE_SNAPSHOTS", "").strip().lower() in {"1", "true", "yes"}
+
+# Fixed, so that the snapshots depend on the templates and samples only.
+SETTINGS = Settings(
+    outbox_dir=Path("outbox"),
+    from_email="orders@example.com",
+    from_name="Example IT Services",
+    company_name="Example IT Services",
+    ops_email="ops@example.com",
+    support_email="support@example.com",
+    reply_to=None,
+    web_base_url="https://orders.example.com",
+)
+
+MARKER = "=" * 24
+
+
+def snapshot_text(kind: MessageKind) -> str:
+    rendered = render(kind, SAMPLE_CONTEXTS[kind], SETTINGS)
+    return (
+        f"{MARKER} subject {MARKER}\n{rendered.subject}\n"
+        f"{MARKER} text {MARKER}\n{rendered.text}"
+        f"{MARKER} html {MARKER}\n{rendered.html}"
+    )
+
+
+@pytest.mark.parametrize("kind", list(MessageKind), ids=lambda kind: kind.value)
+def test_snapshot(kind: MessageKind) -> None:
+    path = SNAPSHOTS / f"{kind.value}.txt"
+    actual = snapshot_text(kind)
+    if UPDATE:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != actual:
+            path.write_text(actual, encoding="utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"no snapshot for {kind.value}: run UPDATE_SNAPSHOTS=1 pytest {Path(__file__).name}")
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"snapshots/{path.name}",
+                tofile="rendered now",
+            )
+        )
+        pytest.fail(
+            f"{kind.value} renders differently from its snapshot. If intended: "
+            f"UPDATE_SNAPSHOTS=1 pytest {Path(__file__).name}\n{diff}"
+        )
+
+
+def test_no_stale_snapshots() -> None:
+    kinds = {kind.value for kind in MessageKind}
+    stale = sorted(p.name for p in SNAPSHOTS.glob("*.txt") if p.stem not in kinds)
+    if stale and UPDATE:
+        for name in stale:
+            (SNAPSHOTS / name).unlink()
+        return
+    assert not stale, f"snapshots of kinds that no longer exist: {stale} (UPDATE_SNAPSHOTS=1 removes them)"

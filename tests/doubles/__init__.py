@@ -1,0 +1,1 @@
+"""In-process doubles of the outside services the worker talks to."""
