@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from temporalio.worker import Worker
 from activities.config import Settings
 from activities.email import EmailActivities, backend_from_settings
 from activities.payments import PaymentActivities
+from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows.connection import connect, metrics_runtime
 from workflows.models import OrderPolicy
@@ -41,13 +43,15 @@ class PolicyActivities:
 
 def activities_for(settings: Settings) -> Sequence[Any]:
     email = EmailActivities(settings, backend_from_settings(settings))
-    payments = PaymentActivities(settings)
+    payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [
         PolicyActivities(settings.policy).load_order_policy,
         email.send_email,
         payments.request_payment,
         payments.refund_payment,
+        payments.charge_card,
+        payments.void_invoice,
         support.open_support_period,
         support.forward_support_request,
         support.close_support_period,
@@ -65,9 +69,11 @@ def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEU
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then let in-flight tasks finish."""
-    worker = build_worker(client, settings)
+    # ORDERS_TASK_QUEUE moves a worker to another queue (tests, side-by-side deployments).
+    task_queue = os.environ.get("ORDERS_TASK_QUEUE") or TASK_QUEUE
+    worker = build_worker(client, settings, task_queue)
     async with worker:
-        log.info("worker polling task queue %s on %s", TASK_QUEUE, client.namespace)
+        log.info("worker polling task queue %s on %s", task_queue, client.namespace)
         await stop.wait()
     log.info("worker stopped")
 

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -33,22 +33,23 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
+from starter import client as order_client
+from starter.client import (
+    ActionRejected,
+    InvalidListQuery,
+    NamespaceNotFound,
+    NoWorkerAvailable,
+    OrderClient,
+    OrderClosed,
+    OrderError,
+    OrderNotFound,
+    TemporalUnreachable,
+)
 from starter.contract import ACTION_MODELS, schemas
-from workflows import names, search
+from workflows import names
 from workflows.connection import DEFAULT_ADDRESS, connect_config
-from workflows.converter import data_converter, describe
+from workflows.converter import describe
 from workflows.models import (
     Action,
     ActionResult,
@@ -58,9 +59,7 @@ from workflows.models import (
     StartOrderInput,
 )
 
-CONNECT_TIMEOUT: Final = 10.0
-UPDATE_TIMEOUT: Final = timedelta(seconds=30)
-QUERY_TIMEOUT: Final = timedelta(seconds=10)
+CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
 
 out = Console()
 err = Console(stderr=True)
@@ -91,61 +90,38 @@ class CliError(Exception):
 # --------------------------------------------------------------------------
 
 
-async def connect(args: argparse.Namespace) -> Client:
-    config = connect_config(args.address, args.namespace)
-    address = config["target_host"]
-    try:
-        return await asyncio.wait_for(Client.connect(**config, data_converter=data_converter), CONNECT_TIMEOUT)
-    except (RuntimeError, RPCError, TimeoutError, OSError) as error:
-        raise CliError(
-            Exit.UNREACHABLE,
-            f"cannot reach Temporal at {address}: is `orders dev` running?\n  ({error})",
-        ) from None
+async def connect(args: argparse.Namespace) -> OrderClient:
+    with cli_errors():
+        return await OrderClient.connect(args.address, args.namespace, timeout=CONNECT_TIMEOUT)
 
 
 @contextmanager
-def order_errors(order_id: str) -> Iterator[None]:
-    """Turn what Temporal says about one order into a message and an exit code."""
+def cli_errors() -> Iterator[None]:
+    """The one place OrderClient's typed errors become a message and an exit code."""
     try:
         yield
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        text = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-        raise CliError(Exit.REJECTED, f"order {order_id} refused: {text}") from None
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+    except TemporalUnreachable as error:
+        if error.address is None:
+            raise CliError(Exit.UNREACHABLE, error.message) from None
         raise CliError(
-            Exit.NO_WORKER,
-            f"no worker answered within {int(UPDATE_TIMEOUT.total_seconds())} s: "
-            "start one with `orders worker` (or `orders dev`), or send with --signal to queue the action",
+            Exit.UNREACHABLE,
+            f"cannot reach Temporal at {error.address}: is `orders dev` running?\n  ({error.detail})",
         ) from None
-    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
-        raise CliError(Exit.REJECTED, f"order {order_id} could not answer: {error}") from None
-    except RPCError as error:
-        raise rpc_error(order_id, error) from None
-
-
-def rpc_error(order_id: str, error: RPCError) -> CliError:
-    text = error.message.lower()
-    if error.status == RPCStatusCode.NOT_FOUND:
-        if "namespace" in text:
-            return CliError(Exit.USAGE, error.message)
-        if "completed" in text or "closed" in text:
-            return CliError(Exit.REJECTED, f"order {order_id} is closed and accepts no more actions")
-        return CliError(Exit.UNKNOWN_ORDER, f"no order {order_id}")
-    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-        # A query's rpc_timeout expiring: nobody is polling the task queue.
-        return CliError(
-            Exit.NO_WORKER,
-            f"no worker answered within {int(QUERY_TIMEOUT.total_seconds())} s: "
-            "start one with `orders worker` (or `orders dev`)",
-        )
-    if "workflow task in failed state" in text:
-        return CliError(
-            Exit.REJECTED, f"order {order_id} cannot answer: its workflow task is failing (see the worker's log)"
-        )
-    if error.status == RPCStatusCode.UNAVAILABLE:
-        return CliError(Exit.UNREACHABLE, f"Temporal became unreachable: {error.message}")
-    return CliError(Exit.REJECTED, f"Temporal refused: {error.message}")
+    except OrderClosed as error:
+        raise CliError(Exit.REJECTED, f"order {error.order_id} is closed and accepts no more actions") from None
+    except ActionRejected as error:
+        raise CliError(Exit.REJECTED, f"order {error.order_id} refused: {error.reason}") from None
+    except OrderNotFound as error:
+        raise CliError(Exit.UNKNOWN_ORDER, error.message) from None
+    except NoWorkerAvailable as error:
+        hint = "start one with `orders worker` (or `orders dev`)"
+        if error.operation == "update":
+            hint += ", or send with --signal to queue the action"
+        raise CliError(Exit.NO_WORKER, f"{error.message}: {hint}") from None
+    except (NamespaceNotFound, InvalidListQuery) as error:
+        raise CliError(Exit.USAGE, error.message) from None
+    except OrderError as error:  # a failing workflow task, a failed query, anything else Temporal refused
+        raise CliError(Exit.REJECTED, error.message) from None
 
 
 # --------------------------------------------------------------------------
@@ -263,54 +239,31 @@ def print_json(data: Any) -> None:
 
 async def cmd_start(args: argparse.Namespace) -> int:
     inp = build_start(args)
-    client = await connect(args)
-    wf_id = names.workflow_id(inp.order_id)
-    existing = False
-    try:
-        handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-            names.WORKFLOW_TYPE,
-            inp,
-            id=wf_id,
-            task_queue=names.TASK_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=search.initial(OrderStatus.DISCUSSING.value, inp.customer.customer_ref),
-            static_summary=f"Order {inp.order_id}: {inp.message[:60]}",
-        )
-        # With USE_EXISTING the server answers a running order's run; only
-        # the raw response tells whether this call started it.
-        response = getattr(handle, "_start_workflow_response", None)
-        existing = response is not None and not getattr(response, "started", True)
-    except WorkflowAlreadyStartedError:
-        existing = True  # a closed order with this id
-    except RPCError as error:
-        raise rpc_error(inp.order_id, error) from None
+    orders = await connect(args)
+    with cli_errors():
+        started = await orders.start(inp)
     if args.json:
-        print_json({"order_id": inp.order_id, "workflow_id": wf_id, "existing": existing})
-    elif existing:
-        out.print(f"Order [bold]{inp.order_id}[/] already exists")
+        print_json({"order_id": started.order_id, "workflow_id": started.workflow_id, "existing": started.existing})
+    elif started.existing:
+        out.print(f"Order [bold]{started.order_id}[/] already exists")
     else:
-        out.print(f"Order [bold]{inp.order_id}[/] started")
+        out.print(f"Order [bold]{started.order_id}[/] started")
     return Exit.OK
 
 
 async def cmd_action(args: argparse.Namespace) -> int:
     """Every action command: an update by default, a durable signal with --signal."""
     name, action = build_action(args)
-    client = await connect(args)
-    handle = client.get_workflow_handle(names.workflow_id(args.order_id))
-    with order_errors(args.order_id):
+    orders = await connect(args)
+    with cli_errors():
         if args.signal:
-            await handle.signal(name, action)
+            sent = await orders.send_signal(args.order_id, name, action)
             if args.json:
-                print_json({"order_id": args.order_id, "action": name, "request_id": action.request_id, "queued": True})
+                print_json({"order_id": args.order_id, "action": name, "request_id": sent.request_id, "queued": True})
             else:
-                out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {action.request_id})")
+                out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})")
             return Exit.OK
-        # Without a worker the server answers "admitted" and the SDK asks again,
-        # so the overall wait needs its own limit.
-        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds()):
-            result = await handle.execute_update(name, action, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT)
+        result = await orders.update(args.order_id, name, action)
     if args.json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -329,11 +282,9 @@ def print_result(name: str, result: ActionResult) -> None:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    client = await connect(args)
-    handle = client.get_workflow_handle(names.workflow_id(args.order_id))
-    with order_errors(args.order_id):
-        async with asyncio.timeout(QUERY_TIMEOUT.total_seconds() + 2):
-            view = await handle.query(names.STATUS_QUERY, result_type=OrderView, rpc_timeout=QUERY_TIMEOUT)
+    orders = await connect(args)
+    with cli_errors():
+        view = await orders.status(args.order_id)
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:
@@ -342,38 +293,27 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 def list_query(status: str | None) -> str:
-    query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
-    if status is not None:
-        try:
-            status = OrderStatus(status.upper()).value
-        except ValueError:
-            known = ", ".join(s.value for s in OrderStatus)
-            raise CliError(Exit.USAGE, f"unknown status {status!r}; one of {known}") from None
-        query += f" AND {search.ORDER_STATUS.name} = '{status}'"
-    return query
+    try:
+        return order_client.list_query(status)
+    except ValueError as error:
+        raise CliError(Exit.USAGE, str(error)) from None
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    query = list_query(args.status)
-    client = await connect(args)
-    rows: list[dict[str, Any]] = []
-    try:
-        async for wf in client.list_workflows(query):
-            attrs = wf.typed_search_attributes
-            deadline = attrs.get(search.ORDER_NEXT_DEADLINE)
-            rows.append(
-                {
-                    "order_id": wf.id.removeprefix(names.WORKFLOW_ID_PREFIX),
-                    "status": attrs.get(search.ORDER_STATUS),
-                    "workflow_status": wf.status.name if wf.status else None,
-                    "started_at": wf.start_time.isoformat(),
-                    "next_deadline": deadline.isoformat() if deadline else None,
-                }
-            )
-    except RPCError as error:
-        if error.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise CliError(Exit.USAGE, f"bad list query: {error.message}") from None
-        raise rpc_error("", error) from None
+    list_query(args.status)  # a bad status is a usage error before connecting
+    orders = await connect(args)
+    with cli_errors():
+        summaries = await orders.list(args.status)
+    rows: list[dict[str, Any]] = [
+        {
+            "order_id": row.order_id,
+            "status": row.status.value if row.status else None,
+            "workflow_status": row.workflow_status,
+            "started_at": row.started_at.isoformat(),
+            "next_deadline": row.next_deadline.isoformat() if row.next_deadline else None,
+        }
+        for row in summaries
+    ]
     if args.json:
         print_json(rows)
         return Exit.OK

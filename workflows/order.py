@@ -214,6 +214,7 @@ class ServiceOrderWorkflow:
     async def run(self, start: StartOrderInput) -> OrderView:
         if self._start_error is not None:
             raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
+        self._describe()
         self._policy = await workflow.execute_local_activity(
             names.LOAD_POLICY,
             result_type=OrderPolicy,
@@ -1033,9 +1034,13 @@ class ServiceOrderWorkflow:
         if deadline == self._next:
             return
         self._next = deadline
-        workflow.upsert_search_attributes(
-            [sa.ORDER_NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.ORDER_NEXT_DEADLINE.value_unset()]
-        )
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.ORDER_NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.ORDER_NEXT_DEADLINE.value_unset()
+        ]
+        if self._payment_due_at is not None:
+            # Lets operators find overdue payments: the next deadline is by then the cancellation.
+            updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._payment_due_at))
+        workflow.upsert_search_attributes(updates)
         self._describe()
 
     def _describe(self) -> None:

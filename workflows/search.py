@@ -16,6 +16,7 @@ ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 ORDER_CURRENCY = SearchAttributeKey.for_keyword("OrderCurrency")
 ORDER_REVISION = SearchAttributeKey.for_int("OrderRevision")
 ORDER_CUSTOMER_REF = SearchAttributeKey.for_keyword("OrderCustomerRef")
+ORDER_PAYMENT_DUE = SearchAttributeKey.for_datetime("OrderPaymentDue")
 
 ALL_KEYS = (
     ORDER_STATUS,
@@ -24,6 +25,7 @@ ALL_KEYS = (
     ORDER_CURRENCY,
     ORDER_REVISION,
     ORDER_CUSTOMER_REF,
+    ORDER_PAYMENT_DUE,
 )
 
 # The ``--search-attribute Name=Type`` spelling of the temporal CLI.

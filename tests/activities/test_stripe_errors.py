@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import stripe
@@ -23,6 +23,14 @@ from activities.stripe_payments import (
 from workflows.models import ChargeResult
 
 SECRET_KEY = "sk_test_51Hsecretvalue0123456789"
+AUTHENTICATE = decline_message("authentication_required")
+
+E = TypeVar("E", bound=stripe.StripeError)
+
+
+def make(cls: type[E], *args: Any, **kwargs: Any) -> E:
+    """The SDK's error constructors are untyped; build them through the typed base."""
+    return cls(*args, **kwargs)
 
 
 def card_error(code: str, decline_code: str | None, intent_id: str | None = "pi_123") -> stripe.CardError:
@@ -31,7 +39,8 @@ def card_error(code: str, decline_code: str | None, intent_id: str | None = "pi_
         body["decline_code"] = decline_code
     if intent_id:
         body["payment_intent"] = {"id": intent_id, "object": "payment_intent", "status": "requires_payment_method"}
-    return stripe.CardError(
+    return make(
+        stripe.CardError,
         "Your card was declined.",
         None,
         code,
@@ -43,23 +52,23 @@ def card_error(code: str, decline_code: str | None, intent_id: str | None = "pi_
 
 # (error, ApplicationError type, retryable)
 FAILURES: list[tuple[stripe.StripeError, str, bool]] = [
-    (stripe.InvalidRequestError("No such customer: 'cus_x'", "customer", "resource_missing", http_status=400),
+    (make(stripe.InvalidRequestError, "No such customer: 'cus_x'", "customer", "resource_missing", http_status=400),
      "StripeInvalidRequest", False),
-    (stripe.InvalidRequestError("No such payment_intent", "intent", "resource_missing", http_status=404),
+    (make(stripe.InvalidRequestError, "No such payment_intent", "intent", "resource_missing", http_status=404),
      "StripeInvalidRequest", False),
-    (stripe.AuthenticationError(f"Invalid API Key provided: {SECRET_KEY}", http_status=401),
+    (make(stripe.AuthenticationError, f"Invalid API Key provided: {SECRET_KEY}", http_status=401),
      "StripeAuthentication", False),
-    (stripe.PermissionError("The provided key does not have access", http_status=403), "StripePermission", False),
-    (stripe.IdempotencyError("Keys for idempotent requests can only be used with the same parameters",
+    (make(stripe.PermissionError, "The provided key does not have access", http_status=403), "StripePermission", False),
+    (make(stripe.IdempotencyError, "Keys for idempotent requests can only be used with the same parameters",
                              http_status=400), "StripeIdempotency", False),
-    (stripe.RateLimitError("Too many requests", http_status=429), "StripeRateLimit", True),
-    (stripe.APIConnectionError("Connection aborted"), "StripeConnection", True),
-    (stripe.APIError("another request is using this object", http_status=409), "StripeConflict", True),
-    (stripe.APIError("An unknown error occurred", http_status=500), "StripeServerError", True),
-    (stripe.APIError("Bad gateway", http_status=502), "StripeServerError", True),
-    (stripe.APIError("Service unavailable", http_status=503), "StripeServerError", True),
-    (stripe.APIError("Invalid response object from API"), "StripeAPIError", True),
-    (stripe.SignatureVerificationError("bad signature", "t=1,v1=x"), "StripeError", False),
+    (make(stripe.RateLimitError, "Too many requests", http_status=429), "StripeRateLimit", True),
+    (make(stripe.APIConnectionError, "Connection aborted"), "StripeConnection", True),
+    (make(stripe.APIError, "another request is using this object", http_status=409), "StripeConflict", True),
+    (make(stripe.APIError, "An unknown error occurred", http_status=500), "StripeServerError", True),
+    (make(stripe.APIError, "Bad gateway", http_status=502), "StripeServerError", True),
+    (make(stripe.APIError, "Service unavailable", http_status=503), "StripeServerError", True),
+    (make(stripe.APIError, "Invalid response object from API"), "StripeAPIError", True),
+    (make(stripe.SignatureVerificationError, "bad signature", "t=1,v1=x"), "StripeError", False),
 ]  # fmt: skip
 
 
@@ -75,8 +84,13 @@ def test_every_stripe_error_maps_to_a_typed_application_error(
 
 
 def test_error_message_names_status_code_and_request() -> None:
-    error = stripe.InvalidRequestError(
-        "No such customer: 'cus_x'", "customer", "resource_missing", http_status=400, headers={"request-id": "req_9"}
+    error = make(
+        stripe.InvalidRequestError,
+        "No such customer: 'cus_x'",
+        "customer",
+        "resource_missing",
+        http_status=400,
+        headers={"request-id": "req_9"},
     )
     mapped = map_stripe_error(error)
     assert isinstance(mapped, ApplicationError)
@@ -87,7 +101,7 @@ def test_error_message_names_status_code_and_request() -> None:
 
 
 def test_secrets_in_any_message_are_scrubbed() -> None:
-    error = stripe.InvalidRequestError(f"odd: {SECRET_KEY} and whsec_abc123", None, http_status=400)
+    error = make(stripe.InvalidRequestError, f"odd: {SECRET_KEY} and whsec_abc123", None, http_status=400)
     mapped = map_stripe_error(error)
     assert isinstance(mapped, ApplicationError)
     assert "sk_test" not in mapped.message and "whsec_" not in mapped.message
@@ -101,8 +115,8 @@ def test_secrets_in_any_message_are_scrubbed() -> None:
         ("card_declined", "generic_decline", "declined", GENERIC_DECLINE),
         ("card_declined", "stolen_card", "declined", GENERIC_DECLINE),
         ("expired_card", None, "declined", "The card has expired."),
-        ("authentication_required", "authentication_required", "requires_action", decline_message("authentication_required")),
-        ("card_declined", "authentication_required", "requires_action", decline_message("authentication_required")),
+        ("authentication_required", "authentication_required", "requires_action", AUTHENTICATE),
+        ("card_declined", "authentication_required", "requires_action", AUTHENTICATE),
     ],
 )  # fmt: skip
 def test_card_errors_are_business_outcomes(code: str, decline_code: str | None, status: str, message: str) -> None:

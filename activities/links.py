@@ -1,0 +1,192 @@
+"""Signed, expiring action links for customer emails.
+
+A call to action in an email ("approve or request changes", "pay now",
+"accept the delivery") points at the company's web backend with a token:
+
+    https://shop.example.com/orders/42/confirmation/2?token=<token>
+
+The token is an HMAC-SHA256, keyed with ``ORDERS_LINK_SECRET``, over the order
+id, the link's action, the version (confirmation version, delivery round) and
+the expiry. The web backend verifies it (``OrderClient.verify_link``) and then
+sends the matching update, so a click needs no login of its own. A token for
+another order, another action, a tampered one or an expired one is refused.
+
+Without ``ORDERS_LINK_SECRET`` the emails carry plain, unsigned links and the
+web backend must authenticate the customer itself.
+
+This module imports only the standard library, so web backends load it cheaply.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+SECRET_ENV: Final = "ORDERS_LINK_SECRET"
+
+# A link opens a page of the order; the page offers one or more actions.
+# Keys are the link actions signed into tokens, values the action names
+# (``workflows.names``) the page may send on the customer's behalf.
+LINK_ACTIONS: Final[dict[str, frozenset[str]]] = {
+    "confirmation": frozenset({"approve", "request_changes"}),
+    "pay": frozenset({"provide_payment_method"}),
+    "delivery": frozenset({"accept", "request_revision"}),
+    "support": frozenset({"request_support"}),
+}
+
+_FORMAT: Final = b"orders-link-v1"
+_SEPARATOR: Final = "\n"
+
+
+class InvalidLink(ValueError):
+    """A link token that must not be acted on. ``reason`` is a stable code."""
+
+    reason = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MalformedLink(InvalidLink):
+    reason = "malformed"
+
+
+class TamperedLink(InvalidLink):
+    reason = "tampered"
+
+
+class ExpiredLink(InvalidLink):
+    reason = "expired"
+
+
+class WrongOrderLink(InvalidLink):
+    """A valid token, replayed for another order."""
+
+    reason = "replayed-for-another-order"
+
+
+class WrongActionLink(InvalidLink):
+    """A valid token used for an action its page does not offer, or another version."""
+
+    reason = "wrong-action"
+
+
+class LinkSigningDisabled(InvalidLink):
+    """No secret is configured, so no token can be verified."""
+
+    reason = "signing-disabled"
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    order_id: str
+    action: str
+    version: int | None
+    expires_at: datetime
+
+    def allows(self, action_name: str) -> bool:
+        """Whether the link's page may send ``action_name`` (``names.APPROVE``, ...)."""
+        return action_name in LINK_ACTIONS.get(self.action, frozenset())
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedLink("the link token is not valid base64") from None
+
+
+def _mac(secret: str, payload: bytes) -> bytes:
+    if not secret:
+        raise LinkSigningDisabled(f"link signing is off: set {SECRET_ENV}")
+    return hmac.new(secret.encode("utf-8"), _FORMAT + b"\x00" + payload, hashlib.sha256).digest()
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def sign_link(secret: str, order_id: str, action: str, version: int | None, expires_at: datetime) -> str:
+    """A url-safe token binding the order, the action, the version and the expiry."""
+    for name, value in (("order_id", order_id), ("action", action)):
+        if not value or _SEPARATOR in value:
+            raise ValueError(f"{name} must be non-empty and on one line")
+    fields = (order_id, action, "" if version is None else str(int(version)), str(_epoch(expires_at)))
+    payload = _SEPARATOR.join(fields).encode("utf-8")
+    return f"{_b64encode(payload)}.{_b64encode(_mac(secret, payload))}"
+
+
+def verify_link(
+    secret: str,
+    token: str,
+    *,
+    now: datetime,
+    order_id: str | None = None,
+    action: str | None = None,
+    version: int | None = None,
+) -> LinkClaims:
+    """The claims of a genuine, unexpired token, or ``InvalidLink`` saying why not.
+
+    ``order_id`` (the order the request is about), ``action`` (an action name
+    such as ``approve``) and ``version`` are checked when given.
+    """
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048:
+        raise MalformedLink("the link token is malformed")
+    encoded_payload, encoded_mac = token.split(".")
+    payload, mac = _b64decode(encoded_payload), _b64decode(encoded_mac)
+    # Authenticity first, in constant time: nothing of a forged payload is trusted.
+    if not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise TamperedLink("the link token's signature does not match")
+    try:
+        claimed_order, claimed_action, claimed_version, expiry = payload.decode("utf-8").split(_SEPARATOR)
+        claims = LinkClaims(
+            order_id=claimed_order,
+            action=claimed_action,
+            version=int(claimed_version) if claimed_version else None,
+            expires_at=datetime.fromtimestamp(int(expiry), UTC),
+        )
+    except (UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise MalformedLink("the link token's payload is malformed") from None
+    if _epoch(now) >= _epoch(claims.expires_at):
+        raise ExpiredLink(f"the link expired at {claims.expires_at:%Y-%m-%d %H:%M} UTC")
+    if order_id is not None and not hmac.compare_digest(claims.order_id.encode(), order_id.encode()):
+        raise WrongOrderLink("the link was issued for another order")
+    if action is not None and not claims.allows(action):
+        raise WrongActionLink(f"the link does not allow {action}")
+    if version is not None and claims.version != version:
+        raise WrongActionLink(f"the link is for version {claims.version}, not {version}")
+    return claims
+
+
+class LinkSigner:
+    """Signs links with a secret it never shows (not in ``repr``, not in templates)."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str | None) -> None:
+        self._secret = secret or None
+
+    @property
+    def enabled(self) -> bool:
+        return self._secret is not None
+
+    def sign(self, order_id: str, action: str, version: int | None, expires_at: datetime) -> str | None:
+        """A token, or None when signing is off (plain links)."""
+        if self._secret is None:
+            return None
+        return sign_link(self._secret, order_id, action, version, expires_at)
+
+    def __repr__(self) -> str:
+        return f"LinkSigner(enabled={self.enabled})"

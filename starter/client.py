@@ -1,0 +1,610 @@
+"""``OrderClient``: a typed async client for Python web backends (and the CLI).
+
+    orders = await OrderClient.connect()            # envconfig, like the worker
+    started = await orders.start(StartOrderInput(...))
+    result = await orders.approve("42", ApproveInput(version=1, request_id="click-7f3a"))
+    result.status                                   # OrderStatus.AWAITING_PAYMENT
+
+Every action is an update that answers with the new status, or raises a typed
+exception (``ActionRejected`` with the order's reason, ``OrderNotFound``,
+``OrderClosed``, ``NoWorkerAvailable``...); ``send_signal`` sends the same
+action as a durable fire-and-forget signal instead. ``verify_link`` checks the
+signed tokens of the links in customer emails. Like the CLI, this module
+never imports workflow code. See ``docs/integration.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import links
+from activities.links import (
+    ExpiredLink,
+    InvalidLink,
+    LinkClaims,
+    LinkSigningDisabled,
+    MalformedLink,
+    TamperedLink,
+    WrongActionLink,
+    WrongOrderLink,
+)
+from starter.contract import ACTION_MODELS
+from workflows import connection, names, search
+from workflows.converter import describe
+from workflows.models import (
+    AcceptInput,
+    Action,
+    ActionResult,
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
+    Customer,
+    DeliverInput,
+    ExtendDeadlineInput,
+    IssueConfirmationInput,
+    OrderStatus,
+    OrderView,
+    PaymentEventInput,
+    PaymentFailedInput,
+    PostUpdateInput,
+    ProvidePaymentMethodInput,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    StartOrderInput,
+    SupportRequestInput,
+    UpdateCustomerInput,
+)
+
+__all__ = [
+    "ActionRejected",
+    "ExpiredLink",
+    "InvalidLink",
+    "InvalidListQuery",
+    "InvalidPayload",
+    "LinkClaims",
+    "LinkSigningDisabled",
+    "MalformedLink",
+    "NamespaceNotFound",
+    "NoWorkerAvailable",
+    "OrderClient",
+    "OrderClosed",
+    "OrderError",
+    "OrderNotFound",
+    "OrderSummary",
+    "OrderUnavailable",
+    "SignalSent",
+    "StartResult",
+    "TamperedLink",
+    "TemporalError",
+    "TemporalUnreachable",
+    "WrongActionLink",
+    "WrongOrderLink",
+]
+
+CONNECT_TIMEOUT: Final = 10.0
+UPDATE_TIMEOUT: Final = timedelta(seconds=30)
+QUERY_TIMEOUT: Final = timedelta(seconds=10)
+
+Operation = Literal["start", "update", "signal", "query", "list"]
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+
+class OrderError(Exception):
+    """Base of every error OrderClient raises (signed-link errors are ``InvalidLink``)."""
+
+    def __init__(self, message: str, *, order_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.order_id = order_id
+
+
+class TemporalUnreachable(OrderError):
+    """The Temporal frontend cannot be reached (``address`` is set when connecting failed)."""
+
+    def __init__(self, message: str, *, address: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.address = address
+        self.detail = detail
+
+
+class NamespaceNotFound(OrderError):
+    """The configured Temporal namespace does not exist."""
+
+
+class OrderNotFound(OrderError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order {order_id}", order_id=order_id)
+
+
+class ActionRejected(OrderError):
+    """The order refused the action; ``reason`` says why, in the workflow's words."""
+
+    def __init__(self, order_id: str, action: str, reason: str) -> None:
+        super().__init__(reason, order_id=order_id)
+        self.action = action
+        self.reason = reason
+
+
+class OrderClosed(ActionRejected):
+    """The order is completed, cancelled or expired: it accepts no more actions."""
+
+    def __init__(self, order_id: str, action: str) -> None:
+        super().__init__(order_id, action, "the order is closed and accepts no more actions")
+
+
+class InvalidPayload(ActionRejected):
+    """The payload did not validate against the action's model; nothing was sent."""
+
+
+class NoWorkerAvailable(OrderError):
+    """No worker answered in time. A signal (``send_signal``) would have been queued."""
+
+    def __init__(self, order_id: str | None, operation: Operation, timeout: timedelta) -> None:
+        seconds = int(timeout.total_seconds())
+        super().__init__(f"no worker answered within {seconds} s", order_id=order_id)
+        self.operation = operation
+        self.timeout = timeout
+
+
+class OrderUnavailable(OrderError):
+    """The order exists but cannot answer now (a failing workflow task, a failed query)."""
+
+
+class InvalidListQuery(OrderError, ValueError):
+    """A status or list filter Temporal's visibility refused."""
+
+
+class TemporalError(OrderError):
+    """Anything else Temporal refused; ``status`` is the gRPC status."""
+
+    def __init__(self, message: str, *, order_id: str | None = None, status: RPCStatusCode | None = None) -> None:
+        super().__init__(message, order_id=order_id)
+        self.status = status
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartResult:
+    order_id: str
+    workflow_id: str
+    existing: bool
+    """True when the order id was already taken: the existing order was kept as it is."""
+
+
+@dataclass(frozen=True)
+class SignalSent:
+    order_id: str
+    action: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """One row of ``list``: from search attributes, no query to the worker."""
+
+    order_id: str
+    workflow_id: str
+    status: OrderStatus | None
+    workflow_status: str | None
+    started_at: datetime
+    next_deadline: datetime | None
+    total: float | None
+    currency: str | None
+    revision: int | None
+
+
+# --------------------------------------------------------------------------
+# What operators see in the Temporal UI for a new order
+# --------------------------------------------------------------------------
+
+_EMAIL_LIKE = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+def _scrub(text: str, customer: Customer) -> str:
+    """Drop email addresses (and the customer's phone) from text shown to operators."""
+    text = _EMAIL_LIKE.sub("[email]", text)
+    if customer.phone:
+        text = text.replace(customer.phone, "[phone]")
+    return text
+
+
+def _excerpt(text: str, limit: int) -> str:
+    one_line = " ".join(text.split())
+    if len(one_line) <= limit:
+        return one_line
+    cut = one_line[: limit - 1].rsplit(" ", 1)[0] or one_line[: limit - 1]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def order_summary(start: StartOrderInput) -> str:
+    """The UI's one-line summary: ``Order 42 for ACME Ltd: We need our booking website…``.
+
+    The company (or the name) and the first words of the request; never the
+    email address.
+    """
+    who = start.customer.company or start.customer.name
+    return f"Order {start.order_id} for {_excerpt(who, 40)}: {_excerpt(_scrub(start.message, start.customer), 80)}"
+
+
+def order_details(start: StartOrderInput) -> str:
+    """The UI's static details, in markdown: who, through which channel, and what they asked."""
+    customer = start.customer
+    who = customer.name + (f", {customer.company}" if customer.company else "")
+    lines = [
+        f"- **Customer:** {who}",
+        f"- **Channel:** {start.channel.value.replace('_', ' ')}",
+    ]
+    if customer.customer_ref:
+        lines.append(f"- **Customer ref:** {customer.customer_ref}")
+    message = _excerpt(_scrub(start.message, customer), 500)
+    return "\n".join(lines) + "\n\n**First message:**\n\n> " + message
+
+
+# --------------------------------------------------------------------------
+# Listing
+# --------------------------------------------------------------------------
+
+
+def list_query(status: OrderStatus | str | None = None) -> str:
+    """The visibility query of ``list``; ``ValueError`` for an unknown status."""
+    query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
+    if status is not None:
+        try:
+            value = OrderStatus(str(status).upper()).value
+        except ValueError:
+            known = ", ".join(s.value for s in OrderStatus)
+            raise ValueError(f"unknown status {status!r}; one of {known}") from None
+        query += f" AND {search.ORDER_STATUS.name} = '{value}'"
+    return query
+
+
+def _status_or_none(value: str | None) -> OrderStatus | None:
+    try:
+        return OrderStatus(value) if value else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------
+
+
+class OrderClient:
+    """Start orders, act on them and read them, with typed results and errors."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = names.TASK_QUEUE,
+        link_secret: str | None = None,
+        update_timeout: timedelta = UPDATE_TIMEOUT,
+        query_timeout: timedelta = QUERY_TIMEOUT,
+    ) -> None:
+        """Wrap a connected client. It must use ``workflows.converter.data_converter``
+        (``workflows.connection.connect`` does). ``link_secret`` defaults to
+        ``ORDERS_LINK_SECRET``."""
+        self._client = client
+        self._task_queue = task_queue
+        self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
+        self._update_timeout = update_timeout
+        self._query_timeout = query_timeout
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str | None = None,
+        namespace: str | None = None,
+        *,
+        task_queue: str = names.TASK_QUEUE,
+        link_secret: str | None = None,
+        runtime: Runtime | None = None,
+        timeout: float = CONNECT_TIMEOUT,
+    ) -> OrderClient:
+        """Connect as the worker does: envconfig (``TEMPORAL_ADDRESS``...), then the arguments."""
+        target = str(connection.connect_config(address, namespace)["target_host"])
+        try:
+            client = await asyncio.wait_for(connection.connect(address, namespace, runtime), timeout)
+        except (RuntimeError, RPCError, TimeoutError, OSError) as error:
+            raise TemporalUnreachable(
+                f"cannot reach Temporal at {target}: {error}", address=target, detail=str(error)
+            ) from None
+        return cls(client, task_queue=task_queue, link_secret=link_secret)
+
+    @property
+    def client(self) -> Client:
+        """The underlying Temporal client."""
+        return self._client
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
+    def handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(names.workflow_id(order_id))
+
+    # ------------------------------------------------------------------
+    # Starting
+    # ------------------------------------------------------------------
+
+    async def start(self, request: StartOrderInput | Mapping[str, Any]) -> StartResult:
+        """Start an order; idempotent on the order id (an existing order is kept)."""
+        start = self._validated_start(request)
+        workflow_id = names.workflow_id(start.order_id)
+        existing = False
+        with self._errors(start.order_id, "start"):
+            try:
+                handle: WorkflowHandle[Any, Any] = await self._client.start_workflow(
+                    names.WORKFLOW_TYPE,
+                    start,
+                    id=workflow_id,
+                    task_queue=self._task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=search.initial(OrderStatus.DISCUSSING.value, start.customer.customer_ref),
+                    static_summary=order_summary(start),
+                    static_details=order_details(start),
+                )
+                # With USE_EXISTING the server answers with the running order's
+                # run; only the raw response tells whether this call started it.
+                response = getattr(handle, "_start_workflow_response", None)
+                existing = response is not None and not getattr(response, "started", True)
+            except WorkflowAlreadyStartedError:
+                existing = True  # a closed order with this id
+        return StartResult(order_id=start.order_id, workflow_id=workflow_id, existing=existing)
+
+    @staticmethod
+    def _validated_start(request: StartOrderInput | Mapping[str, Any]) -> StartOrderInput:
+        if isinstance(request, StartOrderInput):
+            return request
+        try:
+            return StartOrderInput.model_validate(request)
+        except ValidationError as error:
+            order_id = str(request.get("order_id") or "")
+            raise InvalidPayload(order_id, "start", f"invalid start payload: {describe(error)}") from None
+
+    # ------------------------------------------------------------------
+    # Acting: an update that answers, or a signal that is queued
+    # ------------------------------------------------------------------
+
+    async def update(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> ActionResult:
+        """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
+        payload = self._payload(order_id, action, request)
+        handle = self.handle(order_id)
+        with self._errors(order_id, "update", action):
+            # Without a worker the server answers "admitted" and the SDK asks
+            # again, so the whole wait needs its own limit.
+            async with asyncio.timeout(self._update_timeout.total_seconds()):
+                result: ActionResult = await handle.execute_update(
+                    action, payload, result_type=ActionResult, rpc_timeout=self._update_timeout
+                )
+        return result
+
+    async def send_signal(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> SignalSent:
+        """Send the action as a durable signal: queued even when no worker runs.
+
+        The order applies it later; an invalid one is recorded under ``rejected``
+        in ``status`` rather than raised here.
+        """
+        payload = self._payload(order_id, action, request)
+        with self._errors(order_id, "signal", action):
+            await self.handle(order_id).signal(action, payload)
+        assert payload.request_id is not None
+        return SignalSent(order_id=order_id, action=action, request_id=payload.request_id)
+
+    @staticmethod
+    def _payload(order_id: str, action: str, request: Action | Mapping[str, Any]) -> Action:
+        model = ACTION_MODELS.get(action)
+        if model is None:
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(names.ACTIONS)}")
+        if isinstance(request, Action):
+            if not isinstance(request, model):
+                raise TypeError(f"{action} takes {model.__name__}, not {type(request).__name__}")
+            payload: Action = request
+        else:
+            try:
+                payload = model.model_validate(request)
+            except ValidationError as error:
+                raise InvalidPayload(order_id, action, f"invalid {action} payload: {describe(error)}") from None
+        if payload.request_id is None:
+            # Pass your own request id to make retries safe; this one only labels the call.
+            payload = payload.model_copy(update={"request_id": uuid.uuid4().hex})
+        return payload
+
+    async def add_note(self, order_id: str, request: AddNoteInput) -> ActionResult:
+        return await self.update(order_id, names.ADD_NOTE, request)
+
+    async def update_customer(self, order_id: str, request: UpdateCustomerInput) -> ActionResult:
+        return await self.update(order_id, names.UPDATE_CUSTOMER, request)
+
+    async def issue_confirmation(self, order_id: str, request: IssueConfirmationInput) -> ActionResult:
+        return await self.update(order_id, names.ISSUE_CONFIRMATION, request)
+
+    async def approve(self, order_id: str, request: ApproveInput) -> ActionResult:
+        return await self.update(order_id, names.APPROVE, request)
+
+    async def request_changes(self, order_id: str, request: RequestChangesInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_CHANGES, request)
+
+    async def record_payment(self, order_id: str, request: RecordPaymentInput) -> ActionResult:
+        return await self.update(order_id, names.RECORD_PAYMENT, request)
+
+    async def post_update(self, order_id: str, request: PostUpdateInput) -> ActionResult:
+        return await self.update(order_id, names.POST_UPDATE, request)
+
+    async def deliver(self, order_id: str, request: DeliverInput) -> ActionResult:
+        return await self.update(order_id, names.DELIVER, request)
+
+    async def accept(self, order_id: str, request: AcceptInput | None = None) -> ActionResult:
+        return await self.update(order_id, names.ACCEPT, request or AcceptInput())
+
+    async def request_revision(self, order_id: str, request: RequestRevisionInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_REVISION, request)
+
+    async def request_support(self, order_id: str, request: SupportRequestInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_SUPPORT, request)
+
+    async def cancel(self, order_id: str, request: CancelInput) -> ActionResult:
+        return await self.update(order_id, names.CANCEL, request)
+
+    async def provide_payment_method(self, order_id: str, request: ProvidePaymentMethodInput) -> ActionResult:
+        return await self.update(order_id, names.PROVIDE_PAYMENT_METHOD, request)
+
+    async def payment_failed(self, order_id: str, request: PaymentFailedInput) -> ActionResult:
+        return await self.update(order_id, names.PAYMENT_FAILED, request)
+
+    async def payment_event(self, order_id: str, request: PaymentEventInput) -> ActionResult:
+        return await self.update(order_id, names.PAYMENT_EVENT, request)
+
+    async def extend_deadline(self, order_id: str, request: ExtendDeadlineInput) -> ActionResult:
+        return await self.update(order_id, names.EXTEND_DEADLINE, request)
+
+    # ------------------------------------------------------------------
+    # Reading
+    # ------------------------------------------------------------------
+
+    async def status(self, order_id: str) -> OrderView:
+        """The whole order, from the ``status`` query (needs a worker)."""
+        handle = self.handle(order_id)
+        with self._errors(order_id, "query"):
+            async with asyncio.timeout(self._query_timeout.total_seconds() + 2):
+                view: OrderView = await handle.query(
+                    names.STATUS_QUERY, result_type=OrderView, rpc_timeout=self._query_timeout
+                )
+        return view
+
+    # ------------------------------------------------------------------
+    # Signed links
+    # ------------------------------------------------------------------
+
+    def verify_link(
+        self,
+        token: str,
+        *,
+        order_id: str,
+        action: str | None = None,
+        version: int | None = None,
+        now: datetime | None = None,
+    ) -> LinkClaims:
+        """The claims of a link token from a customer email, checked against ``order_id``.
+
+        ``action`` (``names.APPROVE``...) and ``version`` are checked when given.
+        Raises an ``InvalidLink`` subclass: ``MalformedLink``, ``TamperedLink``,
+        ``ExpiredLink``, ``WrongOrderLink`` (a token replayed for another order),
+        ``WrongActionLink``, or ``LinkSigningDisabled`` when no secret is set.
+        """
+        if not self._link_secret:
+            raise LinkSigningDisabled(f"link signing is off: set {links.SECRET_ENV}")
+        return links.verify_link(
+            self._link_secret,
+            token,
+            now=now or datetime.now(UTC),
+            order_id=order_id,
+            action=action,
+            version=version,
+        )
+
+    # ------------------------------------------------------------------
+    # Errors: the one place Temporal's exceptions become typed ones
+    # ------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, order_id: str, operation: Operation, action: str = "") -> Iterator[None]:
+        try:
+            yield
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            raise ActionRejected(order_id, action, reason) from None
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            timeout = self._query_timeout if operation == "query" else self._update_timeout
+            raise NoWorkerAvailable(order_id, operation, timeout) from None
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+            raise OrderUnavailable(f"order {order_id} could not answer: {error}", order_id=order_id) from None
+        except RPCError as error:
+            raise self._rpc_error(order_id, operation, action, error) from None
+
+    def _rpc_error(self, order_id: str, operation: Operation, action: str, error: RPCError) -> OrderError:
+        text = error.message.lower()
+        if error.status == RPCStatusCode.NOT_FOUND:
+            if "namespace" in text:
+                return NamespaceNotFound(error.message)
+            if "completed" in text or "closed" in text:
+                return OrderClosed(order_id, action)
+            return OrderNotFound(order_id)
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            # A query's rpc_timeout expiring: nobody is polling the task queue.
+            return NoWorkerAvailable(order_id, operation, self._query_timeout)
+        if "workflow task in failed state" in text:
+            return OrderUnavailable(
+                f"order {order_id} cannot answer: its workflow task is failing (see the worker's log)",
+                order_id=order_id,
+            )
+        if error.status == RPCStatusCode.UNAVAILABLE:
+            return TemporalUnreachable(f"Temporal became unreachable: {error.message}", detail=error.message)
+        if operation == "list" and error.status == RPCStatusCode.INVALID_ARGUMENT:
+            return InvalidListQuery(f"bad list query: {error.message}")
+        return TemporalError(f"Temporal refused: {error.message}", order_id=order_id or None, status=error.status)
+
+    # ``list`` last: inside the class body it shadows the builtin.
+
+    async def list(
+        self, status: OrderStatus | str | None = None, *, limit: int | None = None
+    ) -> builtins.list[OrderSummary]:
+        """Orders, newest first, optionally with one status; from visibility (eventually consistent)."""
+        try:
+            query = list_query(status)
+        except ValueError as error:
+            raise InvalidListQuery(str(error)) from None
+        rows: builtins.list[OrderSummary] = []
+        with self._errors("", "list"):
+            async for wf in self._client.list_workflows(query, limit=limit):
+                attrs = wf.typed_search_attributes
+                raw_status = attrs.get(search.ORDER_STATUS)
+                rows.append(
+                    OrderSummary(
+                        order_id=wf.id.removeprefix(names.WORKFLOW_ID_PREFIX),
+                        workflow_id=wf.id,
+                        status=_status_or_none(raw_status),
+                        workflow_status=wf.status.name if wf.status else None,
+                        started_at=wf.start_time,
+                        next_deadline=attrs.get(search.ORDER_NEXT_DEADLINE),
+                        total=attrs.get(search.ORDER_TOTAL),
+                        currency=attrs.get(search.ORDER_CURRENCY),
+                        revision=attrs.get(search.ORDER_REVISION),
+                    )
+                )
+        return rows

@@ -1,0 +1,264 @@
+"""Stripe webhooks: Stripe tells an order it was paid (``orders webhooks``).
+
+An ASGI app (Starlette, served by uvicorn) with one endpoint,
+``POST /stripe/webhook``. It:
+
+- verifies the ``Stripe-Signature`` header with the endpoint's secret
+  (``STRIPE_WEBHOOK_SECRET``) and answers 400, with no side effect, to a bad or
+  stale signature or a payload that is not an event;
+- finds the order in the object's ``metadata.order_id`` (for invoices, the
+  invoice's metadata), and sends its workflow one signal:
+
+  ============================== ===================================================
+  event                          signal
+  ============================== ===================================================
+  payment_intent.succeeded       ``record_payment`` (card, the PaymentIntent id)
+  payment_intent.payment_failed  ``payment_failed`` (card, the reason in plain words)
+  invoice.paid                   ``record_payment`` (invoice, the invoice id)
+  invoice.payment_failed         ``payment_failed`` (invoice, with the hosted link)
+  invoice.voided                 ``payment_event`` (invoice_voided)
+  charge.refunded                ``payment_event`` (charge_refunded)
+  ============================== ===================================================
+
+- answers 200 at once. Stripe delivers at least once and in any order: every
+  signal carries ``request_id = "stripe:<event id>"``, so a repeated event is
+  applied once, and the order ignores a payment it already recorded from the
+  charge itself (same PaymentIntent id).
+
+An unknown order or an event type this app does not handle gets a 200 and a
+log line, so that Stripe does not retry it for days. Only a failure to reach
+Temporal answers 503, so that Stripe retries later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import stripe
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.stripe_payments import decline_message, from_minor_units
+from workflows import names
+from workflows.connection import connect
+from workflows.models import (
+    ORDER_ID_PATTERN,
+    Action,
+    PaymentEventInput,
+    PaymentFailedInput,
+    PaymentMethod,
+    RecordPaymentInput,
+)
+
+WEBHOOK_PATH: Final = "/stripe/webhook"
+SIGNAL_TIMEOUT: Final = timedelta(seconds=5)
+"""How long one signal may take; well inside Stripe's wait for an answer."""
+
+HANDLED_EVENTS: Final = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.voided",
+    "charge.refunded",
+)
+
+log = logging.getLogger("orders.webhooks")
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The one signal an event becomes."""
+
+    order_id: str
+    signal: str
+    payload: Action
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event that needs no signal, and why (for the log line)."""
+
+    reason: str
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:limit]
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def route_event(event: dict[str, Any]) -> Routed | Ignored:
+    """Which order, which signal, which payload: a pure function of the event."""
+    event_type = str(event.get("type", ""))
+    event_id = str(event.get("id", ""))
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if event_type not in HANDLED_EVENTS:
+        return Ignored(f"unhandled event type {event_type!r}")
+    if not isinstance(obj, dict) or not event_id:
+        return Ignored("the event carries no object")
+    metadata = obj.get("metadata")
+    order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
+    if not isinstance(order_id, str) or not order_id:
+        return Ignored(f"{obj.get('object', 'object')} {obj.get('id')} has no metadata.order_id")
+    if not re.match(ORDER_ID_PATTERN, order_id):
+        return Ignored(f"metadata.order_id {order_id!r} is not an order id")
+    request_id = f"stripe:{event_id}"
+    currency = str(obj.get("currency") or "eur")
+    received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
+    reference = str(obj.get("id", ""))
+    try:
+        if event_type == "payment_intent.succeeded":
+            amount = from_minor_units(_int(obj.get("amount_received")), currency)
+            if amount <= 0:
+                return Ignored(f"PaymentIntent {reference} received nothing")
+            payment = RecordPaymentInput(
+                request_id=request_id,
+                amount=amount,
+                method=PaymentMethod.CARD,
+                reference=reference,
+                received_at=received_at,
+            )
+            return Routed(order_id, names.RECORD_PAYMENT, payment)
+        if event_type == "payment_intent.payment_failed":
+            error = obj.get("last_payment_error")
+            error = error if isinstance(error, dict) else {}
+            code, decline_code = _text(error.get("code")), _text(error.get("decline_code"))
+            failed = PaymentFailedInput(
+                request_id=request_id,
+                method=PaymentMethod.CARD,
+                reference=reference,
+                reason=_text(error.get("message")) or decline_message(decline_code, code),
+                decline_code=decline_code or code,
+                requires_action="authentication_required" in (code, decline_code),
+            )
+            return Routed(order_id, names.PAYMENT_FAILED, failed)
+        if event_type == "invoice.paid":
+            amount = from_minor_units(_int(obj.get("amount_paid")), currency)
+            if amount <= 0:
+                return Ignored(f"invoice {reference} was settled without a payment")
+            payment = RecordPaymentInput(
+                request_id=request_id,
+                amount=amount,
+                method=PaymentMethod.INVOICE,
+                reference=reference,
+                received_at=received_at,
+            )
+            return Routed(order_id, names.RECORD_PAYMENT, payment)
+        if event_type == "invoice.payment_failed":
+            hosted = _text(obj.get("hosted_invoice_url"), 2000)
+            failed = PaymentFailedInput(
+                request_id=request_id,
+                method=PaymentMethod.INVOICE,
+                reference=reference,
+                reason="The payment of the invoice did not go through.",
+                hosted_url=hosted if hosted and re.match(r"^https?://\S+$", hosted) else None,
+            )
+            return Routed(order_id, names.PAYMENT_FAILED, failed)
+        if event_type == "invoice.voided":
+            voided = PaymentEventInput(
+                request_id=request_id,
+                event="invoice_voided",
+                reference=reference,
+                detail=f"invoice {obj.get('number') or reference} voided in Stripe",
+            )
+            return Routed(order_id, names.PAYMENT_EVENT, voided)
+        # charge.refunded: the charge carries its PaymentIntent's metadata.
+        intent = obj.get("payment_intent")
+        refunded = PaymentEventInput(
+            request_id=request_id,
+            event="charge_refunded",
+            reference=intent if isinstance(intent, str) and intent else reference,
+            amount=from_minor_units(_int(obj.get("amount_refunded")), currency),
+            detail=f"charge {reference} refunded",
+        )
+        return Routed(order_id, names.PAYMENT_EVENT, refunded)
+    except ValidationError as error:
+        return Ignored(f"the event does not make a valid signal: {error.errors()[0].get('msg')}")
+
+
+def create_app(
+    client_factory: ClientFactory, secret: str, *, tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE
+) -> Starlette:
+    """The webhook receiver. ``client_factory`` is awaited once, on the first event."""
+    if not secret:
+        raise ValueError("a webhook signing secret (whsec_...) is required")
+    client: Client | None = None
+    connecting = asyncio.Lock()
+
+    async def temporal() -> Client:
+        nonlocal client
+        async with connecting:
+            if client is None:
+                client = await client_factory()
+            return client
+
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        payload = await request.body()
+        try:
+            stripe.Webhook.construct_event(payload, request.headers.get("stripe-signature"), secret, tolerance)
+            event = json.loads(payload)
+        except stripe.SignatureVerificationError as error:
+            log.warning("webhook refused: %s", error.user_message)
+            return JSONResponse({"error": "invalid signature"}, status_code=400)
+        except ValueError:  # not UTF-8, not JSON
+            log.warning("webhook refused: the payload is not a JSON event")
+            return JSONResponse({"error": "invalid payload"}, status_code=400)
+        if not isinstance(event, dict):
+            return JSONResponse({"error": "invalid payload"}, status_code=400)
+        event_id, event_type = event.get("id"), event.get("type")
+        routed = route_event(event)
+        if isinstance(routed, Ignored):
+            log.info("stripe event %s (%s) ignored: %s", event_id, event_type, routed.reason)
+            return JSONResponse({"received": True, "ignored": routed.reason})
+        try:
+            handle = (await temporal()).get_workflow_handle(names.workflow_id(routed.order_id))
+            await handle.signal(routed.signal, routed.payload, rpc_timeout=SIGNAL_TIMEOUT)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                log.info("stripe event %s (%s) ignored: no running order %s", event_id, event_type, routed.order_id)
+                return JSONResponse({"received": True, "ignored": f"no running order {routed.order_id}"})
+            log.error(
+                "stripe event %s (%s) not delivered to order %s: %s", event_id, event_type, routed.order_id, error
+            )
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        except Exception as error:  # connecting failed: Stripe retries later
+            log.error("stripe event %s (%s) not delivered: %s", event_id, event_type, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.info("stripe event %s (%s) sent to order %s as %s", event_id, event_type, routed.order_id, routed.signal)
+        return JSONResponse({"received": True, "order_id": routed.order_id, "signal": routed.signal})
+
+    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])])
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
+    and Temporal's environment configuration."""
+    import uvicorn
+
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
+    if not secret:
+        raise SystemExit("STRIPE_WEBHOOK_SECRET is not set: copy the endpoint's signing secret (whsec_...)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(lambda: connect(), secret)
+    uvicorn.run(app, host=host, port=port, log_level="info")
