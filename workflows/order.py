@@ -112,7 +112,8 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     # A card may be saved before approval; it is charged once payment is due.
     names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
     names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
-    names.PAYMENT_EVENT: frozenset(s for s in S if not s.is_final),
+    # Voids and refunds are reported after a cancellation, while it settles.
+    names.PAYMENT_EVENT: frozenset(s for s in S if not s.is_final) | {S.CANCELLED},
     names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
 }
 
@@ -131,6 +132,9 @@ EMAIL_TIMEOUT = timedelta(seconds=30)
 EMAIL_GIVE_UP = timedelta(hours=6)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10))
 PAYMENT_TIMEOUT = timedelta(seconds=60)
+# Payment activities heartbeat, so a worker that dies mid-call is noticed in
+# seconds and the retry (with the same idempotency key) starts at once.
+PAYMENT_HEARTBEAT = timedelta(seconds=10)
 PAYMENT_GIVE_UP = timedelta(hours=2)
 SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
@@ -181,6 +185,7 @@ class ServiceOrderWorkflow:
         self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
         self._charge_seq = 0
+        self._reported_failures: set[str] = set()
         self._last_stripe_customer: str | None = None
         self._payment_requested_at: datetime | None = None
         self._payment_due_at: datetime | None = None
@@ -244,32 +249,46 @@ class ServiceOrderWorkflow:
             return
         self._payment_requested_at = workflow.now()
         self._payment_due_at = self._payment_requested_at + self._term("payment_due")
-        self._instructions = await workflow.execute_activity(
-            names.REQUEST_PAYMENT,
-            PaymentRequest(
-                order_id=self._order.order_id,
-                methods=self._approved.terms.payment_methods,
-                amount=self._order.balance_due,
-                currency=self._approved.currency,
-                reference=self._payment_reference,
-                due_at=self._payment_due_at,
-                idempotency_key=self._key("payment-request"),
-                customer_name=self._order.customer.name,
-                customer_email=self._order.customer.email,
-                stripe_customer_id=self._stripe_customer_id,
-                line_items=self._approved.line_items,
-                days_until_due=max(1, self._term("payment_due").days),
-            ),
-            result_type=PaymentInstructions,
-            start_to_close_timeout=PAYMENT_TIMEOUT,
-            schedule_to_close_timeout=PAYMENT_GIVE_UP,
-            summary="prepare payment instructions",
-        )
+        self._instructions = await self._prepare_payment()
         self._order.payment_instructions = self._instructions
         if self._status is S.AWAITING_PAYMENT:
             self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
             self._charge_card_if_ready()
         await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+
+    async def _prepare_payment(self) -> PaymentInstructions:
+        """Ask the payment port for what the customer needs (bank details, a hosted invoice)."""
+        assert self._payment_due_at is not None
+        try:
+            instructions: PaymentInstructions = await workflow.execute_activity(
+                names.REQUEST_PAYMENT,
+                PaymentRequest(
+                    order_id=self._order.order_id,
+                    methods=self._approved.terms.payment_methods,
+                    amount=self._order.balance_due,
+                    currency=self._approved.currency,
+                    reference=self._payment_reference,
+                    due_at=self._payment_due_at,
+                    idempotency_key=self._key("payment-request"),
+                    customer_name=self._order.customer.name,
+                    customer_email=self._order.customer.email,
+                    stripe_customer_id=self._stripe_customer_id,
+                    line_items=self._approved.line_items,
+                    days_until_due=max(1, self._term("payment_due").days),
+                ),
+                result_type=PaymentInstructions,
+                start_to_close_timeout=PAYMENT_TIMEOUT,
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
+                schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                summary="prepare payment instructions",
+            )
+            return instructions
+        except ActivityError as error:
+            # Still ask for the money by reference; operations sort out the rest.
+            message = error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause or error)
+            self._log("payment request failed", message)
+            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
+            return PaymentInstructions(reference=self._payment_reference)
 
     async def _do_the_work(self) -> None:
         """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
@@ -899,6 +918,11 @@ class ServiceOrderWorkflow:
         self._charge_card_if_ready()
 
     def _payment_failed(self, request: PaymentFailedInput) -> None:
+        if request.reference in self._reported_failures:
+            # Stripe reports a decline both to the charge and to the webhook.
+            self._log("duplicate payment failure notice ignored", request.reference)
+            return
+        self._reported_failures.add(request.reference)
         self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
         self._email(
             MessageKind.PAYMENT_DECLINED,
@@ -1106,6 +1130,7 @@ class ServiceOrderWorkflow:
                     ),
                     result_type=RefundResult,
                     start_to_close_timeout=PAYMENT_TIMEOUT,
+                    heartbeat_timeout=PAYMENT_HEARTBEAT,
                     schedule_to_close_timeout=PAYMENT_GIVE_UP,
                     summary=f"refund {self._order.currency} {amount}",
                 )
@@ -1168,6 +1193,7 @@ class ServiceOrderWorkflow:
                 ),
                 result_type=ChargeResult,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
                 # Far inside Stripe's 24-hour idempotency window.
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
                 summary=f"charge card, attempt {attempt}",
@@ -1178,7 +1204,9 @@ class ServiceOrderWorkflow:
                 ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
             )
             self._log("card charge failed", message)
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, attempt=attempt, error=message)
+            self._email(
+                MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=f"card charge, attempt {attempt}", error=message
+            )
             return
         finally:
             self._charging = False
@@ -1223,6 +1251,7 @@ class ServiceOrderWorkflow:
                     order_id=self._order.order_id, invoice_id=invoice_id, idempotency_key=self._key("void-invoice")
                 ),
                 start_to_close_timeout=PAYMENT_TIMEOUT,
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
                 summary=f"void invoice {invoice_id}",
             )

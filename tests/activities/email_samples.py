@@ -247,7 +247,7 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "hosted_url": None,
     },
     MessageKind.PAYMENT_ERROR: {
-        "attempt": 2,
+        "step": "card charge, attempt 2",
         "error": "card charge for order acme-2026-042 failed: the payment provider did not answer in time",
     },
     MessageKind.EMAIL_FAILED: {
