@@ -214,6 +214,10 @@ ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[st
     "request-revision": (names.REQUEST_REVISION, lambda a: {"comments": a.comments}),
     "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
     "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
+    "card": (
+        names.PROVIDE_PAYMENT_METHOD,
+        lambda a: {"stripe_customer_id": a.customer, "payment_method_id": a.payment_method},
+    ),
     "extend-deadline": (
         names.EXTEND_DEADLINE,
         lambda a: _fields(target=a.target, milestone=a.milestone, extend_by=a.by, new_due_at=a.to, reason=a.reason),
@@ -358,6 +362,51 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if "connect" not in str(error).lower():
             raise
         raise CliError(Exit.UNREACHABLE, f"cannot reach Temporal at {address}: is `orders dev` running?") from None
+    return Exit.OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from activities.config import Settings
+    from activities.email import list_outbox, read_outbox_message
+
+    directory = args.dir or Settings.from_env().outbox_dir
+    entries = [
+        e
+        for e in list_outbox(directory)
+        if (args.order is None or e.order_id == args.order) and (args.kind is None or e.kind == args.kind)
+    ]
+    if args.show:
+        if args.number is None or not 1 <= args.number <= len(entries):
+            raise CliError(Exit.USAGE, f"no message {args.number} among the {len(entries)} listed in {directory}")
+        entry = entries[args.number - 1]
+        message = read_outbox_message(entry.path)
+        body = message.get_body(("plain",))
+        header = Table.grid(padding=(0, 2))
+        for name in ("From", "To", "Subject", "Date", "X-Order-Id", "X-Message-Kind"):
+            header.add_row(Text(name, style="bold"), Text(str(message.get(name, ""))))
+        text = body.get_content() if body is not None else "(no plain-text part)"
+        out.print(Panel(Group(header, Text(""), Text(text)), title=entry.path.name, box=box.ROUNDED))
+        return Exit.OK
+    if args.json:
+        print_json(
+            [
+                {"n": i, "date": _when(e.date), "order_id": e.order_id, "kind": e.kind, "to": e.to}
+                | {"subject": e.subject, "path": str(e.path)}
+                for i, e in enumerate(entries, 1)
+            ]
+        )
+        return Exit.OK
+    table = _table(f"Outbox {directory}", "#", "Date", "Order", "Kind", "To", "Subject")
+    for i, e in enumerate(entries, 1):
+        _row(table, str(i), _when(e.date), e.order_id, e.kind, e.to, e.subject)
+    out.print(table if entries else f"no messages in {directory}")
+    return Exit.OK
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from starter.webhooks import serve
+
+    serve(args.host, args.port)
     return Exit.OK
 
 
@@ -594,6 +643,10 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
     p.add_argument("reason", metavar="REASON")
     p.add_argument("--by", choices=["staff", "customer"], default=None)
 
+    p = action("card", "charge a card the customer saved with Stripe")
+    p.add_argument("--customer", required=True, help="Stripe customer id, cus_...")
+    p.add_argument("--payment-method", required=True, help="Stripe PaymentMethod id, pm_...")
+
     p = action("extend-deadline", "move a running deadline (payment, a milestone or the review period)")
     p.add_argument("target", metavar="TARGET", help="payment_due, milestone or review_period")
     p.add_argument("--milestone", default=None, help="the milestone's name, when TARGET is milestone")
@@ -642,6 +695,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", default=None, help=", ".join(s.value for s in OrderStatus))
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("outbox", help="list the emails in the local outbox, or show one")
+    p.add_argument("show", nargs="?", choices=["show"], help="show message N of the list")
+    p.add_argument("number", nargs="?", type=int, metavar="N")
+    p.add_argument("--order", default=None, help="only this order's messages")
+    p.add_argument("--kind", default=None, help="only this kind, e.g. payment_requested")
+    p.add_argument("--dir", type=Path, default=None, help="outbox folder (default ORDERS_OUTBOX_DIR)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_outbox)
+
+    p = sub.add_parser("webhooks", help="receive Stripe webhooks (POST /stripe/webhook)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=cmd_webhooks)
 
     p = sub.add_parser("schema", help="JSON Schema of every payload")
     p.add_argument("--out", default=None, help="write <name>.json files into this directory")

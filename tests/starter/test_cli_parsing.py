@@ -40,7 +40,7 @@ def action(*argv: str) -> tuple[str, object]:
 
 
 # Sent by the payment webhooks, not typed by staff: no command of their own.
-WEBHOOK_ACTIONS = {names.PROVIDE_PAYMENT_METHOD, names.PAYMENT_FAILED, names.PAYMENT_EVENT}
+WEBHOOK_ACTIONS = {names.PAYMENT_FAILED, names.PAYMENT_EVENT}
 
 
 def test_every_action_has_a_model_and_a_command() -> None:
@@ -215,3 +215,55 @@ def test_unreachable_server_exits_4_quickly(argv: list[str], capsys: pytest.Capt
     assert "cannot reach Temporal at 127.0.0.1:1" in err
     assert "orders dev" in err
     assert "Traceback" not in err
+
+
+def test_card() -> None:
+    name, model = action("card", "42", "--customer", "cus_123", "--payment-method", "pm_card_visa")
+    assert name == names.PROVIDE_PAYMENT_METHOD
+    assert (model.stripe_customer_id, model.payment_method_id) == ("cus_123", "pm_card_visa")  # type: ignore[attr-defined]
+
+
+def test_card_ids_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["card", "42", "--customer", "alice", "--payment-method", "pm_1"]) == 2
+    assert "stripe_customer_id" in capsys.readouterr().err
+
+
+def _outbox(tmp_path: Path) -> Path:
+    from activities.email import OutboxBackend, OutgoingEmail
+
+    backend = OutboxBackend(tmp_path)
+    for n, (order, kind) in enumerate([("42", "contact_ack"), ("43", "contact_ack"), ("42", "payment_requested")], 1):
+        backend.send(
+            OutgoingEmail(
+                order_id=order,
+                kind=kind,
+                message_key=f"order-{order}:email:{n}:{kind}",
+                to_email="ada@example.com",
+                to_name="Ada",
+                from_email="orders@example.com",
+                from_name="Orders",
+                reply_to=None,
+                subject=f"Order {order}: {kind}",
+                text=f"Hello Ada, this is {kind}.",
+                html=f"<p>Hello Ada, this is {kind}.</p>",
+            )
+        )
+    return tmp_path
+
+
+def test_outbox_lists_and_filters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outbox = _outbox(tmp_path)
+    assert cli.main(["outbox", "--dir", str(outbox), "--order", "42", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["n"], r["order_id"], r["kind"]) for r in rows] == [
+        (1, "42", "contact_ack"),
+        (2, "42", "payment_requested"),
+    ]
+
+
+def test_outbox_show_prints_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outbox = _outbox(tmp_path)
+    assert cli.main(["outbox", "show", "2", "--dir", str(outbox), "--kind", "contact_ack"]) == 0
+    shown = capsys.readouterr().out
+    assert "Order 43: contact_ack" in shown and "Hello Ada, this is contact_ack." in shown
+    assert cli.main(["outbox", "show", "9", "--dir", str(outbox)]) == 2
