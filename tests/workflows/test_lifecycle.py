@@ -15,6 +15,7 @@ from activities.config import Settings
 from tests.conftest import make_worker
 from tests.helpers import draft, eventually, kinds, start_input, start_order, view
 from workflows import names
+from workflows import search as sa
 from workflows.models import (
     AcceptInput,
     AddNoteInput,
@@ -233,9 +234,16 @@ async def test_moving_the_payment_due_date_moves_the_running_timers(
         await handle.signal(
             names.EXTEND_DEADLINE, ExtendDeadlineInput(target="payment_due", extend_by=timedelta(days=10))
         )
-        await ts_env.sleep(timedelta(days=16))  # past the old cancellation on day 15
+        await ts_env.sleep(timedelta(days=8))  # the old reminder (3 days before day 10) would have fired
+        assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
+        assert "payment_reminder" not in kinds(settings.outbox_dir)
+        await ts_env.sleep(timedelta(days=9, hours=1))  # past the new reminder on day 17, and the old cancellation
+        await eventually(lambda: "payment_reminder" in kinds(settings.outbox_dir), "the reminder at its new time")
         order = await view(handle)
         assert order.status is OrderStatus.AWAITING_PAYMENT
+        description = await handle.describe()
+        payment_due = description.typed_search_attributes.get(sa.ORDER_PAYMENT_DUE)
+        assert payment_due is not None and payment_due - order.created_at >= timedelta(days=20)
         assert order.next_deadline is not None and before.next_deadline is not None
         assert order.next_deadline.at > before.next_deadline.at
         result: OrderView = await handle.result()
