@@ -1039,30 +1039,28 @@ class ServiceOrderWorkflow:
         self._order.status = status
         self._wake = True
         self._log(f"status {status}", why)
-        updates: list[SearchAttributeUpdate[Any]] = [
-            sa.ORDER_STATUS.value_set(status.value),
-            sa.ORDER_REVISION.value_set(len(self._order.revisions)),
-        ]
-        if self._order.total is not None and self._order.currency:
-            updates += [
-                sa.ORDER_TOTAL.value_set(float(self._order.total)),
-                sa.ORDER_CURRENCY.value_set(self._order.currency),
-            ]
-        if status.is_final:
-            updates.append(sa.ORDER_NEXT_DEADLINE.value_unset())
-        workflow.upsert_search_attributes(updates)
-        self._describe()
+        self._publish()
 
     def _set_next(self, alarm: Alarm | None) -> None:
         deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
         if deadline == self._next:
             return
         self._next = deadline
+        self._publish()
+
+    def _publish(self) -> None:
+        """What operators see, written in one place: search attributes and the UI's current details."""
+        order = self._order
+        next_at = self._next.at if self._next and not order.status.is_final else None
         updates: list[SearchAttributeUpdate[Any]] = [
-            sa.ORDER_NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.ORDER_NEXT_DEADLINE.value_unset()
+            sa.ORDER_STATUS.value_set(order.status.value),
+            sa.ORDER_REVISION.value_set(len(order.revisions)),
+            sa.ORDER_NEXT_DEADLINE.value_set(next_at) if next_at else sa.ORDER_NEXT_DEADLINE.value_unset(),
         ]
+        if order.total is not None and order.currency:
+            updates += [sa.ORDER_TOTAL.value_set(float(order.total)), sa.ORDER_CURRENCY.value_set(order.currency)]
         if self._payment_due_at is not None:
-            # Lets operators find overdue payments: the next deadline is by then the cancellation.
+            # Finds overdue payments: past the due date, the next deadline is already the cancellation.
             updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._payment_due_at))
         workflow.upsert_search_attributes(updates)
         self._describe()
