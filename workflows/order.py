@@ -285,7 +285,7 @@ class ServiceOrderWorkflow:
             return instructions
         except ActivityError as error:
             # Still ask for the money by reference; operations sort out the rest.
-            message = error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause or error)
+            message = _reason(error)
             self._log("payment request failed", message)
             self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
             return PaymentInstructions(reference=self._payment_reference)
@@ -543,7 +543,7 @@ class ServiceOrderWorkflow:
                 summary="close support period",
             )
         except ActivityError as error:
-            self._log("support desk close failed", str(error.cause or error))
+            self._log("support desk close failed", _reason(error))
         self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
         self._set_status(S.COMPLETED, "support period ended")
 
@@ -1134,7 +1134,7 @@ class ServiceOrderWorkflow:
                 )
             except ActivityError as error:
                 result = RefundResult(amount=amount, method=self._order.payments[-1].method, status="failed")
-                self._log("refund failed", str(error.cause or error))
+                self._log("refund failed", _reason(error))
             refund = Refund(
                 at=workflow.now(),
                 amount=result.amount,
@@ -1197,7 +1197,7 @@ class ServiceOrderWorkflow:
                 summary=f"charge card, attempt {attempt}",
             )
         except ActivityError as error:
-            message = error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause or error)
+            message = _reason(error)
             self._order.charge_attempts.append(
                 ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
             )
@@ -1255,7 +1255,7 @@ class ServiceOrderWorkflow:
             )
             self._log("invoice voided", invoice_id)
         except ActivityError as error:
-            self._log("invoice void failed", str(error.cause or error))
+            self._log("invoice void failed", _reason(error))
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._policy is not None)
@@ -1331,7 +1331,7 @@ class ServiceOrderWorkflow:
             kind=request.kind,
             audience=request.audience,
             message_key=request.message_key,
-            error=cause.message if cause else str(error.cause or error),
+            error=_reason(error),
             error_type=cause.type if cause else None,
         )
         self._order.failed_emails.append(failure)
@@ -1478,6 +1478,12 @@ class ServiceOrderWorkflow:
     def _support_context(self) -> dict[str, Any]:
         window = self._order.support
         return window.model_dump(mode="json") if window else {}
+
+
+def _reason(error: ActivityError) -> str:
+    """What went wrong, in the activity's own words when it gave any."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 # Terms spell one default differently from the worker's policy.
