@@ -64,7 +64,7 @@ class BaselineOrder:
     @workflow.run
     async def run(self) -> None:
         for expected in range(SIGNALS):
-            await workflow.wait_condition(lambda: len(self._inbox) > expected)
+            await workflow.wait_condition(lambda n=expected: len(self._inbox) > n)  # type: ignore[misc]
             await workflow.execute_activity(baseline_email, expected, start_to_close_timeout=timedelta(seconds=30))
 
 
