@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from activities.email import EmailActivities, backend_from_settings
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
+from workflows import connection
 from workflows.connection import connect, metrics_runtime
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
@@ -69,8 +69,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEU
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then let in-flight tasks finish."""
-    # ORDERS_TASK_QUEUE moves a worker to another queue (tests, side-by-side deployments).
-    task_queue = os.environ.get("ORDERS_TASK_QUEUE") or TASK_QUEUE
+    task_queue = connection.task_queue()
     worker = build_worker(client, settings, task_queue)
     async with worker:
         log.info("worker polling task queue %s on %s", task_queue, client.namespace)

@@ -309,7 +309,7 @@ class OrderClient:
         self,
         client: Client,
         *,
-        task_queue: str = names.TASK_QUEUE,
+        task_queue: str | None = None,
         link_secret: str | None = None,
         update_timeout: timedelta = UPDATE_TIMEOUT,
         query_timeout: timedelta = QUERY_TIMEOUT,
@@ -318,7 +318,7 @@ class OrderClient:
         (``workflows.connection.connect`` does). ``link_secret`` defaults to
         ``ORDERS_LINK_SECRET``."""
         self._client = client
-        self._task_queue = task_queue
+        self._task_queue = task_queue or connection.task_queue()
         self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
         self._update_timeout = update_timeout
         self._query_timeout = query_timeout
@@ -329,7 +329,7 @@ class OrderClient:
         address: str | None = None,
         namespace: str | None = None,
         *,
-        task_queue: str = names.TASK_QUEUE,
+        task_queue: str | None = None,
         link_secret: str | None = None,
         runtime: Runtime | None = None,
         timeout: float = CONNECT_TIMEOUT,

@@ -9,6 +9,7 @@ imports no workflow or activity code, so clients stay light.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from temporalio.client import Client
@@ -16,8 +17,16 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from workflows.converter import data_converter
+from workflows.names import TASK_QUEUE
 
 DEFAULT_ADDRESS = "localhost:7233"
+TASK_QUEUE_ENV = "ORDERS_TASK_QUEUE"
+
+
+def task_queue() -> str:
+    """The task queue workers poll and starters start orders on: ``ORDERS_TASK_QUEUE``
+    moves both together (side-by-side deployments, tests)."""
+    return os.environ.get(TASK_QUEUE_ENV) or TASK_QUEUE
 
 
 def connect_config(address: str | None = None, namespace: str | None = None) -> dict[str, Any]:
