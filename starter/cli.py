@@ -539,8 +539,11 @@ def _support(view: OrderView) -> Table | None:
 def _timeline(view: OrderView) -> Table | None:
     if not view.timeline:
         return None
-    table = _table("Timeline (latest)", "At", "Event", "Detail")
-    for e in view.timeline[-10:]:
+    # Delivery receipts are for audits (status --json); people want what happened.
+    events = [e for e in view.timeline if e.event != "email sent"]
+    sent = len(view.timeline) - len(events)
+    table = _table(f"Timeline (latest; {sent} emails sent)", "At", "Event", "Detail")
+    for e in events[-10:]:
         _row(table, _when(e.at), e.event, e.detail[:120])
     return table
 
