@@ -191,12 +191,18 @@ async def watch_server(process: subprocess.Popen[bytes], stop: asyncio.Event) ->
         await asyncio.sleep(1)
 
 
+def email_target(settings: Settings) -> str:
+    if settings.email_backend == "sendgrid":
+        return "SendGrid" + (" (sandbox mode)" if settings.sendgrid_sandbox else "")
+    return f"outbox {settings.outbox_dir}  (orders outbox)"
+
+
 def banner(options: DevOptions, db: Path, settings: Settings) -> Panel:
     lines = [
         f"Temporal   127.0.0.1:{options.port}",
         f"Web UI     http://localhost:{options.ui_port}",
         f"Database   {db}",
-        f"Outbox     {settings.outbox_dir}",
+        f"Email      {email_target(settings)}",
         f"Server log {SERVER_LOG}",
         "",
         "try: orders start --file examples/request.json",
