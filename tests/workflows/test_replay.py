@@ -20,7 +20,14 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 def test_the_main_paths_have_recorded_histories() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"completed_with_revision", "expired", "payment_overdue", "deemed_acceptance"} <= names
+    main_paths = {
+        "completed_with_revision",
+        "expired",
+        "payment_overdue",
+        "deemed_acceptance",
+        "cancelled_after_payment",
+    }
+    assert main_paths | {"card_declined_then_paid", "deadline_extended"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
