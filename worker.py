@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -58,12 +59,18 @@ def activities_for(settings: Settings) -> Sequence[Any]:
     ]
 
 
+# On SIGTERM, activities in flight (a card charge, an email) get this long to
+# finish before they are cancelled and left to another worker's retry.
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
 def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEUE) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ServiceOrderWorkflow],
         activities=activities_for(settings),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
