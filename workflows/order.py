@@ -140,6 +140,10 @@ SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
 
+# workflow.patched ids: each guards a change that would not replay older orders.
+PUBLISH_AT_START = "publish-search-attributes-at-start"
+
+
 class ActionRejected(Exception):
     """An action that does not fit the order; the message says why."""
 
@@ -191,6 +195,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._payment_due_at: datetime | None = None
         self._last_update_at: datetime | None = None
         self._next: Deadline | None = None
+        self._deadline_published = False
         self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
             names.ADD_NOTE: self._add_note,
@@ -219,7 +224,11 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def run(self, start: StartOrderInput) -> OrderView:
         if self._start_error is not None:
             raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
-        self._describe()
+        if workflow.patched(PUBLISH_AT_START):
+            # Searchable from the first moment, even when the starter set no search attributes.
+            self._publish()
+        else:
+            self._describe()
         self._policy = await workflow.execute_local_activity(
             names.LOAD_POLICY,
             result_type=OrderPolicy,
@@ -860,8 +869,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         updates: list[SearchAttributeUpdate[Any]] = [
             sa.ORDER_STATUS.value_set(order.status.value),
             sa.ORDER_REVISION.value_set(len(order.revisions)),
-            sa.ORDER_NEXT_DEADLINE.value_set(next_at) if next_at else sa.ORDER_NEXT_DEADLINE.value_unset(),
         ]
+        if next_at:
+            updates.append(sa.ORDER_NEXT_DEADLINE.value_set(next_at))
+        elif self._deadline_published:
+            updates.append(sa.ORDER_NEXT_DEADLINE.value_unset())
+        self._deadline_published = next_at is not None
+        if order.customer.customer_ref:
+            updates.append(sa.ORDER_CUSTOMER_REF.value_set(order.customer.customer_ref))
         if order.total is not None and order.currency:
             updates += [sa.ORDER_TOTAL.value_set(float(order.total)), sa.ORDER_CURRENCY.value_set(order.currency)]
         if self._payment_due_at is not None:

@@ -127,6 +127,12 @@ async def deadline_extended(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any
     await h.signal(names.ACCEPT, AcceptInput())
 
 
+async def cancelled_while_discussing(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+    """Recorded after the publish-search-attributes-at-start patch: its marker is in here."""
+    await h.signal(names.ADD_NOTE, AddNoteInput(text="Budget not approved yet", author="customer"))
+    await h.signal(names.CANCEL, CancelInput(reason="Customer withdrew", by="customer"))
+
+
 async def _until(h: WorkflowHandle[Any, Any], check: Callable[[OrderView], bool]) -> None:
     """Wait for the worker (an activity, a task), never for a timer."""
     for _ in range(200):
@@ -151,6 +157,7 @@ SCENARIOS: dict[str, Scenario] = {
     "cancelled_after_payment": cancelled_after_payment,
     "card_declined_then_paid": card_declined_then_paid,
     "deadline_extended": deadline_extended,
+    "cancelled_while_discussing": cancelled_while_discussing,
 }
 
 

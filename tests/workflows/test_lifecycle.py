@@ -303,3 +303,16 @@ async def test_signal_with_start_applies_the_first_action_before_run(
         assert (await view(handle)).status is OrderStatus.AWAITING_APPROVAL
         await handle.signal(names.CANCEL, CancelInput(reason="test over"))
         await handle.result()
+
+
+async def test_an_order_started_without_search_attributes_is_searchable_at_once(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)  # a bare start: no search attributes
+        await eventually(lambda: "contact_ack" in kinds(settings.outbox_dir), "acknowledged")
+        attributes = (await handle.describe()).typed_search_attributes
+        assert attributes.get(sa.ORDER_STATUS) == "DISCUSSING"
+        assert attributes.get(sa.ORDER_CUSTOMER_REF) == "cus-1001"
+        await handle.signal(names.CANCEL, CancelInput(reason="test over"))
+        await handle.result()
