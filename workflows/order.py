@@ -341,9 +341,10 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _stay_while(self, statuses: set[OrderStatus], alarms: Callable[[], list[Alarm]]) -> None:
         """Wait in a stage until the status leaves it, firing alarms as they fall due.
 
-        An action that changes a deadline only moves it later, so the timer is
-        left running and re-checked when it fires; an action that changes the
-        status sets ``_wake`` and the plan is made again.
+        A deadline that moves later (a digest after a fresh update) needs
+        nothing: the running timer is re-checked when it fires. A status
+        change, or a deadline an operator moved, sets ``_wake`` and the plan
+        is made again at once.
         """
         while self._status in statuses:
             pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
