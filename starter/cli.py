@@ -444,7 +444,8 @@ def _table(title: str, *columns: str) -> Table:
 
 def render_view(view: OrderView) -> Panel:
     parts: list[Any] = [_summary(view)]
-    for section in (_confirmations, _payments, _milestones, _updates, _deliveries, _support, _timeline, _rejected):
+    sections = (_confirmations, _payments, _charges, _milestones, _updates, _deliveries, _support, _timeline)
+    for section in (*sections, _rejected, _failed_emails):
         table = section(view)
         if table is not None:
             parts.append(table)
@@ -554,6 +555,25 @@ def _rejected(view: OrderView) -> Table | None:
     table = _table("Rejected actions", "At", "Action", "Via", "Reason")
     for r in view.rejected[-10:]:
         _row(table, _when(r.at), r.action, r.via, r.reason[:160], style="red")
+    return table
+
+
+def _charges(view: OrderView) -> Table | None:
+    if not view.charge_attempts:
+        return None
+    table = _table("Card charges", "At", "Attempt", "Outcome", "PaymentIntent", "Reason")
+    for c in view.charge_attempts:
+        style = None if c.status == "succeeded" else "yellow"
+        _row(table, _when(c.at), str(c.attempt), c.status, c.payment_intent_id or "", c.message or "", style=style)
+    return table
+
+
+def _failed_emails(view: OrderView) -> Table | None:
+    if not view.failed_emails:
+        return None
+    table = _table("Emails that could not be sent (operations were told)", "At", "Kind", "To", "Error")
+    for f in view.failed_emails[-10:]:
+        _row(table, _when(f.at), f.kind, f.audience, f"{f.error_type or ''} {f.error}".strip()[:160], style="red")
     return table
 
 

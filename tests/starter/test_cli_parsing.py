@@ -267,3 +267,30 @@ def test_outbox_show_prints_one_message(tmp_path: Path, capsys: pytest.CaptureFi
     shown = capsys.readouterr().out
     assert "Order 43: contact_ack" in shown and "Hello Ada, this is contact_ack." in shown
     assert cli.main(["outbox", "show", "9", "--dir", str(outbox)]) == 2
+
+
+def test_status_view_shows_card_charges_and_failed_emails() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from workflows.models import ChargeAttempt, Customer, FailedEmail, OrderView
+
+    now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    view = OrderView(
+        order_id="42",
+        status="AWAITING_PAYMENT",
+        customer=Customer(name="Ada", email="ada@example.com"),
+        channel="web_form",
+        created_at=now,
+        first_message="hi",
+        charge_attempts=[ChargeAttempt(at=now, attempt=1, status="declined", message="Insufficient funds.")],
+        failed_emails=[
+            FailedEmail(at=now, kind="contact_ack", audience="customer", message_key="k", error="bad address")
+        ],
+    )
+    console = Console(width=120, record=True)
+    console.print(cli.render_view(view))
+    shown = console.export_text()
+    assert "Card charges" in shown and "Insufficient funds." in shown
+    assert "could not be sent" in shown and "bad address" in shown
