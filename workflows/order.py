@@ -117,6 +117,10 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
 }
 
+# Actions whose effects need the worker's default durations, which the order
+# loads in its first task.
+NEEDS_POLICY = frozenset({names.DELIVER, names.ACCEPT, names.EXTEND_DEADLINE})
+
 # Which deadline may move in which status.
 DEADLINE_STATUS: dict[str, OrderStatus] = {
     "payment_due": S.AWAITING_PAYMENT,
@@ -593,6 +597,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
         if self._status not in ALLOWED[action]:
             raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {self._status}")
+        if action in NEEDS_POLICY and self._policy is None:
+            # Only reachable when a burst of actions lands in the order's very first task.
+            raise ActionRejected("the order is still starting up; send the action again in a moment")
+        if action == names.PAYMENT_FAILED and self._payment_due_at is None:
+            raise ActionRejected("no payment has been requested yet, so no payment can have failed")
         if isinstance(request, (ApproveInput, RequestChangesInput)) and request.version != self._latest.version:
             raise ActionRejected(
                 f"version {request.version} is not the current confirmation; "
