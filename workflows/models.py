@@ -33,8 +33,10 @@ Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
-Duration = Annotated[timedelta, Field(gt=timedelta(0))]
-"""ISO 8601 on the wire, for example ``P14D`` or ``PT2H``."""
+MAX_DURATION = timedelta(days=3660)
+Duration = Annotated[timedelta, Field(gt=timedelta(0), le=MAX_DURATION)]
+"""ISO 8601 on the wire, for example ``P14D`` or ``PT2H``; at most ten years."""
+MAX_TOTAL = Decimal("999999999999.99")
 
 
 class Model(BaseModel):
@@ -169,6 +171,12 @@ class ConfirmationDraft(Model):
     @property
     def total(self) -> Decimal:
         return sum((item.amount for item in self.line_items), Decimal("0.00"))
+
+    @model_validator(mode="after")
+    def _total_fits(self) -> ConfirmationDraft:
+        if self.total > MAX_TOTAL:
+            raise ValueError(f"the total {self.total} is larger than {MAX_TOTAL}")
+        return self
 
 
 class Confirmation(ConfirmationDraft):

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search as sa
     from workflows.handlers import ActionHandlers, Via
     from workflows.models import (
+        MAX_DURATION,
         AcceptInput,
         Action,
         ActionResult,
@@ -642,8 +643,11 @@ class ServiceOrderWorkflow(ActionHandlers):
                 raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
             if milestone.completed_at is not None:
                 raise ActionRejected(f"milestone {request.milestone!r} is already completed")
-        if self._new_deadline(request) <= workflow.now():
+        new = self._new_deadline(request)
+        if new <= workflow.now():
             raise ActionRejected("the new deadline must be in the future")
+        if new - workflow.now() > MAX_DURATION:
+            raise ActionRejected("the new deadline is more than ten years away")
 
     def _current_deadline(self, request: ExtendDeadlineInput) -> datetime:
         if request.target == "payment_due":

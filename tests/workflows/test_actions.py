@@ -187,3 +187,17 @@ async def test_deadline_changes_are_validated(order: WorkflowHandle[Any, Any]) -
     assert result.applied
     design = (await view(order)).milestones[0]
     assert design.due_at - (await view(order)).created_at > timedelta(days=14)
+
+
+async def test_absurd_values_are_rejected_not_crashed_on(order: WorkflowHandle[Any, Any]) -> None:
+    huge = {"confirmation": {"line_items": [{"description": "x", "quantity": "9999999", "unit_price": "999999999.99"}]}}
+    assert "larger than" in await rejection(order, names.ISSUE_CONFIRMATION, huge)
+    await order.signal(names.ISSUE_CONFIRMATION, huge)
+    await _to_in_progress(order)
+    far = {"target": "milestone", "milestone": "Design", "new_due_at": "9999-12-31T00:00:00Z"}
+    assert await rejection(order, names.EXTEND_DEADLINE, far) == "the new deadline is more than ten years away"
+    await order.signal(names.EXTEND_DEADLINE, far)
+    await order.signal(names.EXTEND_DEADLINE, {"target": "milestone", "milestone": "Design", "extend_by": "P99999D"})
+    result = await act(order, names.ADD_NOTE, AddNoteInput(text="still alive"))
+    assert result.status is OrderStatus.IN_PROGRESS
+    assert len((await view(order)).rejected) == 3
