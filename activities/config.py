@@ -95,28 +95,28 @@ def _email_backend(env: Mapping[str, str]) -> EmailBackendName:
     raise ConfigError(f"ORDERS_EMAIL_BACKEND={env['ORDERS_EMAIL_BACKEND']!r} is not one of {', '.join(EMAIL_BACKENDS)}")
 
 
-def _sendgrid_host(env: Mapping[str, str]) -> str:
-    raw = env.get("SENDGRID_API_BASE", "").strip()
+def _base_url(env: Mapping[str, str], var: str, example: str) -> str | None:
+    """An API base URL override (for test doubles and proxies), or None when unset."""
+    raw = env.get(var, "").strip()
     if not raw:
-        return SENDGRID_DEFAULT_HOST
+        return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"SENDGRID_API_BASE={raw!r} is not an http(s) base URL such as {SENDGRID_DEFAULT_HOST}")
+        raise ConfigError(f"{var}={raw!r} is not an http(s) base URL such as {example}")
     return raw.rstrip("/")
 
 
-def _sendgrid_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get("SENDGRID_TIMEOUT", "").strip()
+def _seconds(env: Mapping[str, str], var: str, default: float, maximum: float) -> float:
+    """A timeout in seconds, above 0 and at most ``maximum``."""
+    raw = env.get(var, "").strip()
     if not raw:
-        return SENDGRID_DEFAULT_TIMEOUT
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds <= SENDGRID_MAX_TIMEOUT:  # also refuses nan and inf
-        raise ConfigError(
-            f"SENDGRID_TIMEOUT={raw!r} must be a number of seconds above 0 and at most {SENDGRID_MAX_TIMEOUT:g}"
-        )
+    if not 0 < seconds <= maximum:  # also refuses nan and inf
+        raise ConfigError(f"{var}={raw!r} must be a number of seconds above 0 and at most {maximum:g}")
     return seconds
 
 
@@ -163,31 +163,6 @@ STRIPE_DEFAULT_TIMEOUT = 20.0
 # call may take about twice as long; it must fit in the payment activities'
 # start-to-close timeout (PAYMENT_TIMEOUT, 60 s).
 STRIPE_MAX_TIMEOUT = 25.0
-
-
-def _stripe_base(env: Mapping[str, str]) -> str | None:
-    raw = env.get("STRIPE_API_BASE", "").strip()
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"STRIPE_API_BASE={raw!r} is not an http(s) base URL such as https://api.stripe.com")
-    return raw.rstrip("/")
-
-
-def _stripe_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get("STRIPE_TIMEOUT", "").strip()
-    if not raw:
-        return STRIPE_DEFAULT_TIMEOUT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= STRIPE_MAX_TIMEOUT:  # also refuses nan and inf
-        raise ConfigError(
-            f"STRIPE_TIMEOUT={raw!r} must be a number of seconds above 0 and at most {STRIPE_MAX_TIMEOUT:g}"
-        )
-    return seconds
 
 
 @dataclass(frozen=True)
@@ -246,13 +221,13 @@ class Settings:
             policy=_policy_from_env(env),
             email_backend=_email_backend(env),
             sendgrid_api_key=env.get("SENDGRID_API_KEY", "").strip() or None,
-            sendgrid_api_base=_sendgrid_host(env),
+            sendgrid_api_base=_base_url(env, "SENDGRID_API_BASE", SENDGRID_DEFAULT_HOST) or SENDGRID_DEFAULT_HOST,
             sendgrid_sandbox=_flag(env, "SENDGRID_SANDBOX"),
-            sendgrid_timeout=_sendgrid_timeout(env),
+            sendgrid_timeout=_seconds(env, "SENDGRID_TIMEOUT", SENDGRID_DEFAULT_TIMEOUT, SENDGRID_MAX_TIMEOUT),
             sendgrid_templates=parse_sendgrid_templates(env.get("SENDGRID_TEMPLATES", "")),
             stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
-            stripe_api_base=_stripe_base(env),
+            stripe_api_base=_base_url(env, "STRIPE_API_BASE", "https://api.stripe.com"),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
-            stripe_timeout=_stripe_timeout(env),
+            stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
         )
