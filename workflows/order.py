@@ -190,7 +190,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._wake = False
         self._effects: list[asyncio.Task[None]] = []
         self._email_seq = 0
-        self._instructions: PaymentInstructions | None = None
         self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
         self._charge_seq = 0
@@ -199,7 +198,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._payment_requested_at: datetime | None = None
         self._payment_due_at: datetime | None = None
         self._last_update_at: datetime | None = None
-        self._next: Deadline | None = None
         self._deadline_published = False
         self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
@@ -251,7 +249,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         # an effect may start another (a refund, then its email).
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         await asyncio.gather(*self._effects)
-        return self._view()
+        return self._order
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
@@ -263,8 +261,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         self._payment_requested_at = workflow.now()
         self._payment_due_at = self._payment_requested_at + self._term("payment_due")
-        self._instructions = await self._prepare_payment()
-        self._order.payment_instructions = self._instructions
+        self._order.payment_instructions = await self._prepare_payment()
         if self._status is S.AWAITING_PAYMENT:
             self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
             self._charge_card_if_ready()
@@ -673,7 +670,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
-        return self._view()
+        return self._order
 
     # ------------------------------------------------------------------
     # Applying actions (already checked)
@@ -871,15 +868,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _set_next(self, alarm: Alarm | None) -> None:
         deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
-        if deadline == self._next:
+        if deadline == self._order.next_deadline:
             return
-        self._next = deadline
+        self._order.next_deadline = deadline
         self._publish()
 
     def _publish(self) -> None:
         """What operators see, written in one place: search attributes and the UI's current details."""
         order = self._order
-        next_at = self._next.at if self._next and not order.status.is_final else None
+        next_at = order.next_deadline.at if order.next_deadline and not order.status.is_final else None
         updates: list[SearchAttributeUpdate[Any]] = [
             sa.ORDER_STATUS.value_set(order.status.value),
             sa.ORDER_REVISION.value_set(len(order.revisions)),
@@ -910,8 +907,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             S.IN_SUPPORT: "support requests until the period ends",
         }.get(self._status, "nothing: the order is closed")
         lines = [f"**{self._status}** — waiting for {waiting}"]
-        if self._next is not None:
-            lines.append(f"Next: {self._next.what} at {self._next.at:%Y-%m-%d %H:%M} UTC")
+        upcoming = self._order.next_deadline
+        if upcoming is not None:
+            lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
         workflow.set_current_details("\n\n".join(lines))
 
     def _start_work(self, why: str) -> None:
@@ -944,7 +942,8 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _settle_cancellation(self, notify: bool) -> None:
         """Refund what was paid, less the cancellation fee, then tell the customer."""
         refund: Refund | None = None
-        invoice_id = self._instructions.invoice_id if self._instructions else None
+        instructions = self._order.payment_instructions
+        invoice_id = instructions.invoice_id if instructions else None
         if invoice_id and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
             await self._void_invoice(invoice_id)
         fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
@@ -1251,9 +1250,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.balance_due = max(total - paid, ZERO)
         self._order.overpaid = max(paid - total, ZERO)
 
-    def _view(self) -> OrderView:
-        return self._order.model_copy(update={"next_deadline": self._next})
-
     @staticmethod
     def _iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
@@ -1289,6 +1285,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _payment_context(self) -> dict[str, Any]:
         assert self._payment_due_at is not None
+        instructions = self._order.payment_instructions
         return {
             "amount_due": str(self._order.balance_due),
             "currency": self._order.currency,
@@ -1296,7 +1293,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
             "overdue": workflow.now() >= self._payment_due_at,
             "methods": [m.value for m in self._approved.terms.payment_methods],
-            "instructions": self._instructions.model_dump(mode="json") if self._instructions else None,
+            "instructions": instructions.model_dump(mode="json") if instructions else None,
         }
 
     def _milestones_context(self) -> list[dict[str, Any]]:
