@@ -61,6 +61,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.SUPPORT_REQUEST_FORWARDED,
         MessageKind.REFUND_NEEDED,
         MessageKind.PAYMENT_ERROR,
+        MessageKind.PAYMENT_NEEDS_REVIEW,
         MessageKind.EMAIL_FAILED,
     }
 )

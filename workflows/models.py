@@ -234,8 +234,11 @@ class RequestChangesInput(Action):
 
 class RecordPaymentInput(Action):
     amount: PositiveMoney
+    currency: Currency | None = Field(
+        default=None, description="The payment's currency; left out, the order's own. Another currency is held."
+    )
     method: PaymentMethod = PaymentMethod.BANK_TRANSFER
-    reference: ShortText
+    reference: ShortText = Field(description="Bank reference, Stripe PaymentIntent id, or, for an invoice, its id.")
     received_at: datetime | None = None
 
 
@@ -252,10 +255,16 @@ class DeliverInput(Action):
 
 class AcceptInput(Action):
     comments: str | None = None
+    round: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The delivery round this answers (from its link); another round is refused."
+    )
 
 
 class RequestRevisionInput(Action):
     comments: Text
+    round: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The delivery round this answers (from its link); another round is refused."
+    )
 
 
 class SupportRequestInput(Action):
@@ -289,7 +298,7 @@ class PaymentFailedInput(Action):
 class PaymentEventInput(Action):
     """Something the payment provider reports that needs no decision: recorded in the timeline."""
 
-    event: Literal["invoice_voided", "charge_refunded"]
+    event: Literal["invoice_voided", "charge_refunded", "refund_failed"]
     reference: ShortText
     amount: Money | None = None
     detail: str = ""
@@ -341,6 +350,20 @@ class Payment(Model):
     amount: Money
     method: PaymentMethod
     reference: str
+    currency: str | None = None
+
+
+class HeldPayment(Model):
+    """Money the order received but could not count: before approval, after it
+    closed, or in the wrong currency or for another invoice. Operations decide."""
+
+    at: datetime
+    amount: Money
+    currency: str | None = None
+    method: PaymentMethod
+    reference: str
+    reason: str
+    status: Literal["needs_review", "refunded", "refund_failed"] = "needs_review"
 
 
 class Refund(Model):
@@ -349,6 +372,7 @@ class Refund(Model):
     method: PaymentMethod
     status: str
     refund_id: str | None = None
+    failed_amount: Money = Decimal("0.00")
 
 
 class Milestone(Model):
@@ -468,6 +492,9 @@ class OrderView(Model):
     balance_due: Money = Decimal("0.00")
     overpaid: Money = Decimal("0.00")
     refunds: list[Refund] = Field(default_factory=list)
+    held_payments: list[HeldPayment] = Field(
+        default_factory=list, description="Money received but not counted towards the order; operations were told."
+    )
     milestones: list[Milestone] = Field(default_factory=list)
     updates: list[ProgressUpdate] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
@@ -538,6 +565,7 @@ class MessageKind(StrEnum):
     REFUND_NEEDED = "refund_needed"
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_ERROR = "payment_error"
+    PAYMENT_NEEDS_REVIEW = "payment_needs_review"
     EMAIL_FAILED = "email_failed"
 
 
@@ -611,10 +639,12 @@ class RefundRequest(Model):
 
 
 class RefundResult(Model):
-    amount: Money
+    amount: Money = Field(description="What was really refunded (or is pending), not what was asked for.")
     method: PaymentMethod
-    status: Literal["succeeded", "pending", "manual", "failed"]
+    status: Literal["succeeded", "pending", "manual", "failed", "partial"]
     refund_id: str | None = None
+    failed_amount: Money = Field(default=Decimal("0.00"), description="What could not be refunded.")
+    message: str | None = Field(default=None, description="Why part or all of it failed.")
 
 
 class SupportPeriodRequest(Model):

@@ -19,6 +19,7 @@ CUSTOMER_NAME = "Jane Doe"
 
 AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.OVERPAYMENT_ALERT: Audience.OPERATIONS,
+    MessageKind.PAYMENT_NEEDS_REVIEW: Audience.OPERATIONS,
     MessageKind.MILESTONE_OVERDUE: Audience.OPERATIONS,
     MessageKind.REVIEW_LAPSED: Audience.OPERATIONS,
     MessageKind.REFUND_NEEDED: Audience.OPERATIONS,
@@ -180,6 +181,12 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "amount_paid": "5000.00",
         "currency": "EUR",
         "payment": {**_PAYMENT, "amount": "200.00", "at": "2026-11-21T11:00:00Z"},
+    },
+    MessageKind.PAYMENT_NEEDS_REVIEW: {
+        "payment": {**_PAYMENT, "currency": "JPY", "amount": "100.00", "method": "card", "reference": "pi_3Q"},
+        "currency": "EUR",
+        "reason": "the payment is in JPY, but the order is in EUR",
+        "action": "It was not counted towards the order. Please refund it or agree a credit with the customer.",
     },
     MessageKind.WORK_COMMENCED: {
         "milestones": [{"name": m["name"], "due_at": m["due_at"]} for m in _MILESTONES],
