@@ -47,7 +47,7 @@ def activities_for(settings: Settings) -> Sequence[Any]:
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [
-        PolicyActivities(settings.policy).load_order_policy,
+        PolicyActivities(settings.policy.model_copy(update={"bank_transfer": settings.bank_details})).load_order_policy,
         email.send_email,
         payments.request_payment,
         payments.refund_payment,

@@ -196,6 +196,16 @@ class Settings:
     # Key of the signed action links in emails (activities/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
 
+    @property
+    def bank_details(self) -> dict[str, str]:
+        """What a customer needs to pay by bank transfer (with the order's reference)."""
+        return {
+            "account_name": self.bank_account_name,
+            "iban": self.bank_iban,
+            "bic": self.bank_bic,
+            "bank_name": self.bank_name,
+        }
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)

@@ -283,6 +283,7 @@ def template_variables(kind: MessageKind, context: Mapping[str, Any], settings: 
     kind = MessageKind(kind)
     return {
         **context,
+        **_bank_details(context, settings),
         "company": settings.company_name,
         "support_email": settings.support_email,
         "from_email": settings.from_email,
@@ -290,6 +291,17 @@ def template_variables(kind: MessageKind, context: Mapping[str, Any], settings: 
         "kind": kind.value,
         "internal": kind in INTERNAL_KINDS,
     }
+
+
+def _bank_details(context: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """The company's bank details where bank transfer is allowed and the order
+    has none to give (an order whose payment request failed before they were
+    taken from the worker's policy), so a payment email never lacks them."""
+    instructions = context.get("instructions")
+    methods = context.get("methods") or []
+    if not isinstance(instructions, Mapping) or instructions.get("bank_transfer") or "bank_transfer" not in methods:
+        return {}
+    return {"instructions": {**instructions, "bank_transfer": settings.bank_details}}
 
 
 def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) -> RenderedEmail:

@@ -68,12 +68,7 @@ class PaymentActivities:
         """Prepare whatever each allowed method needs before the customer can pay."""
         instructions = PaymentInstructions(reference=request.reference)
         if PaymentMethod.BANK_TRANSFER in request.methods:
-            instructions.bank_transfer = {
-                "account_name": self._settings.bank_account_name,
-                "iban": self._settings.bank_iban,
-                "bic": self._settings.bank_bic,
-                "bank_name": self._settings.bank_name,
-            }
+            instructions.bank_transfer = self._settings.bank_details
         if PaymentMethod.INVOICE in request.methods:
             await self._add_hosted_invoice(request, instructions)
         activity.logger.info(

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
+from workflows.money import amount_problem
+
 # --------------------------------------------------------------------------
 # Shared field types
 # --------------------------------------------------------------------------
@@ -176,6 +178,18 @@ class ConfirmationDraft(Model):
     def _total_fits(self) -> ConfirmationDraft:
         if self.total > MAX_TOTAL:
             raise ValueError(f"the total {self.total} is larger than {MAX_TOTAL}")
+        return self
+
+    @model_validator(mode="after")
+    def _chargeable_in_currency(self) -> ConfirmationDraft:
+        # Refused when issued, not days later when the charge fails.
+        amounts = [(f"line_items.{n}.unit_price", item.unit_price) for n, item in enumerate(self.line_items)]
+        amounts += [(f"line_items.{n}.amount", item.amount) for n, item in enumerate(self.line_items)]
+        amounts += [("total", self.total), ("terms.cancellation_fee", self.terms.cancellation_fee)]
+        for field, amount in amounts:
+            problem = amount_problem(amount, self.currency)
+            if problem:
+                raise ValueError(f"{field}: {problem}")
         return self
 
 
@@ -454,9 +468,13 @@ class ChargeAttempt(Model):
     message: str | None = None
 
 
+CancelledBy = Literal["staff", "customer", "system", "operator"]
+"""``operator``: a cancellation requested through Temporal (the UI's Cancel, ``temporal workflow cancel``)."""
+
+
 class Cancellation(Model):
     at: datetime
-    by: Author | Literal["system"]
+    by: CancelledBy
     reason: str
 
 
@@ -468,6 +486,8 @@ class PaymentInstructions(Model):
     invoice_url: str | None = None
     invoice_pdf: str | None = None
     invoice_id: str | None = None
+    invoice_amount: Money | None = Field(default=None, description="What the hosted invoice asks for.")
+    invoice_pending: bool = Field(default=False, description="The invoice is still being created; its link follows.")
 
 
 class OrderView(Model):
@@ -526,6 +546,9 @@ class OrderPolicy(Model):
     acceptance_reminder_before: Duration = timedelta(days=2)
     support_period: Duration = timedelta(days=30)
     support_reminder_before: Duration = timedelta(days=7)
+    bank_transfer: dict[str, str] | None = Field(
+        default=None, description="The company's bank details, given to customers who may pay by bank transfer."
+    )
 
 
 class Audience(StrEnum):
@@ -566,6 +589,7 @@ class MessageKind(StrEnum):
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_ERROR = "payment_error"
     PAYMENT_NEEDS_REVIEW = "payment_needs_review"
+    INVOICE_READY = "invoice_ready"
     EMAIL_FAILED = "email_failed"
 
 

@@ -67,3 +67,7 @@ VOID_INVOICE: Final = "void_invoice"
 OPEN_SUPPORT: Final = "open_support_period"
 FORWARD_SUPPORT_REQUEST: Final = "forward_support_request"
 CLOSE_SUPPORT: Final = "close_support_period"
+
+# Activity error types the workflow acts on.
+INVOICE_ALREADY_PAID_ERROR: Final = "InvoiceAlreadyPaid"
+"""``void_invoice`` found the invoice paid: that is a payment, not a failure."""

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         Audience,
         CancelInput,
         Cancellation,
+        CancelledBy,
         Channel,
         ChargeAttempt,
         ChargeRequest,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadlineInput,
         FailedEmail,
         ForwardSupportRequest,
+        HeldPayment,
         IssueConfirmationInput,
         MessageKind,
         Milestone,
@@ -91,7 +93,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = OrderStatus
-CancelledBy = Literal["staff", "customer", "system"]
 ZERO = Decimal("0.00")
 
 # Which statuses each action may arrive in.
@@ -101,9 +102,9 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     names.ISSUE_CONFIRMATION: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
     names.APPROVE: frozenset({S.AWAITING_APPROVAL}),
     names.REQUEST_CHANGES: frozenset({S.AWAITING_APPROVAL}),
-    # A payment after the balance is settled is an overpayment: recorded and
-    # flagged, never refused, so money is never lost track of.
-    names.RECORD_PAYMENT: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE, S.IN_SUPPORT}),
+    # Money is never refused, whatever the status: what cannot be counted
+    # (before approval, after the order closed) is held and sent to operations.
+    names.RECORD_PAYMENT: frozenset(S),
     names.POST_UPDATE: frozenset({S.IN_PROGRESS}),
     names.DELIVER: frozenset({S.IN_PROGRESS}),
     names.ACCEPT: frozenset({S.AWAITING_ACCEPTANCE}),
@@ -113,8 +114,9 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
     # A card may be saved before approval; it is charged once payment is due.
     names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
     names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
-    # Voids and refunds are reported after a cancellation, while it settles.
-    names.PAYMENT_EVENT: frozenset(s for s in S if not s.is_final) | {S.CANCELLED},
+    # Voids and refunds are reported after a cancellation, while it settles, and
+    # a refund can fail days after the order closed.
+    names.PAYMENT_EVENT: frozenset(S),
     names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
 }
 
@@ -145,8 +147,15 @@ SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
 
+# How long the payment email waits for Stripe's hosted invoice before it goes
+# without the link; the link follows in its own email when Stripe answers.
+INVOICE_WAIT = timedelta(seconds=30)
+
 # workflow.patched ids: each guards a change that would not replay older orders.
 PUBLISH_AT_START = "publish-search-attributes-at-start"
+PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
+INVOICE_PAID = names.INVOICE_ALREADY_PAID_ERROR
+VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 
 
 class ActionRejected(Exception):
@@ -192,6 +201,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._email_seq = 0
         self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
+        self._preparing = False  # Stripe is still creating the hosted invoice
+        self._invoice_closed = False  # the hosted invoice was paid or voided: nobody can pay it again
+        self._settled = False  # a cancellation has worked out its refund; later money is refunded on its own
+        self._invoice_follows = False  # the payment email went before the invoice: its link follows alone
         self._charge_seq = 0
         self._reported_failures: set[str] = set()
         self._last_stripe_customer: str | None = None
@@ -232,24 +245,34 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._publish()
         else:
             self._describe()
-        self._policy = await workflow.execute_local_activity(
-            names.LOAD_POLICY,
-            result_type=OrderPolicy,
-            start_to_close_timeout=POLICY_TIMEOUT,
-            summary="load default durations",
-        )
-        self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+        try:
+            self._policy = await workflow.execute_local_activity(
+                names.LOAD_POLICY,
+                result_type=OrderPolicy,
+                start_to_close_timeout=POLICY_TIMEOUT,
+                summary="load default durations",
+            )
+            self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
 
-        await self._agree_on_confirmation()
-        await self._collect_payment()
-        await self._do_the_work()
-        await self._provide_support()
+            await self._agree_on_confirmation()
+            await self._collect_payment()
+            await self._do_the_work()
+            await self._provide_support()
+        except asyncio.CancelledError:
+            # Cancel in the Temporal UI (or ``temporal workflow cancel``): the same
+            # refund and void saga as any cancellation, then the run ends as cancelled.
+            if not self._status.is_final:
+                self._cancel_order("operator", "cancelled through Temporal (a workflow cancellation request)")
+            await self._drain()
+            raise
+        await self._drain()
+        return self._order
 
-        # Let emails, refunds and handlers in flight finish before closing;
-        # an effect may start another (a refund, then its email).
+    async def _drain(self) -> None:
+        """Let emails, refunds and handlers in flight finish before closing;
+        an effect may start another (a refund, then its email)."""
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         await asyncio.gather(*self._effects)
-        return self._order
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
@@ -261,32 +284,107 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         self._payment_requested_at = workflow.now()
         self._payment_due_at = self._payment_requested_at + self._term("payment_due")
-        self._order.payment_instructions = await self._prepare_payment()
+        if workflow.patched(PAYMENT_EMAIL_FIRST):
+            await self._ask_for_payment()
+        else:
+            # Orders that reached this point before the change: instructions first, then the email.
+            self._preparing = True
+            self._order.payment_instructions = await self._prepare_payment()
+            self._preparing = False
+            if self._status is S.AWAITING_PAYMENT:
+                self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
+                self._charge_card_if_ready()
+        await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+
+    async def _ask_for_payment(self) -> None:
+        """Email the payment request at once. Bank details need no provider; a
+        hosted invoice joins the email when Stripe is quick, else it follows."""
+        methods = self._approved.terms.payment_methods
+        assert self._policy is not None
+        instructions = PaymentInstructions(
+            reference=self._payment_reference,
+            bank_transfer=self._policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
+        )
+        self._order.payment_instructions = instructions
+        if PaymentMethod.INVOICE in methods:
+            self._preparing = instructions.invoice_pending = True
+            self._spawn(self._prepare_invoice())
+            try:
+                await workflow.wait_condition(
+                    lambda: not self._preparing or self._status is not S.AWAITING_PAYMENT,
+                    timeout=INVOICE_WAIT,
+                    timeout_summary="payment email waits briefly for the hosted invoice",
+                )
+            except TimeoutError:
+                self._invoice_follows = True
+                self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
         if self._status is S.AWAITING_PAYMENT:
             self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
             self._charge_card_if_ready()
-        await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+
+    async def _prepare_invoice(self) -> None:
+        """Seed 2.1, hosted invoice: created beside the order, so that no stage waits on Stripe."""
+        assert self._payment_due_at is not None
+        instructions = self._order.payment_instructions
+        assert instructions is not None
+        amount = self._order.balance_due
+        try:
+            created: PaymentInstructions | None = await workflow.execute_activity(
+                names.REQUEST_PAYMENT,
+                self._payment_request([PaymentMethod.INVOICE], amount),
+                result_type=PaymentInstructions,
+                start_to_close_timeout=PAYMENT_TIMEOUT,
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
+                schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                summary="create hosted invoice",
+            )
+        except ActivityError as error:
+            created = None
+            message = _reason(error)
+            self._log("hosted invoice failed", message)
+            # The customer still has the reference (and bank details, where allowed); operations must act.
+            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
+        finally:
+            self._preparing = instructions.invoice_pending = False
+        if created is None or created.invoice_id is None:
+            return
+        instructions.invoice_id = created.invoice_id
+        instructions.invoice_url = created.invoice_url
+        instructions.invoice_pdf = created.invoice_pdf
+        instructions.invoice_amount = amount
+        self._log("hosted invoice created", created.invoice_id)
+        if self._status is S.CANCELLED:
+            return  # The cancellation, which waited for this, voids it.
+        if self._status is not S.AWAITING_PAYMENT:
+            # Paid another way while Stripe was busy: nobody may pay this invoice now.
+            self._spawn(self._void_invoice(created.invoice_id))
+        elif self._invoice_follows:
+            self._email(MessageKind.INVOICE_READY, **self._payment_context())
+
+    def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
+        assert self._payment_due_at is not None
+        return PaymentRequest(
+            order_id=self._order.order_id,
+            methods=methods,
+            amount=amount,
+            currency=self._approved.currency,
+            reference=self._payment_reference,
+            due_at=self._payment_due_at,
+            idempotency_key=self._key("payment-request"),
+            customer_name=self._order.customer.name,
+            customer_email=self._order.customer.email,
+            stripe_customer_id=self._stripe_customer_id,
+            line_items=self._approved.line_items,
+            days_until_due=max(1, self._term("payment_due").days),
+        )
 
     async def _prepare_payment(self) -> PaymentInstructions:
-        """Ask the payment port for what the customer needs (bank details, a hosted invoice)."""
+        """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
         assert self._payment_due_at is not None
         try:
             instructions: PaymentInstructions = await workflow.execute_activity(
                 names.REQUEST_PAYMENT,
-                PaymentRequest(
-                    order_id=self._order.order_id,
-                    methods=self._approved.terms.payment_methods,
-                    amount=self._order.balance_due,
-                    currency=self._approved.currency,
-                    reference=self._payment_reference,
-                    due_at=self._payment_due_at,
-                    idempotency_key=self._key("payment-request"),
-                    customer_name=self._order.customer.name,
-                    customer_email=self._order.customer.email,
-                    stripe_customer_id=self._stripe_customer_id,
-                    line_items=self._approved.line_items,
-                    days_until_due=max(1, self._term("payment_due").days),
-                ),
+                self._payment_request(self._approved.terms.payment_methods, self._order.balance_due),
                 result_type=PaymentInstructions,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -564,8 +662,9 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
-        if request.request_id and request.request_id in self._applied:
-            return self._applied[request.request_id].model_copy(update={"applied": False})
+        applied = self._applied_key(action, request)
+        if applied in self._applied:
+            return self._applied[applied].model_copy(update={"applied": False})
         try:
             self._check(action, request)
         except ActionRejected as rejected:
@@ -577,12 +676,18 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         self._apply[action](request)
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
-        if request.request_id:
-            self._applied[request.request_id] = result
+        if applied:
+            self._applied[applied] = result
         return result
 
+    @staticmethod
+    def _applied_key(action: str, request: Action) -> str:
+        """A request id names one attempt at one action: the same id on another
+        action (a second card after a decline, from the same link) is a new attempt."""
+        return f"{action}:{request.request_id}" if request.request_id else ""
+
     def _validate(self, action: str, request: Action) -> None:
-        if request.request_id and request.request_id in self._applied:
+        if self._applied_key(action, request) in self._applied:
             return  # A repeat: the handler answers with the first result.
         try:
             self._check(action, request)
@@ -605,8 +710,6 @@ class ServiceOrderWorkflow(ActionHandlers):
                 f"version {request.version} is not the current confirmation; "
                 f"the current version is {self._latest.version}"
             )
-        if isinstance(request, RecordPaymentInput) and self._approved_or_none is None:
-            raise ActionRejected("no confirmation has been approved yet, so there is nothing to pay")
         if isinstance(request, ProvidePaymentMethodInput):
             confirmation = self._approved_or_none or (self._latest if self._order.confirmations else None)
             if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
@@ -623,8 +726,14 @@ class ServiceOrderWorkflow(ActionHandlers):
                 raise ActionRejected(f"milestone {request.milestone!r} is already completed")
         if isinstance(request, ExtendDeadlineInput):
             self._check_deadline_change(request)
-        if isinstance(request, UpdateCustomerInput) and not request.model_fields_set - {"request_id"}:
-            raise ActionRejected("update customer needs at least one field to change")
+        if isinstance(request, UpdateCustomerInput) and not _customer_changes(request):
+            raise ActionRejected("update customer needs at least one field to change (null keeps a field as it is)")
+        if isinstance(request, (AcceptInput, RequestRevisionInput)) and request.round is not None:
+            current = self._order.deliveries[-1].round
+            if request.round != current:
+                raise ActionRejected(
+                    f"delivery round {request.round} is not the current delivery; the current round is {current}"
+                )
 
     def _check_deadline_change(self, request: ExtendDeadlineInput) -> None:
         if self._status is not DEADLINE_STATUS[request.target]:
@@ -683,7 +792,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("note", f"from {request.author}")
 
     def _update_customer(self, request: UpdateCustomerInput) -> None:
-        changes = request.model_dump(exclude_unset=True, exclude={"request_id"})
+        changes = _customer_changes(request)
         self._order.customer = self._order.customer.model_copy(update=changes)
         self._log("customer details updated", ", ".join(sorted(changes)))
 
@@ -732,6 +841,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 amount=request.amount,
                 method=request.method,
                 reference=request.reference,
+                currency=request.currency or self._order.currency,
             )
         )
 
@@ -760,6 +870,32 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _payment_event(self, request: PaymentEventInput) -> None:
         amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
         self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
+        if request.event == "refund_failed":
+            self._refund_failed_later(request)
+
+    def _refund_failed_later(self, request: PaymentEventInput) -> None:
+        """Stripe accepted a refund and failed it afterwards: the customer still waits for that money."""
+        refund = next((r for r in self._order.refunds if request.reference in (r.refund_id or "").split(",")), None)
+        if refund is not None:
+            refund.status = "failed"
+        for held in self._order.held_payments:
+            if held.status == "refunded" and refund is None:
+                held.status = "refund_failed"
+                break
+        amount = request.amount if request.amount is not None else (refund.amount if refund else ZERO)
+        self._email(
+            MessageKind.REFUND_NEEDED,
+            Audience.OPERATIONS,
+            refund={
+                "amount": str(amount),
+                "method": (refund.method if refund else PaymentMethod.CARD).value,
+                "status": "failed",
+                "refund_id": request.reference,
+            },
+            currency=self._order.currency,
+            payments=[p.model_dump(mode="json") for p in self._order.payments],
+            reason=f"Stripe failed refund {request.reference} after accepting it: {request.detail or 'no reason'}",
+        )
 
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
@@ -783,10 +919,19 @@ class ServiceOrderWorkflow(ActionHandlers):
             # Stripe reports a payment both to the charge and to the webhook.
             self._log("duplicate payment notice ignored", payment.reference)
             return
+        problem = self._why_not_counted(payment)
+        if problem is not None:
+            self._hold(payment, problem)
+            return
         overpaid_before = self._order.overpaid
         self._order.payments.append(payment)
         self._recompute_balance()
+        if payment.method is PaymentMethod.INVOICE:
+            self._invoice_closed = True
         self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
+        if self._status is S.CANCELLED:
+            # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
+            return
         self._email(
             MessageKind.PAYMENT_RECEIVED,
             payment=payment.model_dump(mode="json"),
@@ -806,6 +951,71 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
             self._start_work("paid in full")
+        instructions = self._order.payment_instructions
+        if (
+            instructions is not None
+            and instructions.invoice_id
+            and not self._invoice_closed
+            and self._order.balance_due == ZERO
+            and workflow.patched(VOID_INVOICE_WHEN_PAID)
+        ):
+            # Paid another way: an open invoice could be paid a second time.
+            self._spawn(self._void_invoice(instructions.invoice_id))
+
+    def _why_not_counted(self, payment: Payment) -> str | None:
+        """Why this money cannot count towards the order, or ``None`` when it can."""
+        if self._approved_or_none is None:
+            return "it arrived before any order confirmation was approved"
+        if self._status in (S.EXPIRED, S.COMPLETED) or (self._status is S.CANCELLED and self._settled):
+            return f"it arrived after the order was {self._status}"
+        currency = self._order.currency
+        if payment.currency is not None and payment.currency != currency:
+            return f"the payment is in {payment.currency}, but the order is in {currency}"
+        if payment.method is PaymentMethod.INVOICE:
+            instructions = self._order.payment_instructions
+            ours = instructions.invoice_id if instructions else None
+            if payment.reference != ours:
+                return f"invoice {payment.reference} is not this order's invoice ({ours or 'none was issued'})"
+            expected = instructions.invoice_amount if instructions else None
+            if expected is not None and payment.amount != expected:
+                return f"invoice {ours} was paid {currency} {payment.amount}, but it asks for {currency} {expected}"
+        return None
+
+    def _hold(self, payment: Payment, reason: str) -> None:
+        """Keep money that cannot be counted where everyone sees it, and hand it to operations."""
+        held = HeldPayment(
+            at=payment.at,
+            amount=payment.amount,
+            currency=payment.currency or self._order.currency,
+            method=payment.method,
+            reference=payment.reference,
+            reason=reason,
+        )
+        self._order.held_payments.append(held)
+        self._log("payment held", f"{held.currency} {held.amount} by {held.method} ({held.reference}): {reason}")
+        # Money for a closed order goes back; a mismatch or an early payment is operations' call.
+        refund = self._status in (S.CANCELLED, S.EXPIRED) and held.method is not PaymentMethod.BANK_TRANSFER
+        self._email(
+            MessageKind.PAYMENT_NEEDS_REVIEW,
+            Audience.OPERATIONS,
+            payment=held.model_dump(mode="json", include={"at", "amount", "currency", "method", "reference"}),
+            currency=self._order.currency or held.currency,
+            reason=reason,
+            action=(
+                "It is being refunded in full through Stripe; you will hear again if that fails."
+                if refund
+                else "It was not counted towards the order. Please refund it or agree a credit with the customer."
+            ),
+        )
+        if refund:
+            self._spawn(self._refund_held(held, len(self._order.held_payments)))
+
+    async def _refund_held(self, held: HeldPayment, number: int) -> None:
+        payment = Payment(
+            at=held.at, amount=held.amount, method=held.method, reference=held.reference, currency=held.currency
+        )
+        refund = await self._refund(held.amount, [payment], f"refund:held:{number}", reason=held.reason)
+        held.status = "refund_failed" if refund.status in ("manual", "failed", "partial") else "refunded"
 
     def _post_update(self, request: PostUpdateInput) -> None:
         now = workflow.now()
@@ -934,58 +1144,37 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         self._set_status(S.IN_SUPPORT, why)
 
-    def _cancel_order(self, by: CancelledBy, reason: str, notify: bool) -> None:
+    def _cancel_order(self, by: CancelledBy, reason: str, notify: bool = True) -> None:
+        # Once the work is delivered nothing is refunded by itself: only staff
+        # can cancel then (from Temporal), and they settle the money by hand.
+        refund = self._status not in (S.AWAITING_ACCEPTANCE, S.IN_SUPPORT)
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
-        self._spawn(self._settle_cancellation(notify))
+        self._spawn(self._settle_cancellation(notify, refund))
 
-    async def _settle_cancellation(self, notify: bool) -> None:
-        """Refund what was paid, less the cancellation fee, then tell the customer."""
-        refund: Refund | None = None
+    async def _settle_cancellation(self, notify: bool, refund_allowed: bool = True) -> None:
+        """Refund what was really paid, less the cancellation fee, then tell the customer.
+
+        A charge or an invoice that Stripe is still working on decides what
+        was paid, so the refund is worked out only once they have answered.
+        """
+        if self._charging or self._preparing:
+            # Only then: waiting even for a moment would reorder the commands of older orders.
+            await workflow.wait_condition(lambda: not self._charging and not self._preparing)
         instructions = self._order.payment_instructions
         invoice_id = instructions.invoice_id if instructions else None
-        if invoice_id and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
+        if invoice_id and not self._invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
             await self._void_invoice(invoice_id)
         fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
         amount = max(self._order.amount_paid - fee, ZERO)
-        if amount > ZERO:
-            try:
-                result = await workflow.execute_activity(
-                    names.REFUND_PAYMENT,
-                    RefundRequest(
-                        order_id=self._order.order_id,
-                        amount=amount,
-                        currency=self._order.currency or "",
-                        payments=self._order.payments,
-                        idempotency_key=self._key("refund"),
-                    ),
-                    result_type=RefundResult,
-                    start_to_close_timeout=PAYMENT_TIMEOUT,
-                    heartbeat_timeout=PAYMENT_HEARTBEAT,
-                    schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                    summary=f"refund {self._order.currency} {amount}",
-                )
-            except ActivityError as error:
-                result = RefundResult(amount=amount, method=self._order.payments[-1].method, status="failed")
-                self._log("refund failed", _reason(error))
-            refund = Refund(
-                at=workflow.now(),
-                amount=result.amount,
-                method=result.method,
-                status=result.status,
-                refund_id=result.refund_id,
-            )
-            self._order.refunds.append(refund)
-            self._log("refund", f"{refund.status} {self._order.currency} {refund.amount}")
-            if refund.status in ("manual", "failed"):
-                self._email(
-                    MessageKind.REFUND_NEEDED,
-                    Audience.OPERATIONS,
-                    refund=refund.model_dump(mode="json"),
-                    currency=self._order.currency,
-                    payments=[p.model_dump(mode="json") for p in self._order.payments],
-                    reason=self._order.cancellation.reason if self._order.cancellation else "",
-                )
+        # From here on, money that arrives is refunded on its own (see ``_hold``).
+        self._settled = True
+        refund: Refund | None = None
+        if amount > ZERO and refund_allowed:
+            reason = self._order.cancellation.reason if self._order.cancellation else ""
+            refund = await self._refund(amount, self._order.payments, "refund", reason=reason)
+        elif amount > ZERO:
+            self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
         if notify:
             self._email(
                 MessageKind.CANCELLED,
@@ -994,6 +1183,55 @@ class ServiceOrderWorkflow(ActionHandlers):
                 currency=self._order.currency,
                 refund=refund.model_dump(mode="json") if refund else None,
             )
+
+    async def _refund(self, amount: Decimal, payments: list[Payment], step: str, *, reason: str) -> Refund:
+        """Give money back through the payment port; what could not be refunded goes to operations."""
+        currency = self._order.currency or next((p.currency for p in payments if p.currency), None) or ""
+        try:
+            result = await workflow.execute_activity(
+                names.REFUND_PAYMENT,
+                RefundRequest(
+                    order_id=self._order.order_id,
+                    amount=amount,
+                    currency=currency,
+                    payments=payments,
+                    idempotency_key=self._key(step),
+                ),
+                result_type=RefundResult,
+                start_to_close_timeout=PAYMENT_TIMEOUT,
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
+                schedule_to_close_timeout=PAYMENT_GIVE_UP,
+                summary=f"refund {currency} {amount}",
+            )
+        except ActivityError as error:
+            message = _reason(error)
+            result = RefundResult(
+                amount=ZERO, method=payments[-1].method, status="failed", failed_amount=amount, message=message
+            )
+            self._log("refund failed", message)
+        refund = Refund(
+            at=workflow.now(),
+            amount=result.amount,
+            method=result.method,
+            status=result.status,
+            refund_id=result.refund_id,
+            failed_amount=result.failed_amount,
+        )
+        self._order.refunds.append(refund)
+        failed = f", {currency} {refund.failed_amount} failed" if refund.failed_amount else ""
+        self._log("refund", f"{refund.status} {currency} {refund.amount}{failed}")
+        if refund.status in ("manual", "failed", "partial"):
+            outstanding = refund.failed_amount if refund.status != "manual" else refund.amount
+            self._email(
+                MessageKind.REFUND_NEEDED,
+                Audience.OPERATIONS,
+                refund={**refund.model_dump(mode="json"), "amount": str(outstanding)},
+                refunded=str(refund.amount) if refund.status == "partial" else None,
+                currency=currency,
+                payments=[p.model_dump(mode="json") for p in payments],
+                reason=(f"{reason}. {result.message}" if result.message else reason),
+            )
+        return refund
 
     def _charge_card_if_ready(self) -> None:
         """Charge the saved card once payment is due; each new card is one new attempt."""
@@ -1058,6 +1296,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     amount=result.amount or amount,
                     method=PaymentMethod.CARD,
                     reference=result.payment_intent_id,
+                    currency=self._approved.currency,
                 )
             )
         elif result.status == "processing":
@@ -1075,6 +1314,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
 
     async def _void_invoice(self, invoice_id: str) -> None:
+        """Close the hosted invoice; one paid in the meantime is money in, and counted."""
+        if self._invoice_closed:
+            return
+        self._invoice_closed = True
         try:
             await workflow.execute_activity(
                 names.VOID_INVOICE,
@@ -1088,7 +1331,26 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
             self._log("invoice voided", invoice_id)
         except ActivityError as error:
-            self._log("invoice void failed", _reason(error))
+            if _error_type(error) == INVOICE_PAID:
+                self._take_payment(self._invoice_payment(invoice_id))
+                return
+            self._invoice_closed = False
+            message = _reason(error)
+            self._log("invoice void failed", message)
+            step = f"void invoice {invoice_id}"
+            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
+
+    def _invoice_payment(self, invoice_id: str) -> Payment:
+        """The payment of our own hosted invoice, found paid when we tried to void it."""
+        instructions = self._order.payment_instructions
+        amount = instructions.invoice_amount if instructions and instructions.invoice_amount else None
+        return Payment(
+            at=workflow.now(),
+            amount=amount if amount is not None else self._order.balance_due,
+            method=PaymentMethod.INVOICE,
+            reference=invoice_id,
+            currency=self._order.currency,
+        )
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._policy is not None)
@@ -1206,7 +1468,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         # Stripe ids are unique; a bank reference (SO-42) is reused by design.
         if method is PaymentMethod.BANK_TRANSFER:
             return False
-        return any(p.method is method and p.reference == reference for p in self._order.payments)
+        seen: list[Payment | HeldPayment] = [*self._order.payments, *self._order.held_payments]
+        return any(p.method is method and p.reference == reference for p in seen)
 
     @property
     def _payment_reference(self) -> str:
@@ -1309,6 +1572,16 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _support_context(self) -> dict[str, Any]:
         window = self._order.support
         return window.model_dump(mode="json") if window else {}
+
+
+def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:
+    """The fields to change: one sent as null, or left out, keeps its value."""
+    sent = request.model_dump(exclude_unset=True, exclude={"request_id"})
+    return {name: value for name, value in sent.items() if value is not None}
+
+
+def _error_type(error: ActivityError) -> str | None:
+    return error.cause.type if isinstance(error.cause, ApplicationError) else None
 
 
 def _reason(error: ActivityError) -> str:

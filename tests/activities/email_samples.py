@@ -182,6 +182,15 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "currency": "EUR",
         "payment": {**_PAYMENT, "amount": "200.00", "at": "2026-11-21T11:00:00Z"},
     },
+    MessageKind.INVOICE_READY: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-10T14:05:00Z",
+        "cancel_at": "2026-12-17T14:05:00Z",
+        "overdue": False,
+        "methods": ["invoice"],
+        "instructions": {**_INSTRUCTIONS, "bank_transfer": None},
+    },
     MessageKind.PAYMENT_NEEDS_REVIEW: {
         "payment": {**_PAYMENT, "currency": "JPY", "amount": "100.00", "method": "card", "reference": "pi_3Q"},
         "currency": "EUR",
