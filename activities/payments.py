@@ -83,23 +83,11 @@ class PaymentActivities:
 
     async def _add_hosted_invoice(self, request: PaymentRequest, instructions: PaymentInstructions) -> None:
         if self._gateway is None:
-            activity.logger.warning(
-                "the terms allow invoice payment but Stripe is not configured: no hosted invoice",
-                extra={"order_id": request.order_id},
-            )
-            return
-        try:
-            invoice = await _heartbeating(self._gateway.create_invoice(request))
-        except ApplicationError as error:
-            if not error.non_retryable:
-                raise  # Temporal retries with the same keys
-            # A refused invoice must not stall the order: the other methods still work.
-            activity.logger.error(
-                "hosted invoice not created: %s",
-                error.message,
-                extra={"order_id": request.order_id, "error_type": error.type},
-            )
-            return
+            # The order tells operations; the customer still has the other methods.
+            raise not_configured(f"create the hosted invoice for order {request.order_id}")
+        # A refusal is non-retryable and reaches the order, which alerts operations;
+        # anything else is retried by Temporal with the same keys.
+        invoice = await _heartbeating(self._gateway.create_invoice(request))
         instructions.invoice_id = invoice.invoice_id
         instructions.invoice_url = invoice.url
         instructions.invoice_pdf = invoice.pdf

@@ -281,6 +281,11 @@ class StripeDouble:
         """Decline the next PaymentIntent confirmation with a 402 card error, whatever the card."""
         self._script(_Fault("POST", "/v1/payment_intents", "decline", times, decline=(code, decline_code, message)))
 
+    def clear_faults(self) -> None:
+        """Stripe is back: forget every scripted fault that has not fired yet."""
+        with self._lock:
+            self._faults.clear()
+
     def _script(self, fault: _Fault) -> None:
         with self._lock:
             self._faults.append(fault)
