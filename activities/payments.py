@@ -18,7 +18,6 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
 from activities.stripe_payments import StripeGateway, not_configured
@@ -120,7 +119,12 @@ class PaymentActivities:
 
     @activity.defn(name=VOID_INVOICE)
     async def void_invoice(self, request: VoidInvoiceRequest) -> None:
-        """Void an unpaid hosted invoice, so that it can no longer be paid."""
+        """Void an unpaid hosted invoice, so that it can no longer be paid.
+
+        An invoice that is no longer open (the customer paid it) raises a
+        non-retryable ``StripeInvoiceNotOpen`` whose ``details[0]`` is
+        ``{"invoice_id", "status", "amount_paid", "currency"}``: with status
+        ``"paid"`` it is a payment, to count or refund. One already void is done."""
         if self._gateway is None:
             raise not_configured(f"void invoice {request.invoice_id}")
         status = await _heartbeating(self._gateway.void_invoice(request))
@@ -147,6 +151,7 @@ class PaymentActivities:
                         "amount": str(result.amount),
                         "refund_id": result.refund_id,
                         "status": result.status,
+                        "failed_amount": str(result.failed_amount),
                     },
                 )
                 return result

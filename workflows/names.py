@@ -69,5 +69,5 @@ FORWARD_SUPPORT_REQUEST: Final = "forward_support_request"
 CLOSE_SUPPORT: Final = "close_support_period"
 
 # Activity error types the workflow acts on.
-INVOICE_ALREADY_PAID_ERROR: Final = "InvoiceAlreadyPaid"
-"""``void_invoice`` found the invoice paid: that is a payment, not a failure."""
+INVOICE_NOT_OPEN_ERROR: Final = "StripeInvoiceNotOpen"
+"""``void_invoice`` found the invoice no longer open; paid (``details[0]["status"]``) is a payment, not a failure."""

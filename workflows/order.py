@@ -154,7 +154,6 @@ INVOICE_WAIT = timedelta(seconds=30)
 # workflow.patched ids: each guards a change that would not replay older orders.
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
-INVOICE_PAID = names.INVOICE_ALREADY_PAID_ERROR
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 
 
@@ -1331,7 +1330,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
             self._log("invoice voided", invoice_id)
         except ActivityError as error:
-            if _error_type(error) == INVOICE_PAID:
+            if _invoice_status(error) == "paid":
                 self._take_payment(self._invoice_payment(invoice_id))
                 return
             self._invoice_closed = False
@@ -1580,8 +1579,13 @@ def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:
     return {name: value for name, value in sent.items() if value is not None}
 
 
-def _error_type(error: ActivityError) -> str | None:
-    return error.cause.type if isinstance(error.cause, ApplicationError) else None
+def _invoice_status(error: ActivityError) -> str | None:
+    """The invoice's status when a void found it no longer open (paid, void, uncollectible)."""
+    cause = error.cause
+    if not isinstance(cause, ApplicationError) or cause.type != names.INVOICE_NOT_OPEN_ERROR or not cause.details:
+        return None
+    details = cause.details[0]
+    return str(details.get("status")) if isinstance(details, dict) else None
 
 
 def _reason(error: ActivityError) -> str:

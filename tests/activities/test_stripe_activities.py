@@ -186,21 +186,20 @@ async def test_invoice_lines_are_balanced_to_the_amount_due(
     assert next(iter(stripe_api.invoices.values()))["amount_due"] == 400000
 
 
-async def test_refused_invoice_leaves_the_other_methods(
-    stripe_settings: Settings, stripe_api: StripeDouble, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_refused_invoice_reaches_the_order_without_the_key(stripe_settings: Settings) -> None:
+    # The order alerts operations on it; the customer still has the other methods.
     wrong_key = replace(stripe_settings, stripe_api_key="sk_test_not_the_right_one")
     acts = PaymentActivities(wrong_key, StripeGateway.from_settings(wrong_key))
-    with caplog.at_level(logging.INFO):
-        instructions = await request_payment(acts, payment_request())
-    assert instructions.invoice_id is None and instructions.bank_transfer is not None
-    assert "StripeAuthentication" in caplog.text or "Stripe rejected the API key" in caplog.text
-    assert "sk_test_not_the_right_one" not in caplog.text
+    with pytest.raises(ApplicationError) as refused:
+        await request_payment(acts, payment_request())
+    assert refused.value.type == "StripeAuthentication" and refused.value.non_retryable
+    assert "sk_test_not_the_right_one" not in str(refused.value)
 
 
-async def test_without_stripe_invoice_terms_get_no_invoice(settings: Settings) -> None:
-    instructions = await request_payment(PaymentActivities(settings), payment_request())
-    assert instructions.invoice_id is None and instructions.bank_transfer is not None
+async def test_without_stripe_invoice_terms_are_refused_plainly(settings: Settings) -> None:
+    with pytest.raises(ApplicationError) as refused:
+        await request_payment(PaymentActivities(settings), payment_request())
+    assert refused.value.type == "StripeNotConfigured" and "STRIPE_API_KEY" in refused.value.message
 
 
 # --------------------------------------------------------------------------
@@ -280,19 +279,21 @@ async def test_transient_failures_are_retryable_and_the_retry_charges_once(
 
     assert result.status == "succeeded"
     assert len(stripe_api.payment_intents) == 1
-    assert [r.idempotency_key for r in stripe_api.requests] == ["order-acme-42:charge:1"] * 2
+    charges = stripe_api.requests_to("POST", "/v1/payment_intents")
+    assert [r.idempotency_key for r in charges] == ["order-acme-42:charge:1"] * 2
 
 
-async def test_lost_answer_is_recovered_by_the_same_key(payments: PaymentActivities, stripe_api: StripeDouble) -> None:
-    stripe_api.drop_next("POST", "/v1/payment_intents", after=True)
+async def test_lost_request_is_retried_with_the_same_key(payments: PaymentActivities, stripe_api: StripeDouble) -> None:
+    stripe_api.drop_next("POST", "/v1/payment_intents")
     failure = await charge_failure(payments, charge_request())
     assert failure.type == "StripeConnection" and not failure.non_retryable
-    assert len(stripe_api.payment_intents) == 1  # Stripe charged; the answer was lost
+    assert stripe_api.payment_intents == {}  # lost before Stripe, and the customer's list says so
 
     result = await charge(payments, charge_request())
 
     assert result.status == "succeeded" and result.payment_intent_id in stripe_api.payment_intents
-    assert len(stripe_api.payment_intents) == 1 and stripe_api.requests[-1].replayed
+    charges = stripe_api.requests_to("POST", "/v1/payment_intents")
+    assert [r.idempotency_key for r in charges] == ["order-acme-42:charge:1"] * 2
 
 
 async def test_a_key_reused_with_other_parameters_is_not_retried(

@@ -11,12 +11,17 @@ a daemon thread. Point the real ``stripe.StripeClient`` at ``double.url``
         assert len(api.payment_intents) == 1
 
 Endpoints: ``POST /v1/customers``, ``POST /v1/invoiceitems``,
-``POST /v1/invoices``, ``POST /v1/invoices/{id}/finalize``,
+``GET /v1/invoiceitems?invoice=``, ``POST /v1/invoices``,
+``GET /v1/invoices?customer=``, ``POST /v1/invoices/{id}/finalize``,
 ``POST /v1/invoices/{id}/void``, ``GET /v1/invoices/{id}``,
 ``GET /v1/invoice_payments``, ``POST /v1/payment_intents``,
-``GET /v1/payment_intents/{id}`` and ``POST /v1/refunds``. Objects are shaped
-like the pinned API version's (an invoice has no ``payment_intent``; its
-payments are ``invoice_payment`` objects).
+``GET /v1/payment_intents?customer=`` (newest first, read-your-writes),
+``GET /v1/payment_intents/search?query=metadata['order_id']:'42'``,
+``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` and
+``GET /v1/refunds?payment_intent=``. Lists page with
+``limit`` and ``starting_after``. Objects are shaped like the pinned API
+version's (an invoice has no ``payment_intent``; its payments are
+``invoice_payment`` objects).
 
 Like Stripe, a request goes through these layers, in order:
 
@@ -31,20 +36,26 @@ Like Stripe, a request goes through these layers, in order:
    ``Idempotent-Replayed: true``, or answers ``400 idempotency_error`` when the
    method, path or parameters differ.
 5. **The endpoint**, whose answer (success, 402 card error, 400) is stored
-   for the key.
+   for the key. Stripe stores a 500 too, once the endpoint has started:
+   ``fail_next(..., saved=True)`` fails before the endpoint creates anything,
+   ``fail_next(..., after=True)`` lets it create the object and still answers
+   500. Either 500 is stored and replayed for the key, as Stripe does for 24 h.
 6. **Scripted faults behind the API** (``hold_next``, ``drop_next(after=True)``):
    the work is done and stored, but the answer is held or lost on the way back.
 
 Cards behave like Stripe's test payment methods: ``pm_card_visa`` succeeds,
 ``pm_card_visa_chargeDeclinedInsufficientFunds`` is declined,
 ``pm_card_authenticationRequired`` needs authentication, and so on
-(``TEST_CARDS``); ``decline_next`` declines the next charge whatever the card.
+(``TEST_CARDS``); ``decline_next`` declines the next charge whatever the card,
+and ``require_action_next`` leaves the next one ``requires_action`` with a
+``use_stripe_sdk`` (3D Secure) or ``redirect_to_url`` next action.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -166,12 +177,15 @@ class Hold:
 class _Fault:
     method: str
     path: str
-    kind: str  # "status", "drop", "drop_after", "hold", "decline"
+    kind: str  # "status", "saved", "after", "drop", "drop_after", "hold", "decline", "action"
     times: int
     status: int = 500
     body: dict[str, Any] | None = None
     hold: Hold | None = None
     decline: tuple[str, str, str] | None = None
+    redirect_url: str | None = None
+    skip: int = 0
+    """Matching requests to let through before the fault applies."""
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and (path == self.path or path.startswith(self.path.rstrip("/") + "/"))
@@ -251,11 +265,29 @@ class StripeDouble:
 
     # Scripting -------------------------------------------------------------
 
-    def fail_next(self, method: str, path: str, status: int = 500, *, times: int = 1) -> None:
-        """Answer the next ``times`` matching requests with ``status`` from in front of the
-        API (429, 500, 503 or 409): nothing runs and nothing is stored for the key."""
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        skip: int = 0,
+        saved: bool = False,
+        after: bool = False,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status``.
+
+        By default the error comes from in front of the API (429, 500, 503 or
+        409): nothing runs and nothing is stored for the key. With ``saved``
+        the endpoint started and failed before creating anything; with
+        ``after`` it created the object and still failed. In both cases the
+        error is stored for the idempotency key and every retry with that key
+        gets it again (``Idempotent-Replayed: true``), as with Stripe.
+        ``skip`` lets that many matching requests through first."""
         body = _EDGE_ERRORS.get(status, error_body("api_error", f"HTTP {status}"))
-        self._script(_Fault(method, path, "status", times, status=status, body=body))
+        kind = "after" if after else "saved" if saved else "status"
+        self._script(_Fault(method, path, kind, times, status=status, body=body, skip=skip))
 
     def drop_next(self, method: str, path: str, *, after: bool = False, times: int = 1) -> None:
         """Close the connection without an answer: before the work (``after=False``,
@@ -286,6 +318,12 @@ class StripeDouble:
         with self._lock:
             self._faults.clear()
 
+    def require_action_next(self, redirect_url: str | None = None, *, times: int = 1) -> None:
+        """Leave the next PaymentIntent confirmation ``requires_action`` (200, as Stripe
+        answers when 3D Secure is needed): ``next_action`` is ``use_stripe_sdk`` unless a
+        ``redirect_url`` is given, then ``redirect_to_url``."""
+        self._script(_Fault("POST", "/v1/payment_intents", "action", times, redirect_url=redirect_url))
+
     def _script(self, fault: _Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -294,6 +332,9 @@ class StripeDouble:
         with self._lock:
             for fault in self._faults:
                 if fault.kind in kinds and fault.times > 0 and fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)
@@ -402,10 +443,18 @@ class StripeDouble:
                 behind = self._take_fault(method, path, ("hold", "drop_after"))
                 return saved.status, saved.body, {"Idempotent-Replayed": "true"}, behind
         try:
-            try:
-                status, body = 200, self._route(request)
-            except StripeApiError as error:
-                status, body = error.status, error.body
+            inside = self._take_fault(method, path, ("saved", "after"))
+            if inside is not None and inside.kind == "saved":
+                assert inside.body is not None
+                status, body = inside.status, inside.body
+            else:
+                try:
+                    status, body = 200, self._route(request)
+                except StripeApiError as error:
+                    status, body = error.status, error.body
+                if inside is not None:  # the work is done, and the answer is still a 500
+                    assert inside.body is not None
+                    status, body = inside.status, inside.body
             if scope is not None and status != 404:
                 with self._lock:
                     self._saved[scope] = _Saved(fingerprint, status, body)
@@ -424,8 +473,12 @@ class StripeDouble:
                 return self._create_customer(request.form)
             if method == "POST" and parts == ["v1", "invoices"]:
                 return self._create_invoice(request.form)
+            if method == "GET" and parts == ["v1", "invoices"]:
+                return self._list(self.invoices, request, ("customer", "status"))
             if method == "POST" and parts == ["v1", "invoiceitems"]:
                 return self._create_invoice_item(request.form)
+            if method == "GET" and parts == ["v1", "invoiceitems"]:
+                return self._list(self.invoice_items, request, ("customer", "invoice"))
             if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "invoices"] and parts[3] == "finalize":
                 return self._finalize_invoice(parts[2])
             if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "invoices"] and parts[3] == "void":
@@ -436,15 +489,74 @@ class StripeDouble:
                 return self._list_invoice_payments(request.query)
             if method == "POST" and parts == ["v1", "payment_intents"]:
                 return self._create_payment_intent(request)
+            if method == "GET" and parts == ["v1", "payment_intents"]:
+                return self._list(self.payment_intents, request, ("customer",))
+            if method == "GET" and parts == ["v1", "payment_intents", "search"]:
+                return self._search_payment_intents(request.query)
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
                 return _copy(self._payment_intent(parts[2]))
             if method == "POST" and parts == ["v1", "refunds"]:
                 return self._create_refund(request.form)
+            if method == "GET" and parts == ["v1", "refunds"]:
+                return self._list(self.refunds, request, ("payment_intent",))
         raise _invalid(
             f"Unrecognized request URL ({method}: {request.path}). Please see https://stripe.com/docs", status=404
         )
 
     # Endpoints -------------------------------------------------------------
+
+    def _list(
+        self, objects: dict[str, dict[str, Any]], request: RecordedRequest, filters: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """A Stripe list: newest first, filtered by equality, paged by ``limit`` and ``starting_after``."""
+        query = request.query
+        unknown = sorted(k for k in query if k not in (*filters, "limit", "starting_after"))
+        if unknown:
+            raise _invalid(f"Received unknown parameter: {unknown[0]}", param=unknown[0])
+        # Insertion order is creation order; reversed is newest first, as Stripe lists.
+        data = [o for o in reversed(objects.values()) if all(o.get(k) == query[k] for k in filters if k in query)]
+        if "starting_after" in query:
+            ids = [o["id"] for o in data]
+            if query["starting_after"] not in ids:
+                raise _invalid(f"No such object: '{query['starting_after']}'", param="starting_after")
+            data = data[ids.index(query["starting_after"]) + 1 :]
+        limit = int(query.get("limit", "10"))
+        return {
+            "object": "list",
+            "data": [_copy(o) for o in data[:limit]],
+            "has_more": len(data) > limit,
+            "url": request.path,
+        }
+
+    def _search_payment_intents(self, query: dict[str, str]) -> dict[str, Any]:
+        """Stripe's search query language, the part the worker may use:
+        ``metadata['key']:'value'``, ``customer:'cus_...'`` and ``status:'...'`` joined by ``AND``."""
+        clauses = [c.strip() for c in _required(query, "query").split(" AND ")]
+        wanted: list[tuple[tuple[str, ...], str]] = []
+        for clause in clauses:
+            match = _SEARCH_CLAUSE.fullmatch(clause)
+            if match is None:
+                raise _invalid(f"Invalid search query: {clause}", param="query")
+            field_path = ("metadata", match["key"]) if match["key"] else (match["field"],)
+            wanted.append((field_path, match["value"]))
+
+        def value_at(obj: dict[str, Any], field_path: tuple[str, ...]) -> Any:
+            value: Any = obj
+            for name in field_path:
+                value = value.get(name) if isinstance(value, dict) else None
+            return value
+
+        data = [
+            _copy(pi) for pi in reversed(self.payment_intents.values()) if all(value_at(pi, f) == v for f, v in wanted)
+        ]
+        limit = int(query.get("limit", "10"))
+        return {
+            "object": "search_result",
+            "data": data[:limit],
+            "has_more": len(data) > limit,
+            "next_page": None,
+            "url": "/v1/payment_intents/search",
+        }
 
     def _create_customer(self, form: dict[str, str]) -> dict[str, Any]:
         customer: dict[str, Any] = {
@@ -680,6 +792,25 @@ class StripeDouble:
         )
         if not confirm or not payment_method:
             return _copy(intent)
+        action = self._take_fault("POST", "/v1/payment_intents", ("action",))
+        if action is not None:
+            next_action: dict[str, Any]
+            if action.redirect_url:
+                next_action = {
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {"url": action.redirect_url, "return_url": form.get("return_url")},
+                }
+            else:
+                # What Stripe.js handles itself: the server gets no URL to send.
+                next_action = {
+                    "type": "use_stripe_sdk",
+                    "use_stripe_sdk": {
+                        "type": "three_d_secure_redirect",
+                        "stripe_js": "https://hooks.stripe.com/3d_secure_2/hosted",
+                    },
+                }
+            intent.update(status="requires_action", next_action=next_action)
+            return _copy(intent)
         scripted = self._take_fault("POST", "/v1/payment_intents", ("decline",))
         outcome = scripted.decline if scripted is not None else TEST_CARDS.get(payment_method)
         charge_id = new_id("ch")
@@ -734,6 +865,11 @@ class StripeDouble:
         }
         self.refunds[refund["id"]] = refund
         return _copy(refund)
+
+
+_SEARCH_CLAUSE = re.compile(
+    r"(?:metadata\[['\"](?P<key>[^'\"]+)['\"]\]|(?P<field>customer|status)):['\"](?P<value>[^'\"]*)['\"]"
+)
 
 
 def _copy(obj: dict[str, Any]) -> dict[str, Any]:

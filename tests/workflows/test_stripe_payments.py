@@ -184,6 +184,61 @@ async def test_server_error_then_success_charges_once_with_one_key(order: Handle
     assert len(stripe_api.payment_intents) == 1 and len(result.payments) == 1
 
 
+async def test_saved_server_error_with_nothing_made_is_charged_once_under_a_new_key(
+    order: Handle, stripe_api: StripeDouble
+) -> None:
+    """Stripe replays a saved 500 for its key for 24 hours: the retry must not wait out the 2-hour give-up."""
+    stripe_api.fail_next("POST", "/v1/payment_intents", status=500, saved=True)
+    await issue(order, "card")
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+
+    result = await until(order, paid_in_full, "paid after a saved 500")
+
+    key = f"order-{result.order_id}:charge:1"
+    assert charges(stripe_api) == [key, key, f"{key}:2"]
+    [intent] = stripe_api.payment_intents.values()
+    assert intent["status"] == "succeeded" and intent["metadata"] == {"order_id": result.order_id, "attempt": "1"}
+    [payment] = result.payments
+    assert payment.reference == intent["id"] and result.amount_paid == Decimal("4800.00")
+
+
+async def test_saved_server_error_after_the_charge_finds_the_payment_intent(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    stripe_api.fail_next("POST", "/v1/payment_intents", status=500, after=True)
+    await issue(order, "card")
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+
+    result = await until(order, paid_in_full, "paid although Stripe answered 500")
+
+    [intent] = stripe_api.payment_intents.values()
+    assert charges(stripe_api) == [f"order-{result.order_id}:charge:1"], "charged once, found by listing"
+    [payment] = result.payments
+    assert payment.reference == intent["id"] and result.amount_paid == Decimal("4800.00")
+    assert [(a.status, a.payment_intent_id) for a in result.charge_attempts] == [("succeeded", intent["id"])]
+    await eventually(lambda: "payment_received" in kinds(settings.outbox_dir), "payment confirmation")
+
+
+async def test_3d_secure_with_use_stripe_sdk_sends_the_authentication_email(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    stripe_api.require_action_next()  # next_action: use_stripe_sdk, as for a 3D Secure card
+    await issue(order, "card")
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+
+    await eventually(lambda: "payment_declined" in kinds(settings.outbox_dir), "authentication email")
+    result = await view(order)
+    [intent] = stripe_api.payment_intents.values()
+    assert result.status is OrderStatus.AWAITING_PAYMENT
+    assert [(a.status, a.payment_intent_id) for a in result.charge_attempts] == [("requires_action", intent["id"])]
+    [email] = [m for m in outbox(settings.outbox_dir) if m["X-Message-Kind"] == "payment_declined"]
+    body = email.get_body(("plain",))
+    assert body is not None and f"/orders/{result.order_id}/pay" in body.get_content()
+
+
 async def test_decline_then_new_card_then_success(order: Handle, stripe_api: StripeDouble, settings: Settings) -> None:
     await issue(order, "card", "invoice")
     await approve(order, settings.outbox_dir)
