@@ -491,12 +491,12 @@ def _table(title: str, *columns: str) -> Table:
     *fixed, free = columns
     return Table(
         *(Column(name, no_wrap=True) for name in fixed),
-        Column(free, min_width=8),
+        Column(free),
         title=title or None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         title_style="bold",
-        pad_edge=False,
+        show_edge=False,
         padding=(0, 1, 0, 0),  # with the box's separator: two spaces between columns
     )
 
@@ -521,9 +521,10 @@ def plain_lines(renderable: Any) -> list[str]:
     if isinstance(renderable, Group):
         lines: list[str] = []
         for part in renderable.renderables:
-            if lines:
+            section = plain_lines(part)
+            if section and lines:
                 lines.append("")
-            lines += plain_lines(part)
+            lines += section
         return lines
     if isinstance(renderable, Panel):
         title = [_plain_cell(renderable.title), ""] if renderable.title else []
@@ -549,7 +550,7 @@ def render_view(view: OrderView) -> Panel:
     for section in (*sections, _rejected, _failed_emails):
         table = section(view)
         if table is not None:
-            parts.append(table)
+            parts += [Text(""), table]
     return Panel(Group(*parts), title=f"Order {view.order_id}", subtitle=str(view.status), expand=False)
 
 
@@ -587,7 +588,7 @@ def _payments(view: OrderView) -> Table | Text | None:
         return None
     if not view.payments and not view.refunds:
         due = f"{view.balance_due} {view.currency or ''}".rstrip()
-        return Text(f"\nPayments: none received yet (balance due {due})")
+        return Text(f"Payments: none received yet (balance due {due})")
     table = _table("Payments", "Received", "Amount", "Method", "Reference")
     for p in view.payments:
         _row(table, _when(p.at), str(p.amount), str(p.method), p.reference)
@@ -659,7 +660,7 @@ def emails_sent(view: OrderView) -> str:
             audience = found[1] if found else "other"
             audiences[audience] = audiences.get(audience, 0) + 1
     total = sum(audiences.values())
-    text = f"{total} email{'' if total == 1 else 's'} sent"
+    text = f"{total} sent"
     if audiences:
         order = {"customer": 0, "operations": 1, "support": 2}
         parts = sorted(audiences.items(), key=lambda item: (order.get(item[0], 9), item[0]))
@@ -669,17 +670,17 @@ def emails_sent(view: OrderView) -> str:
     return text
 
 
-def _timeline(view: OrderView) -> Table | None:
+def _timeline(view: OrderView) -> Group | None:
     if not view.timeline:
         return None
     # Delivery receipts are for audits (status --json); people want what happened.
     events = [e for e in view.timeline if e.event != "email sent"]
     shown = events[-TIMELINE_ROWS:]
-    latest = f"latest {len(shown)} of {len(events)} events" if len(events) > len(shown) else f"{len(events)} events"
-    table = _table(f"Timeline ({latest}; {emails_sent(view)})", "At", "Event", "Detail")
+    title = f"Timeline (latest {len(shown)} of {len(events)} events)" if len(events) > len(shown) else "Timeline"
+    table = _table(title, "At", "Event", "Detail")
     for e in shown:
         _row(table, _when(e.at), e.event, e.detail[:120])
-    return table
+    return Group(table, Text(f"Emails: {emails_sent(view)}"))
 
 
 def _rejected(view: OrderView) -> Table | None:
