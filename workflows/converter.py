@@ -37,7 +37,7 @@ _STRIPE_IDS = ProvidePaymentMethodInput.model_json_schema()["properties"]
 
 PATTERN_WORDS: Final[dict[str, str]] = {
     _pattern(Email): "not a valid email address",
-    _pattern(OrderId): "not a valid order id (up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit)",
+    _pattern(OrderId): "not a valid order id (letters, digits, '.', '_' and '-', starting with a letter or digit)",
     _pattern(Currency): "not a currency code (three capital letters, such as EUR)",
     _pattern(Url): "not a web address (it must start with http:// or https://)",
     _STRIPE_IDS["stripe_customer_id"]["pattern"]: "not a Stripe customer id (cus_...)",

@@ -320,7 +320,9 @@ WORK_BEGINS = "We will let you know when work begins"
 
 def _payment_received(settings: Settings, status: str, **context: Any) -> Any:
     return render(
-        MessageKind.PAYMENT_RECEIVED, {**sample_context(MessageKind.PAYMENT_RECEIVED, status=status), **context}, settings
+        MessageKind.PAYMENT_RECEIVED,
+        {**sample_context(MessageKind.PAYMENT_RECEIVED, status=status), **context},
+        settings,
     )
 
 
@@ -392,7 +394,7 @@ def test_payment_emails_show_a_button_only_when_there_is_something_to_click(
     context["instructions"] = {**context["instructions"], **instructions}
     rendered = render(kind, context, settings)
 
-    assert "If the button does not work" in rendered.html if button else "If the button does not work" not in rendered.html
+    assert ("If the button does not work" in rendered.html) == (button is not None)
     if button is None:
         assert PAY_PAGE not in rendered.text and PAY_PAGE not in collect(rendered.html).hrefs
         assert "Pay now" not in rendered.text and "Pay now" not in rendered.html

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -175,7 +175,7 @@ def test_status_prints_the_next_deadline_in_utc(capsys: pytest.CaptureFixture[st
 # --------------------------------------------------------------------------
 
 
-def errors_of(model: type, data: dict[str, object]) -> str:
+def errors_of(model: type, data: Mapping[str, object]) -> str:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)  # type: ignore[attr-defined]
     return describe(caught.value)
