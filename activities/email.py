@@ -459,6 +459,22 @@ class OutboxEntry:
     subject: str
     order_id: str
     kind: str
+    sequence: int | None = None
+    """The workflow's email sequence number, from the message key (``order-42:email:10:kind``)."""
+    to_address: str = ""
+    """The recipient's bare address, without the display name."""
+
+
+_SEQUENCE = re.compile(r"[:_]email[:_](\d+)[:_]")
+
+
+def message_sequence(message_key: str) -> int | None:
+    """The email sequence number in a message key: ``"order-42:email:10:delivered"`` is 10.
+
+    Outbox file names keep it too (``order-42_email_10_delivered.eml``).
+    """
+    found = _SEQUENCE.findall(message_key)
+    return int(found[-1]) if found else None
 
 
 def _header_date(mail: EmailMessage) -> datetime | None:
@@ -469,8 +485,37 @@ def _header_date(mail: EmailMessage) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _bare_address(mail: EmailMessage) -> str:
+    addresses = getattr(mail["To"], "addresses", ())
+    return ", ".join(a.addr_spec for a in addresses) or str(mail["To"] or "")
+
+
+def _in_send_order(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """Oldest first, and each order's messages in the order its workflow sent them.
+
+    The Date header has whole seconds only, and a retried message can be
+    written after a later one, so the date alone misorders one order's
+    messages. Orders interleave by date; within the slots an order's messages
+    take in that interleaving, they follow the workflow's sequence number.
+    """
+    oldest = datetime.min.replace(tzinfo=UTC)
+    by_date = sorted(entries, key=lambda e: (e.date or oldest, e.sequence or 0, e.path.name))
+    slots: dict[str, list[int]] = {}
+    for position, entry in enumerate(by_date):
+        slots.setdefault(entry.order_id, []).append(position)
+    ordered: list[OutboxEntry | None] = [None] * len(by_date)
+    for order_id, positions in slots.items():
+        mine = sorted(
+            (e for e in by_date if e.order_id == order_id),
+            key=lambda e: (e.sequence is None, e.sequence or 0, e.date or oldest, e.path.name),
+        )
+        for position, entry in zip(positions, mine, strict=True):
+            ordered[position] = entry
+    return [entry for entry in ordered if entry is not None]
+
+
 def list_outbox(directory: Path | str) -> list[OutboxEntry]:
-    """Every message in the outbox, oldest first (by Date header, then file name)."""
+    """Every message in the outbox, in the order it was sent (see ``_in_send_order``)."""
     folder = Path(directory)
     if not folder.is_dir():
         return []
@@ -479,19 +524,20 @@ def list_outbox(directory: Path | str) -> list[OutboxEntry]:
         if path.name.startswith("."):
             continue
         mail = _read_headers(path)
+        key = str(mail["X-Message-Key"] or "") or path.stem
         entries.append(
             OutboxEntry(
                 path=path,
                 date=_header_date(mail),
                 to=str(mail["To"] or ""),
-                subject=str(mail["Subject"] or ""),
+                subject=_one_line(str(mail["Subject"] or "")),  # a long subject comes back folded
                 order_id=str(mail["X-Order-Id"] or ""),
                 kind=str(mail["X-Message-Kind"] or ""),
+                sequence=message_sequence(key),
+                to_address=_bare_address(mail),
             )
         )
-    oldest = datetime.min.replace(tzinfo=UTC)
-    entries.sort(key=lambda entry: (entry.date or oldest, entry.path.name))
-    return entries
+    return _in_send_order(entries)
 
 
 def read_outbox_message(path: Path | str) -> EmailMessage:

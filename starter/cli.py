@@ -15,13 +15,14 @@ import contextlib
 import gc
 import json
 import os
+import re
 import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -31,7 +32,7 @@ from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from starter import client as order_client
@@ -292,7 +293,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:
-        out.print(render_view(view))
+        show(render_view(view))
     return Exit.OK
 
 
@@ -321,10 +322,13 @@ async def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return Exit.OK
-    table = Table("Order", "Status", "Next deadline", "Started", box=box.SIMPLE_HEAD)
+    if not rows:
+        out.print("no orders")
+        return Exit.OK
+    table = _table("", "Order", "Status", "Next deadline", "Started")
     for row in rows:
         _row(table, row["order_id"], row["status"] or "?", _when(row["next_deadline"]), _when(row["started_at"]))
-    out.print(table if rows else "[dim]no orders[/]")
+    show(table)
     return Exit.OK
 
 
@@ -385,28 +389,59 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         for name in ("From", "To", "Subject", "Date", "X-Order-Id", "X-Message-Kind"):
             header.add_row(Text(name, style="bold"), Text(str(message.get(name, ""))))
         text = body.get_content() if body is not None else "(no plain-text part)"
+        if not out.is_terminal:
+            show(header)
+            print(f"\n{text}", end="" if text.endswith("\n") else "\n")
+            return Exit.OK
         out.print(Panel(Group(header, Text(""), Text(text)), title=entry.path.name, box=box.ROUNDED))
         return Exit.OK
     if args.json:
         print_json(
             [
-                {"n": i, "date": _when(e.date), "order_id": e.order_id, "kind": e.kind, "to": e.to}
-                | {"subject": e.subject, "path": str(e.path)}
+                {"n": i, "date": e.date.astimezone(UTC).isoformat() if e.date else None, "order_id": e.order_id}
+                | {"kind": e.kind, "to": e.to, "subject": e.subject, "path": str(e.path)}
                 for i, e in enumerate(entries, 1)
             ]
         )
         return Exit.OK
-    table = _table(f"Outbox {directory}", "#", "Date", "Order", "Kind", "To", "Subject")
-    for i, e in enumerate(entries, 1):
-        _row(table, str(i), _when(e.date), e.order_id, e.kind, e.to, e.subject)
-    out.print(table if entries else f"no messages in {directory}")
+    if not entries:
+        out.print(f"no messages in {directory}")
+        return Exit.OK
+    plain = not out.is_terminal  # a pipe or a file gets every column, one row per line
+    table = outbox_table(
+        entries,
+        str(directory),
+        with_order=plain or args.order is None,
+        with_date=plain or out.width >= OUTBOX_DATES_FROM_WIDTH,
+    )
+    show(table)
     return Exit.OK
 
 
-def cmd_webhooks(args: argparse.Namespace) -> int:
-    from starter.webhooks import serve
+OUTBOX_DATES_FROM_WIDTH: Final = 110
+"""Below this terminal width the outbox table leaves the date out (``show N`` has it),
+so that the kind, the recipient and some of the subject fit in 80 columns."""
 
-    serve(args.host, args.port)
+
+def outbox_table(entries: list[Any], directory: str, *, with_order: bool = True, with_date: bool = True) -> Table:
+    """The numbered outbox list: the subject gives way (cut with an ellipsis);
+    the number, the kind and the recipient's bare address never do."""
+    columns = ["#", *(["Date"] if with_date else []), *(["Order"] if with_order else []), "Kind", "To"]
+    table = _table(f"Outbox {directory}", *columns, "Subject")
+    for i, e in enumerate(entries, 1):
+        date = [_when(e.date)] if with_date else []
+        order = [e.order_id] if with_order else []
+        _row(table, str(i), *date, *order, e.kind, e.to_address or e.to, e.subject)
+    return table
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from starter.webhooks import MissingWebhookSecret, serve
+
+    try:
+        serve(args.host, args.port)
+    except MissingWebhookSecret as error:
+        raise CliError(Exit.USAGE, str(error)) from None
     return Exit.OK
 
 
@@ -426,20 +461,87 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _when(value: datetime | str | None) -> str:
+    """Every time the CLI prints is in UTC and says so, as the emails and the UI do:
+    ``2026-12-23 01:11 UTC``. A time without a zone is taken as UTC."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _row(table: Table, *cells: str, style: str | None = None) -> None:
-    """Add a row of plain text: order data is never read as rich markup."""
-    table.add_row(*(Text(cell) for cell in cells), style=style)
+def _row(table: Table, *cells: str, style: str | None = None, cut_last: bool = True) -> None:
+    """Add a row of plain text: order data is never read as rich markup.
+
+    The last column is the table's free text: it stays on one line and is cut
+    with an ellipsis when the terminal is narrow (``cut_last=False`` wraps it
+    instead); the other columns keep their width.
+    """
+    last = len(cells) - 1 if cut_last else -1
+    table.add_row(
+        *(Text(cell, no_wrap=True, overflow="ellipsis") if i == last else Text(cell) for i, cell in enumerate(cells)),
+        style=style,
+    )
 
 
 def _table(title: str, *columns: str) -> Table:
-    return Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
+    """A table whose last column gives way on a narrow terminal; the others never wrap."""
+    *fixed, free = columns
+    return Table(
+        *(Column(name, no_wrap=True) for name in fixed),
+        Column(free),
+        title=title or None,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        title_style="bold",
+        show_edge=False,
+        padding=(0, 1, 0, 0),  # with the box's separator: two spaces between columns
+    )
+
+
+def show(renderable: Any) -> None:
+    """Print for a person on a terminal, or as plain rows for a pipe or a file."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    for line in plain_lines(renderable):
+        print(line)
+
+
+def _plain_cell(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return " ".join(text.split())
+
+
+def plain_lines(renderable: Any) -> list[str]:
+    """Plain rows: one line per table row, cells separated by tabs, nothing cut or
+    wrapped; a title, a header and a caption on lines of their own."""
+    if isinstance(renderable, Group):
+        lines: list[str] = []
+        for part in renderable.renderables:
+            section = plain_lines(part)
+            if section and lines:
+                lines.append("")
+            lines += section
+        return lines
+    if isinstance(renderable, Panel):
+        title = [_plain_cell(renderable.title), ""] if renderable.title else []
+        return title + plain_lines(renderable.renderable)
+    if not isinstance(renderable, Table):
+        return [line for line in (_plain_cell(renderable),) if line]
+    lines = []
+    if renderable.title:
+        lines.append(_plain_cell(renderable.title))
+    if renderable.show_header:
+        lines.append("\t".join(_plain_cell(c.header) for c in renderable.columns))
+    columns = [list(c.cells) for c in renderable.columns]
+    for row in zip(*columns, strict=True):
+        lines.append("\t".join(_plain_cell(cell) for cell in row))
+    if renderable.caption:
+        lines.append(_plain_cell(renderable.caption))
+    return lines
 
 
 def render_view(view: OrderView) -> Panel:
@@ -448,7 +550,7 @@ def render_view(view: OrderView) -> Panel:
     for section in (*sections, _rejected, _failed_emails):
         table = section(view)
         if table is not None:
-            parts.append(table)
+            parts += [Text(""), table]
     return Panel(Group(*parts), title=f"Order {view.order_id}", subtitle=str(view.status), expand=False)
 
 
@@ -457,33 +559,36 @@ def _summary(view: OrderView) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    _row(grid, "Status", str(view.status))
+    _row(grid, "Status", str(view.status), cut_last=False)
     who = ", ".join(x for x in (c.name, c.company, c.email, c.phone) if x)
-    _row(grid, "Customer", who)
-    _row(grid, "Channel", f"{view.channel} · since {_when(view.created_at)}")
-    _row(grid, "Request", view.first_message[:200])
+    _row(grid, "Customer", who, cut_last=False)
+    _row(grid, "Channel", f"{view.channel} · since {_when(view.created_at)}", cut_last=False)
+    _row(grid, "Request", view.first_message[:200], cut_last=False)
     if view.total is not None:
-        _row(grid, "Total", f"{view.total} {view.currency or ''}")
+        _row(grid, "Total", f"{view.total} {view.currency or ''}", cut_last=False)
     if view.next_deadline:
-        _row(grid, "Next deadline", f"{_when(view.next_deadline.at)}: {view.next_deadline.what}")
+        _row(grid, "Next deadline", f"{_when(view.next_deadline.at)}: {view.next_deadline.what}", cut_last=False)
     if view.cancellation:
         x = view.cancellation
-        _row(grid, "Cancelled", f"{_when(x.at)} by {x.by}: {x.reason}")
+        _row(grid, "Cancelled", f"{_when(x.at)} by {x.by}: {x.reason}", cut_last=False)
     return grid
 
 
 def _confirmations(view: OrderView) -> Table | None:
     if not view.confirmations:
         return None
-    table = _table("Confirmations", "Version", "Title", "Total", "Issued", "State")
+    table = _table("Confirmations", "Version", "Total", "Issued", "State", "Title")
     for c in view.confirmations:
-        _row(table, str(c.version), c.title or "", f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state))
+        _row(table, str(c.version), f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state), c.title or "")
     return table
 
 
-def _payments(view: OrderView) -> Table | None:
+def _payments(view: OrderView) -> Table | Text | None:
     if view.total is None and not view.payments:
         return None
+    if not view.payments and not view.refunds:
+        due = f"{view.balance_due} {view.currency or ''}".rstrip()
+        return Text(f"Payments: none received yet (balance due {due})")
     table = _table("Payments", "Received", "Amount", "Method", "Reference")
     for p in view.payments:
         _row(table, _when(p.at), str(p.amount), str(p.method), p.reference)
@@ -498,9 +603,9 @@ def _payments(view: OrderView) -> Table | None:
 def _milestones(view: OrderView) -> Table | None:
     if not view.milestones:
         return None
-    table = _table("Milestones", "Name", "Due", "Completed")
+    table = _table("Milestones", "Due", "Completed", "Name")
     for m in view.milestones:
-        _row(table, m.name, _when(m.due_at), _when(m.completed_at))
+        _row(table, _when(m.due_at), _when(m.completed_at), m.name)
     return table
 
 
@@ -537,16 +642,45 @@ def _support(view: OrderView) -> Table | None:
     return table
 
 
-def _timeline(view: OrderView) -> Table | None:
+TIMELINE_ROWS: Final = 10
+"""The latest events shown; ``status --json`` has them all."""
+
+_EMAIL_AUDIENCE = re.compile(r" to (\w+) via ")
+"""The audience in an "email sent" event's detail: ``payment_received to customer via outbox, ...``."""
+
+
+def emails_sent(view: OrderView) -> str:
+    """Every email the order has seen delivered to its backend, by audience: the
+    customer's, operations' and the support team's alike. An email still being
+    sent is not in the timeline yet, so it is not counted."""
+    audiences: dict[str, int] = {}
+    for e in view.timeline:
+        if e.event == "email sent":
+            found = _EMAIL_AUDIENCE.search(e.detail)
+            audience = found[1] if found else "other"
+            audiences[audience] = audiences.get(audience, 0) + 1
+    total = sum(audiences.values())
+    text = f"{total} sent"
+    if audiences:
+        order = {"customer": 0, "operations": 1, "support": 2}
+        parts = sorted(audiences.items(), key=lambda item: (order.get(item[0], 9), item[0]))
+        text += " (" + ", ".join(f"{n} to {'the ' if a == 'customer' else ''}{a}" for a, n in parts) + ")"
+    if view.failed_emails:
+        text += f", {len(view.failed_emails)} could not be sent"
+    return text
+
+
+def _timeline(view: OrderView) -> Group | None:
     if not view.timeline:
         return None
     # Delivery receipts are for audits (status --json); people want what happened.
     events = [e for e in view.timeline if e.event != "email sent"]
-    sent = len(view.timeline) - len(events)
-    table = _table(f"Timeline (latest; {sent} emails sent)", "At", "Event", "Detail")
-    for e in events[-10:]:
+    shown = events[-TIMELINE_ROWS:]
+    title = f"Timeline (latest {len(shown)} of {len(events)} events)" if len(events) > len(shown) else "Timeline"
+    table = _table(title, "At", "Event", "Detail")
+    for e in shown:
         _row(table, _when(e.at), e.event, e.detail[:120])
-    return table
+    return Group(table, Text(f"Emails: {emails_sent(view)}"))
 
 
 def _rejected(view: OrderView) -> Table | None:

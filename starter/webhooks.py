@@ -251,14 +251,28 @@ def create_app(
     return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])])
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
-    and Temporal's environment configuration."""
-    import uvicorn
+class MissingWebhookSecret(Exception):
+    """``STRIPE_WEBHOOK_SECRET`` is not set: a configuration (usage) error, not a crash."""
 
+
+def webhook_secret() -> str:
+    """The endpoint's signing secret from ``STRIPE_WEBHOOK_SECRET``, or ``MissingWebhookSecret``."""
     secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
     if not secret:
-        raise SystemExit("STRIPE_WEBHOOK_SECRET is not set: copy the endpoint's signing secret (whsec_...)")
+        raise MissingWebhookSecret(
+            "STRIPE_WEBHOOK_SECRET is not set: copy the endpoint's signing secret (whsec_...)"
+            " from Stripe's Dashboard, or from `stripe listen`"
+        )
+    return secret
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
+    and Temporal's environment configuration; raises ``MissingWebhookSecret`` before
+    listening when the secret is not set."""
+    import uvicorn
+
+    secret = webhook_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(lambda: connect(), secret)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -168,3 +168,53 @@ async def test_list_filters_run_on_the_dev_server(dev_env: WorkflowEnvironment, 
     # Visibility refuses an unknown attribute, a type mismatch or bad syntax.
     await dev_env.client.count_workflows(query)
     _ = [w async for w in dev_env.client.list_workflows(query, limit=5)]
+
+
+# --------------------------------------------------------------------------
+# The README and the deployment guide against what ships (issue 13)
+# --------------------------------------------------------------------------
+
+README = DOCS.parent / "README.md"
+_ENV_NAME = re.compile(r"\"((?:ORDERS|SENDGRID|STRIPE)_[A-Z_]+)\"")
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + len(heading) + 2)
+    return text[start : end if end != -1 else None]
+
+
+def test_readme_configuration_table_lists_every_variable_the_code_reads() -> None:
+    root = DOCS.parent
+    sources = [root / "worker.py", *(root / "activities").glob("*.py"), *(root / "starter").glob("*.py")]
+    read = {name for path in sources for name in _ENV_NAME.findall(path.read_text(encoding="utf-8"))}
+    assert "ORDERS_METRICS_ADDRESS" in read
+    table = _section(README.read_text(encoding="utf-8"), "## Configuration")
+    rows = {line.split("|")[1] for line in table.splitlines() if line.startswith("| `")}
+    missing = sorted(name for name in read if not any(f"`{name}`" in row for row in rows))
+    assert not missing, f"README.md's configuration table has no row for {missing}"
+
+
+_NUMBERS = {"five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def test_the_docs_count_the_search_attributes_right() -> None:
+    for path in (README, *DOCS.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for word in re.findall(r"\b(\w+) search attributes\b", text):
+            if word.lower() in _NUMBERS:
+                assert _NUMBERS[word.lower()] == len(search.ALL_KEYS), f"{path.name} says {word} search attributes"
+
+
+def test_operations_says_where_the_bundled_ui_shows_the_details() -> None:
+    text = (DOCS / "operations.md").read_text(encoding="utf-8")
+    reading = _section(text, "## Reading an order")
+    assert "**User\nMetadata** tab" in reading or "**User Metadata** tab" in reading
+    assert "2.54.1" in reading
+    assert "add the `OrderStatus` column" in text.replace("\n", " ")
+
+
+def test_the_compose_stack_says_it_needs_compose_v2() -> None:
+    deployment = (DOCS / "deployment.md").read_text(encoding="utf-8")
+    assert "Compose v2" in _section(deployment, "### Run it")
+    assert "Compose v2" in (DOCS.parent / "docker-compose.yml").read_text(encoding="utf-8")

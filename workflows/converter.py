@@ -10,10 +10,11 @@ text, and the workflow records the rejection where everyone can see it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 import temporalio.api.common.v1
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -22,17 +23,52 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 
-from workflows.models import Action, StartOrderInput
+from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
 
 
+def _pattern(annotated: Any) -> str:
+    pattern: str = TypeAdapter(annotated).json_schema()["pattern"]
+    return pattern
+
+
+_STRIPE_IDS = ProvidePaymentMethodInput.model_json_schema()["properties"]
+
+PATTERN_WORDS: Final[dict[str, str]] = {
+    _pattern(Email): "not a valid email address",
+    _pattern(OrderId): "not a valid order id (letters, digits, '.', '_' and '-', starting with a letter or digit)",
+    _pattern(Currency): "not a currency code (three capital letters, such as EUR)",
+    _pattern(Url): "not a web address (it must start with http:// or https://)",
+    _STRIPE_IDS["stripe_customer_id"]["pattern"]: "not a Stripe customer id (cus_...)",
+    _STRIPE_IDS["payment_method_id"]["pattern"]: "not a Stripe payment method id (pm_...)",
+}
+"""A person reads these instead of the regular expression a field must match."""
+
+_PREFIXES: Final = ("Value error, ", "Assertion failed, ")
+"""What pydantic puts before a validator's own message."""
+
+
+def _words(item: ErrorDetails) -> str:
+    if item["type"] == "string_pattern_mismatch":
+        pattern = str((item.get("ctx") or {}).get("pattern", ""))
+        return PATTERN_WORDS.get(pattern, "not in the expected format")
+    message = item["msg"]
+    for prefix in _PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
 def describe(error: ValidationError) -> str:
-    """One line per problem, naming the field: ``amount: Input should be greater than 0``."""
+    """One line per problem, naming the field, in words: ``email: not a valid email address``.
+
+    This is the one place pydantic's errors become text: the CLI, ``OrderClient``
+    and the order's own record of a rejected action all use it.
+    """
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "payload"
-        parts.append(f"{where}: {item['msg']}")
+        parts.append(f"{where}: {_words(item)}")
     return "; ".join(parts)
 
 

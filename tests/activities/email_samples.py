@@ -163,6 +163,7 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "due_at": "2026-12-10T14:05:00Z",
         "cancel_at": "2026-12-17T14:05:00Z",
         "overdue": False,
+        "methods": ["bank_transfer", "invoice"],
         "instructions": _INSTRUCTIONS,
     },
     MessageKind.PAYMENT_OVERDUE_CANCELLED: {
@@ -307,3 +308,44 @@ def sample_request(kind: MessageKind, *, message_key: str | None = None, **order
 
 SAMPLE_CONTEXTS: dict[MessageKind, dict[str, Any]] = {kind: sample_context(kind) for kind in MessageKind}
 """One context per kind. Treat as read-only; use ``sample_context`` to modify."""
+
+
+def _variant(kind: MessageKind, order: dict[str, Any], **context: Any) -> tuple[MessageKind, dict[str, Any]]:
+    return kind, {**sample_context(kind, **order), **context}
+
+
+_BANK_ONLY = {**_INSTRUCTIONS, "invoice_url": None, "invoice_pdf": None}
+
+SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
+    # The customer paid the whole total a second time, after work had started.
+    "payment_received.overpaid": _variant(
+        MessageKind.PAYMENT_RECEIVED,
+        {"status": "IN_PROGRESS"},
+        payment={**_PAYMENT, "at": "2026-11-24T10:00:00Z", "reference": "ORD-ACME-2026-042 (again)"},
+        amount_paid="9600.00",
+        balance_due="0.00",
+    ),
+    # The last instalment arrived; the workflow had already moved on to the work.
+    "payment_received.settled_during_work": _variant(
+        MessageKind.PAYMENT_RECEIVED,
+        {"status": "IN_PROGRESS"},
+        payment={**_PAYMENT, "amount": "1800.00"},
+        amount_paid="4800.00",
+        balance_due="0.00",
+    ),
+    "payment_received.partial": _variant(
+        MessageKind.PAYMENT_RECEIVED,
+        {},
+        payment={**_PAYMENT, "amount": "3000.00"},
+        amount_paid="3000.00",
+        balance_due="1800.00",
+    ),
+    # Bank transfer only: nothing to click, so no button.
+    "payment_requested.bank_transfer_only": _variant(
+        MessageKind.PAYMENT_REQUESTED, {}, methods=["bank_transfer"], instructions=_BANK_ONLY
+    ),
+    "payment_reminder.card": _variant(
+        MessageKind.PAYMENT_REMINDER, {}, methods=["card", "bank_transfer"], instructions=_BANK_ONLY
+    ),
+}
+"""Named variants of a kind's context (``<kind>.<case>``), snapshotted next to the kinds."""

@@ -127,8 +127,7 @@ def test_every_kind_renders(kind: MessageKind, settings: Settings) -> None:
 CTA_LINKS = {
     MessageKind.CONFIRMATION_ISSUED: "/orders/acme-2026-042/confirmation/2",
     MessageKind.CONFIRMATION_REMINDER: "/orders/acme-2026-042/confirmation/2",
-    MessageKind.PAYMENT_REQUESTED: "/orders/acme-2026-042/pay",
-    MessageKind.PAYMENT_REMINDER: "/orders/acme-2026-042/pay",
+    MessageKind.PAYMENT_DECLINED: "/orders/acme-2026-042/pay",
     MessageKind.DELIVERED: "/orders/acme-2026-042/delivery/1",
     MessageKind.ACCEPTANCE_REMINDER: "/orders/acme-2026-042/delivery/1",
     MessageKind.SUPPORT_OPENED: "/orders/acme-2026-042/support",
@@ -310,6 +309,100 @@ def test_non_ascii_names_and_subjects(tmp_path: Path) -> None:
     assert parsed["Subject"] == "Bestätigung für Jörg"
     body = parsed.get_body(("plain",))
     assert body is not None and body.get_content() == "Grüße\n"
+
+
+# --------------------------------------------------------------------------
+# What a new user tripped over (issue 13)
+# --------------------------------------------------------------------------
+
+WORK_BEGINS = "We will let you know when work begins"
+
+
+def _payment_received(settings: Settings, status: str, **context: Any) -> Any:
+    return render(
+        MessageKind.PAYMENT_RECEIVED,
+        {**sample_context(MessageKind.PAYMENT_RECEIVED, status=status), **context},
+        settings,
+    )
+
+
+def test_a_payment_after_the_balance_was_settled_says_it_was_more_than_due(settings: Settings) -> None:
+    # The customer paid the EUR 4,800.00 total a second time, after work had started.
+    payment = {"amount": "4800.00", "method": "bank_transfer", "reference": "SO-42", "at": "2026-11-24T10:00:00Z"}
+    rendered = _payment_received(settings, "IN_PROGRESS", payment=payment, amount_paid="9600.00", balance_due="0.00")
+
+    assert "more than was due" in rendered.subject
+    for body in (rendered.text, rendered.html):
+        assert "We have received your payment of EUR 4,800.00" in body
+        assert "more than was due" in body
+        assert "EUR 9,600.00" in body  # paid in total, next to the order total
+        assert "operations team will be in touch" in body
+        assert "refund" in body and "credit" in body
+        assert WORK_BEGINS not in body
+        assert "fully paid" not in body
+
+
+def test_one_payment_above_the_total_is_an_overpayment_too(settings: Settings) -> None:
+    payment = {"amount": "5000.00", "method": "card", "reference": "pi_1", "at": "2026-11-24T10:00:00Z"}
+    rendered = _payment_received(settings, "AWAITING_PAYMENT", payment=payment, amount_paid="5000.00")
+    assert "more than was due" in rendered.text
+    assert WORK_BEGINS not in rendered.text and WORK_BEGINS not in rendered.html
+
+
+@pytest.mark.parametrize("status", ["IN_PROGRESS", "AWAITING_ACCEPTANCE", "IN_SUPPORT"])
+def test_a_payment_during_the_work_never_says_work_will_begin(settings: Settings, status: str) -> None:
+    rendered = _payment_received(settings, status)  # settles the balance exactly
+    for body in (rendered.text, rendered.html):
+        assert "fully paid" in body
+        assert WORK_BEGINS not in body
+        assert "more than was due" not in body
+
+
+def test_the_settling_payment_before_work_says_work_will_begin(settings: Settings) -> None:
+    rendered = _payment_received(settings, "AWAITING_PAYMENT")
+    assert WORK_BEGINS in rendered.text and WORK_BEGINS in rendered.html
+    assert "more than was due" not in rendered.text
+
+
+PAY_PAGE = "https://orders.example.com/orders/acme-2026-042/pay"
+INVOICE = "https://billing.example.com/invoices/inv_123"
+NO_INVOICE = {"invoice_url": None, "invoice_pdf": None}
+
+
+@pytest.mark.parametrize(
+    "kind", [MessageKind.PAYMENT_REQUESTED, MessageKind.PAYMENT_REMINDER, MessageKind.PAYMENT_DECLINED]
+)
+@pytest.mark.parametrize(
+    ("methods", "instructions", "button"),
+    [
+        (["bank_transfer"], NO_INVOICE, None),
+        (["bank_transfer", "invoice"], {}, ("Pay the invoice online", INVOICE)),
+        (["card"], NO_INVOICE, ("Pay now", PAY_PAGE)),
+        (["card", "bank_transfer", "invoice"], {}, ("Pay now", PAY_PAGE)),
+    ],
+    ids=["bank-transfer-only", "invoice", "card", "card-and-invoice"],
+)
+def test_payment_emails_show_a_button_only_when_there_is_something_to_click(
+    settings: Settings,
+    kind: MessageKind,
+    methods: list[str],
+    instructions: dict[str, Any],
+    button: tuple[str, str] | None,
+) -> None:
+    context = sample_context(kind)
+    context["methods"] = methods
+    context["instructions"] = {**context["instructions"], **instructions}
+    rendered = render(kind, context, settings)
+
+    assert ("If the button does not work" in rendered.html) == (button is not None)
+    if button is None:
+        assert PAY_PAGE not in rendered.text and PAY_PAGE not in collect(rendered.html).hrefs
+        assert "Pay now" not in rendered.text and "Pay now" not in rendered.html
+        assert "IBAN" in rendered.text  # the bank details are still there
+    else:
+        label, url = button
+        assert f"{label}:\n{url}" in rendered.text
+        assert f">{label}</a>" in rendered.html and url in collect(rendered.html).hrefs
 
 
 def test_list_outbox_sorts_by_date_then_name(tmp_path: Path) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from activities.config import Settings
 from activities.email import render
-from tests.activities.email_samples import SAMPLE_CONTEXTS
+from tests.activities.email_samples import SAMPLE_CONTEXTS, SAMPLE_VARIANTS
 from workflows.models import MessageKind
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -37,8 +38,15 @@ SETTINGS = Settings(
 MARKER = "=" * 24
 
 
-def snapshot_text(kind: MessageKind) -> str:
-    rendered = render(kind, SAMPLE_CONTEXTS[kind], SETTINGS)
+# Each kind's sample, then the named variants (``payment_received.overpaid``).
+CASES: dict[str, tuple[MessageKind, dict[str, Any]]] = {
+    **{kind.value: (kind, SAMPLE_CONTEXTS[kind]) for kind in MessageKind},
+    **SAMPLE_VARIANTS,
+}
+
+
+def snapshot_text(kind: MessageKind, context: dict[str, Any] | None = None) -> str:
+    rendered = render(kind, SAMPLE_CONTEXTS[kind] if context is None else context, SETTINGS)
     return (
         f"{MARKER} subject {MARKER}\n{rendered.subject}\n"
         f"{MARKER} text {MARKER}\n{rendered.text}"
@@ -46,17 +54,18 @@ def snapshot_text(kind: MessageKind) -> str:
     )
 
 
-@pytest.mark.parametrize("kind", list(MessageKind), ids=lambda kind: kind.value)
-def test_snapshot(kind: MessageKind) -> None:
-    path = SNAPSHOTS / f"{kind.value}.txt"
-    actual = snapshot_text(kind)
+@pytest.mark.parametrize("case", list(CASES))
+def test_snapshot(case: str) -> None:
+    kind, context = CASES[case]
+    path = SNAPSHOTS / f"{case}.txt"
+    actual = snapshot_text(kind, context)
     if UPDATE:
         SNAPSHOTS.mkdir(exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != actual:
             path.write_text(actual, encoding="utf-8")
         return
     if not path.exists():
-        pytest.fail(f"no snapshot for {kind.value}: run UPDATE_SNAPSHOTS=1 pytest {Path(__file__).name}")
+        pytest.fail(f"no snapshot for {case}: run UPDATE_SNAPSHOTS=1 pytest {Path(__file__).name}")
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
         diff = "".join(
@@ -68,14 +77,13 @@ def test_snapshot(kind: MessageKind) -> None:
             )
         )
         pytest.fail(
-            f"{kind.value} renders differently from its snapshot. If intended: "
+            f"{case} renders differently from its snapshot. If intended: "
             f"UPDATE_SNAPSHOTS=1 pytest {Path(__file__).name}\n{diff}"
         )
 
 
 def test_no_stale_snapshots() -> None:
-    kinds = {kind.value for kind in MessageKind}
-    stale = sorted(p.name for p in SNAPSHOTS.glob("*.txt") if p.stem not in kinds)
+    stale = sorted(p.name for p in SNAPSHOTS.glob("*.txt") if p.stem not in CASES)
     if stale and UPDATE:
         for name in stale:
             (SNAPSHOTS / name).unlink()

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from activities.email import message_sequence
+
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -133,5 +135,15 @@ def test_one_order_from_contact_to_completed_with_the_cli(dev: Cli, tmp_path: Pa
         "delivered",
         "support_closed",
     } <= kinds
+    # The outbox lists the walk's messages in the order the workflow sent them.
+    listing = subprocess.run(
+        [ORDERS, "outbox", "--order", order, "--dir", str(tmp_path / "outbox"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    sent = [message_sequence(row["path"]) or 0 for row in json.loads(listing.stdout)]
+    assert len(sent) > 9 and sent == sorted(sent) and 0 not in sent, sent
     dev.run("status", order, "--bogus", expect=2)
     dev.run("status", "no-such-order", expect=3)
