@@ -11,13 +11,14 @@ action. Dev server, because updates are tested there.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -152,3 +153,29 @@ async def test_several_poison_signals_in_one_task_are_all_recorded(order: Workfl
     current = await view(order)
     assert len(current.rejected) == len(POISON)
     assert [n.text for n in current.notes] == ["a good one"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _payload(b"binary/plain", b"hello"),
+        _payload(b"binary/null", b""),
+        _payload(b"x-custom/whatever", b"\x00"),
+        _payload(b"json/protobuf", b"{}", messageType=b"no.such.Message"),
+    ],
+    ids=["binary/plain", "binary/null", "unknown encoding", "json/protobuf"],
+)
+async def test_a_start_input_in_a_foreign_encoding_fails_the_order_cleanly(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str, payload: RawValue
+) -> None:
+    """Not a workflow task that fails forever: the run fails, naming the problem."""
+    async with make_worker(dev_env.client, settings, task_queue):
+        handle = await dev_env.client.start_workflow(
+            names.WORKFLOW_TYPE, payload, id=f"order-poison-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as caught:
+            await asyncio.wait_for(handle.result(), timeout=REJECTION_DEADLINE_SECONDS)
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidStartInput", cause
+    assert cause.message.startswith("invalid start input: ")
+    assert not await _task_failures(handle)
