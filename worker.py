@@ -3,28 +3,38 @@
 It connects with Temporal's environment configuration (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, the TLS variables and profiles),
 defaulting to ``localhost:7233``, and stops gracefully on SIGINT or SIGTERM.
+
+A server that is not up yet is retried with backoff for
+``ORDERS_CONNECT_TIMEOUT`` seconds (compose and Kubernetes start workers and
+servers together). Then, like every start-up failure, it ends with one
+``error:`` line and the exit code ``orders worker`` uses for it: 2 for bad
+configuration, 4 for an unreachable server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import os
 import signal
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.config import Settings
+from activities.config import ConfigError, Settings
 from activities.email import EmailActivities, backend_from_settings
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows import connection
-from workflows.connection import connect, metrics_runtime
+from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
 from workflows.order import ServiceOrderWorkflow
@@ -93,7 +103,9 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    client = await connect(runtime=metrics_runtime(settings.metrics_address))
+    client = await connect_with_retry(
+        runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
+    )
     if settings.metrics_address:
         log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
@@ -101,5 +113,35 @@ async def main() -> None:
     await run_worker(client, settings, stop)
 
 
+# The exit codes of ``orders worker`` (starter/cli.py, Exit) for the same failures.
+EXIT_BAD_CONFIG = 2
+EXIT_UNREACHABLE = 4
+
+
+def run() -> int:
+    """``python worker.py``: the worker, with one clean line for a start-up failure."""
+    try:
+        asyncio.run(main())
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except TemporalUnreachableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return 0
+
+
+def exit_without_finalizing(code: int) -> NoReturn:
+    """Exit as ``orders`` does (starter/cli.py, ``run``): interpreter finalization
+    can abort the process while the client's Rust threads are still around
+    ("PyGILState_Release ... must be current when releasing",
+    temporalio/sdk-python#300), turning exit code 4 into 134 now and then."""
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    exit_without_finalizing(run())

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
+from workflows.connection import DEFAULT_CONNECT_TIMEOUT
 from workflows.models import MessageKind, OrderPolicy
 
 _DURATION = TypeAdapter(timedelta)
@@ -164,6 +165,10 @@ STRIPE_DEFAULT_TIMEOUT = 20.0
 # start-to-close timeout (PAYMENT_TIMEOUT, 60 s).
 STRIPE_MAX_TIMEOUT = 25.0
 
+# ORDERS_CONNECT_TIMEOUT: a worker started with its server (compose, Kubernetes)
+# waits for it this long at most; a day covers any restart worth waiting for.
+MAX_CONNECT_TIMEOUT = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -195,6 +200,8 @@ class Settings:
     stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
     # Key of the signed action links in emails (activities/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
+    # How long the worker keeps retrying a Temporal server that is not up yet.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -240,4 +247,5 @@ class Settings:
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
+            connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
         )

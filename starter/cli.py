@@ -49,7 +49,7 @@ from starter.client import (
 )
 from starter.contract import ACTION_MODELS, schemas
 from workflows import names
-from workflows.connection import DEFAULT_ADDRESS, connect_config
+from workflows.connection import DEFAULT_ADDRESS
 from workflows.converter import describe
 from workflows.models import (
     Action,
@@ -356,16 +356,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise CliError(Exit.REJECTED, f"cannot load the worker: {error}") from None
     from activities.config import ConfigError
+    from workflows.connection import TemporalUnreachableError
 
-    address = connect_config(args.address, args.namespace)["target_host"]
     try:
         asyncio.run(worker.main())
     except ConfigError as error:
         raise CliError(Exit.USAGE, str(error)) from None
-    except RuntimeError as error:
-        if "connect" not in str(error).lower():
-            raise
-        raise CliError(Exit.UNREACHABLE, f"cannot reach Temporal at {address}: is `orders dev` running?") from None
+    except TemporalUnreachableError as error:  # worker.py's own entry point says the same
+        raise CliError(Exit.UNREACHABLE, str(error)) from None
     return Exit.OK
 
 

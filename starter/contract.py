@@ -11,47 +11,10 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from workflows import names
-from workflows.models import (
-    AcceptInput,
-    Action,
-    ActionResult,
-    AddNoteInput,
-    ApproveInput,
-    CancelInput,
-    DeliverInput,
-    ExtendDeadlineInput,
-    IssueConfirmationInput,
-    OrderView,
-    PaymentEventInput,
-    PaymentFailedInput,
-    PostUpdateInput,
-    ProvidePaymentMethodInput,
-    RecordPaymentInput,
-    RequestChangesInput,
-    RequestRevisionInput,
-    StartOrderInput,
-    SupportRequestInput,
-    UpdateCustomerInput,
-)
+from workflows.handlers import ACTION_MODELS
+from workflows.models import ActionResult, OrderView, StartOrderInput
 
-ACTION_MODELS: Final[dict[str, type[Action]]] = {
-    names.ADD_NOTE: AddNoteInput,
-    names.UPDATE_CUSTOMER: UpdateCustomerInput,
-    names.ISSUE_CONFIRMATION: IssueConfirmationInput,
-    names.APPROVE: ApproveInput,
-    names.REQUEST_CHANGES: RequestChangesInput,
-    names.RECORD_PAYMENT: RecordPaymentInput,
-    names.POST_UPDATE: PostUpdateInput,
-    names.DELIVER: DeliverInput,
-    names.ACCEPT: AcceptInput,
-    names.REQUEST_REVISION: RequestRevisionInput,
-    names.REQUEST_SUPPORT: SupportRequestInput,
-    names.CANCEL: CancelInput,
-    names.PROVIDE_PAYMENT_METHOD: ProvidePaymentMethodInput,
-    names.PAYMENT_FAILED: PaymentFailedInput,
-    names.PAYMENT_EVENT: PaymentEventInput,
-    names.EXTEND_DEADLINE: ExtendDeadlineInput,
-}
+__all__ = ["ACTION_MODELS", "schemas"]
 
 START: Final = "start"
 STATUS: Final = "status"

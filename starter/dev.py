@@ -3,12 +3,21 @@
 The server runs as a child process in its own process group, so Ctrl-C
 reaches only this process: the worker shuts down first, then the server is
 terminated. Its SQLite file keeps the orders between runs.
+
+The server never outlives ``orders dev``: on Linux the kernel kills it when
+its parent dies, even by SIGKILL (``PR_SET_PDEATHSIG``). Elsewhere, or for a
+server an older ``orders dev`` left behind, a pid file beside the database
+(``<db>.pid``) names the server that runs on it; the next ``orders dev`` on
+that database stops it, says so, and starts afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -16,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
@@ -36,6 +46,8 @@ DEFAULT_DB: Final = STATE_DIR / "temporal.db"
 SERVER_LOG: Final = STATE_DIR / "temporal.log"
 READY_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 10.0
+PR_SET_PDEATHSIG: Final = 1
+"""prctl(2) option: the signal a process gets when its parent dies."""
 
 console = Console()
 log = logging.getLogger("orders.dev")
@@ -133,14 +145,90 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the server child, before exec: SIGKILL it when ``orders dev`` dies,
+    however it dies (Linux only; a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def start_server(command: list[str], log_file: IO[bytes]) -> subprocess.Popen[bytes]:
+    parent = os.getpid()
     return subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group: the terminal's Ctrl-C is ours to relay
+        preexec_fn=(lambda: _die_with_parent(parent)) if sys.platform == "linux" else None,
     )
+
+
+def pid_file(db: Path) -> Path:
+    """Names the server running on ``db``, while ``orders dev`` runs it."""
+    return db.with_name(db.name + ".pid")
+
+
+def write_pid_file(db: Path, pid: int) -> None:
+    # ``db`` exactly as the server's --db-filename got it: how to recognise the server later.
+    pid_file(db).write_text(json.dumps({"pid": pid, "db": str(db)}), encoding="utf-8")
+
+
+def _running_server(pid: int, db: str) -> bool:
+    """Whether ``pid`` is still a Temporal dev server on ``db`` (and not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: not ours to stop
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.exists():
+        return True  # no /proc (macOS): trust the pid file
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and b"start-dev" in args and db.encode() in args
+
+
+def stop_stale_server(db: Path) -> None:
+    """Stop the server an earlier ``orders dev`` left running on ``db``, saying so."""
+    path = pid_file(db)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        pid, server_db = int(recorded["pid"]), str(recorded["db"])
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)
+        return
+    if _running_server(pid, server_db):
+        console.print(
+            f"[yellow]a Temporal server (pid {pid}) that an earlier `orders dev` started on {db} "
+            "is still running; stopping it[/]"
+        )
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+            if _wait_gone(pid, server_db, STOP_TIMEOUT):
+                break
+        else:
+            raise DevError(f"the Temporal server (pid {pid}) on {db} does not stop; stop it yourself", 1)
+    path.unlink(missing_ok=True)
+
+
+def _wait_gone(pid: int, db: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _running_server(pid, db):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -222,20 +310,23 @@ async def run(options: DevOptions) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     binary = find_temporal()
     settings = load_settings(options.outbox)
-    check_port_free(options.port, "--port")
-    check_port_free(options.ui_port, "--ui-port")
     make_dir(STATE_DIR, "state")
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
+    stop_stale_server(db)
+    check_port_free(options.port, "--port")
+    check_port_free(options.ui_port, "--ui-port")
 
     stop = asyncio.Event()
     worker.install_stop_handlers(stop)
     with SERVER_LOG.open("wb") as log_file:
         process = start_server(server_command(binary, options, db), log_file)
+        write_pid_file(db, process.pid)
         try:
             return await serve(process, options, db, settings, stop)
         finally:
             stop_server(process)
+            pid_file(db).unlink(missing_ok=True)
             console.print("Temporal server stopped")
 
 

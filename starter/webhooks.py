@@ -5,7 +5,8 @@ An ASGI app (Starlette, served by uvicorn) with one endpoint,
 
 - verifies the ``Stripe-Signature`` header with the endpoint's secret
   (``STRIPE_WEBHOOK_SECRET``) and answers 400, with no side effect, to a bad or
-  stale signature or a payload that is not an event;
+  stale signature or a payload that is not an event, and 413 to a body over
+  1 MB (``MAX_BODY_BYTES``), refused before it is read further;
 - finds the order in the object's ``metadata.order_id`` (for invoices, the
   invoice's metadata), and sends its workflow one signal:
 
@@ -64,6 +65,9 @@ from workflows.models import (
 )
 
 WEBHOOK_PATH: Final = "/stripe/webhook"
+MAX_BODY_BYTES: Final = 1024 * 1024
+"""The largest body read (413 above it). Stripe's events are a few kilobytes;
+the signature can only be checked once the whole body is in memory."""
 SIGNAL_TIMEOUT: Final = timedelta(seconds=5)
 """How long one signal may take; well inside Stripe's wait for an answer."""
 
@@ -197,6 +201,21 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
         return Ignored(f"the event does not make a valid signal: {error.errors()[0].get('msg')}")
 
 
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None as soon as it is known to pass ``MAX_BODY_BYTES``:
+    from its Content-Length before reading anything, or while reading a body
+    sent without one (chunked), so a huge body is never held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
 def create_app(
     client_factory: ClientFactory, secret: str, *, tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE
 ) -> Starlette:
@@ -214,10 +233,17 @@ def create_app(
             return client
 
     async def stripe_webhook(request: Request) -> JSONResponse:
-        payload = await request.body()
+        payload = await _read_capped(request)
+        if payload is None:
+            log.warning("webhook refused: the body is larger than %d bytes", MAX_BODY_BYTES)
+            return JSONResponse({"error": "payload too large"}, status_code=413)
         try:
-            stripe.Webhook.construct_event(payload, request.headers.get("stripe-signature"), secret, tolerance)
-            event = json.loads(payload)
+            # Only the signature is checked here: ``construct_event`` would also
+            # build a ``stripe.Event``, and crashes on a signed body that is JSON
+            # but not an object.
+            text = payload.decode("utf-8")
+            stripe.WebhookSignature.verify_header(text, request.headers.get("stripe-signature"), secret, tolerance)
+            event = json.loads(text)
         except stripe.SignatureVerificationError as error:
             log.warning("webhook refused: %s", error.user_message)
             return JSONResponse({"error": "invalid signature"}, status_code=400)
@@ -225,6 +251,7 @@ def create_app(
             log.warning("webhook refused: the payload is not a JSON event")
             return JSONResponse({"error": "invalid payload"}, status_code=400)
         if not isinstance(event, dict):
+            log.warning("webhook refused: the payload is JSON but not an event object")
             return JSONResponse({"error": "invalid payload"}, status_code=400)
         event_id, event_type = event.get("id"), event.get("type")
         routed = route_event(event)

@@ -1,16 +1,26 @@
 """The data converter shared by the worker and every client.
 
-It is Temporal's pydantic converter with one difference. When an action's
-payload fails validation, the SDK would drop a signal with only a log line,
-and a bad start input would retry its workflow task forever. Instead, the
-payload decodes to an unvalidated instance that carries pydantic's error
-text, and the workflow records the rejection where everyone can see it.
+It is Temporal's pydantic converter with one difference: a payload meant for
+an action or the start input never fails to decode. Whatever arrives (JSON of
+the wrong shape, ``null``, ``binary/plain`` bytes, ``binary/null``, a
+``json/protobuf`` message, an encoding nobody knows), it decodes to an
+unvalidated instance of the expected model that carries the reason in
+``_decode_error``, and the workflow records the rejection where everyone can
+see it. Without this the SDK would drop a bad signal with only a log line,
+hand the handler ``bytes`` or ``None`` (a failed workflow task, retried
+forever), and a bad start input would retry its workflow task forever.
+
+The converter only sees payloads whose count matches the handler's
+parameters; a message with no payload or several never gets a type hint from
+the SDK. ``workflows/handlers.py`` therefore takes actions raw and checks
+the count itself before calling ``from_payload`` here.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
 
 import temporalio.api.common.v1
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -26,6 +36,9 @@ from temporalio.converter import (
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
+JSON_ENCODING = b"json/plain"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _pattern(annotated: Any) -> str:
@@ -72,43 +85,76 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class _LenientJSONConverter(PydanticJSONPlainPayloadConverter):
-    def from_payload(
-        self,
-        payload: temporalio.api.common.v1.Payload,
-        type_hint: type | None = None,
-    ) -> Any:
-        try:
-            return super().from_payload(payload, type_hint)
-        except ValidationError as error:
-            if not (isinstance(type_hint, type) and issubclass(type_hint, LENIENT_TYPES)):
-                raise
-            return _unvalidated(type_hint, payload.data, describe(error))
+def describe_payload(payload: temporalio.api.common.v1.Payload) -> str:
+    """``binary/plain payload``: how the payload said it was encoded."""
+    encoding = payload.metadata.get("encoding")
+    if encoding is None:
+        return "payload without an encoding"
+    return f"{encoding.decode('utf-8', 'replace')[:60]} payload"
 
 
-def _unvalidated(model: type[BaseModel], data: bytes, reason: str) -> BaseModel:
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        raw = None
+def decode_error(payload: temporalio.api.common.v1.Payload, error: Exception) -> str:
+    """The reason a payload did not decode, for a person to read."""
+    if isinstance(error, ValidationError):
+        return describe(error)
+    detail = str(error.__cause__ or error) or type(error).__name__
+    return f"{describe_payload(payload)} could not be decoded: {detail[:200]}"
+
+
+def unvalidated(model: type[ModelT], payload: temporalio.api.common.v1.Payload | None, reason: str) -> ModelT:
+    """An instance of ``model`` built without validation, carrying ``reason``
+    in ``_decode_error``; it keeps a string ``request_id`` from a JSON object,
+    so that a retried bad request is recognisable."""
     fields: dict[str, Any] = {}
-    if isinstance(raw, dict) and isinstance(raw.get("request_id"), str):
-        # Keep the request id so that a retried bad request is recognisable.
-        fields["request_id"] = raw["request_id"]
+    if payload is not None and payload.metadata.get("encoding") == JSON_ENCODING:
+        try:
+            raw = json.loads(payload.data)
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict) and isinstance(raw.get("request_id"), str):
+            fields["request_id"] = raw["request_id"]
     instance = model.model_construct(**fields)
     instance._decode_error = reason  # type: ignore[attr-defined]
     return instance
 
 
+def _is_lenient(type_hint: Any) -> bool:
+    return isinstance(type_hint, type) and issubclass(type_hint, LENIENT_TYPES)
+
+
 class LenientPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        lenient = _LenientJSONConverter()
+        pydantic_json = PydanticJSONPlainPayloadConverter()
         super().__init__(
             *(
-                lenient if isinstance(c, JSONPlainPayloadConverter) else c
+                pydantic_json if isinstance(c, JSONPlainPayloadConverter) else c
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )
+
+    def from_payloads(
+        self,
+        payloads: Sequence[temporalio.api.common.v1.Payload],
+        type_hints: list[type] | None = None,
+    ) -> list[Any]:
+        hints: list[type | None] = list(type_hints) if type_hints else [None] * len(payloads)
+        if len(hints) != len(payloads) or not any(_is_lenient(h) for h in hints):
+            return super().from_payloads(payloads, type_hints)
+        return [self._one(payload, hint) for payload, hint in zip(payloads, hints, strict=True)]
+
+    def _one(self, payload: temporalio.api.common.v1.Payload, type_hint: type | None) -> Any:
+        if type_hint is None:
+            return super().from_payloads([payload])[0]
+        if not _is_lenient(type_hint):
+            return super().from_payloads([payload], [type_hint])[0]
+        try:
+            value = super().from_payloads([payload], [type_hint])[0]
+        except Exception as error:
+            return unvalidated(type_hint, payload, decode_error(payload, error))
+        if not isinstance(value, type_hint):
+            shown = "null" if value is None else type(value).__name__
+            return unvalidated(type_hint, payload, f"{describe_payload(payload)} decoded to {shown}, not an object")
+        return value
 
 
 data_converter = DataConverter(payload_converter_class=LenientPayloadConverter)

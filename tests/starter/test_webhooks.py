@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.webhooks import WEBHOOK_PATH, Ignored, Routed, create_app, route_event
+from starter.webhooks import MAX_BODY_BYTES, WEBHOOK_PATH, Ignored, Routed, create_app, route_event
 from tests.doubles.stripe_api import StripeDouble, serve, sign
 from workflows import names
 from workflows.models import PaymentEventInput, PaymentFailedInput, PaymentMethod, RecordPaymentInput
@@ -262,3 +262,48 @@ def test_a_secret_is_required() -> None:
 
     with pytest.raises(ValueError, match="secret"):
         create_app(factory, "")
+
+
+@pytest.mark.parametrize("body", [b"[]", b'["evt_1"]', b"null", b"42", b'"evt_1"', b"true"])
+async def test_a_signed_json_body_that_is_not_an_object_is_400(temporal: RecordingClient, body: bytes) -> None:
+    response = await post(temporal, body, sign(body, SECRET))
+    assert response.status_code == 400 and response.json() == {"error": "invalid payload"}
+    assert temporal.signals == [] and temporal.connects == 0
+
+
+async def test_a_body_over_the_cap_is_413_by_its_content_length(temporal: RecordingClient) -> None:
+    body = b'{"id": "evt_1", "pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    response = await post(temporal, body, sign(body, SECRET))
+    assert response.status_code == 413 and response.json() == {"error": "payload too large"}
+    assert temporal.signals == [] and temporal.connects == 0
+
+
+async def test_a_chunked_body_is_cut_off_at_the_cap(temporal: RecordingClient) -> None:
+    """No Content-Length: the receiver stops reading once the cap is passed."""
+    chunk = b"x" * 64 * 1024
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < 20 * MAX_BODY_BYTES:
+            sent += len(chunk)
+            yield chunk
+
+    async def factory() -> Any:
+        return temporal
+
+    app = create_app(factory, SECRET)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        response = await http.post(WEBHOOK_PATH, content=endless(), headers={"Stripe-Signature": "t=1,v1=0"})
+    assert response.status_code == 413
+    assert sent < 2 * MAX_BODY_BYTES, f"read {sent} bytes before refusing"
+    assert temporal.signals == []
+
+
+async def test_a_body_just_under_the_cap_is_still_read(stripe_api: StripeDouble, temporal: RecordingClient) -> None:
+    payload = event(stripe_api, "invoice.paid", invoice())
+    payload["pad"] = "x" * (MAX_BODY_BYTES - len(json.dumps(payload)) - 20)
+    body = json.dumps(payload).encode()
+    assert len(body) <= MAX_BODY_BYTES
+    response = await post(temporal, body, sign(body, SECRET))
+    assert response.status_code == 200 and len(temporal.signals) == 1
