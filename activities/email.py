@@ -434,6 +434,38 @@ def backend_from_settings(settings: Settings) -> EmailBackend:
     return OutboxBackend(settings.outbox_dir)
 
 
+def alert_operations(
+    settings: Settings,
+    order_id: str,
+    kind: MessageKind,
+    context: Mapping[str, Any],
+    *,
+    message_key: str,
+    backend: EmailBackend | None = None,
+) -> str | None:
+    """Send operations (``ORDERS_OPS_EMAIL``) a staff notice from outside the worker.
+
+    For the places that must not lose money in silence but have no workflow to
+    send the notice for them: the webhook receiver and ``OrderClient`` meeting
+    an order whose workflow has closed. Same templates, same backend choice
+    (``backend_from_settings``) as the worker's email activity. Blocking: call
+    it in a thread from async code. ``message_key`` names the notice (the
+    outbox writes one file per key, so a retried webhook sends no second one).
+    """
+    kind = MessageKind(kind)
+    if kind not in INTERNAL_KINDS:
+        raise ValueError(f"{kind.value} is a customer email, not a notice for operations")
+    request = EmailRequest(
+        order_id=order_id,
+        kind=kind,
+        audience=Audience.OPERATIONS,
+        message_key=message_key,
+        context=dict(context),
+    )
+    chosen = backend or backend_from_settings(settings)
+    return chosen.send(EmailActivities(settings, chosen).compose(request))
+
+
 # --------------------------------------------------------------------------
 # Reading the outbox (for ``orders outbox``)
 # --------------------------------------------------------------------------
