@@ -382,7 +382,7 @@ async def alert_money_not_counted(
         "order_id": order_id,
         "status": "unknown",
         "total": None,
-        "customer": {"name": "(unknown)", "email": "(unknown)"},
+        "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
     }
     currency: str | None = None
     try:
