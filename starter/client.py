@@ -325,6 +325,16 @@ def _status_or_none(value: str | None) -> OrderStatus | None:
         return None
 
 
+def _wire(payload: Action) -> dict[str, Any]:
+    """What goes to the order: only the fields the caller gave (and the request id).
+
+    A field left out is not sent as ``null``: ``update_customer`` with only a
+    new email must not carry ``"name": null``. The order fills in each model's
+    defaults itself.
+    """
+    return payload.model_dump(mode="json", exclude_unset=True)
+
+
 # --------------------------------------------------------------------------
 # Money for an order whose workflow has closed
 # --------------------------------------------------------------------------
@@ -567,7 +577,7 @@ class OrderClient:
                 # admitted after that: see NoWorkerAvailable.
                 async with asyncio.timeout(self._update_timeout.total_seconds()):
                     result: ActionResult = await handle.execute_update(
-                        action, payload, result_type=ActionResult, rpc_timeout=self._update_timeout
+                        action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
                     )
         except OrderClosed as closed:
             await self._report_money_to_closed_order(closed, payload)
@@ -583,7 +593,7 @@ class OrderClient:
         payload = self._payload(order_id, action, request)
         try:
             with self._errors(order_id, "signal", action):
-                await self.handle(order_id).signal(action, payload)
+                await self.handle(order_id).signal(action, _wire(payload))
         except OrderClosed as closed:
             await self._report_money_to_closed_order(closed, payload)
             raise
