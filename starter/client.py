@@ -47,6 +47,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities import links
 from activities.config import Settings
 from activities.links import (
+    AUTHENTICATE,
     ExpiredLink,
     InvalidLink,
     LinkClaims,
@@ -55,6 +56,8 @@ from activities.links import (
     TamperedLink,
     WrongActionLink,
     WrongOrderLink,
+    form_nonce,
+    link_request_id,
 )
 from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
@@ -86,6 +89,7 @@ from workflows.models import (
 )
 
 __all__ = [
+    "AUTHENTICATE",
     "ActionRejected",
     "ExpiredLink",
     "InvalidLink",
@@ -110,6 +114,8 @@ __all__ = [
     "TemporalUnreachable",
     "WrongActionLink",
     "WrongOrderLink",
+    "form_nonce",
+    "link_request_id",
 ]
 
 CONNECT_TIMEOUT: Final = 10.0
@@ -713,7 +719,12 @@ class OrderClient:
     ) -> LinkClaims:
         """The claims of a link token from a customer email, checked against ``order_id``.
 
-        ``action`` (``names.APPROVE``...) and ``version`` are checked when given.
+        The token's page must be a known one; ``action`` (``names.APPROVE``...,
+        or ``AUTHENTICATE``) and ``version`` are checked when given. Leave
+        ``action`` out only to open the page; verify again with the action the
+        customer chose. Send the action with ``link_request_id(token, nonce)``
+        (a nonce per rendered form) and, for a delivery link, with
+        ``round=claims.version``.
         Raises an ``InvalidLink`` subclass: ``MalformedLink``, ``TamperedLink``,
         ``ExpiredLink``, ``WrongOrderLink`` (a token replayed for another order),
         ``WrongActionLink``, or ``LinkSigningDisabled`` when no secret is set.
