@@ -223,15 +223,15 @@ ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[st
     ),
     "pay": (
         names.RECORD_PAYMENT,
-        lambda a: _fields(amount=a.amount, reference=a.reference, method=a.method),
+        lambda a: _fields(amount=a.amount, currency=a.currency, reference=a.reference, method=a.method),
     ),
     "update": (names.POST_UPDATE, lambda a: _fields(text=a.text, milestone=a.milestone)),
     "deliver": (
         names.DELIVER,
         lambda a: _fields(summary=a.summary, links=a.link, access_instructions=a.access),
     ),
-    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments)),
-    "request-revision": (names.REQUEST_REVISION, lambda a: {"comments": a.comments}),
+    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments, round=a.round)),
+    "request-revision": (names.REQUEST_REVISION, lambda a: _fields(comments=a.comments, round=a.round)),
     "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
     "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
     "card": (
@@ -692,6 +692,7 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
     p.add_argument("--amount", required=True, help="e.g. 1200.00")
     p.add_argument("--reference", required=True)
     p.add_argument("--method", default=None, help="bank_transfer, card or invoice")
+    p.add_argument("--currency", default=None, help="the payment's currency, e.g. EUR (default: the order's)")
 
     p = action("update", "post a progress update")
     p.add_argument("text", metavar="TEXT")
@@ -704,9 +705,15 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
 
     p = action("accept", "accept the delivery (for the customer)")
     p.add_argument("--comments", default=None)
+    p.add_argument(
+        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
+    )
 
     p = action("request-revision", "ask for a revision of the delivery (for the customer)")
     p.add_argument("comments", metavar="COMMENTS")
+    p.add_argument(
+        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
+    )
 
     p = action("support", "raise a support request")
     p.add_argument("subject", metavar="SUBJECT")
