@@ -269,9 +269,8 @@ def create_app(
     ) -> JSONResponse:
         """No running order can take this money: tell operations, then answer Stripe 200."""
         try:
-            alert = await alert_money_not_counted(
-                client, alert_settings, order_id, money, message_key=f"order-{order_id}:ops-alert:{money.request_id}"
-            )
+            # One email per request id: a redelivered event (or the second report of one refund failure) sends none.
+            alert = await alert_money_not_counted(client, alert_settings, order_id, money)
         except Exception as error:  # the email did not go out: let Stripe deliver the event again
             log.error(
                 "stripe event %s (%s) for order %s: operations could not be told: %s",
