@@ -46,7 +46,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
-from activities.links import LINK_ACTIONS, LinkSigner
+from activities.links import AUTHENTICATE, LINK_ACTIONS, LinkSigner
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
 
@@ -209,6 +209,8 @@ def _link_token(context: Context, order_id: str, order_version: Any, parts: tupl
     signer = context.get(LINK_SIGNER)
     if not isinstance(signer, LinkSigner) or not signer.enabled or not parts or parts[0] not in LINK_ACTIONS:
         return None
+    if parts[0] == AUTHENTICATE:
+        raise UndefinedError("an authentication link is built with authentication_url(hosted_url)")
     page = str(parts[0])
     version: Any = parts[1] if len(parts) > 1 else None
     expiry: Any = None
@@ -230,6 +232,32 @@ def _link_token(context: Context, order_id: str, order_version: Any, parts: tupl
     return signer.sign(order_id, page, number, expires_at)
 
 
+@pass_context
+def authentication_url(context: Context, hosted_url: Any) -> str:
+    """Where the customer confirms a card payment (3D Secure).
+
+    With a link secret: a signed link to the web backend,
+    ``/orders/{id}/authenticate?token=...``, whose token carries Stripe's
+    address; the backend verifies it and redirects. The customer sees our
+    address, and nobody can swap the Stripe one. Without a secret: Stripe's
+    address as it is.
+    """
+    if not is_web_url(hosted_url):
+        raise FilterArgumentError(f"authentication_url: {hosted_url!r} is not a web address")
+    signer = context.get(LINK_SIGNER)
+    if not isinstance(signer, LinkSigner) or not signer.enabled:
+        return str(hosted_url)
+    order = context.resolve("order")
+    order_id = order["order_id"] if isinstance(order, Mapping) and "order_id" in order else None
+    if order_id is None:
+        raise UndefinedError("authentication_url needs order.order_id")
+    expiry = context.get("due_at")
+    expires_at = _as_utc(expiry, "authentication_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
+    token = signer.sign(str(order_id), AUTHENTICATE, None, expires_at, target=str(hosted_url))
+    base = str(context.resolve("web_base_url")).rstrip("/")
+    return f"{base}/orders/{quote(str(order_id), safe='')}/{AUTHENTICATE}?token={token}"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -249,6 +277,7 @@ def _environment() -> Environment:
     )
     env.tests["web_url"] = is_web_url
     env.globals["order_url"] = order_url
+    env.globals["authentication_url"] = authentication_url
     return env
 
 
@@ -444,6 +473,38 @@ def backend_from_settings(settings: Settings) -> EmailBackend:
 
         return SendGridBackend.from_settings(settings)
     return OutboxBackend(settings.outbox_dir)
+
+
+def alert_operations(
+    settings: Settings,
+    order_id: str,
+    kind: MessageKind,
+    context: Mapping[str, Any],
+    *,
+    message_key: str,
+    backend: EmailBackend | None = None,
+) -> str | None:
+    """Send operations (``ORDERS_OPS_EMAIL``) a staff notice from outside the worker.
+
+    For the places that must not lose money in silence but have no workflow to
+    send the notice for them: the webhook receiver and ``OrderClient`` meeting
+    an order whose workflow has closed. Same templates, same backend choice
+    (``backend_from_settings``) as the worker's email activity. Blocking: call
+    it in a thread from async code. ``message_key`` names the notice (the
+    outbox writes one file per key, so a retried webhook sends no second one).
+    """
+    kind = MessageKind(kind)
+    if kind not in INTERNAL_KINDS:
+        raise ValueError(f"{kind.value} is a customer email, not a notice for operations")
+    request = EmailRequest(
+        order_id=order_id,
+        kind=kind,
+        audience=Audience.OPERATIONS,
+        message_key=message_key,
+        context=dict(context),
+    )
+    chosen = backend or backend_from_settings(settings)
+    return chosen.send(EmailActivities(settings, chosen).compose(request))
 
 
 # --------------------------------------------------------------------------

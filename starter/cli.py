@@ -5,6 +5,11 @@ imports workflow code; only ``orders worker`` and ``orders dev`` load it.
 
 Exit codes: 0 success, 1 the order refused the action, 2 bad usage or a bad
 file, 3 no such order, 4 Temporal unreachable, 5 no worker answered in time.
+
+Every action command prints the request id it used. After exit 5 the action
+is not lost: Temporal holds it and the order applies it when a worker starts.
+Resend it only with the same ``--request-id`` (as an update or with
+``--signal``): the order applies one (action, request id) at most once.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -61,6 +66,7 @@ from workflows.models import (
 )
 
 CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
+DEFAULT_UPDATE_SECONDS: Final = order_client.UPDATE_TIMEOUT.total_seconds()
 
 out = Console()
 err = Console(stderr=True)
@@ -92,8 +98,21 @@ class CliError(Exception):
 
 
 async def connect(args: argparse.Namespace) -> OrderClient:
+    update_timeout = timedelta(seconds=getattr(args, "timeout", None) or DEFAULT_UPDATE_SECONDS)
     with cli_errors():
-        return await OrderClient.connect(args.address, args.namespace, timeout=CONNECT_TIMEOUT)
+        return await OrderClient.connect(
+            args.address, args.namespace, timeout=CONNECT_TIMEOUT, update_timeout=update_timeout
+        )
+
+
+def held_message(error: NoWorkerAvailable, action: str, request_id: str) -> str:
+    """The truth after an update nobody answered: it is held, and how to retry without doubling it."""
+    return (
+        f"{error.message}. The {action} (request id {request_id}) is held by Temporal: the order applies it"
+        " when a worker starts (`orders worker` or `orders dev`). Do not send it again under a new request id."
+        f" To retry safely, resend it with --request-id {request_id} (as an update or with --signal):"
+        " the order applies one request id once, whichever copy arrives first."
+    )
 
 
 @contextmanager
@@ -109,16 +128,17 @@ def cli_errors() -> Iterator[None]:
             f"cannot reach Temporal at {error.address}: is `orders dev` running?\n  ({error.detail})",
         ) from None
     except OrderClosed as error:
-        raise CliError(Exit.REJECTED, f"order {error.order_id} is closed and accepts no more actions") from None
+        message = f"order {error.order_id} is closed and accepts no more actions"
+        if error.alert is not None:
+            message += f"; it was not counted, and operations were told ({error.alert.reason})"
+        raise CliError(Exit.REJECTED, message) from None
     except ActionRejected as error:
         raise CliError(Exit.REJECTED, f"order {error.order_id} refused: {error.reason}") from None
     except OrderNotFound as error:
         raise CliError(Exit.UNKNOWN_ORDER, error.message) from None
     except NoWorkerAvailable as error:
-        hint = "start one with `orders worker` (or `orders dev`)"
-        if error.operation == "update":
-            hint += ", or send with --signal to queue the action"
-        raise CliError(Exit.NO_WORKER, f"{error.message}: {hint}") from None
+        # Actions say more (cmd_action): the update is held, and how to retry it.
+        raise CliError(Exit.NO_WORKER, f"{error.message}: start one with `orders worker` (or `orders dev`)") from None
     except (NamespaceNotFound, InvalidListQuery) as error:
         raise CliError(Exit.USAGE, error.message) from None
     except OrderError as error:  # a failing workflow task, a failed query, anything else Temporal refused
@@ -204,15 +224,15 @@ ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[st
     ),
     "pay": (
         names.RECORD_PAYMENT,
-        lambda a: _fields(amount=a.amount, reference=a.reference, method=a.method),
+        lambda a: _fields(amount=a.amount, currency=a.currency, reference=a.reference, method=a.method),
     ),
     "update": (names.POST_UPDATE, lambda a: _fields(text=a.text, milestone=a.milestone)),
     "deliver": (
         names.DELIVER,
         lambda a: _fields(summary=a.summary, links=a.link, access_instructions=a.access),
     ),
-    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments)),
-    "request-revision": (names.REQUEST_REVISION, lambda a: {"comments": a.comments}),
+    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments, round=a.round)),
+    "request-revision": (names.REQUEST_REVISION, lambda a: _fields(comments=a.comments, round=a.round)),
     "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
     "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
     "card": (
@@ -257,8 +277,13 @@ async def cmd_start(args: argparse.Namespace) -> int:
 
 
 async def cmd_action(args: argparse.Namespace) -> int:
-    """Every action command: an update by default, a durable signal with --signal."""
+    """Every action command: an update by default, a durable signal with --signal.
+
+    The request id (``--request-id``, or a random one) is printed in every
+    outcome, so that a retry can reuse it.
+    """
     name, action = build_action(args)
+    request_id = str(action.request_id)
     orders = await connect(args)
     with cli_errors():
         if args.signal:
@@ -268,20 +293,28 @@ async def cmd_action(args: argparse.Namespace) -> int:
             else:
                 out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})")
             return Exit.OK
-        result = await orders.update(args.order_id, name, action)
+        try:
+            result = await orders.update(args.order_id, name, action)
+        except NoWorkerAvailable as error:
+            if args.json:
+                print_json({"order_id": args.order_id, "action": name, "request_id": request_id, "held": True})
+            raise CliError(Exit.NO_WORKER, held_message(error, name, request_id)) from None
+        except ActionRejected as error:
+            error.message = error.reason = f"{error.reason} (request id {request_id})"
+            raise
     if args.json:
-        print_json(result.model_dump(mode="json"))
+        print_json({**result.model_dump(mode="json"), "action": name, "request_id": request_id})
     else:
-        print_result(name, result)
+        print_result(name, result, request_id)
     return Exit.OK
 
 
-def print_result(name: str, result: ActionResult) -> None:
+def print_result(name: str, result: ActionResult, request_id: str) -> None:
     if result.applied:
         line = f"[green]✓[/] {name} applied to order [bold]{result.order_id}[/]: now [bold]{result.status}[/]"
     else:
         line = f"[yellow]=[/] {name} was already applied to order [bold]{result.order_id}[/]: [bold]{result.status}[/]"
-    out.print(line)
+    out.print(line + f" (request id {request_id})", highlight=False)
     if result.message:
         out.print(Text(f"  {result.message}"))
 
@@ -731,6 +764,16 @@ def _client_options() -> argparse.ArgumentParser:
     return parent
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 and at most 3600")
+    return seconds
+
+
 def _action_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--signal", action="store_true", help="send as a durable signal instead of an update")
@@ -738,6 +781,13 @@ def _action_options() -> argparse.ArgumentParser:
         "--request-id",
         default=None,
         help="idempotency key: repeating an action with the same id applies it once (default: random)",
+    )
+    parent.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"how long an update waits for a worker's answer (default {DEFAULT_UPDATE_SECONDS:g})",
     )
     parent.add_argument("--json", action="store_true", help="print the result as JSON")
     return parent
@@ -774,6 +824,7 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
     p.add_argument("--amount", required=True, help="e.g. 1200.00")
     p.add_argument("--reference", required=True)
     p.add_argument("--method", default=None, help="bank_transfer, card or invoice")
+    p.add_argument("--currency", default=None, help="the payment's currency, e.g. EUR (default: the order's)")
 
     p = action("update", "post a progress update")
     p.add_argument("text", metavar="TEXT")
@@ -786,9 +837,15 @@ def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
 
     p = action("accept", "accept the delivery (for the customer)")
     p.add_argument("--comments", default=None)
+    p.add_argument(
+        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
+    )
 
     p = action("request-revision", "ask for a revision of the delivery (for the customer)")
     p.add_argument("comments", metavar="COMMENTS")
+    p.add_argument(
+        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
+    )
 
     p = action("support", "raise a support request")
     p.add_argument("subject", metavar="SUBJECT")

@@ -9,14 +9,17 @@ Every action is an update that answers with the new status, or raises a typed
 exception (``ActionRejected`` with the order's reason, ``OrderNotFound``,
 ``OrderClosed``, ``NoWorkerAvailable``...); ``send_signal`` sends the same
 action as a durable fire-and-forget signal instead. ``verify_link`` checks the
-signed tokens of the links in customer emails. Like the CLI, this module
-never imports workflow code. See ``docs/integration.md``.
+signed tokens of the links in customer emails. Money never vanishes here: a
+payment for an order whose workflow has closed is reported to operations
+(``alert_money_not_counted``) before ``OrderClosed`` is raised. Like the CLI,
+this module never imports workflow code. See ``docs/integration.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import os
 import re
 import uuid
@@ -24,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
@@ -41,7 +45,9 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import links
+from activities.config import Settings
 from activities.links import (
+    AUTHENTICATE,
     ExpiredLink,
     InvalidLink,
     LinkClaims,
@@ -50,6 +56,8 @@ from activities.links import (
     TamperedLink,
     WrongActionLink,
     WrongOrderLink,
+    form_nonce,
+    link_request_id,
 )
 from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
@@ -65,6 +73,7 @@ from workflows.models import (
     DeliverInput,
     ExtendDeadlineInput,
     IssueConfirmationInput,
+    MessageKind,
     OrderStatus,
     OrderView,
     PaymentEventInput,
@@ -80,6 +89,7 @@ from workflows.models import (
 )
 
 __all__ = [
+    "AUTHENTICATE",
     "ActionRejected",
     "ExpiredLink",
     "InvalidLink",
@@ -88,6 +98,7 @@ __all__ = [
     "LinkClaims",
     "LinkSigningDisabled",
     "MalformedLink",
+    "MoneyAlert",
     "NamespaceNotFound",
     "NoWorkerAvailable",
     "OrderClient",
@@ -103,11 +114,21 @@ __all__ = [
     "TemporalUnreachable",
     "WrongActionLink",
     "WrongOrderLink",
+    "form_nonce",
+    "link_request_id",
 ]
 
 CONNECT_TIMEOUT: Final = 10.0
 UPDATE_TIMEOUT: Final = timedelta(seconds=30)
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
+
+NOT_COUNTED_ACTION: Final = "It was not counted. Refund it or agree a credit with the customer."
+"""What operations are asked to do about money an order could not take."""
+REFUND_FAILED_ACTION: Final = (
+    "The customer has not got this money back. Refund it another way, or agree a credit with the customer."
+)
+
+log = logging.getLogger("orders.client")
 
 Operation = Literal["start", "update", "signal", "query", "list"]
 
@@ -154,10 +175,16 @@ class ActionRejected(OrderError):
 
 
 class OrderClosed(ActionRejected):
-    """The order is completed, cancelled or expired: it accepts no more actions."""
+    """The order's workflow has closed (completed, cancelled, expired, terminated): it accepts no more actions.
+
+    For ``record_payment`` operations have already been sent a
+    ``payment_needs_review`` notice when this is raised (``alert`` says which
+    one; None when it could not be sent, and the failure was logged).
+    """
 
     def __init__(self, order_id: str, action: str) -> None:
         super().__init__(order_id, action, "the order is closed and accepts no more actions")
+        self.alert: MoneyAlert | None = None
 
 
 class InvalidPayload(ActionRejected):
@@ -165,7 +192,14 @@ class InvalidPayload(ActionRejected):
 
 
 class NoWorkerAvailable(OrderError):
-    """No worker answered in time. A signal (``send_signal``) would have been queued."""
+    """No worker answered an update (or a query) in time.
+
+    The update is **not lost**: Temporal keeps it and the order applies it when
+    a worker starts. So do not resend it under a new request id. To retry
+    safely, resend the same action with the **same** ``request_id``, as an
+    update or with ``send_signal``: the order applies an (action, request id)
+    at most once, whichever copy arrives first.
+    """
 
     def __init__(self, order_id: str | None, operation: Operation, timeout: timedelta) -> None:
         seconds = int(timeout.total_seconds())
@@ -297,6 +331,136 @@ def _status_or_none(value: str | None) -> OrderStatus | None:
         return None
 
 
+def _wire(payload: Action) -> dict[str, Any]:
+    """What goes to the order: only the fields the caller gave (and the request id).
+
+    A field left out is not sent as ``null``: ``update_customer`` with only a
+    new email must not carry ``"name": null``. The order fills in each model's
+    defaults itself.
+    """
+    return payload.model_dump(mode="json", exclude_unset=True)
+
+
+# --------------------------------------------------------------------------
+# Money for an order whose workflow has closed
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoneyAlert:
+    """The ``payment_needs_review`` notice sent to operations about money no order counted."""
+
+    order_id: str
+    reason: str
+    message_key: str
+
+
+def is_money(payload: RecordPaymentInput | PaymentEventInput) -> bool:
+    """A payment received, or a refund that failed: money someone must act on."""
+    return isinstance(payload, RecordPaymentInput) or payload.event == "refund_failed"
+
+
+async def _start_input(client: Client, handle: WorkflowHandle[Any, Any]) -> StartOrderInput | None:
+    """The order's start input, from the first event of its history (needs no worker)."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        decoded = await client.data_converter.decode(payloads, [StartOrderInput])
+        start = decoded[0] if decoded else None
+        # The lenient converter marks an input that did not validate.
+        if isinstance(start, StartOrderInput) and getattr(start, "_decode_error", None) is None:
+            return start
+        return None
+    return None
+
+
+async def alert_money_not_counted(
+    client: Client,
+    settings: Settings,
+    order_id: str,
+    money: RecordPaymentInput | PaymentEventInput,
+    *,
+    message_key: str | None = None,
+) -> MoneyAlert:
+    """Tell operations about a payment (or a failed refund) that reached no running order.
+
+    For the webhook receiver and ``OrderClient``: the order's workflow has
+    closed (or never existed), so no workflow can hold the money or send the
+    notice. Sends the ``payment_needs_review`` email to ``ORDERS_OPS_EMAIL``
+    through the configured backend (``activities.email.alert_operations``),
+    naming the order, the amount, the currency, the provider's id and why it
+    was not counted. ``message_key`` defaults to one per (order, action,
+    request id), so a retried call sends no second outbox file.
+    """
+    from activities.email import alert_operations
+
+    handle = client.get_workflow_handle(names.workflow_id(order_id))
+    order: dict[str, Any] = {
+        "order_id": order_id,
+        "status": "unknown",
+        "total": None,
+        "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
+    }
+    currency: str | None = None
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        closed = f"no order {order_id} exists"
+    else:
+        workflow_status = described.status.name if described.status else "CLOSED"
+        closed = f"the order's workflow has closed ({workflow_status})"
+        attrs = described.typed_search_attributes
+        order["status"] = attrs.get(search.ORDER_STATUS) or workflow_status
+        total = attrs.get(search.ORDER_TOTAL)
+        order["total"] = f"{total:.2f}" if total is not None else None
+        currency = attrs.get(search.ORDER_CURRENCY)
+        try:
+            start = await _start_input(client, handle)
+        except (RPCError, ValueError, TypeError):  # the notice matters more than the customer's name
+            start = None
+        if start is not None:
+            order["customer"] = start.customer.model_dump(mode="json")
+    if isinstance(money, RecordPaymentInput):
+        action, method, what = names.RECORD_PAYMENT, money.method.value, "payment"
+        reason, todo = closed, NOT_COUNTED_ACTION
+        at = money.received_at
+        payment_currency = money.currency or currency
+    else:
+        action, method, what = names.PAYMENT_EVENT, "stripe refund", "failed refund"
+        reason = f"a refund failed ({money.detail or 'no reason given'}) and {closed}"
+        todo, at, payment_currency = REFUND_FAILED_ACTION, None, currency
+    amount = money.amount if money.amount is not None else Decimal("0.00")
+    payment_currency = payment_currency or currency or "EUR"
+    context = {
+        "order": order,
+        "payment": {
+            "amount": str(amount),
+            "currency": payment_currency,
+            "method": method,
+            "reference": money.reference,
+            "at": (at or datetime.now(UTC)).isoformat(),
+        },
+        "currency": currency or payment_currency,
+        "reason": reason,
+        "action": todo,
+    }
+    key = message_key or f"order-{order_id}:ops-alert:{action}:{money.request_id or money.reference}"
+    await asyncio.to_thread(
+        alert_operations, settings, order_id, MessageKind.PAYMENT_NEEDS_REVIEW, context, message_key=key
+    )
+    log.warning(
+        "%s %s %s (%s) for order %s was not counted: %s; operations were told",
+        what,
+        payment_currency,
+        amount,
+        money.reference,
+        order_id,
+        reason,
+    )
+    return MoneyAlert(order_id=order_id, reason=reason, message_key=key)
+
+
 # --------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------
@@ -313,15 +477,19 @@ class OrderClient:
         link_secret: str | None = None,
         update_timeout: timedelta = UPDATE_TIMEOUT,
         query_timeout: timedelta = QUERY_TIMEOUT,
+        settings: Settings | None = None,
     ) -> None:
         """Wrap a connected client. It must use ``workflows.converter.data_converter``
         (``workflows.connection.connect`` does). ``link_secret`` defaults to
-        ``ORDERS_LINK_SECRET``."""
+        ``ORDERS_LINK_SECRET``. ``settings`` (default: ``Settings.from_env()``,
+        read when first needed) choose the email backend and ``ORDERS_OPS_EMAIL``
+        for the notice about a payment to a closed order."""
         self._client = client
         self._task_queue = task_queue or connection.task_queue()
         self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
         self._update_timeout = update_timeout
         self._query_timeout = query_timeout
+        self._settings = settings
 
     @classmethod
     async def connect(
@@ -333,6 +501,8 @@ class OrderClient:
         link_secret: str | None = None,
         runtime: Runtime | None = None,
         timeout: float = CONNECT_TIMEOUT,
+        update_timeout: timedelta = UPDATE_TIMEOUT,
+        settings: Settings | None = None,
     ) -> OrderClient:
         """Connect as the worker does: envconfig (``TEMPORAL_ADDRESS``...), then the arguments."""
         target = str(connection.connect_config(address, namespace)["target_host"])
@@ -342,7 +512,9 @@ class OrderClient:
             raise TemporalUnreachable(
                 f"cannot reach Temporal at {target}: {error}", address=target, detail=str(error)
             ) from None
-        return cls(client, task_queue=task_queue, link_secret=link_secret)
+        return cls(
+            client, task_queue=task_queue, link_secret=link_secret, update_timeout=update_timeout, settings=settings
+        )
 
     @property
     def client(self) -> Client:
@@ -404,13 +576,18 @@ class OrderClient:
         """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
         payload = self._payload(order_id, action, request)
         handle = self.handle(order_id)
-        with self._errors(order_id, "update", action):
-            # Without a worker the server answers "admitted" and the SDK asks
-            # again, so the whole wait needs its own limit.
-            async with asyncio.timeout(self._update_timeout.total_seconds()):
-                result: ActionResult = await handle.execute_update(
-                    action, payload, result_type=ActionResult, rpc_timeout=self._update_timeout
-                )
+        try:
+            with self._errors(order_id, "update", action):
+                # Without a worker the server answers "admitted" and the SDK asks
+                # again, so the whole wait needs its own limit. The update stays
+                # admitted after that: see NoWorkerAvailable.
+                async with asyncio.timeout(self._update_timeout.total_seconds()):
+                    result: ActionResult = await handle.execute_update(
+                        action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
+                    )
+        except OrderClosed as closed:
+            await self._report_money_to_closed_order(closed, payload)
+            raise
         return result
 
     async def send_signal(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> SignalSent:
@@ -420,10 +597,31 @@ class OrderClient:
         in ``status`` rather than raised here.
         """
         payload = self._payload(order_id, action, request)
-        with self._errors(order_id, "signal", action):
-            await self.handle(order_id).signal(action, payload)
+        try:
+            with self._errors(order_id, "signal", action):
+                await self.handle(order_id).signal(action, _wire(payload))
+        except OrderClosed as closed:
+            await self._report_money_to_closed_order(closed, payload)
+            raise
         assert payload.request_id is not None
         return SignalSent(order_id=order_id, action=action, request_id=payload.request_id)
+
+    async def _report_money_to_closed_order(self, closed: OrderClosed, payload: Action) -> None:
+        """Money sent to a closed order is never dropped in silence: operations hear of it."""
+        if not isinstance(payload, RecordPaymentInput | PaymentEventInput) or not is_money(payload):
+            return
+        assert closed.order_id is not None
+        try:
+            if self._settings is None:
+                self._settings = Settings.from_env()
+            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.order_id, payload)
+        except Exception:  # the caller still learns the order is closed; the log says the rest
+            log.exception(
+                "order %s is closed and operations could NOT be told about %s %s",
+                closed.order_id,
+                type(payload).__name__,
+                payload.reference,
+            )
 
     @staticmethod
     def _payload(order_id: str, action: str, request: Action | Mapping[str, Any]) -> Action:
@@ -521,7 +719,12 @@ class OrderClient:
     ) -> LinkClaims:
         """The claims of a link token from a customer email, checked against ``order_id``.
 
-        ``action`` (``names.APPROVE``...) and ``version`` are checked when given.
+        The token's page must be a known one; ``action`` (``names.APPROVE``...,
+        or ``AUTHENTICATE``) and ``version`` are checked when given. Leave
+        ``action`` out only to open the page; verify again with the action the
+        customer chose. Send the action with ``link_request_id(token, nonce)``
+        (a nonce per rendered form) and, for a delivery link, with
+        ``round=claims.version``.
         Raises an ``InvalidLink`` subclass: ``MalformedLink``, ``TamperedLink``,
         ``ExpiredLink``, ``WrongOrderLink`` (a token replayed for another order),
         ``WrongActionLink``, or ``LinkSigningDisabled`` when no secret is set.

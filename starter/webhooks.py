@@ -13,22 +13,42 @@ An ASGI app (Starlette, served by uvicorn) with one endpoint,
   ============================== ===================================================
   event                          signal
   ============================== ===================================================
-  payment_intent.succeeded       ``record_payment`` (card, the PaymentIntent id)
+  payment_intent.succeeded       ``record_payment`` (card, the PaymentIntent id,
+                                 the amount and its currency)
   payment_intent.payment_failed  ``payment_failed`` (card, the reason in plain words)
-  invoice.paid                   ``record_payment`` (invoice, the invoice id)
+  invoice.paid                   ``record_payment`` (method invoice, reference the
+                                 invoice id, the amount and its currency)
   invoice.payment_failed         ``payment_failed`` (invoice, with the hosted link)
   invoice.voided                 ``payment_event`` (invoice_voided)
   charge.refunded                ``payment_event`` (charge_refunded)
+  refund.failed, and             ``payment_event`` (refund_failed: the refund id,
+  refund.updated /               its amount, Stripe's ``failure_reason``)
+  charge.refund.updated with
+  status ``failed``
   ============================== ===================================================
+
+  Amounts are converted with the currency's minor-unit exponent (JPY 100 is
+  100, KWD 1230 is 1.230), and the currency is sent upper-case: the order
+  holds a payment in another currency, or for another invoice, instead of
+  counting it.
 
 - answers 200 at once. Stripe delivers at least once and in any order: every
   signal carries ``request_id = "stripe:<event id>"``, so a repeated event is
   applied once, and the order ignores a payment it already recorded from the
-  charge itself (same PaymentIntent id).
+  charge itself (same PaymentIntent id). A failed refund is reported under
+  ``stripe:refund_failed:<refund id>`` instead, so the two or three events
+  Stripe sends about one failure make one alert.
 
-An unknown order or an event type this app does not handle gets a 200 and a
-log line, so that Stripe does not retry it for days. Only a failure to reach
-Temporal answers 503, so that Stripe retries later.
+Money is never dropped in silence: when a payment or a failed refund is for
+an order whose workflow has closed (completed, cancelled, expired,
+terminated) or does not exist, operations get a ``payment_needs_review``
+email (``ORDERS_OPS_EMAIL``, through the worker's email backend) naming the
+order, the amount, the currency and Stripe's id, and Stripe gets its 200.
+
+Any other event for an unknown order, or an event type this app does not
+handle, gets a 200 and a log line, so that Stripe does not retry it for days.
+Only a failure to reach Temporal (or to send that operations email) answers
+503, so that Stripe retries later.
 """
 
 from __future__ import annotations
@@ -52,7 +72,9 @@ from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.config import ConfigError, Settings
 from activities.stripe_payments import decline_message, from_minor_units
+from starter.client import alert_money_not_counted, is_money
 from workflows import names
 from workflows.connection import connect
 from workflows.models import (
@@ -71,6 +93,9 @@ the signature can only be checked once the whole body is in memory."""
 SIGNAL_TIMEOUT: Final = timedelta(seconds=5)
 """How long one signal may take; well inside Stripe's wait for an answer."""
 
+REFUND_EVENTS: Final = ("refund.failed", "refund.updated", "charge.refund.updated")
+"""Events about one refund; only a refund whose status is ``failed`` needs the order."""
+
 HANDLED_EVENTS: Final = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
@@ -78,6 +103,7 @@ HANDLED_EVENTS: Final = (
     "invoice.payment_failed",
     "invoice.voided",
     "charge.refunded",
+    *REFUND_EVENTS,
 )
 
 log = logging.getLogger("orders.webhooks")
@@ -128,7 +154,7 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
     if not re.match(ORDER_ID_PATTERN, order_id):
         return Ignored(f"metadata.order_id {order_id!r} is not an order id")
     request_id = f"stripe:{event_id}"
-    currency = str(obj.get("currency") or "eur")
+    currency = str(obj.get("currency") or "eur").upper()
     received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
     reference = str(obj.get("id", ""))
     try:
@@ -139,6 +165,7 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
             payment = RecordPaymentInput(
                 request_id=request_id,
                 amount=amount,
+                currency=currency,
                 method=PaymentMethod.CARD,
                 reference=reference,
                 received_at=received_at,
@@ -161,9 +188,11 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
             amount = from_minor_units(_int(obj.get("amount_paid")), currency)
             if amount <= 0:
                 return Ignored(f"invoice {reference} was settled without a payment")
+            # The invoice id is what the order checks against the invoice it issued.
             payment = RecordPaymentInput(
                 request_id=request_id,
                 amount=amount,
+                currency=currency,
                 method=PaymentMethod.INVOICE,
                 reference=reference,
                 received_at=received_at,
@@ -187,6 +216,19 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
                 detail=f"invoice {obj.get('number') or reference} voided in Stripe",
             )
             return Routed(order_id, names.PAYMENT_EVENT, voided)
+        if event_type in REFUND_EVENTS:
+            status = obj.get("status")
+            if status != "failed":
+                return Ignored(f"refund {reference} is {status}")
+            failed_refund = PaymentEventInput(
+                # One id per refund: refund.failed and refund.updated report the same failure.
+                request_id=f"stripe:refund_failed:{reference}",
+                event="refund_failed",
+                reference=reference,
+                amount=from_minor_units(_int(obj.get("amount")), currency),
+                detail=_text(obj.get("failure_reason")) or "unknown",
+            )
+            return Routed(order_id, names.PAYMENT_EVENT, failed_refund)
         # charge.refunded: the charge carries its PaymentIntent's metadata.
         intent = obj.get("payment_intent")
         refunded = PaymentEventInput(
@@ -217,11 +259,20 @@ async def _read_capped(request: Request) -> bytes | None:
 
 
 def create_app(
-    client_factory: ClientFactory, secret: str, *, tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE
+    client_factory: ClientFactory,
+    secret: str,
+    *,
+    tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE,
+    settings: Settings | None = None,
 ) -> Starlette:
-    """The webhook receiver. ``client_factory`` is awaited once, on the first event."""
+    """The webhook receiver. ``client_factory`` is awaited once, on the first event.
+
+    ``settings`` (default ``Settings.from_env()``) choose the email backend and
+    the operations address for money that reaches no running order.
+    """
     if not secret:
         raise ValueError("a webhook signing secret (whsec_...) is required")
+    alert_settings = settings or Settings.from_env()
     client: Client | None = None
     connecting = asyncio.Lock()
 
@@ -231,6 +282,25 @@ def create_app(
             if client is None:
                 client = await client_factory()
             return client
+
+    async def report_money(
+        client: Client, money: RecordPaymentInput | PaymentEventInput, order_id: str, event_id: Any, event_type: Any
+    ) -> JSONResponse:
+        """No running order can take this money: tell operations, then answer Stripe 200."""
+        try:
+            # One email per request id: a redelivered event (or the second report of one refund failure) sends none.
+            alert = await alert_money_not_counted(client, alert_settings, order_id, money)
+        except Exception as error:  # the email did not go out: let Stripe deliver the event again
+            log.error(
+                "stripe event %s (%s) for order %s: operations could not be told: %s",
+                event_id,
+                event_type,
+                order_id,
+                error,
+            )
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.warning("stripe event %s (%s) for order %s not counted: %s", event_id, event_type, order_id, alert.reason)
+        return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
 
     async def stripe_webhook(request: Request) -> JSONResponse:
         payload = await _read_capped(request)
@@ -259,10 +329,14 @@ def create_app(
             log.info("stripe event %s (%s) ignored: %s", event_id, event_type, routed.reason)
             return JSONResponse({"received": True, "ignored": routed.reason})
         try:
-            handle = (await temporal()).get_workflow_handle(names.workflow_id(routed.order_id))
+            client = await temporal()
+            handle = client.get_workflow_handle(names.workflow_id(routed.order_id))
             await handle.signal(routed.signal, routed.payload, rpc_timeout=SIGNAL_TIMEOUT)
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
+                money = routed.payload
+                if isinstance(money, RecordPaymentInput | PaymentEventInput) and is_money(money):
+                    return await report_money(client, money, routed.order_id, event_id, event_type)
                 log.info("stripe event %s (%s) ignored: no running order %s", event_id, event_type, routed.order_id)
                 return JSONResponse({"received": True, "ignored": f"no running order {routed.order_id}"})
             log.error(
@@ -301,5 +375,9 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
 
     secret = webhook_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(lambda: connect(), secret)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
+    app = create_app(lambda: connect(), secret, settings=settings)
     uvicorn.run(app, host=host, port=port, log_level="info")

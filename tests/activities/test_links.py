@@ -177,3 +177,137 @@ def test_pay_and_delivery_links_are_signed_until_their_deadline(kind: MessageKin
 def test_without_a_secret_links_are_plain() -> None:
     text = render(MessageKind.CONFIRMATION_ISSUED, sample_context(MessageKind.CONFIRMATION_ISSUED), Settings()).text
     assert _links(text) == [f"http://localhost:8000/orders/{ORDER_ID}/confirmation/2"]
+
+
+# --------------------------------------------------------------------------
+# The action is always checked
+# --------------------------------------------------------------------------
+
+
+def _signed_payload(payload: bytes) -> str:
+    """A token for any payload, signed with the right key (what a future or buggy signer could issue)."""
+    import base64
+    import hashlib
+    import hmac
+
+    mac = hmac.new(SECRET.encode(), b"orders-link-v1\x00" + payload, hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return f"{b64(payload)}.{b64(mac)}"
+
+
+def test_without_an_action_the_page_must_still_be_a_known_one() -> None:
+    # Yesterday action=None skipped the check: any signed page was accepted.
+    unknown = sign_link(SECRET, "42", "admin", None, LATER)
+    with pytest.raises(WrongActionLink):
+        verify_link(SECRET, unknown, now=NOW, order_id="42")
+    with pytest.raises(WrongActionLink):
+        verify_link(SECRET, unknown, now=NOW, order_id="42", action="admin")
+    # A known page opens, and says which it is; its actions are checked when the customer picks one.
+    claims = verify_link(SECRET, token(action="delivery", version=3), now=NOW, order_id="42")
+    assert (claims.action, claims.version) == ("delivery", 3)
+
+
+def test_an_unknown_action_name_is_refused_even_for_a_known_page() -> None:
+    with pytest.raises(WrongActionLink):
+        verify_link(SECRET, token(), now=NOW, order_id="42", action="aprove")
+
+
+def test_a_delivery_link_is_bound_to_its_round() -> None:
+    round_1 = token(action="delivery", version=1)
+    claims = verify_link(SECRET, round_1, now=NOW, order_id="42", action=names.ACCEPT)
+    assert claims.version == 1  # the backend sends AcceptInput(round=claims.version)
+    with pytest.raises(WrongActionLink):
+        verify_link(SECRET, round_1, now=NOW, order_id="42", action=names.ACCEPT, version=2)
+
+
+def test_the_delivery_email_links_carry_the_round() -> None:
+    settings = replace(Settings(), link_secret=SECRET)
+    for kind in (MessageKind.DELIVERED, MessageKind.ACCEPTANCE_REMINDER):
+        context = sample_context(kind)
+        round_number = context["delivery"]["round"]
+        (url,) = {u for u in _links(render(kind, context, settings).text) if "/delivery" in u}
+        assert f"/delivery/{round_number}?token=" in url
+        claims = verify_link(SECRET, _token_of(url), now=NOW, order_id=ORDER_ID, action=names.REQUEST_REVISION)
+        assert claims.version == round_number
+
+
+# --------------------------------------------------------------------------
+# Request ids for a link's forms
+# --------------------------------------------------------------------------
+
+
+def test_a_double_click_is_one_request_and_a_second_attempt_another() -> None:
+    from activities.links import form_nonce, link_request_id
+
+    pay = token(action="pay", version=None)
+    first_form, second_form = form_nonce(), form_nonce()
+    assert first_form != second_form
+    double_click = {link_request_id(pay, first_form), link_request_id(pay, first_form)}
+    assert len(double_click) == 1
+    # The pay link is the same for every attempt: a second card after a decline is a new request.
+    assert link_request_id(pay, second_form) not in double_click
+    # Another order's link with the same nonce is another request too.
+    assert link_request_id(token("43", "pay", None), first_form) not in double_click
+    request_id = link_request_id(pay, first_form)
+    assert re.fullmatch(r"link-[0-9a-f]{32}", request_id)
+    for token_text, nonce in ((pay, ""), ("", first_form), (pay, "two words")):
+        with pytest.raises(ValueError):
+            link_request_id(token_text, nonce)
+
+
+# --------------------------------------------------------------------------
+# The card-authentication link
+# --------------------------------------------------------------------------
+
+STRIPE_3DS = "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3Q&publishable_key=pk"
+
+
+def _declined_context() -> dict[str, object]:
+    context = sample_context(MessageKind.PAYMENT_DECLINED)
+    context.update(requires_action=True, hosted_url=STRIPE_3DS)
+    return context
+
+
+def test_the_authentication_link_is_signed_and_carries_stripes_address() -> None:
+    from activities.links import AUTHENTICATE
+
+    settings = replace(Settings(), link_secret=SECRET, web_base_url="https://shop.example.com")
+    rendered = render(MessageKind.PAYMENT_DECLINED, _declined_context(), settings)
+    assert STRIPE_3DS not in rendered.text and STRIPE_3DS not in rendered.html
+    (url,) = {u for u in _links(rendered.text) if "/authenticate" in u}
+    assert url.startswith(f"https://shop.example.com/orders/{ORDER_ID}/authenticate?token=")
+    assert _token_of(url) in rendered.html
+    claims = verify_link(SECRET, _token_of(url), now=NOW, order_id=ORDER_ID, action=AUTHENTICATE)
+    assert claims.target == STRIPE_3DS  # where the backend redirects
+    # It opens nothing else.
+    for action in (names.PROVIDE_PAYMENT_METHOD, names.ACCEPT):
+        with pytest.raises(WrongActionLink):
+            verify_link(SECRET, _token_of(url), now=NOW, order_id=ORDER_ID, action=action)
+
+
+def test_without_a_secret_the_authentication_link_is_stripes() -> None:
+    rendered = render(MessageKind.PAYMENT_DECLINED, _declined_context(), Settings())
+    assert STRIPE_3DS in rendered.text
+
+
+def test_an_authentication_target_cannot_be_forged_or_left_out() -> None:
+    from activities.links import AUTHENTICATE
+
+    with pytest.raises(ValueError):
+        sign_link(SECRET, "42", AUTHENTICATE, None, LATER)  # no target
+    with pytest.raises(ValueError):
+        sign_link(SECRET, "42", "pay", None, LATER, target=STRIPE_3DS)  # a target on another page
+    with pytest.raises(ValueError):
+        sign_link(SECRET, "42", AUTHENTICATE, None, LATER, target="javascript:alert(1)")
+    signed = sign_link(SECRET, "42", AUTHENTICATE, None, LATER, target=STRIPE_3DS)
+    mac = signed.split(".")[1]
+    evil = sign_link(SECRET, "42", AUTHENTICATE, None, LATER, target="https://evil.example/")
+    with pytest.raises(TamperedLink):
+        verify_link(SECRET, f"{evil.split('.')[0]}.{mac}", now=NOW, order_id="42", action=AUTHENTICATE)
+    # Even correctly signed, an authenticate page without an address, or with a bad one, is refused.
+    for bad in (b"42\nauthenticate\n\n1893456000", b"42\nauthenticate\n\n1893456000\nftp://x"):
+        with pytest.raises(MalformedLink):
+            verify_link(SECRET, _signed_payload(bad), now=NOW, order_id="42")

@@ -87,6 +87,24 @@ def test_pay() -> None:
     assert (model.amount, model.reference, model.method) == (Decimal("1200.00"), "SO-42", PaymentMethod.CARD)
     _, default = action("pay", "42", "--amount", "5", "--reference", "R")
     assert isinstance(default, RecordPaymentInput) and default.method == PaymentMethod.BANK_TRANSFER
+    assert default.currency is None  # the order's own
+    _, yen = action("pay", "42", "--amount", "100", "--reference", "R", "--currency", "JPY")
+    assert isinstance(yen, RecordPaymentInput) and yen.currency == "JPY"
+
+
+def test_answers_to_a_delivery_name_their_round() -> None:
+    _, accept = action("accept", "42", "--round", "2")
+    assert isinstance(accept, AcceptInput) and accept.round == 2
+    _, revision = action("request-revision", "42", "Logo", "--round", "1")
+    assert isinstance(revision, RequestRevisionInput) and revision.round == 1
+    _, plain = action("accept", "42")
+    assert isinstance(plain, AcceptInput) and plain.round is None
+
+
+def test_timeout_must_be_a_positive_number_of_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.parse_args(["pay", "42", "--amount", "5", "--reference", "R", "--timeout", "2.5"]).timeout == 2.5
+    assert cli.main(["pay", "42", "--amount", "5", "--reference", "R", "--timeout", "0"]) == 2
+    assert "--timeout" in capsys.readouterr().err
 
 
 def test_update_deliver_revision_support_cancel() -> None:

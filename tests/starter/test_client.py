@@ -27,6 +27,8 @@ from starter.client import (
     OrderClosed,
     OrderNotFound,
     WrongOrderLink,
+    form_nonce,
+    link_request_id,
     order_details,
     order_summary,
 )
@@ -46,6 +48,7 @@ from workflows.models import (
     RecordPaymentInput,
     RequestRevisionInput,
     StartOrderInput,
+    SupportRequestInput,
 )
 
 S = OrderStatus
@@ -293,5 +296,45 @@ async def test_current_details_of_a_new_order(orders: OrderClient) -> None:
         await orders.add_note(order, AddNoteInput(text="a first workflow task has run"))
         metadata: WorkflowMetadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "staff to issue an order confirmation" in metadata.current_details
+    finally:
+        await _terminate_if_running(orders, order)
+
+
+async def test_a_second_attempt_through_a_link_is_not_dropped(orders: OrderClient, link_settings: Settings) -> None:
+    """The support link is the same for every request: the form's nonce tells a double click from a second one."""
+    order = (await orders.start(start_input())).order_id
+    try:
+        await orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft()))
+        await orders.approve(order, ApproveInput(version=1))
+        await orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await orders.deliver(order, DeliverInput(summary="Live"))
+        await orders.accept(order, AcceptInput(round=1))
+
+        def support_links() -> list[str]:
+            found: list[str] = []
+            for m in outbox(link_settings.outbox_dir):
+                body = m.get_body(("plain",))
+                if m["X-Order-Id"] == order and m["X-Message-Kind"] == "support_opened" and body is not None:
+                    found += re.findall(r"https://shop\.example\.com/orders/\S+", str(body.get_content()))
+            return found
+
+        async def sent() -> bool:
+            return bool(support_links())
+
+        await poll(sent, "the support_opened email with its link")
+        (url,) = support_links()
+        token = parse_qs(urlsplit(url).query)["token"][0]
+        orders.verify_link(token, order_id=order, action=names.REQUEST_SUPPORT)
+
+        async def submit(nonce: str, text: str) -> bool:
+            request = SupportRequestInput(subject="Login", text=text, request_id=link_request_id(token, nonce))
+            return (await orders.request_support(order, request)).applied
+
+        first_form, second_form = form_nonce(), form_nonce()
+        assert await submit(first_form, "SSO fails in Safari")
+        assert not await submit(first_form, "SSO fails in Safari")  # the same form posted twice
+        assert await submit(second_form, "And the logo is blurry")  # a second request, from a new page
+        texts = [r.text for r in (await orders.status(order)).support_requests]
+        assert texts == ["SSO fails in Safari", "And the logo is blurry"]
     finally:
         await _terminate_if_running(orders, order)

@@ -109,13 +109,13 @@ def succeeded(stripe_api: StripeDouble) -> list[dict[str, Any]]:
     return [pi for pi in stripe_api.payment_intents.values() if pi["status"] == "succeeded"]
 
 
-async def deliver(client: Client, payload: bytes, signature: str) -> httpx.Response:
+async def deliver(client: Client, payload: bytes, signature: str, settings: Settings | None = None) -> httpx.Response:
     """POST one webhook to the receiver, as Stripe does."""
 
     async def connected() -> Client:
         return client
 
-    app = create_app(connected, WEBHOOK_SECRET)
+    app = create_app(connected, WEBHOOK_SECRET, settings=settings or Settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         return await http.post(
             WEBHOOK_PATH, content=payload, headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
@@ -363,7 +363,7 @@ async def test_payment_intent_webhook_after_the_charge_is_not_counted_twice(
 
 
 async def test_webhook_for_an_unknown_order_is_acknowledged(
-    ts_env: WorkflowEnvironment, stripe_api: StripeDouble
+    ts_env: WorkflowEnvironment, stripe_api: StripeDouble, tmp_path: Path
 ) -> None:
     obj = {
         "id": "in_missing",
@@ -373,8 +373,11 @@ async def test_webhook_for_an_unknown_order_is_acknowledged(
         "metadata": {"order_id": "nope-1"},
     }
     payload = json.dumps(stripe_api.event("invoice.paid", obj)).encode()
-    response = await deliver(ts_env.client, payload, sign(payload, WEBHOOK_SECRET))
-    assert response.status_code == 200 and response.json()["ignored"] == "no running order nope-1"
+    settings = replace(Settings(), outbox_dir=tmp_path)
+    response = await deliver(ts_env.client, payload, sign(payload, WEBHOOK_SECRET), settings)
+    # Acknowledged, and the money is not dropped in silence: operations get an email.
+    assert response.status_code == 200 and response.json()["not_counted"] == "no order nope-1 exists"
+    assert kinds(tmp_path, "nope-1") == ["payment_needs_review"]
 
 
 # --------------------------------------------------------------------------
