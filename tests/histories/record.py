@@ -11,6 +11,7 @@ orders would break, and the change needs ``workflow.patched`` instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import uuid
@@ -22,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from tests.doubles.stripe_api import TEST_API_KEY, serve
+from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import draft, eventually, start_order, start_time_skipping, view
 from worker import build_worker
 from workflows import names
@@ -39,6 +40,7 @@ from workflows.models import (
     ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderView,
+    PaymentEventInput,
     PostUpdateInput,
     ProvidePaymentMethodInput,
     RecordPaymentInput,
@@ -49,10 +51,10 @@ from workflows.models import (
 
 HERE = Path(__file__).parent
 stripe_double = contextmanager(serve)
-Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any]], Awaitable[None]]
+Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any], StripeDouble], Awaitable[None]]
 
 
-async def completed_with_revision(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def completed_with_revision(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ADD_NOTE, AddNoteInput(text="Needs SSO", author="customer"))
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await h.signal(names.REQUEST_CHANGES, RequestChangesInput(version=1, comments="Two instalments please"))
@@ -71,24 +73,24 @@ async def completed_with_revision(env: WorkflowEnvironment, h: WorkflowHandle[An
     await h.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails"))
 
 
-async def expired(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def expired(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
 
 
-async def payment_overdue(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def payment_overdue(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await h.signal(names.APPROVE, ApproveInput(version=1))
     await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("100.00"), reference="TX-1"))
 
 
-async def deemed_acceptance(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def deemed_acceptance(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await h.signal(names.APPROVE, ApproveInput(version=1))
     await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
     await h.signal(names.DELIVER, DeliverInput(summary="Done"))
 
 
-async def card_declined_then_paid(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def card_declined_then_paid(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     confirmation = draft(payment_methods=["card", "invoice"])
     await h.signal(
         names.PROVIDE_PAYMENT_METHOD,
@@ -108,7 +110,7 @@ async def card_declined_then_paid(env: WorkflowEnvironment, h: WorkflowHandle[An
     await h.signal(names.ACCEPT, AcceptInput())
 
 
-async def deadline_extended(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def deadline_extended(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await h.signal(names.APPROVE, ApproveInput(version=1))
     await _until(h, lambda v: v.payment_instructions is not None)
@@ -123,7 +125,7 @@ async def deadline_extended(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any
     await h.signal(names.ACCEPT, AcceptInput())
 
 
-async def cancelled_while_discussing(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def cancelled_while_discussing(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     """Recorded after the publish-search-attributes-at-start patch: its marker is in here."""
     await h.signal(names.ADD_NOTE, AddNoteInput(text="Budget not approved yet", author="customer"))
     await h.signal(names.CANCEL, CancelInput(reason="Customer withdrew", by="customer"))
@@ -138,11 +140,79 @@ async def _until(h: WorkflowHandle[Any, Any], check: Callable[[OrderView], bool]
     await eventually(reached, "the order to get there")
 
 
-async def cancelled_after_payment(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> None:
+async def cancelled_after_payment(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await h.signal(names.APPROVE, ApproveInput(version=1))
     await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
     await h.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
+
+
+CARD = ProvidePaymentMethodInput(stripe_customer_id="cus_Record1", payment_method_id="pm_card_visa")
+
+
+async def cancelled_during_card_charge(
+    env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble
+) -> None:
+    """The charge succeeds at Stripe while the cancellation waits for it, then is refunded."""
+    held = api.hold_next("POST", "/v1/payment_intents")
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft(payment_methods=["card"])))
+    await h.signal(names.PROVIDE_PAYMENT_METHOD, CARD)
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await asyncio.to_thread(held.wait_arrived)
+    await h.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
+    await _until(h, lambda v: v.status == "CANCELLED")
+    held.release()
+
+
+async def held_payments(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """Money before approval and in the wrong currency is held; a refund fails later."""
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("500.00"), reference="TX-EARLY"))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(
+        names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("100.00"), currency="JPY", reference="TX-JPY")
+    )
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await h.signal(names.PAYMENT_EVENT, PaymentEventInput(event="refund_failed", reference="re_1", detail="lost_card"))
+    await h.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
+
+
+async def invoice_late_paid_then_cancelled(
+    env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble
+) -> None:
+    """Stripe is down when payment is asked for: the email goes, the invoice follows, is paid, and refunded."""
+    api.fail_next("POST", "/v1/customers", status=503, times=10_000)
+    confirmation = draft(payment_methods=["invoice", "bank_transfer"], cancellation_fee=Decimal("800.00"))
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await _until(h, lambda v: v.payment_instructions is not None and v.payment_instructions.invoice_pending)
+    await env.sleep(timedelta(seconds=31))
+    api.clear_faults()
+    await _until(h, lambda v: v.payment_instructions is not None and bool(v.payment_instructions.invoice_id))
+    invoice = api.invoices[next(iter(api.invoices))]
+    api.pay_invoice(invoice["id"])
+    await h.signal(names.CANCEL, CancelInput(reason="Change of plans", by="customer"))
+
+
+async def invoice_voided_after_card(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """Paid by card: the open hosted invoice is voided at once."""
+    await h.signal(
+        names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft(payment_methods=["invoice", "card"]))
+    )
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await _until(h, lambda v: v.payment_instructions is not None and bool(v.payment_instructions.invoice_id))
+    await h.signal(names.PROVIDE_PAYMENT_METHOD, CARD)
+    await _until(h, lambda v: any(e.event == "invoice voided" for e in v.timeline))
+    await h.signal(names.CANCEL, CancelInput(reason="Wrong order", by="staff"))
+
+
+async def cancelled_through_temporal(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """An operator presses Cancel in the Temporal UI after the order was paid."""
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await _until(h, lambda v: v.status == "IN_PROGRESS")
+    await h.cancel()
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -154,6 +224,11 @@ SCENARIOS: dict[str, Scenario] = {
     "card_declined_then_paid": card_declined_then_paid,
     "deadline_extended": deadline_extended,
     "cancelled_while_discussing": cancelled_while_discussing,
+    "cancelled_during_card_charge": cancelled_during_card_charge,
+    "held_payments": held_payments,
+    "invoice_late_paid_then_cancelled": invoice_late_paid_then_cancelled,
+    "invoice_voided_after_card": invoice_voided_after_card,
+    "cancelled_through_temporal": cancelled_through_temporal,
 }
 
 
@@ -167,8 +242,9 @@ async def record(name: str, scenario: Scenario, out: Path) -> None:
             task_queue = f"record-{uuid.uuid4().hex[:6]}"
             async with build_worker(env.client, settings, task_queue=task_queue):
                 handle = await start_order(env.client, task_queue, order_id=name.replace("_", "-"))
-                await scenario(env, handle)
-                await handle.result()
+                await scenario(env, handle, stripe_api)
+                with contextlib.suppress(WorkflowFailureError):  # a run cancelled through Temporal
+                    await handle.result()
                 history = await handle.fetch_history()
         (out / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")

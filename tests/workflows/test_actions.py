@@ -21,6 +21,7 @@ from tests.conftest import make_worker
 from tests.helpers import draft, eventually, start_order, view
 from workflows import names
 from workflows.models import (
+    AcceptInput,
     Action,
     ActionResult,
     AddNoteInput,
@@ -31,6 +32,8 @@ from workflows.models import (
     OrderStatus,
     PostUpdateInput,
     RecordPaymentInput,
+    RequestRevisionInput,
+    UpdateCustomerInput,
 )
 
 
@@ -201,3 +204,36 @@ async def test_absurd_values_are_rejected_not_crashed_on(order: WorkflowHandle[A
     result = await act(order, names.ADD_NOTE, AddNoteInput(text="still alive"))
     assert result.status is OrderStatus.IN_PROGRESS
     assert len((await view(order)).rejected) == 3
+
+
+async def test_a_request_id_is_one_attempt_at_one_action(order: WorkflowHandle[Any, Any]) -> None:
+    # A link's token is the same for "pay" and "support": the id names the attempt, not the link.
+    first = await act(order, names.ADD_NOTE, AddNoteInput(text="From the portal", request_id="link-7"))
+    other = await act(order, names.UPDATE_CUSTOMER, UpdateCustomerInput(phone="+49 30 1234", request_id="link-7"))
+    again = await act(order, names.ADD_NOTE, AddNoteInput(text="Double click", request_id="link-7"))
+    assert first.applied and other.applied and not again.applied
+    order_view = await view(order)
+    assert [n.text for n in order_view.notes] == ["From the portal"] and order_view.customer.phone == "+49 30 1234"
+
+
+async def test_update_customer_with_nulls_keeps_every_field(order: WorkflowHandle[Any, Any]) -> None:
+    before = (await view(order)).customer
+    result = await act(order, names.UPDATE_CUSTOMER, {"name": None, "email": "ada@new.example", "company": None})
+    assert result.applied
+    after = (await view(order)).customer
+    assert (after.name, after.company, after.email) == (before.name, before.company, "ada@new.example")
+    message = await rejection(order, names.UPDATE_CUSTOMER, {"name": None})
+    assert "needs at least one field" in message
+    assert "name" in await rejection(order, names.UPDATE_CUSTOMER, {"name": "  "})
+
+
+async def test_a_stale_delivery_link_cannot_answer_a_newer_delivery(order: WorkflowHandle[Any, Any]) -> None:
+    await _to_in_progress(order)
+    await act(order, names.DELIVER, DeliverInput(summary="First cut"))
+    await act(order, names.REQUEST_REVISION, RequestRevisionInput(comments="Logo too small", round=1))
+    await act(order, names.DELIVER, DeliverInput(summary="Second cut"))
+
+    message = await rejection(order, names.ACCEPT, AcceptInput(round=1))
+    assert message == "delivery round 1 is not the current delivery; the current round is 2"
+    result = await act(order, names.ACCEPT, AcceptInput(round=2))
+    assert result.status is OrderStatus.IN_SUPPORT

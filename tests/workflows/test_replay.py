@@ -27,7 +27,15 @@ def test_the_main_paths_have_recorded_histories() -> None:
         "deemed_acceptance",
         "cancelled_after_payment",
     }
-    assert main_paths | {"card_declined_then_paid", "deadline_extended"} <= names
+    money_paths = {
+        "card_declined_then_paid",
+        "cancelled_during_card_charge",
+        "held_payments",
+        "invoice_late_paid_then_cancelled",
+        "invoice_voided_after_card",
+        "cancelled_through_temporal",
+    }
+    assert main_paths | money_paths | {"deadline_extended"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
