@@ -909,7 +909,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             self._order.deliveries[-1].review_ends_at = new
         what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
-        self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M}. {request.reason}")
+        self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
         self._wake = True
 
     def _take_payment(self, payment: Payment) -> None:

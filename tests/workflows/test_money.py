@@ -190,6 +190,23 @@ async def test_an_invoice_left_open_after_a_card_payment_is_voided(
     assert (await view(order)).status is OrderStatus.IN_PROGRESS
 
 
+async def test_a_cancellation_that_races_the_invoice_still_voids_it(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    finalize = stripe_api.hold_next("POST", "/v1/invoices")  # the invoice is made, the answer is late
+    await issue(order, "invoice")
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+    await asyncio.to_thread(finalize.wait_arrived)
+
+    await order.signal(names.CANCEL, CancelInput(reason="Found another supplier", by="customer"))
+    await until(order, lambda o: o.status is OrderStatus.CANCELLED, "cancelled")
+    finalize.release()
+
+    await until(order, logged("invoice voided"), "the invoice Stripe was still making is voided")
+    [invoice] = stripe_api.invoices.values()
+    assert invoice["status"] == "void" and stripe_api.refunds == {}
+
+
 async def test_a_refused_invoice_alerts_operations_and_the_customer_still_gets_bank_details(
     order: Handle, stripe_api: StripeDouble, settings: Settings
 ) -> None:
