@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -909,6 +909,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             self._order.deliveries[-1].review_ends_at = new
         what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
+        old, new = old.astimezone(UTC), new.astimezone(UTC)
         self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
         self._wake = True
 
