@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -155,6 +155,8 @@ INVOICE_WAIT = timedelta(seconds=30)
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
+PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
+SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 
 
 class ActionRejected(Exception):
@@ -204,6 +206,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._invoice_closed = False  # the hosted invoice was paid or voided: nobody can pay it again
         self._settled = False  # a cancellation has worked out its refund; later money is refunded on its own
         self._invoice_follows = False  # the payment email went before the invoice: its link follows alone
+        self._opening_desk = False  # the support desk is still opening its ticket
         self._charge_seq = 0
         self._reported_failures: set[str] = set()
         self._last_stripe_customer: str | None = None
@@ -211,6 +214,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._payment_due_at: datetime | None = None
         self._last_update_at: datetime | None = None
         self._deadline_published = False
+        # What the search attributes hold now (the starter may have set some), so
+        # that an upsert sends only what changed; ``None`` until the patch is known.
+        started_with = workflow.info().typed_search_attributes
+        self._published: dict[str, Any] = {pair.key.name: pair.value for pair in started_with}
+        self._publish_once: bool | None = None
+        self._publish_due = False
         self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
             names.ADD_NOTE: self._add_note,
@@ -245,6 +254,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             self._describe()
         try:
+            self._upsert_changes()
             self._policy = await workflow.execute_local_activity(
                 names.LOAD_POLICY,
                 result_type=OrderPolicy,
@@ -270,8 +280,10 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _drain(self) -> None:
         """Let emails, refunds and handlers in flight finish before closing;
         an effect may start another (a refund, then its email)."""
+        self._upsert_changes()
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         await asyncio.gather(*self._effects)
+        self._upsert_changes()
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
@@ -308,6 +320,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if PaymentMethod.INVOICE in methods:
             self._preparing = instructions.invoice_pending = True
             self._spawn(self._prepare_invoice())
+            self._upsert_changes()
             try:
                 await workflow.wait_condition(
                     lambda: not self._preparing or self._status is not S.AWAITING_PAYMENT,
@@ -410,6 +423,21 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is not S.IN_SUPPORT or window is None:
             return
         notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
+        if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
+            # The desk is only informed: the customer's email does not wait for its ticket.
+            self._opening_desk = True
+            self._spawn(self._open_support_desk(notice))
+            self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
+            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+        else:
+            await self._open_support_desk(notice)
+            self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
+            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+        await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+
+    async def _open_support_desk(self, notice: EmailRequest) -> None:
+        window = self._order.support
+        assert window is not None
         try:
             ticket = await workflow.execute_activity(
                 names.OPEN_SUPPORT,
@@ -429,9 +457,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         except ActivityError as error:
             # The customer's support period stands even if the desk missed the notice.
             self._record_email_failure(notice, error)
-        self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
-        self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
-        await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+        finally:
+            self._opening_desk = False
 
     # ------------------------------------------------------------------
     # Waiting: one timer at a time, for the earliest alarm that is due
@@ -449,6 +476,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
             self._set_next(pending[0] if pending else None)
             self._wake = False
+            self._upsert_changes()
             if not pending:
                 await workflow.wait_condition(lambda: self._wake or self._status not in statuses)
                 continue
@@ -643,6 +671,17 @@ class ServiceOrderWorkflow(ActionHandlers):
         window = self._order.support
         assert window is not None
         window.closed_at = workflow.now()
+        if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
+            # The order closes once the desk has answered too (see ``_drain``).
+            self._spawn(self._close_support_desk())
+        else:
+            await self._close_support_desk()
+        self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
+        self._set_status(S.COMPLETED, "support period ended")
+
+    async def _close_support_desk(self) -> None:
+        window = self._order.support
+        assert window is not None and window.closed_at is not None
         try:
             await workflow.execute_activity(
                 names.CLOSE_SUPPORT,
@@ -653,8 +692,6 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         except ActivityError as error:
             self._log("support desk close failed", _reason(error))
-        self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
-        self._set_status(S.COMPLETED, "support period ended")
 
     # ------------------------------------------------------------------
     # Actions: signal and update of the same name, one implementation
@@ -1084,7 +1121,51 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._publish()
 
     def _publish(self) -> None:
-        """What operators see, written in one place: search attributes and the UI's current details."""
+        """What operators see, written in one place: search attributes and the UI's current details.
+
+        A status change also moves the next deadline, so one workflow task may
+        ask several times: the upsert goes once, when the process next waits
+        (``_upsert_changes``), with only the attributes that changed.
+        """
+        self._describe()
+        if self._publish_once is None:
+            self._publish_once = workflow.patched(PUBLISH_ONCE_PER_TASK)
+        if self._publish_once:
+            self._publish_due = True
+        else:
+            self._publish_every_attribute()
+
+    def _search_attributes(self) -> dict[SearchAttributeKey[Any], Any]:
+        """Every attribute's value now; ``None`` means not set. No personal data (see workflows/search.py)."""
+        order = self._order
+        priced = order.total is not None and order.currency
+        upcoming = order.next_deadline if not order.status.is_final else None
+        return {
+            sa.ORDER_STATUS: order.status.value,
+            sa.ORDER_REVISION: len(order.revisions),
+            sa.ORDER_NEXT_DEADLINE: upcoming.at if upcoming else None,
+            sa.ORDER_CUSTOMER_REF: order.customer.customer_ref,
+            sa.ORDER_TOTAL: float(order.total) if priced and order.total is not None else None,
+            sa.ORDER_CURRENCY: order.currency if priced else None,
+            sa.ORDER_PAYMENT_DUE: self._payment_due_at,
+        }
+
+    def _upsert_changes(self) -> None:
+        """Called by the process just before it waits: one upsert for all that changed since."""
+        if not self._publish_due:
+            return
+        self._publish_due = False
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key, value in self._search_attributes().items():
+            if self._published.get(key.name) == value:
+                continue
+            updates.append(key.value_set(value) if value is not None else key.value_unset())
+            self._published[key.name] = value
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    def _publish_every_attribute(self) -> None:
+        """Before ``PUBLISH_ONCE_PER_TASK``: every attribute on every call, as older orders did."""
         order = self._order
         next_at = order.next_deadline.at if order.next_deadline and not order.status.is_final else None
         updates: list[SearchAttributeUpdate[Any]] = [
@@ -1104,7 +1185,6 @@ class ServiceOrderWorkflow(ActionHandlers):
             # Finds overdue payments: past the due date, the next deadline is already the cancellation.
             updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._payment_due_at))
         workflow.upsert_search_attributes(updates)
-        self._describe()
 
     def _describe(self) -> None:
         """Keep the Temporal UI's 'current details' true for operators."""
@@ -1357,6 +1437,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         await self._send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._confirmation_context(confirmation))
 
     async def _forward_support_request(self, request: SupportRequest) -> None:
+        ack = {"request": request.model_dump(mode="json"), "support": self._support_context()}
+        beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
+        if beside:
+            # The customer hears at once; the desk gets the request once it has opened its ticket.
+            self._spawn(self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
+            await workflow.wait_condition(lambda: not self._opening_desk)
         window = self._order.support
         notice = self._email_request(
             MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
@@ -1369,16 +1455,13 @@ class ServiceOrderWorkflow(ActionHandlers):
                 ),
                 start_to_close_timeout=SUPPORT_TIMEOUT,
                 schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary=f"forward support request: {request.subject[:40]}",
+                summary=f"forward support request {len(self._order.support_requests)}",
             )
         except ActivityError as error:
             # The request is on the order either way; operations are told it did not reach the desk.
             self._record_email_failure(notice, error)
-        await self._send(
-            MessageKind.SUPPORT_REQUEST_ACK,
-            Audience.CUSTOMER,
-            {"request": request.model_dump(mode="json"), "support": self._support_context()},
-        )
+        if not beside:
+            await self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 
     # ------------------------------------------------------------------
     # Email

@@ -1,0 +1,116 @@
+"""What an order costs in history: search attributes are written once per
+workflow task, with only what changed, and informing the support desk never
+holds up the customer's email. On the time-skipping server."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.config import Settings
+from tests.conftest import make_worker
+from tests.helpers import draft, eventually, kinds, start_order
+from workflows import names
+from workflows.models import (
+    AcceptInput,
+    ApproveInput,
+    DeliverInput,
+    IssueConfirmationInput,
+    PostUpdateInput,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    SupportRequestInput,
+)
+
+E = EventType
+
+
+async def canonical_order(handle: WorkflowHandle[Any, Any], settings: Settings) -> None:
+    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await handle.signal(names.REQUEST_CHANGES, RequestChangesInput(version=1, comments="Two instalments"))
+    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("4500.00")))
+    await handle.signal(names.APPROVE, ApproveInput(version=2))
+    await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+    await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4500.00"), reference="TX-1"))
+    await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Designs ready", milestone="Design"))
+    await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
+    await handle.signal(names.REQUEST_REVISION, RequestRevisionInput(comments="Logo too small"))
+    await handle.signal(names.DELIVER, DeliverInput(summary="Logo fixed"))
+    await handle.signal(names.ACCEPT, AcceptInput())
+    await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails on Safari"))
+    await handle.result()
+
+
+def upserts_by_task(events: list[HistoryEvent]) -> list[list[dict[str, Any]]]:
+    """The search attributes each workflow task wrote, one list per task."""
+    tasks: list[list[dict[str, Any]]] = [[]]
+    for event in events:
+        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks.append([])
+        elif event.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            if "TemporalChangeVersion" in fields:
+                continue  # the SDK's own record of a workflow.patched marker
+            tasks[-1].append({name: json.loads(p.data) if p.data else None for name, p in fields.items()})
+    return tasks
+
+
+async def test_search_attributes_are_written_once_per_task_and_only_when_changed(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await canonical_order(handle, settings)
+    history = await handle.fetch_history()
+
+    tasks = upserts_by_task(list(history.events))
+    assert all(len(upserts) <= 1 for upserts in tasks), f"at most one upsert per workflow task: {tasks}"
+    current: dict[str, Any] = {}
+    for upserts in tasks:
+        for written in upserts:
+            assert written, "never an upsert that changes nothing"
+            repeated = {k: v for k, v in written.items() if current.get(k) == v}
+            assert not repeated, f"re-sent unchanged attributes: {repeated}"
+            current.update(written)
+    assert current["OrderStatus"] == "COMPLETED" and current["OrderTotal"] == 4500.0
+    statuses = [u["OrderStatus"] for t in tasks for u in t if "OrderStatus" in u]
+    # Signals that land in one workflow task may pass through several statuses; only the last is written.
+    assert statuses[0] == "DISCUSSING" and statuses[-1] == "COMPLETED" and len(statuses) <= 11
+    total = sum(len(t) for t in tasks)
+    assert total <= len(statuses) + 3, f"{total} upserts for {len(statuses)} status changes"
+
+
+async def test_the_support_desk_never_holds_up_the_customer(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await canonical_order(handle, settings)
+    history = await handle.fetch_history()
+
+    # Each support step's customer email is scheduled in the same workflow task as the desk's activity.
+    scheduled: list[list[str]] = [[]]
+    for event in history.events:
+        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            scheduled.append([])
+        elif event.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            name = attrs.activity_type.name
+            if name == names.SEND_EMAIL:
+                name = json.loads(attrs.input.payloads[0].data)["kind"]
+            scheduled[-1].append(name)
+    together = {
+        names.OPEN_SUPPORT: "support_opened",
+        names.FORWARD_SUPPORT_REQUEST: "support_request_ack",
+        names.CLOSE_SUPPORT: "support_closed",
+    }
+    for desk, customer_email in together.items():
+        [task] = [t for t in scheduled if desk in t]
+        assert customer_email in task, f"{customer_email} waited for {desk}: {scheduled}"
