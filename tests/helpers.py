@@ -101,6 +101,12 @@ async def start_order(client: Client, task_queue: str, order_id: str | None = No
     )
 
 
+async def finished(handle: WorkflowHandle[Any, Any]) -> OrderView:
+    """Wait for the order to close and read all of it (its result is a compact summary)."""
+    await handle.result()
+    return await view(handle)
+
+
 async def view(handle: WorkflowHandle[Any, Any]) -> OrderView:
     result: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView)
     return result

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from workflows.money import amount_problem
 
@@ -116,6 +117,9 @@ class StartOrderInput(Model):
     customer: Customer
     channel: Channel = Channel.WEB_FORM
     message: Text
+    # Set only by the order itself when its history grows long and it continues
+    # as new; callers never send it, so it is left out of the JSON Schema.
+    resume: SkipJsonSchema[Continuation | None] = None
     _decode_error: str | None = PrivateAttr(default=None)
 
 
@@ -145,7 +149,7 @@ class Terms(Model):
     payment_methods: list[PaymentMethod] = Field(default_factory=lambda: [PaymentMethod.BANK_TRANSFER], min_length=1)
     payment_due: Duration | None = None
     payment_grace: Duration | None = None
-    milestones: list[MilestoneTerm] = Field(default_factory=list)
+    milestones: list[MilestoneTerm] = Field(default_factory=list, max_length=50)
     estimated_delivery: Duration | None = None
     review_period: Duration | None = None
     deemed_acceptance: bool = True
@@ -159,7 +163,7 @@ class Terms(Model):
         default=None, description="Longest silence during the work before a digest goes out."
     )
     cancellation_fee: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(0)
-    other_terms: list[ShortText] = Field(default_factory=list)
+    other_terms: list[ShortText] = Field(default_factory=list, max_length=50)
 
 
 class ConfirmationDraft(Model):
@@ -167,7 +171,7 @@ class ConfirmationDraft(Model):
 
     title: ShortText | None = None
     currency: Currency = "EUR"
-    line_items: list[LineItem] = Field(min_length=1)
+    line_items: list[LineItem] = Field(min_length=1, max_length=100)
     terms: Terms = Field(default_factory=Terms)
 
     @property
@@ -263,7 +267,7 @@ class PostUpdateInput(Action):
 
 class DeliverInput(Action):
     summary: Text
-    links: list[Url] = Field(default_factory=list)
+    links: list[Url] = Field(default_factory=list, max_length=20)
     access_instructions: Text | None = None
 
 
@@ -526,6 +530,74 @@ class OrderView(Model):
     timeline: list[TimelineEvent] = Field(default_factory=list)
     rejected: list[RejectedAction] = Field(default_factory=list)
     failed_emails: list[FailedEmail] = Field(default_factory=list)
+    older: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "How many earlier entries of each list this answer leaves out, to stay small however long the order"
+            " has lived; read them with the history_page query (orders status ID --all)."
+        ),
+    )
+    runs: int = Field(default=1, description="How many runs (continue-as-new) the order's workflow has had.")
+
+
+HistoryKind = Literal["timeline", "notes", "updates", "support_requests", "rejected", "failed_emails"]
+
+
+class HistoryPageInput(Model):
+    """Ask an order for part of one of its long lists, oldest first."""
+
+    kind: HistoryKind
+    start: Annotated[int, Field(ge=0)] = Field(default=0, description="Position of the first entry, from 0.")
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class HistoryPage(Model):
+    kind: HistoryKind
+    start: int = Field(description="Position of the first entry returned.")
+    items: list[dict[str, Any]]
+    total: int = Field(description="Entries of this kind over the order's whole life.")
+    held_from: int = Field(description="This run holds entries from this position on; older ones are in earlier runs.")
+
+
+class OrderResult(Model):
+    """What a finished order's workflow returns: a compact summary. The whole
+    order stays readable through the ``status`` query."""
+
+    order_id: str
+    status: OrderStatus
+    currency: str | None = None
+    total: Money | None = None
+    amount_paid: Money = Decimal("0.00")
+    refunded: Money = Decimal("0.00")
+    held_payments: int = 0
+    approved_version: int | None = None
+    deliveries: int = 0
+    revisions: int = 0
+    support_requests: int = 0
+    cancellation: Cancellation | None = None
+    completed_at: datetime
+
+
+class Continuation(Model):
+    """Everything that decides an order's future, carried into its next run."""
+
+    order: OrderView
+    policy: OrderPolicy | None = None
+    applied: dict[str, ActionResult] = Field(default_factory=dict)
+    fired: list[str] = Field(default_factory=list)
+    card: ProvidePaymentMethodInput | None = None
+    charge_seq: int = 0
+    email_seq: int = 0
+    reported_failures: list[str] = Field(default_factory=list)
+    last_stripe_customer: str | None = None
+    payment_requested_at: datetime | None = None
+    payment_due_at: datetime | None = None
+    last_update_at: datetime | None = None
+    invoice_closed: bool = False
+    settled: bool = False
+    invoice_follows: bool = False
+    support_started: bool = False
+    held_from: dict[str, int] = Field(default_factory=dict, description="Entries of each list left in earlier runs.")
 
 
 # --------------------------------------------------------------------------
@@ -693,3 +765,6 @@ class CloseSupportRequest(Model):
     order_id: str
     ticket: str | None
     closed_at: datetime
+
+
+StartOrderInput.model_rebuild()

@@ -56,6 +56,7 @@ ACTIONS: Final = (
 
 # Queries.
 STATUS_QUERY: Final = "status"
+HISTORY_PAGE_QUERY: Final = "history_page"
 
 # Activities.
 LOAD_POLICY: Final = "load_order_policy"

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         CloseSupportRequest,
         Confirmation,
         ConfirmationState,
+        Continuation,
         Customer,
         Deadline,
         DeliverInput,
@@ -57,11 +58,14 @@ with workflow.unsafe.imports_passed_through():
         FailedEmail,
         ForwardSupportRequest,
         HeldPayment,
+        HistoryPage,
+        HistoryPageInput,
         IssueConfirmationInput,
         MessageKind,
         Milestone,
         Note,
         OrderPolicy,
+        OrderResult,
         OrderStatus,
         OrderView,
         Payment,
@@ -147,6 +151,25 @@ SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
 
+# When one run's history grows this long, the order continues as new (or when
+# Temporal suggests it): far inside the limits (51,200 events, 50 MB) and the
+# warnings (10,240 events, 10 MB), however long a support period lasts.
+RUN_EVENT_BUDGET = 8_000
+RUN_BYTE_BUDGET = 8 * 1024 * 1024
+# Request ids remembered for deduplication across runs: the most recent ones.
+APPLIED_KEPT = 1_000
+# Bytes of each long list in a ``status`` answer and in what a new run carries;
+# older entries are read page by page (``history_page``, ``orders status --all``).
+LIST_BUDGET: dict[str, int] = {
+    "timeline": 64_000,
+    "notes": 32_000,
+    "updates": 32_000,
+    "support_requests": 48_000,
+    "rejected": 16_000,
+    "failed_emails": 16_000,
+}
+PAGE_BUDGET = 1_000_000
+
 # How long the payment email waits for Stripe's hosted invoice before it goes
 # without the link; the link follows in its own email when Stripe answers.
 INVOICE_WAIT = timedelta(seconds=30)
@@ -220,7 +243,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._published: dict[str, Any] = {pair.key.name: pair.value for pair in started_with}
         self._publish_once: bool | None = None
         self._publish_due = False
-        self._log("contact received", f"via {channel}")
+        self._held_from: dict[str, int] = {}
+        self._support_started = False
+        if start.resume is not None:
+            self._resume(start.resume)
+        else:
+            self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
             names.ADD_NOTE: self._add_note,
             names.UPDATE_CUSTOMER: self._update_customer,
@@ -245,23 +273,26 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: StartOrderInput) -> OrderView:
+    async def run(self, start: StartOrderInput) -> OrderResult:
         if self._start_error is not None:
             raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
-        if workflow.patched(PUBLISH_AT_START):
+        if start.resume is not None:
+            self._describe()  # A continued order: the search attributes came along.
+        elif workflow.patched(PUBLISH_AT_START):
             # Searchable from the first moment, even when the starter set no search attributes.
             self._publish()
         else:
             self._describe()
         try:
-            self._upsert_changes()
-            self._policy = await workflow.execute_local_activity(
-                names.LOAD_POLICY,
-                result_type=OrderPolicy,
-                start_to_close_timeout=POLICY_TIMEOUT,
-                summary="load default durations",
-            )
-            self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+            if start.resume is None:
+                self._upsert_changes()
+                self._policy = await workflow.execute_local_activity(
+                    names.LOAD_POLICY,
+                    result_type=OrderPolicy,
+                    start_to_close_timeout=POLICY_TIMEOUT,
+                    summary="load default durations",
+                )
+                self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
 
             await self._agree_on_confirmation()
             await self._collect_payment()
@@ -275,7 +306,103 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._drain()
             raise
         await self._drain()
-        return self._order
+        return self._result()
+
+    def _result(self) -> OrderResult:
+        """A few KB whatever the order's size: the whole order stays readable by query."""
+        o = self._order
+        return OrderResult(
+            order_id=o.order_id,
+            status=o.status,
+            currency=o.currency,
+            total=o.total,
+            amount_paid=o.amount_paid,
+            refunded=sum((r.amount for r in o.refunds if r.status in ("succeeded", "pending")), ZERO),
+            held_payments=len(o.held_payments),
+            approved_version=o.approved_version,
+            deliveries=len(o.deliveries),
+            revisions=len(o.revisions),
+            support_requests=self._held_from.get("support_requests", 0) + len(o.support_requests),
+            cancellation=o.cancellation,
+            completed_at=workflow.now(),
+        )
+
+    # ------------------------------------------------------------------
+    # A long life in bounded runs: continue-as-new
+    # ------------------------------------------------------------------
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > RUN_EVENT_BUDGET
+            or info.get_current_history_size() > RUN_BYTE_BUDGET
+        )
+
+    async def _continue_as_new(self) -> None:
+        """Drain, then start the next run with everything that decides the future."""
+        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
+        self._upsert_changes()
+        order = self._order
+        workflow.continue_as_new(
+            StartOrderInput(
+                order_id=order.order_id,
+                customer=order.customer,
+                channel=order.channel,
+                message=order.first_message,
+                resume=self._continuation(),
+            )
+        )
+
+    def _continuation(self) -> Continuation:
+        held_from = dict(self._held_from)
+        carried: dict[str, list[Any]] = {}
+        for kind, budget in LIST_BUDGET.items():
+            entries = getattr(self._order, kind)
+            kept = _newest_within(entries, budget)
+            carried[kind] = kept
+            held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
+        applied = dict(list(self._applied.items())[-APPLIED_KEPT:])
+        return Continuation(
+            order=self._order.model_copy(update={**carried, "runs": self._order.runs + 1}),
+            policy=self._policy,
+            applied=applied,
+            fired=sorted(self._fired),
+            card=self._card,
+            charge_seq=self._charge_seq,
+            email_seq=self._email_seq,
+            reported_failures=sorted(self._reported_failures),
+            last_stripe_customer=self._last_stripe_customer,
+            payment_requested_at=self._payment_requested_at,
+            payment_due_at=self._payment_due_at,
+            last_update_at=self._last_update_at,
+            invoice_closed=self._invoice_closed,
+            settled=self._settled,
+            invoice_follows=self._invoice_follows,
+            support_started=self._support_started,
+            held_from=held_from,
+        )
+
+    def _resume(self, carried: Continuation) -> None:
+        self._order = carried.order
+        self._policy = carried.policy
+        self._applied = dict(carried.applied)
+        self._fired = set(carried.fired)
+        self._card = carried.card
+        self._charge_seq = carried.charge_seq
+        self._email_seq = carried.email_seq
+        self._reported_failures = set(carried.reported_failures)
+        self._last_stripe_customer = carried.last_stripe_customer
+        self._payment_requested_at = carried.payment_requested_at
+        self._payment_due_at = carried.payment_due_at
+        self._last_update_at = carried.last_update_at
+        self._invoice_closed = carried.invoice_closed
+        self._settled = carried.settled
+        self._invoice_follows = carried.invoice_follows
+        self._support_started = carried.support_started
+        self._held_from = dict(carried.held_from)
+        self._publish_once = True  # A new run has every patch.
+        self._log("run continued", f"run {self._order.runs}")
 
     async def _drain(self) -> None:
         """Let emails, refunds and handlers in flight finish before closing;
@@ -292,6 +419,10 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _collect_payment(self) -> None:
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
         if self._status is not S.AWAITING_PAYMENT:
+            return
+        if self._payment_due_at is not None:
+            # A continued run: the customer was asked already.
+            await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
             return
         self._payment_requested_at = workflow.now()
         self._payment_due_at = self._payment_requested_at + self._term("payment_due")
@@ -422,6 +553,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         window = self._order.support
         if self._status is not S.IN_SUPPORT or window is None:
             return
+        if self._support_started:
+            # A continued run: the desk and the customer were told already.
+            await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+            return
+        self._support_started = True
         notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
@@ -473,6 +609,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         is made again at once.
         """
         while self._status in statuses:
+            if self._should_continue_as_new():
+                await self._continue_as_new()
             pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
             self._set_next(pending[0] if pending else None)
             self._wake = False
@@ -815,7 +953,34 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
-        return self._order
+        """The order, with the recent part of each long list: bounded however long it lived."""
+        trimmed: dict[str, Any] = {}
+        older: dict[str, int] = {}
+        for kind, budget in LIST_BUDGET.items():
+            entries = getattr(self._order, kind)
+            trimmed[kind] = _newest_within(entries, budget)
+            left_out = self._held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
+            if left_out:
+                older[kind] = left_out
+        return self._order.model_copy(update={**trimmed, "older": older})
+
+    @workflow.query(name=names.HISTORY_PAGE_QUERY)
+    def history_page(self, request: HistoryPageInput) -> HistoryPage:
+        """Entries of one long list, oldest first, from ``start``; earlier runs hold the oldest."""
+        entries = getattr(self._order, request.kind)
+        held_from = self._held_from.get(request.kind, 0)
+        begin = max(request.start, held_from)
+        items: list[dict[str, Any]] = []
+        size = 0
+        for entry in entries[begin - held_from : begin - held_from + request.limit]:
+            item = entry.model_dump(mode="json")
+            size += len(entry.model_dump_json())
+            if items and size > PAGE_BUDGET:
+                break
+            items.append(item)
+        return HistoryPage(
+            kind=request.kind, start=begin, items=items, total=held_from + len(entries), held_from=held_from
+        )
 
     # ------------------------------------------------------------------
     # Applying actions (already checked)
@@ -1518,6 +1683,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
 
     def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        # Finished effects are dropped, so a years-long order holds only those in flight;
+        # one that failed is kept for ``_drain`` to raise.
+        self._effects = [t for t in self._effects if not t.done() or (not t.cancelled() and t.exception())]
         self._effects.append(asyncio.create_task(step))
 
     # ------------------------------------------------------------------
@@ -1655,6 +1823,18 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _support_context(self) -> dict[str, Any]:
         window = self._order.support
         return window.model_dump(mode="json") if window else {}
+
+
+def _newest_within(entries: list[Any], budget: int) -> list[Any]:
+    """The newest entries whose JSON fits in ``budget`` bytes (always the newest one)."""
+    size = 0
+    count = 0
+    for entry in reversed(entries):
+        size += len(entry.model_dump_json())
+        if count and size > budget:
+            break
+        count += 1
+    return entries[len(entries) - count :]
 
 
 def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:

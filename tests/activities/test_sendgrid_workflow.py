@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from tests.conftest import make_worker
 from tests.doubles.sendgrid_api import TEST_API_KEY, Reply, SendGridDouble
-from tests.helpers import draft, eventually, start_order, view
+from tests.helpers import draft, eventually, finished, start_order, view
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -176,7 +176,7 @@ async def test_support_desk_refusals_never_fail_the_order(
         await handle.signal(names.DELIVER, DeliverInput(summary="Done"))
         await handle.signal(names.ACCEPT, AcceptInput())
         await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="Fails"))
-        result: OrderView = await handle.result()
+        result = await finished(handle)
 
     assert result.status is OrderStatus.COMPLETED
     assert {f.kind for f in result.failed_emails} == {"support_team_notice", "support_request_forwarded"}

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, kinds, start_input, start_order, view
+from tests.helpers import draft, eventually, finished, kinds, start_input, start_order, view
 from workflows import names
 from workflows import search as sa
 from workflows.models import (
@@ -25,7 +25,6 @@ from workflows.models import (
     ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderStatus,
-    OrderView,
     PostUpdateInput,
     RecordPaymentInput,
     RequestChangesInput,
@@ -57,7 +56,7 @@ async def test_order_walks_from_contact_to_completed(
         await handle.signal(names.DELIVER, DeliverInput(summary="Logo fixed"))
         await handle.signal(names.ACCEPT, AcceptInput())
         await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails on Safari"))
-        result: OrderView = await handle.result()
+        result = await finished(handle)
 
     assert result.status is OrderStatus.COMPLETED
     assert [c.state for c in result.confirmations] == ["changes_requested", "approved"]
@@ -111,7 +110,7 @@ async def test_confirmation_reminder_then_expiry(
         await eventually(lambda: "confirmation_reminder" in kinds(settings.outbox_dir), "reminder sent")
         assert (await view(handle)).status is OrderStatus.AWAITING_APPROVAL
 
-        result: OrderView = await handle.result()  # skips to the P14D expiry
+        result = await finished(handle)  # skips to the P14D expiry
     assert result.status is OrderStatus.EXPIRED
     assert result.confirmations[0].state == "expired"
     assert kinds(settings.outbox_dir).count("confirmation_reminder") == 1
@@ -131,7 +130,7 @@ async def test_payment_reminders_then_overdue_cancellation_refunds_partial_payme
         await ts_env.sleep(timedelta(days=3))  # at the due date
         await eventually(lambda: kinds(settings.outbox_dir).count("payment_reminder") == 2, "second reminder")
         assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
-        result: OrderView = await handle.result()
+        result = await finished(handle)
 
     assert result.status is OrderStatus.CANCELLED
     assert result.cancellation is not None and result.cancellation.by == "system"
@@ -162,7 +161,7 @@ async def test_digest_milestone_alert_and_deemed_acceptance(
         await ts_env.sleep(timedelta(days=2))
         await eventually(lambda: "deemed_accepted" in kinds(settings.outbox_dir), "deemed acceptance")
         assert (await view(handle)).status is OrderStatus.IN_SUPPORT
-        result: OrderView = await handle.result()
+        result = await finished(handle)
 
     assert result.status is OrderStatus.COMPLETED
     assert kinds(settings.outbox_dir).count("milestone_overdue") == 1
@@ -180,7 +179,7 @@ async def test_without_deemed_acceptance_operations_are_told_and_the_order_waits
         order = await view(handle)
         assert order.status is OrderStatus.AWAITING_ACCEPTANCE and order.next_deadline is None
         await handle.signal(names.ACCEPT, AcceptInput())
-        result: OrderView = await handle.result()
+        result = await finished(handle)
     assert result.status is OrderStatus.COMPLETED
 
 
@@ -191,7 +190,7 @@ async def test_customer_cancels_after_payment_and_operations_refund_by_hand(
         handle = await _approved_order(ts_env, settings, task_queue, cancellation_fee=Decimal("300.00"))
         await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
         await handle.signal(names.CANCEL, CancelInput(reason="Budget frozen", by="customer"))
-        result: OrderView = await handle.result()
+        result = await finished(handle)
     assert result.status is OrderStatus.CANCELLED
     assert [(r.amount, r.status) for r in result.refunds] == [(Decimal("4500.00"), "manual")]
     assert {"refund_needed", "cancelled"} <= set(kinds(settings.outbox_dir))
@@ -220,7 +219,7 @@ async def test_invalid_signals_are_recorded_and_never_stall_the_order(
         await handle.signal(names.APPROVE, ApproveInput(version=2))
         assert (await view(handle)).status is OrderStatus.AWAITING_PAYMENT
         await handle.signal(names.CANCEL, CancelInput(reason="test over"))
-        assert (await handle.result()).status is OrderStatus.CANCELLED
+        assert (await finished(handle)).status is OrderStatus.CANCELLED
 
 
 async def test_moving_the_payment_due_date_moves_the_running_timers(
@@ -246,7 +245,7 @@ async def test_moving_the_payment_due_date_moves_the_running_timers(
         assert payment_due is not None and payment_due - order.created_at >= timedelta(days=20)
         assert order.next_deadline is not None and before.next_deadline is not None
         assert order.next_deadline.at > before.next_deadline.at
-        result: OrderView = await handle.result()
+        result = await finished(handle)
     assert result.status is OrderStatus.CANCELLED
     assert result.cancellation is not None
     assert result.cancellation.at - result.created_at >= timedelta(days=25)
