@@ -95,7 +95,7 @@ async def test_the_support_desk_never_holds_up_the_customer(
         await canonical_order(handle, settings)
     history = await handle.fetch_history()
 
-    # Each support step's customer email is scheduled in the same workflow task as the desk's activity.
+    # Each support step's customer email is scheduled no later than the desk's activity.
     scheduled: list[list[str]] = [[]]
     for event in history.events:
         if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
@@ -112,5 +112,6 @@ async def test_the_support_desk_never_holds_up_the_customer(
         names.CLOSE_SUPPORT: "support_closed",
     }
     for desk, customer_email in together.items():
-        [task] = [t for t in scheduled if desk in t]
-        assert customer_email in task, f"{customer_email} waited for {desk}: {scheduled}"
+        [desk_task] = [n for n, t in enumerate(scheduled) if desk in t]
+        [email_task] = [n for n, t in enumerate(scheduled) if customer_email in t]
+        assert email_task <= desk_task, f"{customer_email} waited for {desk}: {scheduled}"
