@@ -28,7 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import names
     from workflows import search as sa
-    from workflows.handlers import ActionHandlers, Via
+    from workflows.handlers import ActionHandlers, Via, one_start_input
     from workflows.models import (
         MAX_DURATION,
         AcceptInput,
@@ -174,6 +174,7 @@ class Alarm:
 @workflow.defn(name=names.WORKFLOW_TYPE)
 class ServiceOrderWorkflow(ActionHandlers):
     @workflow.init
+    @one_start_input
     def __init__(self, start: StartOrderInput) -> None:
         # Handlers may run before ``run`` (signal-with-start, or a signal that
         # arrives in the first task), so all state exists from here.
@@ -236,9 +237,12 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     @workflow.run
+    @one_start_input
     async def run(self, start: StartOrderInput) -> OrderView:
         if self._start_error is not None:
-            raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
+            raise ApplicationError(
+                f"invalid start input: {self._start_error}", type="InvalidStartInput", non_retryable=True
+            )
         if workflow.patched(PUBLISH_AT_START):
             # Searchable from the first moment, even when the starter set no search attributes.
             self._publish()
