@@ -49,9 +49,9 @@ import threading
 import time
 import urllib.error
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
