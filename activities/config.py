@@ -74,6 +74,17 @@ def _policy_from_env(env: dict[str, str]) -> OrderPolicy:
         raise ConfigError(f"invalid default durations: {exc}") from None
 
 
+LEDGER_FILE = ".sent.sqlite"
+
+
+def _email_ledger(env: Mapping[str, str], outbox_dir: Path) -> Path | None:
+    """``ORDERS_EMAIL_LEDGER``: a file, ``off``, or unset for ``<outbox dir>/.sent.sqlite``."""
+    raw = env.get("ORDERS_EMAIL_LEDGER", "").strip()
+    if raw.lower() in _FALSE:
+        return None
+    return Path(raw) if raw else outbox_dir / LEDGER_FILE
+
+
 def _flag(env: Mapping[str, str], var: str) -> bool:
     raw = env.get(var, "").strip().lower()
     if raw in _TRUE:
@@ -202,6 +213,9 @@ class Settings:
     link_secret: str | None = field(default=None, repr=False)
     # How long the worker keeps retrying a Temporal server that is not up yet.
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    # SQLite record of the messages SendGrid accepted (activities/email_ledger.py);
+    # None keeps it in the worker's memory only. from_env puts it in the outbox directory.
+    email_ledger: Path | None = None
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -248,4 +262,5 @@ class Settings:
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
+            email_ledger=_email_ledger(env, Path(get("ORDERS_OUTBOX_DIR", str(defaults.outbox_dir)))),
         )

@@ -21,9 +21,20 @@ Three properties matter to the worker:
   policy. Messages name the cause, never the API key, the raw body or the
   headers.
 
-Sending is at least once: SendGrid has no idempotency key for mail. An
-accepted message key is remembered in this process, so a retry that reaches
-the same worker after an accepted send does not send twice.
+Sending is at least once: SendGrid has no idempotency key for mail. With a
+``SentLedger`` (``ORDERS_EMAIL_LEDGER``, on by default in the worker) every
+attempt is recorded before it leaves and its answer after, in SQLite, so:
+
+- a message SendGrid accepted is never sent again, whichever worker retries
+  it, and after a restart;
+- the request waits for SendGrid's answer up to ``answer_wait`` in the
+  background, while the activity attempt gives up after ``SENDGRID_TIMEOUT``
+  and is retried; the retry waits for that answer instead of sending a second
+  copy, so a slow answer is not a lost one;
+- only a genuinely lost answer (accepted, then the connection was cut, or no
+  answer within ``answer_wait``) is sent again.
+
+Without a ledger an accepted key is remembered in this process only.
 """
 
 from __future__ import annotations
@@ -33,10 +44,14 @@ import json
 import logging
 import math
 import re
+import socket
 import threading
 import time
+import urllib.error
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -58,6 +73,7 @@ from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
 from temporalio.exceptions import ApplicationError
 
 from activities.config import SENDGRID_DEFAULT_HOST, SENDGRID_DEFAULT_TIMEOUT, ConfigError, Settings
+from activities.email_ledger import SentLedger
 
 if TYPE_CHECKING:
     from activities.email import OutgoingEmail
@@ -269,6 +285,20 @@ def sendgrid_error(error: BaseException, *, now: float | None = None, secrets: I
 
 _REMEMBERED = 4096
 
+ANSWER_WAIT = 60.0
+"""Seconds a request waits for SendGrid's answer in the background, past the
+attempt's ``SENDGRID_TIMEOUT``; a retry meanwhile waits for it rather than send."""
+
+_POLL = 0.05
+
+
+def _not_sent(error: BaseException) -> bool:
+    """SendGrid surely did not accept it: it answered an error, or the request never left."""
+    if isinstance(error, http_errors.HTTPError | ApiKeyIncludedException):
+        return True
+    reason = getattr(error, "reason", None) if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
 
 class SendGridBackend:
     """Sends each ``OutgoingEmail`` with one ``POST /v3/mail/send``."""
@@ -283,6 +313,8 @@ class SendGridBackend:
         sandbox: bool = False,
         template_ids: Mapping[str, str] | None = None,
         timeout: float = SENDGRID_DEFAULT_TIMEOUT,
+        ledger: SentLedger | None = None,
+        answer_wait: float = ANSWER_WAIT,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError("the SendGrid backend needs SENDGRID_API_KEY, which is not set")
@@ -293,6 +325,8 @@ class SendGridBackend:
         self.sandbox = sandbox
         self.template_ids = dict(template_ids or {})
         self.timeout = float(timeout)
+        self.ledger = ledger
+        self.answer_wait = max(float(answer_wait), self.timeout)
         self._accepted: OrderedDict[str, str | None] = OrderedDict()
         self._lock = threading.Lock()
         quiet_http_client_logging()
@@ -307,19 +341,20 @@ class SendGridBackend:
             sandbox=settings.sendgrid_sandbox,
             template_ids=settings.sendgrid_templates,
             timeout=settings.sendgrid_timeout,
+            ledger=SentLedger(settings.email_ledger) if settings.email_ledger else None,
         )
 
     def __repr__(self) -> str:
         return (
             f"SendGridBackend(host={self.host!r}, sandbox={self.sandbox}, "
-            f"templates={sorted(self.template_ids)}, timeout={self.timeout:g})"
+            f"templates={sorted(self.template_ids)}, timeout={self.timeout:g}, ledger={self.ledger!r})"
         )
 
-    def client(self) -> SendGridAPIClient:
+    def client(self, timeout: float | None = None) -> SendGridAPIClient:
         """A client for one request. The library's default is no timeout at all;
         ``python_http_client.Client.timeout`` is what urllib gets per request."""
         client = SendGridAPIClient(self._api_key, host=self.host)
-        client.client.timeout = self.timeout
+        client.client.timeout = self.timeout if timeout is None else timeout
         return client
 
     def build_mail(self, message: OutgoingEmail) -> Mail:
@@ -353,6 +388,8 @@ class SendGridBackend:
     def send(self, message: OutgoingEmail) -> str | None:
         """Send ``message``; return SendGrid's ``X-Message-Id``. Blocking: call it
         from a thread. Raises ``ApplicationError`` (see ``sendgrid_error``)."""
+        if self.ledger is not None:
+            return self._send_recorded(message, self.ledger)
         with self._lock:
             if message.message_key in self._accepted:
                 log.info("SendGrid already accepted %s; not sending it again", message.message_key)
@@ -370,3 +407,56 @@ class SendGridBackend:
             while len(self._accepted) > _REMEMBERED:
                 self._accepted.popitem(last=False)
         return message_id
+
+    def _send_recorded(self, message: OutgoingEmail, ledger: SentLedger) -> str | None:
+        key = message.message_key
+        deadline = time.monotonic() + self.timeout
+        entry = ledger.get(key)
+        while entry is not None and entry.state == "sending" and time.time() - entry.started_at < self.answer_wait:
+            if time.monotonic() >= deadline:
+                raise ApplicationError(
+                    "an earlier attempt is still waiting for SendGrid's answer; retrying rather than sending twice",
+                    type=UNAVAILABLE,
+                )
+            time.sleep(_POLL)
+            entry = ledger.get(key)
+        if entry is not None and entry.state == "accepted":
+            log.info("SendGrid already accepted %s; not sending it again", key)
+            return entry.message_id
+        if entry is not None and entry.state in ("sending", "unknown"):
+            log.warning(
+                "no answer from SendGrid for the last attempt to send %s: it may have been accepted; "
+                "sending again (at least once)",
+                key,
+            )
+        ledger.start(key)
+        outcome: Future[str | None] = Future()
+        threading.Thread(
+            target=self._post, args=(message, ledger, outcome), name=f"sendgrid-{key}"[:60], daemon=True
+        ).start()
+        try:
+            return outcome.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise ApplicationError(
+                "SendGrid did not answer before the timeout (SENDGRID_TIMEOUT); retrying once its answer is in",
+                type=UNAVAILABLE,
+            ) from None
+
+    def _post(self, message: OutgoingEmail, ledger: SentLedger, outcome: Future[str | None]) -> None:
+        """One request, waiting up to ``answer_wait`` for the answer, which is
+        recorded whether or not the attempt that started it still waits."""
+        key = message.message_key
+        try:
+            response = self.client(timeout=self.answer_wait).send(self.build_mail(message))
+        except SEND_ERRORS as error:
+            ledger.finish(key, "failed" if _not_sent(error) else "unknown")
+            outcome.set_exception(sendgrid_error(error, secrets=(self._api_key,)))
+            return
+        except BaseException as error:  # a bug: recorded as unknown, raised in the attempt
+            ledger.finish(key, "unknown")
+            outcome.set_exception(error)
+            return
+        message_id = _header(response.headers, "X-Message-Id")
+        ledger.finish(key, "accepted", message_id)
+        log.debug("SendGrid accepted %s (HTTP %s, message id %s)", key, response.status_code, message_id)
+        outcome.set_result(message_id)

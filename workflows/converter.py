@@ -19,6 +19,7 @@ the count itself before calling ``from_payload`` here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
@@ -61,6 +62,9 @@ PATTERN_WORDS: Final[dict[str, str]] = {
 _PREFIXES: Final = ("Value error, ", "Assertion failed, ")
 """What pydantic puts before a validator's own message."""
 
+_NAMES_A_FIELD: Final = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*: ")
+"""``terms.cancellation_fee: ...``: a model validator's message that starts with the field it is about."""
+
 
 def _words(item: ErrorDetails) -> str:
     if item["type"] == "string_pattern_mismatch":
@@ -80,8 +84,12 @@ def describe(error: ValidationError) -> str:
     """
     parts = []
     for item in error.errors():
+        words = _words(item)
+        if not item["loc"] and _NAMES_A_FIELD.match(words):
+            parts.append(words)  # a model validator that names the field itself
+            continue
         where = ".".join(str(p) for p in item["loc"]) or "payload"
-        parts.append(f"{where}: {_words(item)}")
+        parts.append(f"{where}: {words}")
     return "; ".join(parts)
 
 

@@ -26,8 +26,10 @@ which, and ``starter/contract.py`` publishes the same table as JSON Schema.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final, Literal
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -53,11 +55,13 @@ with workflow.unsafe.imports_passed_through():
         RecordPaymentInput,
         RequestChangesInput,
         RequestRevisionInput,
+        StartOrderInput,
         SupportRequestInput,
         UpdateCustomerInput,
     )
 
 Via = Literal["signal", "update"]
+StartFn = TypeVar("StartFn", bound=Callable[..., Any])
 
 ACTION_MODELS: Final[dict[str, type[Action]]] = {
     names.ADD_NOTE: AddNoteInput,
@@ -119,8 +123,7 @@ def _decode(name: str, payloads: Sequence[RawValue]) -> Action:
     unvalidated, with ``_decode_error`` saying what arrived instead."""
     model = ACTION_MODELS[name]
     if len(payloads) != 1:
-        what = "no payload" if not payloads else f"{len(payloads)} payloads"
-        return unvalidated(model, None, f"expected exactly one payload, got {what}")
+        return unvalidated(model, None, _count_problem(len(payloads)))
     payload = payloads[0].payload
     try:
         value = workflow.payload_converter().from_payload(payload, model)
@@ -130,3 +133,41 @@ def _decode(name: str, payloads: Sequence[RawValue]) -> Action:
         shown = "null" if value is None else type(value).__name__
         return unvalidated(model, payload, f"{describe_payload(payload)} decoded to {shown}, not an object")
     return value
+
+
+def _count_problem(count: int) -> str:
+    what = "no payload" if count == 0 else f"{count} payloads"
+    return f"expected exactly one payload, got {what}"
+
+
+def one_start_input(fn: StartFn) -> StartFn:
+    """Let the workflow's ``__init__`` or ``run`` be called with any number of
+    start payloads, and see exactly one ``StartOrderInput``.
+
+    The SDK calls both with as many arguments as the start carried: none, or
+    two (then undecoded, because the type hints no longer match), is a
+    ``TypeError`` in a workflow task, retried forever. Wrapped, the method
+    gets an unvalidated input whose ``_decode_error`` names the count, and the
+    run fails with ``InvalidStartInput`` like any other bad start. The wrapper
+    keeps the signature (``functools.wraps``) from which the SDK reads the
+    type hint, so a single payload still decodes to the model.
+    """
+
+    def one(args: tuple[Any, ...]) -> Any:
+        if len(args) == 1:
+            return args[0]
+        return unvalidated(StartOrderInput, None, _count_problem(len(args)))
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_with_any_count(self: Any, *args: Any) -> Any:
+            return await fn(self, one(args))
+
+        return cast(StartFn, run_with_any_count)
+
+    @functools.wraps(fn)
+    def init_with_any_count(self: Any, *args: Any) -> Any:
+        return fn(self, one(args))
+
+    return cast(StartFn, init_with_any_count)

@@ -8,15 +8,26 @@ live in the workflow.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
-from workflows.money import amount_problem
+from workflows.money import ISO_4217_CURRENCIES, amount_problem
 
 # --------------------------------------------------------------------------
 # Shared field types
@@ -26,15 +37,89 @@ EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$"
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+JOINERS: Final = frozenset({"\u200c", "\u200d"})
+"""Zero-width non-joiner and joiner: part of how Persian and Indic names are
+spelled, so they pass between two letters; anywhere else they only hide."""
+
+
+def _visible(value: str) -> str:
+    """Refuse control characters (Cc: newlines, escapes) and invisible format
+    characters (Cf: bidi overrides and isolates, zero-width spaces, BOM).
+
+    Short texts end up in email headers (``To: "name" <address>``) and in
+    one-line listings, where a U+202E reverses what a reader sees and a newline
+    starts a new header.
+    """
+    for index, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category not in ("Cc", "Cf"):
+            continue
+        if char in JOINERS and 0 < index < len(value) - 1 and _letter(value[index - 1]) and _letter(value[index + 1]):
+            continue
+        name = unicodedata.name(char, "control character")
+        kind = "a control character" if category == "Cc" else "an invisible formatting character"
+        raise ValueError(f"contains {kind} (U+{ord(char):04X} {name}); remove it")
+    return value
+
+
+def _letter(char: str) -> bool:
+    return unicodedata.category(char)[0] in ("L", "M")
+
+
+def _ascii_digits(value: Any) -> Any:
+    """Python's ``Decimal`` reads any script's digits (Arabic-Indic ``"\\u0661\\u0660\\u0660"`` is 100); an
+    amount a person cannot check at a glance is refused."""
+    if isinstance(value, str) and not value.isascii():
+        raise ValueError("write amounts with the digits 0-9, a '.' for decimals and no other characters")
+    return value
+
+
+CENTS = Decimal("0.01")
+
+
+def _two_places(value: Decimal) -> Decimal:
+    """``1e2`` is stored as ``100.00``, never ``1E+2``."""
+    return value.quantize(CENTS)
+
+
+def _plain(value: Decimal) -> Decimal:
+    """A quantity without an exponent: ``2E+1`` is ``20``."""
+    return value.quantize(Decimal(1)) if int(value.as_tuple().exponent) > 0 else value
+
+
+def _iso_currency(value: str) -> str:
+    if value not in ISO_4217_CURRENCIES:
+        raise ValueError(f"{value} is not an ISO 4217 currency code")
+    return value
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 """Free text that must say something: blank or whitespace-only is refused."""
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_visible)
+]
+"""One line: names, subjects, references. No control or invisible characters."""
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254), AfterValidator(_visible)]
 OrderId = Annotated[str, Field(pattern=ORDER_ID_PATTERN)]
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[
+    Decimal, BeforeValidator(_ascii_digits), Field(max_digits=14, decimal_places=2), AfterValidator(_two_places)
+]
+PositiveMoney = Annotated[
+    Decimal, BeforeValidator(_ascii_digits), Field(gt=0, max_digits=14, decimal_places=2), AfterValidator(_two_places)
+]
+NonNegativeMoney = Annotated[
+    Decimal, BeforeValidator(_ascii_digits), Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(_two_places)
+]
+Quantity = Annotated[
+    Decimal, BeforeValidator(_ascii_digits), Field(gt=0, max_digits=10, decimal_places=3), AfterValidator(_plain)
+]
+Currency = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": sorted(ISO_4217_CURRENCIES)}),
+    AfterValidator(_iso_currency),
+]
+"""An active ISO 4217 code of real money (``workflows/money.py``)."""
 Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
 MAX_DURATION = timedelta(days=3660)
 Duration = Annotated[timedelta, Field(gt=timedelta(0), le=MAX_DURATION)]
@@ -130,8 +215,8 @@ class StartOrderInput(Model):
 
 class LineItem(Model):
     description: ShortText
-    quantity: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3)] = Decimal(1)
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+    quantity: Quantity = Decimal(1)
+    unit_price: NonNegativeMoney
 
     @property
     def amount(self) -> Decimal:
@@ -162,8 +247,20 @@ class Terms(Model):
     update_interval: Duration | None = Field(
         default=None, description="Longest silence during the work before a digest goes out."
     )
-    cancellation_fee: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(0)
+    cancellation_fee: NonNegativeMoney = Decimal("0.00")
     other_terms: list[ShortText] = Field(default_factory=list, max_length=50)
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestone_names_differ(cls, milestones: list[MilestoneTerm]) -> list[MilestoneTerm]:
+        # Updates name the milestone they complete: a second "Design" could never be completed.
+        seen: dict[str, str] = {}
+        for milestone in milestones:
+            key = milestone.name.casefold()
+            if key in seen:
+                raise ValueError(f"two milestones are called {seen[key]!r}; give each milestone its own name")
+            seen[key] = milestone.name
+        return milestones
 
 
 class ConfirmationDraft(Model):
@@ -182,6 +279,15 @@ class ConfirmationDraft(Model):
     def _total_fits(self) -> ConfirmationDraft:
         if self.total > MAX_TOTAL:
             raise ValueError(f"the total {self.total} is larger than {MAX_TOTAL}")
+        return self
+
+    @model_validator(mode="after")
+    def _fee_within_total(self) -> ConfirmationDraft:
+        if self.terms.cancellation_fee > self.total:
+            raise ValueError(
+                f"terms.cancellation_fee: the cancellation fee {self.terms.cancellation_fee} is more than "
+                f"the total {self.total}"
+            )
         return self
 
     @model_validator(mode="after")

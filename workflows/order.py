@@ -28,7 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import names
     from workflows import search as sa
-    from workflows.handlers import ActionHandlers, Via
+    from workflows.handlers import ActionHandlers, Via, one_start_input
     from workflows.models import (
         MAX_DURATION,
         AcceptInput,
@@ -199,6 +199,7 @@ class Alarm:
 @workflow.defn(name=names.WORKFLOW_TYPE)
 class ServiceOrderWorkflow(ActionHandlers):
     @workflow.init
+    @one_start_input
     def __init__(self, start: StartOrderInput) -> None:
         # Handlers may run before ``run`` (signal-with-start, or a signal that
         # arrives in the first task), so all state exists from here.
@@ -273,9 +274,12 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     @workflow.run
+    @one_start_input
     async def run(self, start: StartOrderInput) -> OrderResult:
         if self._start_error is not None:
-            raise ApplicationError(f"invalid start input: {self._start_error}", type="InvalidStartInput")
+            raise ApplicationError(
+                f"invalid start input: {self._start_error}", type="InvalidStartInput", non_retryable=True
+            )
         if start.resume is not None:
             self._describe()  # A continued order: the search attributes came along.
         elif workflow.patched(PUBLISH_AT_START):

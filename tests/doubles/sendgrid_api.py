@@ -59,6 +59,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     drop: bool = False
+    answer_lost: bool = False
     message_id: bool = True
     reset_in: float | None = None
     aligned: bool = False
@@ -112,6 +113,12 @@ class Reply:
     def dropped(cls) -> Reply:
         """Read the request, then close the connection without an answer."""
         return cls(0, drop=True, message_id=False)
+
+    @classmethod
+    def lost(cls) -> Reply:
+        """Accept the message (recorded as 202), then close the connection
+        without an answer: the sender cannot know it went out."""
+        return cls(202, drop=True, answer_lost=True)
 
 
 # --------------------------------------------------------------------------
@@ -288,7 +295,7 @@ def _handler_for(double: SendGridDouble) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 double._hold(reply.delay)
             if reply.drop:
-                request.status, request.answered_at = 0, time.time()
+                request.status, request.answered_at = (202 if reply.answer_lost else 0), time.time()
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return

@@ -179,3 +179,27 @@ async def test_a_start_input_in_a_foreign_encoding_fails_the_order_cleanly(
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidStartInput", cause
     assert cause.message.startswith("invalid start input: ")
     assert not await _task_failures(handle)
+
+
+@pytest.mark.parametrize(
+    "payloads",
+    [[], [_json(b'{"order_id": "a"}'), _json(b'{"order_id": "b"}')]],
+    ids=["no payload", "two payloads"],
+)
+async def test_a_start_with_no_payload_or_several_fails_the_order_cleanly(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str, payloads: list[RawValue]
+) -> None:
+    """The SDK calls the workflow with as many arguments as payloads arrived;
+    the run fails naming the count instead of a TypeError retried forever."""
+    async with make_worker(dev_env.client, settings, task_queue):
+        handle = await dev_env.client.start_workflow(
+            names.WORKFLOW_TYPE, args=payloads, id=f"order-poison-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as caught:
+            await asyncio.wait_for(handle.result(), timeout=REJECTION_DEADLINE_SECONDS)
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidStartInput", cause
+    assert cause.non_retryable
+    what = "no payload" if not payloads else f"{len(payloads)} payloads"
+    assert cause.message == f"invalid start input: expected exactly one payload, got {what}"
+    assert not await _task_failures(handle)
