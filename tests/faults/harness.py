@@ -36,12 +36,23 @@ from starter.client import OrderClient
 from tests.doubles import sendgrid_api, stripe_api
 from tests.helpers import ALICE
 from workflows import connection
+from workflows import names
 from workflows.models import (
+    AcceptInput,
+    Action,
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
     ConfirmationDraft,
+    DeliverInput,
+    IssueConfirmationInput,
     LineItem,
     MilestoneTerm,
     OrderStatus,
     OrderView,
+    PostUpdateInput,
+    ProvidePaymentMethodInput,
+    RecordPaymentInput,
     StartOrderInput,
     Terms,
 )
@@ -394,3 +405,115 @@ def sendgrid_counts(api: sendgrid_api.SendGridDouble, counts: ProviderCounts | N
     counts.duplicate_emails = sum(n - 1 for n in accepted.values())
     counts.duplicated_keys = sorted(k for k, n in accepted.items() if n > 1)
     return counts
+
+
+# --------------------------------------------------------------------------
+# Order plans: the actions that take an order across each stage boundary
+# --------------------------------------------------------------------------
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class Step:
+    """Actions sent together (as signals, durable even with no worker), and
+    the statuses the order may be in once they are applied."""
+
+    actions: tuple[tuple[str, Action], ...]
+    then: frozenset[OrderStatus]
+
+
+def _step(*actions: tuple[str, Action], then: Iterable[OrderStatus]) -> Step:
+    return Step(actions, frozenset(then))
+
+
+def plan(kind: str, order_id: str, **terms: Any) -> list[Step]:
+    """The steps of an order of ``kind``:
+
+    - ``card``: paid by card, worked, delivered, accepted, support ends (charge);
+    - ``refund``: paid by card, then cancelled during the work (charge, refund);
+    - ``invoice``: a Stripe invoice, cancelled unpaid (invoice, void);
+    - ``bank``: paid by bank transfer, worked, delivered, accepted (no Stripe).
+    """
+    method = {"card": "card", "refund": "card", "invoice": "invoice", "bank": "bank_transfer"}[kind]
+    issue = (names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation(method, **terms)))
+    card = (names.PROVIDE_PAYMENT_METHOD, ProvidePaymentMethodInput(stripe_customer_id=CARD_CUSTOMER, payment_method_id=CARD))
+    approve = (names.APPROVE, ApproveInput(version=1))
+    work = (names.POST_UPDATE, PostUpdateInput(text="Build done", milestone="Build"))
+    deliver = (names.DELIVER, DeliverInput(summary="Delivered", links=["https://staging.example.com"]))
+    accept = (names.ACCEPT, AcceptInput())
+    cancel = (names.CANCEL, CancelInput(reason="Fault drill: customer withdrew"))
+    support = {S.IN_SUPPORT, S.COMPLETED}
+    if kind == "card":
+        return [
+            _step(issue, then=[S.AWAITING_APPROVAL]),
+            _step(card, approve, then=[S.IN_PROGRESS]),
+            _step(work, then=[S.IN_PROGRESS]),
+            _step(deliver, then=[S.AWAITING_ACCEPTANCE]),
+            _step(accept, then=support),
+        ]
+    if kind == "refund":
+        return [
+            _step(issue, then=[S.AWAITING_APPROVAL]),
+            _step(card, approve, then=[S.IN_PROGRESS]),
+            _step(work, then=[S.IN_PROGRESS]),
+            _step(cancel, then=[S.CANCELLED]),
+        ]
+    if kind == "invoice":
+        return [
+            _step(issue, then=[S.AWAITING_APPROVAL]),
+            _step(approve, then=[S.AWAITING_PAYMENT]),
+            _step(cancel, then=[S.CANCELLED]),
+        ]
+    pay = (names.RECORD_PAYMENT, RecordPaymentInput(amount=PRICE, reference=f"SO-{order_id}"))
+    return [
+        _step(issue, then=[S.AWAITING_APPROVAL]),
+        _step(approve, pay, then=[S.IN_PROGRESS]),
+        _step(work, then=[S.IN_PROGRESS]),
+        _step(deliver, then=[S.AWAITING_ACCEPTANCE]),
+        _step(accept, then=support),
+    ]
+
+
+FINAL: Final = {"card": {S.COMPLETED}, "refund": {S.CANCELLED}, "invoice": {S.CANCELLED}, "bank": {S.COMPLETED}}
+
+
+@dataclass
+class DrivenOrder:
+    order_id: str
+    kind: str
+    steps: list[Step]
+    notes: list[str] = field(default_factory=list)
+    """Request ids of the notes sent with each step: each must be recorded once."""
+
+    @property
+    def final(self) -> set[OrderStatus]:
+        return FINAL[self.kind]
+
+
+async def send_step(orders: OrderClient, order: DrivenOrder, index: int) -> bool:
+    """Send step ``index`` of the order, with a note; False once it has no more steps."""
+    if index >= len(order.steps):
+        return False
+    note_id = f"{order.order_id}-note-{index}"
+    order.notes.append(note_id)
+    await orders.send_signal(order.order_id, names.ADD_NOTE, AddNoteInput(text=note_id, request_id=note_id))
+    for n, (action, request) in enumerate(order.steps[index].actions):
+        request = request.model_copy(update={"request_id": f"{order.order_id}-{index}-{n}"})
+        await orders.send_signal(order.order_id, action, request)
+    return True
+
+
+def step_targets(driven: Iterable[DrivenOrder], index: int) -> dict[str, set[OrderStatus]]:
+    return {o.order_id: set(o.steps[min(index, len(o.steps) - 1)].then) for o in driven}
+
+
+async def lost_actions(orders: OrderClient, driven: Iterable[DrivenOrder]) -> tuple[int, int]:
+    """(lost, duplicated) notes over every order: each was sent once as a signal."""
+    lost = duplicated = 0
+    for order in driven:
+        view = await orders.status(order.order_id)
+        texts = [note.text for note in view.notes]
+        lost += len(set(order.notes) - set(texts))
+        duplicated += len(texts) - len(set(texts))
+    return lost, duplicated

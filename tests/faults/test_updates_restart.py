@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.faults
 
 RECOVERY_LIMIT = 60.0
 """Seconds after the restart within which every order must answer an update again."""
-RESTARTS = 2
+RESTARTS = int(os.environ.get("FAULTS_RESTARTS", "2"))
 UPDATE_TIMEOUT = 10.0
 
 
