@@ -35,8 +35,7 @@ from starter import dev
 from starter.client import OrderClient
 from tests.doubles import sendgrid_api, stripe_api
 from tests.helpers import ALICE
-from workflows import connection
-from workflows import names
+from workflows import connection, names
 from workflows.models import (
     AcceptInput,
     Action,
@@ -295,9 +294,7 @@ def start_request(order_id: str) -> StartOrderInput:
     return StartOrderInput(order_id=order_id, customer=ALICE, channel="web_form", message="Fault drill order.")
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], what: str, timeout: float, interval: float = 0.25
-) -> float:
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float, interval: float = 0.25) -> float:
     """Poll ``check`` until true; the seconds it took. Bounded: fails with ``what``."""
     started = time.monotonic()
     while True:
@@ -325,9 +322,7 @@ async def reached(
 
     async def all_there() -> bool:
         pending = [o for o in wanted if o not in views or views[o].status not in wanted[o]]
-        for order_id, view in zip(
-            pending, await asyncio.gather(*(status_of(orders, o) for o in pending)), strict=True
-        ):
+        for order_id, view in zip(pending, await asyncio.gather(*(status_of(orders, o) for o in pending)), strict=True):
             if view is not None:
                 views[order_id] = view
         return all(o in views and views[o].status in wanted[o] for o in wanted)
@@ -336,8 +331,9 @@ async def reached(
         await wait_for(all_there, "orders did not get there", timeout, interval=0.5)
     except AssertionError:
         laggards = {
-            o: (views[o].status.value if o in views else "no answer") for o in wanted if o not in views
-            or views[o].status not in wanted[o]
+            o: (views[o].status.value if o in views else "no answer")
+            for o in wanted
+            if o not in views or views[o].status not in wanted[o]
         }
         raise AssertionError(f"{len(laggards)} of {len(wanted)} orders stuck: {laggards}") from None
     return views
@@ -349,8 +345,10 @@ async def task_failures(client: Client, order_id: str) -> list[str]:
     async for event in client.get_workflow_handle(workflow_id(order_id)).fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             attributes = event.workflow_task_failed_event_attributes
-            failures.append(f"{attributes.cause.name if hasattr(attributes.cause, 'name') else attributes.cause}: "
-                            f"{attributes.failure.message}")
+            failures.append(
+                f"{attributes.cause.name if hasattr(attributes.cause, 'name') else attributes.cause}: "
+                f"{attributes.failure.message}"
+            )
     return failures
 
 
@@ -437,7 +435,10 @@ def plan(kind: str, order_id: str, **terms: Any) -> list[Step]:
     """
     method = {"card": "card", "refund": "card", "invoice": "invoice", "bank": "bank_transfer"}[kind]
     issue = (names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation(method, **terms)))
-    card = (names.PROVIDE_PAYMENT_METHOD, ProvidePaymentMethodInput(stripe_customer_id=CARD_CUSTOMER, payment_method_id=CARD))
+    card = (
+        names.PROVIDE_PAYMENT_METHOD,
+        ProvidePaymentMethodInput(stripe_customer_id=CARD_CUSTOMER, payment_method_id=CARD),
+    )
     approve = (names.APPROVE, ApproveInput(version=1))
     work = (names.POST_UPDATE, PostUpdateInput(text="Build done", milestone="Build"))
     deliver = (names.DELIVER, DeliverInput(summary="Delivered", links=["https://staging.example.com"]))

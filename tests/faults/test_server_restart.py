@@ -20,7 +20,7 @@ import pytest
 from starter.client import OrderClient
 from tests.doubles.stripe_api import StripeDouble
 from tests.faults import harness
-from tests.faults.harness import S, DevServer, WorkerProcess
+from tests.faults.harness import DevServer, S, WorkerProcess
 from workflows import names
 from workflows.models import IssueConfirmationInput, MilestoneTerm, OrderStatus
 
@@ -82,7 +82,7 @@ async def test_orders_at_every_stage_resume_after_a_server_restart(
             live = [o for o in driven if index < len(o.steps)]
             await asyncio.gather(*(harness.send_step(orders, o, index) for o in live))
             await harness.reached(orders, harness.step_targets(live, index), RECOVERY_LIMIT)
-        waiting = await harness.reached(orders, {o: {S[stage]} for o, (stage, _) in parked.items()}, 30)
+        waiting = await harness.reached(orders, {o: {OrderStatus(stage)} for o, (stage, _) in parked.items()}, 30)
         parked_at = time.monotonic()
 
         how = server.stop()

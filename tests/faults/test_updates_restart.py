@@ -54,9 +54,7 @@ async def test_updates_in_flight_survive_server_restarts(
     n = harness.scale(12)
     client = await server.ready()
     orders = OrderClient(client, task_queue=task_queue, update_timeout=timedelta(seconds=UPDATE_TIMEOUT))
-    worker = await WorkerProcess(
-        harness.worker_env(server, task_queue, tmp_path), tmp_path / "worker.log"
-    ).polling()
+    worker = await WorkerProcess(harness.worker_env(server, task_queue, tmp_path), tmp_path / "worker.log").polling()
     ids = [f"{prefix}-{i}" for i in range(n)]
     await asyncio.gather(*(orders.start(harness.start_request(o)) for o in ids))
     sent: dict[str, list[str]] = {o: [] for o in ids}
@@ -77,9 +75,7 @@ async def test_updates_in_flight_survive_server_restarts(
         for _ in range(RESTARTS):
             await asyncio.sleep(2.0)  # updates flow
             client = await server.restart(outage=1.0)
-            orders = OrderClient(
-                client, task_queue=task_queue, update_timeout=timedelta(seconds=UPDATE_TIMEOUT)
-            )
+            orders = OrderClient(client, task_queue=task_queue, update_timeout=timedelta(seconds=UPDATE_TIMEOUT))
             restarted = time.monotonic()
             probes = await asyncio.gather(
                 *(
