@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
 
 from starter import dev
@@ -340,15 +340,13 @@ async def reached(
 
 
 async def task_failures(client: Client, order_id: str) -> list[str]:
-    """The messages of the order's failed workflow tasks (its current run)."""
+    """``CAUSE: message`` of each failed workflow task of the order's current run."""
     failures = []
     async for event in client.get_workflow_handle(workflow_id(order_id)).fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             attributes = event.workflow_task_failed_event_attributes
-            failures.append(
-                f"{attributes.cause.name if hasattr(attributes.cause, 'name') else attributes.cause}: "
-                f"{attributes.failure.message}"
-            )
+            cause = WorkflowTaskFailedCause.Name(attributes.cause).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
+            failures.append(f"{cause}: {attributes.failure.message}")
     return failures
 
 
