@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import socket
 import threading
 import time
@@ -121,6 +122,9 @@ class Reply:
         return cls(202, drop=True, answer_lost=True)
 
 
+CHAOS_FAULTS: tuple[str, ...] = ("500", "503", "429", "reset", "slow")
+"""The faults ``SendGridDouble.chaos`` draws from, equally likely."""
+
 # --------------------------------------------------------------------------
 # Recorded requests
 # --------------------------------------------------------------------------
@@ -175,6 +179,9 @@ class SendGridDouble:
         self._by_kind: dict[str, deque[Reply]] = {}
         self._ids = itertools.count(1)
         self._closing = threading.Event()
+        self._chaos: tuple[float, random.Random, float] | None = None
+        self.chaos_faults: list[str] = []
+        """The name of every fault ``chaos`` injected."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -212,6 +219,15 @@ class SendGridDouble:
             queue = self._shared if kind is None else self._by_kind.setdefault(kind, deque())
             queue.extend(replies)
 
+    def chaos(self, rate: float, rng: random.Random, *, slow: float = 3.0) -> None:
+        """Answer about ``rate`` of the unscripted requests with a fault drawn from
+        ``CHAOS_FAULTS``: a 500 or 503, a 429 whose ``X-RateLimit-Reset`` is a
+        second away, a connection reset, or an acceptance held ``slow`` seconds,
+        past the client's timeout (SendGrid sends it; the client never hears).
+        ``rate=0`` stops."""
+        with self._lock:
+            self._chaos = (rate, rng, slow) if rate > 0 else None
+
     def _next_reply(self, kind: str | None) -> Reply:
         with self._lock:
             queue = self._by_kind.get(kind or "")
@@ -219,6 +235,18 @@ class SendGridDouble:
                 return queue.popleft()
             if self._shared:
                 return self._shared.popleft()
+            if self._chaos is not None:
+                rate, rng, slow = self._chaos
+                if rng.random() < rate:
+                    name = rng.choice(CHAOS_FAULTS)
+                    self.chaos_faults.append(name)
+                    return {
+                        "500": Reply.server_error(500),
+                        "503": Reply.server_error(503),
+                        "429": Reply.rate_limited(reset_in=1),
+                        "reset": Reply.dropped(),
+                        "slow": Reply.slow(slow),
+                    }[name]
             return Reply.accepted()
 
     # Inspection ------------------------------------------------------------

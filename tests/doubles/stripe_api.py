@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import socket
 import threading
@@ -177,7 +178,7 @@ class Hold:
 class _Fault:
     method: str
     path: str
-    kind: str  # "status", "saved", "after", "drop", "drop_after", "hold", "decline", "action"
+    kind: str  # "status", "saved", "after", "drop", "drop_after", "hold", "slow", "decline", "action"
     times: int
     status: int = 500
     body: dict[str, Any] | None = None
@@ -186,6 +187,8 @@ class _Fault:
     redirect_url: str | None = None
     skip: int = 0
     """Matching requests to let through before the fault applies."""
+    delay: float = 0.0
+    """``slow``: seconds the answer waits after the work is done."""
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and (path == self.path or path.startswith(self.path.rstrip("/") + "/"))
@@ -197,6 +200,17 @@ class _Saved:
     status: int
     body: dict[str, Any]
 
+
+CHAOS_FAULTS: tuple[str, ...] = (
+    "500",
+    "503",
+    "429",
+    "500 after the work",
+    "reset",
+    "reset after the work",
+    "slow",
+)
+"""The faults ``StripeDouble.chaos`` draws from, equally likely."""
 
 _EDGE_ERRORS: dict[int, dict[str, Any]] = {
     429: error_body(
@@ -231,6 +245,9 @@ class StripeDouble:
         self.refunds: dict[str, dict[str, Any]] = {}
         self._holds: list[Hold] = []
         self._invoice_numbers = 0
+        self._chaos: tuple[float, random.Random, float] | None = None
+        self.chaos_faults: list[tuple[str, str, str]] = []
+        """``(method, path, fault)`` of every fault ``chaos`` injected."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -324,6 +341,37 @@ class StripeDouble:
         ``redirect_url`` is given, then ``redirect_to_url``."""
         self._script(_Fault("POST", "/v1/payment_intents", "action", times, redirect_url=redirect_url))
 
+    def chaos(self, rate: float, rng: random.Random, *, slow: float = 3.0) -> None:
+        """Fail about ``rate`` of all requests, each with a fault drawn from ``CHAOS_FAULTS``:
+        a 500 or 503 from the edge, a 429, a 500 after the work was done (saved for
+        the key), a connection reset before or after the work, or an answer held
+        ``slow`` seconds (past the client's timeout) after the work. ``rate=0`` stops."""
+        with self._lock:
+            self._chaos = (rate, rng, slow) if rate > 0 else None
+
+    def _draw_chaos(self, method: str, path: str) -> None:
+        with self._lock:
+            if self._chaos is None:
+                return
+            rate, rng, slow = self._chaos
+            if rng.random() >= rate:
+                return
+            name = rng.choice(CHAOS_FAULTS)
+            self.chaos_faults.append((method, path, name))
+        kind, status = {
+            "500": ("status", 500),
+            "503": ("status", 503),
+            "429": ("status", 429),
+            "500 after the work": ("after", 500),
+            "reset": ("drop", 0),
+            "reset after the work": ("drop_after", 0),
+            "slow": ("slow", 200),
+        }[name]
+        body = _EDGE_ERRORS.get(status)
+        fault = _Fault(method, path, kind, 1, status=status, body=body, delay=slow)
+        with self._lock:
+            self._faults.insert(0, fault)
+
     def _script(self, fault: _Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -403,6 +451,7 @@ class StripeDouble:
     def handle(self, request: RecordedRequest) -> tuple[int, dict[str, Any], dict[str, str], _Fault | None]:
         """Layers 2 to 6 of the module docstring; answers (status, body, headers, fault behind)."""
         method, path = request.method, request.path
+        self._draw_chaos(method, path)
         front = self._take_fault(method, path, ("status", "drop"))
         if front is not None:
             if front.kind == "drop":
@@ -440,7 +489,7 @@ class StripeDouble:
                     )
                     return 400, body, {}, None
                 request.replayed = True
-                behind = self._take_fault(method, path, ("hold", "drop_after"))
+                behind = self._take_fault(method, path, ("hold", "drop_after", "slow"))
                 return saved.status, saved.body, {"Idempotent-Replayed": "true"}, behind
         try:
             inside = self._take_fault(method, path, ("saved", "after"))
@@ -462,7 +511,7 @@ class StripeDouble:
             if scope is not None:
                 with self._lock:
                     self._in_progress.discard(scope)
-        behind = self._take_fault(method, path, ("hold", "drop_after"))
+        behind = self._take_fault(method, path, ("hold", "drop_after", "slow"))
         return status, body, {}, behind
 
     def _route(self, request: RecordedRequest) -> dict[str, Any]:
@@ -922,6 +971,8 @@ def _handler_for(double: StripeDouble) -> type[BaseHTTPRequestHandler]:
                 behind.hold.request = request
                 behind.hold.arrived.set()
                 behind.hold.released.wait(120)
+            if behind is not None and behind.kind == "slow":
+                time.sleep(behind.delay)  # the client has given up by now: the answer is lost
             if status == 0 or (behind is not None and behind.kind == "drop_after"):
                 request.status = 0
                 self.close_connection = True
