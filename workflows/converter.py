@@ -14,6 +14,12 @@ The converter only sees payloads whose count matches the handler's
 parameters; a message with no payload or several never gets a type hint from
 the SDK. ``workflows/handlers.py`` therefore takes actions raw and checks
 the count itself before calling ``from_payload`` here.
+
+The same converter carries the payload codec (``workflows/codec.py``): every
+payload is compressed and encrypted before it leaves the process, and failure
+messages and stack traces travel as an encoded payload too (Temporal keeps
+them in plain text otherwise). There is one ``data_converter``, so no entry
+point (worker, CLI, ``OrderClient``, webhook receiver, replayer) can forget it.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+
+from workflows.codec import EncryptionCodec
 
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
@@ -157,4 +166,11 @@ class LenientPayloadConverter(CompositePayloadConverter):
         return value
 
 
-data_converter = DataConverter(payload_converter_class=LenientPayloadConverter)
+codec = EncryptionCodec()
+"""Keys from ``ORDERS_ENCRYPTION_KEYS``, read when used; none set means payloads pass through."""
+
+data_converter = DataConverter(
+    payload_converter_class=LenientPayloadConverter,
+    payload_codec=codec,
+    failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+)
