@@ -41,7 +41,6 @@ from temporalio.converter import (
 )
 
 from workflows.codec import EncryptionCodec
-
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)

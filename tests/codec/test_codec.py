@@ -75,14 +75,14 @@ async def test_rotation_new_key_encrypts_old_key_still_decrypts() -> None:
 
 async def test_unknown_key_id_is_named_in_the_error() -> None:
     [encoded] = await EncryptionCodec(ring(NEW)).encode([json_payload('"x"')])
-    with pytest.raises(PayloadDecryptionError, match="'k2'.*known key ids: k1") as caught:
+    with pytest.raises(PayloadDecryptionError, match=r"'k2'.*known key ids: k1") as caught:
         await EncryptionCodec(ring(OLD)).decode([encoded])
     assert caught.value.key_id == "k2"
 
 
 async def test_unknown_key_without_any_keys_says_so() -> None:
     [encoded] = await EncryptionCodec(ring(OLD)).encode([json_payload('"x"')])
-    with pytest.raises(PayloadDecryptionError, match=f"'k1'.*{KEYS_ENV} is not set"):
+    with pytest.raises(PayloadDecryptionError, match=rf"'k1'.*{KEYS_ENV} is not set"):
         await EncryptionCodec(KeyRing()).decode([encoded])
 
 
