@@ -204,10 +204,12 @@ def _aad(key_id: bytes, compression: bytes) -> bytes:
 
 
 class EncryptionCodec(PayloadCodec):
-    """zlib, then AES-256-GCM. ``keys`` fixed for tests and tools; None reads the environment on each call."""
+    """zlib, then AES-256-GCM. ``keys`` fixed for tests and tools; None reads the environment on each call.
+    ``compress=False`` only for measuring what compression saves (bench/codec_cost.py)."""
 
-    def __init__(self, keys: KeyRing | None = None) -> None:
+    def __init__(self, keys: KeyRing | None = None, *, compress: bool = True) -> None:
         self._fixed = keys
+        self._compress = compress
 
     @property
     def keyring(self) -> KeyRing:
@@ -219,7 +221,7 @@ class EncryptionCodec(PayloadCodec):
         ring = self.keyring
         if not ring.active:
             return list(payloads)
-        return [self.encrypt(payload, ring) for payload in payloads]
+        return [self.encrypt(payload, ring, compress=self._compress) for payload in payloads]
 
     async def decode(
         self, payloads: Sequence[temporalio.api.common.v1.Payload]
@@ -235,14 +237,16 @@ class EncryptionCodec(PayloadCodec):
         return decoded
 
     @staticmethod
-    def encrypt(payload: temporalio.api.common.v1.Payload, ring: KeyRing) -> temporalio.api.common.v1.Payload:
+    def encrypt(
+        payload: temporalio.api.common.v1.Payload, ring: KeyRing, *, compress: bool = True
+    ) -> temporalio.api.common.v1.Payload:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         key_id, key = ring.keys[0]
         plain = payload.SerializeToString()
-        packed = zlib.compress(plain, ZLIB_LEVEL)
+        packed = zlib.compress(plain, ZLIB_LEVEL) if compress else plain
         compression = ZLIB
-        if len(packed) >= len(plain):  # tiny payloads: zlib's header would only add bytes
+        if not compress or len(packed) >= len(plain):  # tiny payloads: zlib's header would only add bytes
             packed, compression = plain, NO_COMPRESSION
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(key).encrypt(nonce, packed, _aad(key_id.encode(), compression))
