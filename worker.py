@@ -34,6 +34,7 @@ from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows import connection
+from workflows.codec import KEYS_ENV, KeyConfigError, keys_from_environment
 from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
@@ -84,9 +85,32 @@ def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEU
     )
 
 
+def log_encryption() -> None:
+    """One line at start: which key encrypts, or that personal data is stored in clear text.
+
+    ``KeyConfigError`` (a malformed ``ORDERS_ENCRYPTION_KEYS``) is a ``ValueError``
+    the caller turns into a configuration error before any payload is written.
+    """
+    source = keys_from_environment()
+    if not source.ring.active:
+        log.warning(
+            "%s is not set: customers' personal data is stored UNENCRYPTED in Temporal "
+            "(set it, see docs/deployment.md, 'Encryption keys')",
+            KEYS_ENV,
+        )
+        return
+    log.info(
+        "payloads encrypted with key id %s (from %s); key ids that decrypt: %s",
+        source.ring.encrypting_key_id,
+        source.origin,
+        ", ".join(source.ring.ids),
+    )
+
+
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then let in-flight tasks finish."""
     task_queue = connection.task_queue()
+    log_encryption()
     worker = build_worker(client, settings, task_queue)
     async with worker:
         log.info("worker polling task queue %s on %s", task_queue, client.namespace)
@@ -103,6 +127,10 @@ def install_stop_handlers(stop: asyncio.Event) -> None:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    try:
+        keys_from_environment()
+    except KeyConfigError as error:
+        raise ConfigError(str(error)) from None
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
     )

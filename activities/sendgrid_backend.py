@@ -94,6 +94,9 @@ _AUTHORIZATION = re.compile(r"""(?i)(['"]?authorization['"]?\s*[:=]\s*['"]?)[^'"
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",}]+")
 
 
+_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without credentials: Authorization values, bearer tokens,
     anything shaped like a SendGrid key, and each of ``secrets``."""
@@ -199,7 +202,8 @@ def error_details(body: Any, secrets: Iterable[str] = ()) -> str:
         parts.append(detail)
     if len(errors) > _MAX_DETAILS:
         parts.append(f"and {len(errors) - _MAX_DETAILS} more")
-    return redact("; ".join(parts), secrets)
+    # SendGrid may quote the address it refused: errors reach logs and Temporal, never personal data.
+    return _EMAIL_ADDRESS.sub("<email address>", redact("; ".join(parts), secrets))
 
 
 def _header(headers: Any, name: str) -> str | None:

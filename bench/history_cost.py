@@ -8,11 +8,17 @@ workflow can do for the same business conversation: receive the same signals
 and send one email activity for each, with no timers, no reminders and no
 bookkeeping. Both run in the same process on the same time-skipping server,
 and the report is the ratio, so a noisy machine does not move it.
+
+The same order runs again with an encryption key (``ORDERS_ENCRYPTION_KEYS``):
+the codec's zlib + AES-256-GCM changes the history's bytes, not the work done
+(an event more or less comes from workflow-task timing, as between any two runs).
+``python -m bench.codec_cost`` breaks that down and adds the CPU per payload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import uuid
 from dataclasses import replace
@@ -29,6 +35,7 @@ from activities.config import Settings
 from tests.helpers import draft, start_order, start_time_skipping
 from worker import build_worker
 from workflows import names
+from workflows.codec import KEYS_ENV, new_key_entry
 from workflows.models import (
     AcceptInput,
     ApproveInput,
@@ -97,12 +104,23 @@ async def main() -> None:
     try:
         base_events, base_bytes = await baseline_events(env.client)
         events, size = await order_events(env)
+        before = os.environ.get(KEYS_ENV)
+        os.environ[KEYS_ENV] = new_key_entry("bench")
+        try:
+            sealed_events, sealed_size = await order_events(env)
+        finally:
+            if before is None:
+                os.environ.pop(KEYS_ENV, None)
+            else:
+                os.environ[KEYS_ENV] = before
     finally:
         await env.shutdown()
     print(f"{'':28}{'events':>8}{'bytes':>10}")
     print(f"{'minimal workflow (baseline)':28}{base_events:>8}{base_bytes:>10}")
     print(f"{'service order, happy path':28}{events:>8}{size:>10}")
     print(f"{'ratio':28}{events / base_events:>8.2f}{size / base_bytes:>10.2f}")
+    print(f"{'service order, encrypted':28}{sealed_events:>8}{sealed_size:>10}")
+    print(f"{'encrypted / plain':28}{sealed_events / events:>8.2f}{sealed_size / size:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from starter.client import (
 )
 from starter.contract import ACTION_MODELS, schemas
 from workflows import names
+from workflows.codec import KeyConfigError, PayloadDecryptionError
 from workflows.connection import DEFAULT_ADDRESS
 from workflows.converter import describe
 from workflows.models import (
@@ -476,10 +477,33 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_codec_server(args: argparse.Namespace) -> int:
+    from starter.codec_server import CodecServerConfigError, serve
+    from workflows.codec import KeyConfigError
+
+    try:
+        serve(args.host, args.port)
+    except (CodecServerConfigError, KeyConfigError) as error:
+        raise CliError(Exit.USAGE, str(error)) from None
+    return Exit.OK
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from workflows.codec import KeyConfigError, new_key_entry
+
+    try:
+        out.print(new_key_entry(args.key_id), highlight=False, soft_wrap=True)
+    except KeyConfigError as error:
+        raise CliError(Exit.USAGE, str(error)) from None
+    return Exit.OK
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter import dev
 
-    options = dev.DevOptions(port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox)
+    options = dev.DevOptions(
+        port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox, codec_port=args.codec_port
+    )
     try:
         return asyncio.run(dev.run(options))
     except dev.DevError as error:
@@ -877,6 +901,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="run a local Temporal server and a worker (Ctrl-C stops both)")
     p.add_argument("--port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--codec-port", type=int, default=8888, help="the codec server the UI decrypts through")
     p.add_argument("--db", type=Path, default=None, help="SQLite file (default .orders/temporal.db)")
     p.add_argument("--outbox", type=Path, default=None, help="where emails are written (default ORDERS_OUTBOX_DIR)")
     p.set_defaults(handler=cmd_dev)
@@ -922,6 +947,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(handler=cmd_webhooks)
 
+    p = sub.add_parser("codec-server", help="decrypt payloads for the Temporal UI (POST /encode, /decode)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8888)
+    p.set_defaults(handler=cmd_codec_server)
+
+    p = sub.add_parser("keygen", help="print a new ORDERS_ENCRYPTION_KEYS entry (id:base64key)")
+    p.add_argument("key_id", metavar="ID", help="the key's id, e.g. 2026-12")
+    p.set_defaults(handler=cmd_keygen)
+
     p = sub.add_parser("schema", help="JSON Schema of every payload")
     p.add_argument("--out", default=None, help="write <name>.json files into this directory")
     p.set_defaults(handler=cmd_schema)
@@ -957,6 +991,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         return int(error.code)
+    except (KeyConfigError, PayloadDecryptionError) as error:  # ORDERS_ENCRYPTION_KEYS lacks or mangles a key
+        err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        return int(Exit.USAGE)
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

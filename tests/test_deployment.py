@@ -42,7 +42,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 OFFICIAL_IMAGES = {"postgres", "temporalio/server", "temporalio/admin-tools", "temporalio/ui"}
-SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PWD|TOKEN)$")
+SECRET_NAME = re.compile(r"(KEYS?|SECRET|PASSWORD|PWD|TOKEN)$")
 CONFIG_PREFIXES = ("ORDERS_", "SENDGRID_", "STRIPE_")
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Shell environments the stack is interpolated in: nothing set but the one
@@ -209,8 +209,9 @@ def test_server_and_admin_tools_versions_match() -> None:
 
 
 def test_worker_and_webhooks_share_the_project_image() -> None:
-    assert SERVICES["worker"]["image"] == SERVICES["webhooks"]["image"]
-    assert SERVICES["worker"]["build"] == SERVICES["webhooks"]["build"]
+    for service in ("webhooks", "codec-server"):
+        assert SERVICES["worker"]["image"] == SERVICES[service]["image"]
+        assert SERVICES["worker"]["build"] == SERVICES[service]["build"]
 
 
 # --- the Temporal server ------------------------------------------------------------------------------------------
@@ -516,9 +517,9 @@ def test_webhooks_service_runs_orders_webhooks() -> None:
     command = spec["command"]
     assert command[:2] == ["orders", "webhooks"]
     options = dict(zip(command[2::2], command[3::2], strict=True))
-    host_port, _, container_port = spec["ports"][0].rpartition(":")
+    address, host_port, container_port = published(spec["ports"][0], MINIMAL_SHELL)
     assert options == {"--host": "0.0.0.0", "--port": container_port}
-    assert host_port == "8081"
+    assert (address, host_port) == ("127.0.0.1", "8081")
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^orders = "starter\.cli:run"$', pyproject, re.MULTILINE)
 
@@ -530,10 +531,57 @@ def test_webhooks_is_an_orders_command() -> None:
     assert (args.host, int(args.port)) == ("0.0.0.0", 8080)
 
 
-def test_ui_is_on_port_8080() -> None:
-    assert SERVICES["temporal-ui"]["ports"] == ["8080:8080"]
+def published(spec: str, shell: Mapping[str, str]) -> tuple[str, str, str]:
+    """``ADDRESS:HOST_PORT:CONTAINER_PORT`` after interpolation; a missing address is every interface."""
+    parts = interpolate(spec, shell).split(":")
+    if len(parts) == 2:
+        return "0.0.0.0", parts[0], parts[1]
+    address, host_port, container_port = parts
+    return address, host_port, container_port
+
+
+def test_ui_is_on_port_8080_of_this_host_only() -> None:
+    [spec] = SERVICES["temporal-ui"]["ports"]
+    assert published(spec, MINIMAL_SHELL) == ("127.0.0.1", "8080", "8080")
+    assert published(spec, {**MINIMAL_SHELL, "ORDERS_UI_BIND": "10.0.0.5"}) == ("10.0.0.5", "8080", "8080")
     env = environment("temporal-ui", MINIMAL_SHELL)
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_every_published_port_is_bound_to_loopback_by_default() -> None:
+    """Nothing of the stack is reachable from the network until an operator decides so."""
+    for name, spec in SERVICES.items():
+        for port in spec.get("ports", []):
+            address, _, _ = published(str(port), MINIMAL_SHELL)
+            assert address == "127.0.0.1", f"{name} publishes {port} on {address}"
+
+
+# --- encryption and the codec server --------------------------------------------------------------------------------
+
+
+def test_every_service_that_talks_to_temporal_has_the_same_keys() -> None:
+    for service in ("worker", "webhooks", "codec-server"):
+        assert raw_environment(service)["ORDERS_ENCRYPTION_KEYS"] == "${ORDERS_ENCRYPTION_KEYS:-}", service
+    keys = "k1:" + "A" * 43 + "="
+    for service in ("worker", "webhooks", "codec-server"):
+        assert environment(service, {**MINIMAL_SHELL, "ORDERS_ENCRYPTION_KEYS": keys})["ORDERS_ENCRYPTION_KEYS"] == keys
+
+
+def test_codec_server_runs_orders_codec_server_for_the_ui() -> None:
+    spec = SERVICES["codec-server"]
+    args = build_parser().parse_args(spec["command"][1:])
+    assert spec["command"][:2] == ["orders", "codec-server"]
+    address, host_port, container_port = published(spec["ports"][0], MINIMAL_SHELL)
+    assert (args.host, str(args.port)) == ("0.0.0.0", container_port)
+    assert address == "127.0.0.1"
+    ui = environment("temporal-ui", MINIMAL_SHELL)
+    endpoint = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
+    assert (endpoint.hostname, str(endpoint.port)) == ("localhost", host_port), "the browser reaches the codec here"
+    codec = environment("codec-server", MINIMAL_SHELL)
+    ui_port = published(SERVICES["temporal-ui"]["ports"][0], MINIMAL_SHELL)[1]
+    assert codec["ORDERS_CODEC_CORS_ORIGINS"] == f"http://localhost:{ui_port}", "CORS admits the UI's origin"
+    assert raw_environment("codec-server")["ORDERS_CODEC_TOKEN"] == "${ORDERS_CODEC_TOKEN:-}"
+    assert "healthcheck" in spec
 
 
 # --- the Dockerfile -------------------------------------------------------------------------------------------------

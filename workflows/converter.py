@@ -14,6 +14,12 @@ The converter only sees payloads whose count matches the handler's
 parameters; a message with no payload or several never gets a type hint from
 the SDK. ``workflows/handlers.py`` therefore takes actions raw and checks
 the count itself before calling ``from_payload`` here.
+
+The same converter carries the payload codec (``workflows/codec.py``): every
+payload is compressed and encrypted before it leaves the process, and failure
+messages and stack traces travel as an encoded payload too (Temporal keeps
+them in plain text otherwise). There is one ``data_converter``, so no entry
+point (worker, CLI, ``OrderClient``, webhook receiver, replayer) can forget it.
 """
 
 from __future__ import annotations
@@ -24,16 +30,20 @@ from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
 import temporalio.api.common.v1
+import temporalio.api.failure.v1
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverter,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
+    PayloadConverter,
 )
 
+from workflows.codec import EncryptionCodec, PayloadDecryptionError
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
@@ -165,4 +175,34 @@ class LenientPayloadConverter(CompositePayloadConverter):
         return value
 
 
-data_converter = DataConverter(payload_converter_class=LenientPayloadConverter)
+class PrivateFailureConverter(DefaultFailureConverter):
+    """Failure messages and stack traces go into an encoded payload (they may quote a
+    customer: a mail server's answer, a validation error), except for a payload
+    that could not be decrypted: that message names only a key id, and the
+    operator who must add the key needs to read it without the key."""
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+    def to_failure(
+        self,
+        exception: BaseException,
+        payload_converter: PayloadConverter,
+        failure: temporalio.api.failure.v1.Failure,
+    ) -> None:
+        if isinstance(exception, PayloadDecryptionError):
+            PLAIN_FAILURES.to_failure(exception, payload_converter, failure)
+            return
+        super().to_failure(exception, payload_converter, failure)
+
+
+PLAIN_FAILURES: Final = DefaultFailureConverter()
+
+codec = EncryptionCodec()
+"""Keys from ``ORDERS_ENCRYPTION_KEYS``, read when used; none set means payloads pass through."""
+
+data_converter = DataConverter(
+    payload_converter_class=LenientPayloadConverter,
+    payload_codec=codec,
+    failure_converter_class=PrivateFailureConverter,
+)

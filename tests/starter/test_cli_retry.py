@@ -62,12 +62,15 @@ def one_line(text: str) -> str:
 
 
 async def signal_payloads(env: WorkflowEnvironment, order_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """The signals in the order's history, as the raw JSON that was sent."""
+    """The signals in the order's history, as the raw JSON that was sent (decrypted, when keys are set)."""
     found = []
+    codec = env.client.data_converter.payload_codec
+    assert codec is not None
     async for event in env.client.get_workflow_handle(names.workflow_id(order_id)).fetch_history_events():
         if event.HasField("workflow_execution_signaled_event_attributes"):
             attrs = event.workflow_execution_signaled_event_attributes
-            found.append((attrs.signal_name, json.loads(attrs.input.payloads[0].data)))
+            [payload] = await codec.decode([attrs.input.payloads[0]])
+            found.append((attrs.signal_name, json.loads(payload.data)))
     return found
 
 
