@@ -476,6 +476,17 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    from activities.config import ConfigError
+    from starter.portal import serve
+
+    try:
+        serve(args.host, args.port)
+    except ConfigError as error:
+        raise CliError(Exit.USAGE, str(error)) from None
+    return Exit.OK
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter import dev
 
@@ -921,6 +932,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(handler=cmd_webhooks)
+
+    p = sub.add_parser("portal", help="serve the customer portal: email link pages, contact form, inbound email")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(handler=cmd_portal)
 
     p = sub.add_parser("schema", help="JSON Schema of every payload")
     p.add_argument("--out", default=None, help="write <name>.json files into this directory")
