@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -220,7 +220,6 @@ LINK_REASONS: Final[dict[str, str]] = {
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default=True),
         trim_blocks=True,
         lstrip_blocks=True,
