@@ -26,7 +26,9 @@ from tests.helpers import draft, eventually
 from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
 from workflows.models import DeliverInput, IssueConfirmationInput, OrderStatus, RecordPaymentInput
 
-playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')")
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}: apt-get install -y chromium"
