@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ async def _awaiting_card_payment(portal: PortalHarness, orders: OrderClient) -> 
 async def test_a_new_card_is_saved_through_checkout_and_charged(
     dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, stripe_api: StripeDouble
 ) -> None:
-    stripe_settings = {"stripe_api_key": TEST_API_KEY, "stripe_api_base": stripe_api.url}
+    stripe_settings: dict[str, Any] = {"stripe_api_key": TEST_API_KEY, "stripe_api_base": stripe_api.url}
     stripe_client = build_stripe_client(dataclasses.replace(Settings(), **stripe_settings))
     async with running_portal(
         dev_env.client, tmp_path, task_queue, stripe_client=stripe_client, stripe_settings=stripe_settings
