@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from starter import dev
 from tests.helpers import outbox
@@ -26,11 +27,14 @@ def test_local_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_orders_dev_serves_the_portal_behind_signed_email_links(tmp_path: Path) -> None:
+def test_orders_dev_serves_the_portal_behind_signed_email_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This checkout's code for `orders dev` and every `orders` command, whichever checkout the script came from.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     port, ui_port, portal_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "ORDERS_LINK_SECRET"}
     env["ORDERS_WEB_BASE_URL"] = f"http://127.0.0.1:{portal_port}"
-    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whichever the `orders` script was installed from
     command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port), "--db", str(tmp_path / "t.db")]
     command += ["--outbox", str(tmp_path / "outbox")]
     process = subprocess.Popen(
