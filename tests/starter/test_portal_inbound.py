@@ -12,7 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES
-from tests.helpers import outbox, start_input
+from tests.helpers import eventually, outbox, start_input
 from tests.starter.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
 from workflows.models import CancelInput, Channel, OrderStatus
 
@@ -89,6 +89,10 @@ async def test_a_new_message_starts_one_order_with_channel_email(portal: PortalH
 async def test_a_customer_reply_becomes_a_note_by_plus_address_or_subject(portal: PortalHarness) -> None:
     start = start_input()
     await portal.orders.start(start)
+    # Customer mail carries the order's plus-address as Reply-To, so a reply comes back here.
+    await eventually(lambda: "contact_ack" in portal.kinds(start.order_id), "contact_ack")
+    [ack] = [m for m in outbox(portal.outbox_dir) if m["X-Order-Id"] == start.order_id]
+    assert ack["Reply-To"] == f"orders+{start.order_id}@in.example.com"
     by_plus = await post(
         portal,
         sender="Alice Example <ALICE@example.com>",
