@@ -158,6 +158,16 @@ def parse_sendgrid_templates(raw: str, var: str = "SENDGRID_TEMPLATES") -> dict[
     return {kind: template.strip() for kind, template in mapping.items()}
 
 
+def _inbound_address(env: Mapping[str, str]) -> str | None:
+    raw = env.get("ORDERS_INBOUND_ADDRESS", "").strip()
+    if not raw:
+        return None
+    local, at, domain = raw.partition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in "<>,;" for c in raw):
+        raise ConfigError(f"ORDERS_INBOUND_ADDRESS={raw!r} is not an email address such as orders@in.example.com")
+    return raw
+
+
 def _link_secret(env: Mapping[str, str]) -> str | None:
     raw = env.get("ORDERS_LINK_SECRET", "")
     if not raw.strip():
@@ -190,6 +200,8 @@ class Settings:
     ops_email: str = "ops@example.com"
     support_email: str = "support@example.com"
     reply_to: str | None = None
+    # The address SendGrid Inbound Parse receives; set, customer mail carries Reply-To orders+<id>@its domain.
+    inbound_address: str | None = None
     web_base_url: str = "http://localhost:8000"
     bank_account_name: str = "Example IT Services Ltd"
     bank_iban: str = "DE89 3704 0044 0532 0130 00"
@@ -243,6 +255,7 @@ class Settings:
             ops_email=get("ORDERS_OPS_EMAIL", defaults.ops_email),
             support_email=get("ORDERS_SUPPORT_EMAIL", defaults.support_email),
             reply_to=env.get("ORDERS_REPLY_TO") or None,
+            inbound_address=_inbound_address(env),
             web_base_url=get("ORDERS_WEB_BASE_URL", defaults.web_base_url).rstrip("/"),
             bank_account_name=get("ORDERS_BANK_ACCOUNT_NAME", defaults.bank_account_name),
             bank_iban=get("ORDERS_BANK_IBAN", defaults.bank_iban),

@@ -63,6 +63,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.PAYMENT_ERROR,
         MessageKind.PAYMENT_NEEDS_REVIEW,
         MessageKind.EMAIL_FAILED,
+        MessageKind.INBOUND_EMAIL_REVIEW,
     }
 )
 """Kinds written for staff (operations or support), not for the customer."""
@@ -636,6 +637,10 @@ class EmailActivities:
             customer = (request.context.get("order") or {}).get("customer") or {}
             if isinstance(customer, dict) and customer.get("email"):
                 return str(customer["email"])
+        # A customer's reply reaches the order itself (SendGrid Inbound Parse, starter/inbound.py).
+        if request.audience == Audience.CUSTOMER and self._settings.inbound_address:
+            local, _, domain = self._settings.inbound_address.partition("@")
+            return f"{local.split('+', 1)[0]}+{request.order_id}@{domain}"
         return self._settings.reply_to
 
     def compose(self, request: EmailRequest) -> OutgoingEmail:

@@ -498,6 +498,17 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    from activities.config import ConfigError
+    from starter.portal import serve
+
+    try:
+        serve(args.host, args.port)
+    except ConfigError as error:
+        raise CliError(Exit.USAGE, str(error)) from None
+    return Exit.OK
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter import dev
 
@@ -955,6 +966,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keygen", help="print a new ORDERS_ENCRYPTION_KEYS entry (id:base64key)")
     p.add_argument("key_id", metavar="ID", help="the key's id, e.g. 2026-12")
     p.set_defaults(handler=cmd_keygen)
+
+    p = sub.add_parser("portal", help="serve the customer portal: email link pages, contact form, inbound email")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(handler=cmd_portal)
 
     p = sub.add_parser("schema", help="JSON Schema of every payload")
     p.add_argument("--out", default=None, help="write <name>.json files into this directory")

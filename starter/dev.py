@@ -27,6 +27,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -36,7 +37,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 import uvicorn
 from rich.console import Console
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 STATE_DIR: Final = Path(".orders")
 DEFAULT_DB: Final = STATE_DIR / "temporal.db"
 SERVER_LOG: Final = STATE_DIR / "temporal.log"
+LINK_SECRET_FILE: Final = STATE_DIR / "link-secret"
+"""``ORDERS_LINK_SECRET`` for ``orders dev`` when the environment has none: made once, kept."""
 READY_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 10.0
 PR_SET_PDEATHSIG: Final = 1
@@ -79,6 +83,50 @@ class DevOptions:
     db: Path | None = None
     outbox: Path | None = None
     codec_port: int = 8888
+
+
+def local_secret(path: Path) -> str:
+    """A random secret kept in ``path`` (mode 0600): made on first use, the same on every later run.
+
+    For development keys that must survive a restart (links already emailed
+    stay valid) but that nobody should have to invent.
+    """
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as error:
+        raise DevError(f"cannot read {path}: {error.strerror or error}", 2) from None
+    if existing:
+        return existing
+    secret = secrets.token_urlsafe(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made by another process just now: use that one
+        return path.read_text(encoding="utf-8").strip() or secret
+    except OSError as error:
+        raise DevError(f"cannot create {path}: {error.strerror or error}", 2) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def use_local_link_secret() -> str | None:
+    """Sign email links by default: ``ORDERS_LINK_SECRET`` from ``.orders/link-secret`` unless set.
+
+    Returns the file it came from, for the banner (None when the environment set it).
+    """
+    if os.environ.get("ORDERS_LINK_SECRET", "").strip():
+        return None
+    os.environ["ORDERS_LINK_SECRET"] = local_secret(LINK_SECRET_FILE)
+    return str(LINK_SECRET_FILE)
+
+
+def portal_port(settings: Settings) -> int:
+    """The port of ``ORDERS_WEB_BASE_URL``, where the links in emails point."""
+    parts = urlsplit(settings.web_base_url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def find_temporal() -> Path:
@@ -329,6 +377,9 @@ class _QuietServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def install_signal_handlers(self) -> None:  # uvicorn before 0.29
+        return None
+
 
 class CodecServer:
     """The codec server in this process, on 127.0.0.1, for the dev server's UI."""
@@ -356,12 +407,13 @@ class CodecServer:
                 await self.task
 
 
-def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = "") -> Panel:
+def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = "", portal: str | None = None) -> Panel:
     lines = [
         f"Temporal   127.0.0.1:{options.port}",
         f"Web UI     http://localhost:{options.ui_port}",
         f"Codec      {codec_endpoint(options)}  (the UI decrypts orders through it)",
         f"Encryption {encryption}",
+        f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
         f"Server log {SERVER_LOG}",
@@ -382,9 +434,10 @@ async def run(options: DevOptions) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     binary = find_temporal()
-    settings = load_settings(options.outbox)
     make_dir(STATE_DIR, "state")
     encryption = ensure_local_key()
+    use_local_link_secret()
+    settings = load_settings(options.outbox)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
     stop_stale_server(db)
@@ -421,11 +474,52 @@ async def serve(
         return 0
     codec_server = CodecServer(options)
     await codec_server.start()
-    console.print(banner(options, db, settings, encryption))
+    portal, portal_url = start_portal(client, settings)
+    console.print(banner(options, db, settings, encryption, portal_url))
     watcher = asyncio.create_task(watch_server(process, stop))
     try:
         await worker.run_worker(client, settings, stop)
     finally:
         watcher.cancel()
         await codec_server.stop()
+        if portal is not None:
+            await portal.stop()
     return 4 if process.poll() is not None else 0
+
+
+class PortalServer:
+    """The customer portal (``starter/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve())
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, STOP_TIMEOUT)
+
+
+def start_portal(client: Client, settings: Settings) -> tuple[PortalServer | None, str | None]:
+    """Serve the portal on the port of ``ORDERS_WEB_BASE_URL``; a busy port is a warning, not an error."""
+    from starter.client import OrderClient
+    from starter.portal import build_stripe_client, create_app
+
+    port = portal_port(settings)
+    try:
+        check_port_free(port, "the portal, from ORDERS_WEB_BASE_URL")
+    except DevError as error:
+        console.print(f"[yellow]portal not started: {error.message}[/]")
+        return None, None
+
+    async def orders() -> OrderClient:
+        return OrderClient(client, link_secret=settings.link_secret, settings=settings)
+
+    app = create_app(
+        orders,
+        settings,
+        stripe_client=build_stripe_client(settings),
+        inbound_secret=os.environ.get("ORDERS_INBOUND_SECRET", "").strip() or None,
+    )
+    return PortalServer(app, port), f"http://localhost:{port}  (contact form: /contact)"

@@ -25,6 +25,9 @@ An ASGI app (Starlette, served by uvicorn) with one endpoint,
   refund.updated /               its amount, Stripe's ``failure_reason``)
   charge.refund.updated with
   status ``failed``
+  checkout.session.completed     ``provide_payment_method`` (a card saved through
+  (``setup`` mode)               the portal's Checkout Session: the SetupIntent is
+                                 retrieved for its payment method and customer)
   ============================== ===================================================
 
   Amounts are converted with the currency's minor-unit exponent (JPY 100 is
@@ -83,6 +86,7 @@ from workflows.models import (
     PaymentEventInput,
     PaymentFailedInput,
     PaymentMethod,
+    ProvidePaymentMethodInput,
     RecordPaymentInput,
 )
 
@@ -103,6 +107,7 @@ HANDLED_EVENTS: Final = (
     "invoice.payment_failed",
     "invoice.voided",
     "charge.refunded",
+    "checkout.session.completed",
     *REFUND_EVENTS,
 )
 
@@ -118,6 +123,15 @@ class Routed:
     order_id: str
     signal: str
     payload: Action
+
+
+@dataclass(frozen=True)
+class SetupLookup:
+    """A completed setup-mode Checkout Session: its SetupIntent names the card."""
+
+    order_id: str
+    setup_intent: str
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,7 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def route_event(event: dict[str, Any]) -> Routed | Ignored:
+def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
     """Which order, which signal, which payload: a pure function of the event."""
     event_type = str(event.get("type", ""))
     event_id = str(event.get("id", ""))
@@ -157,6 +171,13 @@ def route_event(event: dict[str, Any]) -> Routed | Ignored:
     currency = str(obj.get("currency") or "eur").upper()
     received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
     reference = str(obj.get("id", ""))
+    if event_type == "checkout.session.completed":
+        if obj.get("mode") != "setup":
+            return Ignored(f"checkout session {reference} is in {obj.get('mode')} mode")
+        setup_intent = obj.get("setup_intent")
+        if not isinstance(setup_intent, str) or not setup_intent:
+            return Ignored(f"checkout session {reference} has no SetupIntent")
+        return SetupLookup(order_id, setup_intent, request_id)
     try:
         if event_type == "payment_intent.succeeded":
             amount = from_minor_units(_int(obj.get("amount_received")), currency)
@@ -258,17 +279,36 @@ async def _read_capped(request: Request) -> bytes | None:
     return bytes(body)
 
 
+def saved_card(stripe_client: stripe.StripeClient, lookup: SetupLookup) -> Routed | Ignored:
+    """The ``provide_payment_method`` a completed setup-mode session means (blocking: an API call)."""
+    intent = stripe_client.v1.setup_intents.retrieve(lookup.setup_intent)
+    if intent.status != "succeeded":
+        return Ignored(f"SetupIntent {intent.id} is {intent.status}")
+    method, customer = intent.payment_method, intent.customer
+    method_id = method if isinstance(method, str) else getattr(method, "id", None)
+    customer_id = customer if isinstance(customer, str) else getattr(customer, "id", None)
+    try:
+        card = ProvidePaymentMethodInput(
+            request_id=lookup.request_id, stripe_customer_id=customer_id or "", payment_method_id=method_id or ""
+        )
+    except ValidationError as error:
+        return Ignored(f"SetupIntent {intent.id} names no saved card: {error.errors()[0].get('msg')}")
+    return Routed(lookup.order_id, names.PROVIDE_PAYMENT_METHOD, card)
+
+
 def create_app(
     client_factory: ClientFactory,
     secret: str,
     *,
     tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE,
     settings: Settings | None = None,
+    stripe_client: stripe.StripeClient | None = None,
 ) -> Starlette:
     """The webhook receiver. ``client_factory`` is awaited once, on the first event.
 
     ``settings`` (default ``Settings.from_env()``) choose the email backend and
     the operations address for money that reaches no running order.
+    ``stripe_client`` retrieves the SetupIntent of a completed Checkout Session.
     """
     if not secret:
         raise ValueError("a webhook signing secret (whsec_...) is required")
@@ -325,6 +365,15 @@ def create_app(
             return JSONResponse({"error": "invalid payload"}, status_code=400)
         event_id, event_type = event.get("id"), event.get("type")
         routed = route_event(event)
+        if isinstance(routed, SetupLookup):
+            if stripe_client is None:
+                log.error("stripe event %s (%s): a saved card needs STRIPE_API_KEY to be read", event_id, event_type)
+                return JSONResponse({"error": "not configured"}, status_code=503)
+            try:
+                routed = await asyncio.to_thread(saved_card, stripe_client, routed)
+            except stripe.StripeError as error:
+                log.error("stripe event %s (%s): the SetupIntent could not be read: %s", event_id, event_type, error)
+                return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         if isinstance(routed, Ignored):
             log.info("stripe event %s (%s) ignored: %s", event_id, event_type, routed.reason)
             return JSONResponse({"received": True, "ignored": routed.reason})
@@ -379,5 +428,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
         settings = Settings.from_env()
     except ConfigError as error:
         raise SystemExit(str(error)) from None
-    app = create_app(lambda: connect(), secret, settings=settings)
+    from starter.portal import build_stripe_client
+
+    app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))
     uvicorn.run(app, host=host, port=port, log_level="info")

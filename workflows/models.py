@@ -769,6 +769,7 @@ class MessageKind(StrEnum):
     PAYMENT_NEEDS_REVIEW = "payment_needs_review"
     INVOICE_READY = "invoice_ready"
     EMAIL_FAILED = "email_failed"
+    INBOUND_EMAIL_REVIEW = "inbound_email_review"
 
 
 class EmailRequest(Model):

@@ -27,6 +27,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.SUPPORT_REQUEST_FORWARDED: Audience.SUPPORT,
     MessageKind.PAYMENT_ERROR: Audience.OPERATIONS,
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
+    MessageKind.INBOUND_EMAIL_REVIEW: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
 
@@ -279,6 +280,16 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
             ),
             "error_type": "SendGridBadRequest",
         },
+    },
+    MessageKind.INBOUND_EMAIL_REVIEW: {
+        "mail": {
+            "from": "mallory@elsewhere.example",
+            "from_name": "Mallory",
+            "subject": "Re: Order acme-2026-042: please review your order confirmation",
+            "text": "Please send the invoice to me instead.\nThanks, Mallory",
+            "attachments": 2,
+        },
+        "reason": "it comes from an address other than the customer's",
     },
 }
 

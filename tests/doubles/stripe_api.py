@@ -18,7 +18,9 @@ Endpoints: ``POST /v1/customers``, ``POST /v1/invoiceitems``,
 ``GET /v1/payment_intents?customer=`` (newest first, read-your-writes),
 ``GET /v1/payment_intents/search?query=metadata['order_id']:'42'``,
 ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` and
-``GET /v1/refunds?payment_intent=``. Lists page with
+``GET /v1/refunds?payment_intent=``, ``POST /v1/checkout/sessions``,
+``GET /v1/checkout/sessions/{id}`` and ``GET /v1/setup_intents/{id}``
+(``complete_checkout`` plays the customer finishing a setup-mode session). Lists page with
 ``limit`` and ``starting_after``. Objects are shaped like the pinned API
 version's (an invoice has no ``payment_intent``; its payments are
 ``invoice_payment`` objects).
@@ -243,6 +245,8 @@ class StripeDouble:
         self.invoice_payments: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.checkout_sessions: dict[str, dict[str, Any]] = {}
+        self.setup_intents: dict[str, dict[str, Any]] = {}
         self._holds: list[Hold] = []
         self._invoice_numbers = 0
         self._chaos: tuple[float, random.Random, float] | None = None
@@ -548,6 +552,12 @@ class StripeDouble:
                 return self._create_refund(request.form)
             if method == "GET" and parts == ["v1", "refunds"]:
                 return self._list(self.refunds, request, ("payment_intent",))
+            if method == "POST" and parts == ["v1", "checkout", "sessions"]:
+                return self._create_checkout_session(request.form)
+            if method == "GET" and len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
+                return _public(self._found(self.checkout_sessions, parts[3], "checkout.session"))
+            if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "setup_intents"]:
+                return _copy(self._found(self.setup_intents, parts[2], "setup_intent"))
         raise _invalid(
             f"Unrecognized request URL ({method}: {request.path}). Please see https://stripe.com/docs", status=404
         )
@@ -619,6 +629,70 @@ class StripeDouble:
         }
         self.customers[customer["id"]] = customer
         return _copy(customer)
+
+    @staticmethod
+    def _found(objects: dict[str, dict[str, Any]], object_id: str, kind: str) -> dict[str, Any]:
+        found = objects.get(object_id)
+        if found is None:
+            raise _invalid(f"No such {kind}: '{object_id}'", code="resource_missing", param="id", status=404)
+        return found
+
+    def _create_checkout_session(self, form: dict[str, str]) -> dict[str, Any]:
+        mode = _required(form, "mode")
+        if mode not in ("payment", "setup", "subscription"):
+            raise _invalid("Invalid mode: must be one of payment, setup, or subscription", param="mode")
+        success_url = _required(form, "success_url")
+        types = [v for k, v in sorted(form.items()) if k.startswith("payment_method_types[")]
+        if mode == "setup" and not form.get("currency") and not types:
+            raise _invalid(
+                "currency is required in setup mode when payment_method_types is not passed.", param="currency"
+            )
+        customer = form.get("customer")
+        if customer and customer not in self.customers:
+            raise _invalid(f"No such customer: '{customer}'", code="resource_missing", param="customer")
+        session_id = new_id("cs_test")
+        prefix = "setup_intent_data[metadata]["
+        session: dict[str, Any] = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": mode,
+            "status": "open",
+            "currency": form.get("currency"),
+            "customer": customer,
+            "client_reference_id": form.get("client_reference_id"),
+            "payment_method_types": types or ["card"],
+            "metadata": _metadata(form),
+            "setup_intent": None,
+            "success_url": success_url,
+            "cancel_url": form.get("cancel_url"),
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "livemode": False,
+            "created": int(time.time()),
+            # Not an API field: what the SetupIntent gets when the session completes.
+            "_setup_intent_metadata": {k[len(prefix) : -1]: v for k, v in form.items() if k.startswith(prefix)},
+        }
+        self.checkout_sessions[session_id] = session
+        return _public(session)
+
+    def complete_checkout(self, session_id: str, payment_method: str | None = None) -> dict[str, Any]:
+        """The customer finishes a setup-mode session: a succeeded SetupIntent; the session as its event carries it."""
+        with self._lock:
+            session = self.checkout_sessions[session_id]
+            intent: dict[str, Any] = {
+                "id": new_id("seti"),
+                "object": "setup_intent",
+                "status": "succeeded",
+                "customer": session["customer"],
+                "payment_method": payment_method or new_id("pm"),
+                "payment_method_types": session["payment_method_types"],
+                "usage": "off_session",
+                "metadata": session["_setup_intent_metadata"],
+                "livemode": False,
+                "created": int(time.time()),
+            }
+            self.setup_intents[intent["id"]] = intent
+            session.update(status="complete", setup_intent=intent["id"], url=None)
+            return _public(session)
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
         invoice = self.invoices.get(invoice_id)
@@ -924,6 +998,10 @@ _SEARCH_CLAUSE = re.compile(
 def _copy(obj: dict[str, Any]) -> dict[str, Any]:
     copied: dict[str, Any] = json.loads(json.dumps(obj))
     return copied
+
+
+def _public(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _copy(obj).items() if not k.startswith("_")}
 
 
 def _metadata(form: dict[str, str]) -> dict[str, str]:

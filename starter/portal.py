@@ -1,0 +1,1052 @@
+"""The customer's side: a portal behind every email link, the contact form and inbound email.
+
+``orders portal`` serves this Starlette app (``orders dev`` starts it too, on
+the port ``ORDERS_WEB_BASE_URL`` names). Its pages are rendered on the server
+from Jinja2 templates (``starter/templates/portal/``), work without
+JavaScript, and act on orders only through ``OrderClient``:
+
+============================================  ===========================================
+page                                          what the customer does there
+============================================  ===========================================
+``/contact``                                  first contact: starts an order (``web_form``)
+``/orders/{id}?token=``                       the order's status (any link of the order)
+``/orders/{id}/confirmation/{version}``       approve, or request changes
+``/orders/{id}/pay``                          bank details, invoice, a card (Stripe Checkout)
+``/orders/{id}/authenticate``                 redirect to Stripe's card authentication
+``/orders/{id}/delivery/{round}``             accept, or request a revision
+``/orders/{id}/support``                      a new support request
+``POST /inbound/sendgrid``                    SendGrid Inbound Parse: mail in (see ``inbound``)
+============================================  ===========================================
+
+The rules every page follows:
+
+- **Signed links.** An order page opens only with the signed token of an email
+  link (``activities.links``), verified before Temporal is asked anything: a
+  bad, expired or other order's link gets a plain page saying why, and never
+  tells whether the order exists. Without ``ORDERS_LINK_SECRET`` order pages
+  refuse, and say so; the contact form still works.
+- **Forms.** Every POST carries a CSRF token bound to a cookie (``_check_csrf``),
+  and a fresh nonce per rendered form: the request id is
+  ``link_request_id(token, nonce)``, so a double click is applied once and a
+  second real attempt is a new request. The contact form derives the order id
+  from its nonce, so a double submit starts one order.
+- **Words, not stack traces.** The order's rejections (a superseded version,
+  the wrong stage) are shown as the order words them; other failures get a
+  short page, and the details go to the log.
+- **Privacy.** A page shows the customer's own order only, never internal
+  notes, operations alerts, held payments, rejected actions or failed emails
+  (``customer_view``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from activities import links
+from activities.config import Settings
+from activities.email import (
+    LINK_FALLBACK_LIFETIME,
+    format_date,
+    format_datetime_utc,
+    format_duration,
+    format_label,
+    format_money,
+    format_number,
+    is_web_url,
+)
+from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
+from starter.client import (
+    ActionRejected,
+    NoWorkerAvailable,
+    OrderClient,
+    OrderError,
+    OrderNotFound,
+)
+from workflows import names
+from workflows.converter import describe
+from workflows.models import (
+    AcceptInput,
+    ApproveInput,
+    Channel,
+    ConfirmationState,
+    Customer,
+    OrderStatus,
+    OrderView,
+    PaymentMethod,
+    RequestChangesInput,
+    RequestRevisionInput,
+    StartOrderInput,
+    SupportRequestInput,
+)
+
+TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates" / "portal"
+
+CSRF_COOKIE: Final = "orders_csrf"
+CSRF_FIELD: Final = "csrf"
+HONEYPOT_FIELD: Final = "website"
+"""A field people never see (hidden by CSS); bots fill it in."""
+
+CONTACT_LIMIT: Final = 5
+CONTACT_WINDOW: Final = timedelta(minutes=10)
+"""At most ``CONTACT_LIMIT`` contact forms per client address per window."""
+
+MAX_FORM_BYTES: Final = 64 * 1024
+"""The largest form body an order page or the contact form reads (413 above it)."""
+
+ORDER_ID_PREFIX: Final = "web-"
+
+log = logging.getLogger("orders.portal")
+
+OrdersFactory = Callable[[], Awaitable[OrderClient]]
+
+
+# --------------------------------------------------------------------------
+# What the customer sees of an order
+# --------------------------------------------------------------------------
+
+STAGES: Final[dict[OrderStatus, tuple[str, str]]] = {
+    OrderStatus.DISCUSSING: ("We are discussing your request", "We will send you an order confirmation to review."),
+    OrderStatus.AWAITING_APPROVAL: (
+        "Your order confirmation is ready",
+        "Please review the order confirmation: approve it or request changes.",
+    ),
+    OrderStatus.AWAITING_PAYMENT: ("Awaiting your payment", "Please pay the amount due; work starts once it is paid."),
+    OrderStatus.IN_PROGRESS: ("Work in progress", "We are working on your order and will keep you posted."),
+    OrderStatus.AWAITING_ACCEPTANCE: (
+        "Delivered: awaiting your review",
+        "Please review the delivery: accept it or request a revision.",
+    ),
+    OrderStatus.IN_SUPPORT: ("Delivered and accepted", "Your support period is open: ask us whenever you need help."),
+    OrderStatus.COMPLETED: ("Completed", "The order and its support period are complete. Thank you!"),
+    OrderStatus.CANCELLED: ("Cancelled", "This order was cancelled."),
+    OrderStatus.EXPIRED: ("Expired", "The order confirmation expired before it was approved."),
+}
+
+STEPS: Final = (
+    (OrderStatus.DISCUSSING, "Request"),
+    (OrderStatus.AWAITING_APPROVAL, "Confirmation"),
+    (OrderStatus.AWAITING_PAYMENT, "Payment"),
+    (OrderStatus.IN_PROGRESS, "Work"),
+    (OrderStatus.AWAITING_ACCEPTANCE, "Delivery"),
+    (OrderStatus.IN_SUPPORT, "Support"),
+)
+
+
+def customer_view(view: OrderView) -> dict[str, Any]:
+    """The order as its customer may see it.
+
+    Only what the customer's own emails say, or the customer wrote: never
+    staff notes, held payments and their reasons, rejected actions, failed
+    emails, charge attempts' internals or the timeline (operators' view).
+    """
+    return {
+        "order_id": view.order_id,
+        "status": view.status.value,
+        "customer": {"name": view.customer.name, "company": view.customer.company},
+        "created_at": view.created_at,
+        "first_message": view.first_message,
+        "version": view.version,
+        "approved_version": view.approved_version,
+        "currency": view.currency,
+        "total": view.total,
+        "payment_reference": view.payment_reference,
+        "payments": [p.model_dump() for p in view.payments],
+        "amount_paid": view.amount_paid,
+        "balance_due": view.balance_due,
+        "refunds": [{"at": r.at, "amount": r.amount, "status": r.status} for r in view.refunds],
+        "milestones": [m.model_dump(exclude={"overdue_alerted"}) for m in view.milestones],
+        "updates": [u.model_dump() for u in view.updates],
+        "deliveries": [d.model_dump() for d in view.deliveries],
+        "revisions": [r.model_dump() for r in view.revisions],
+        "support": view.support.model_dump(exclude={"ticket"}) if view.support else None,
+        "support_requests": [s.model_dump() for s in view.support_requests],
+        "notes": [n.model_dump() for n in view.notes if n.author == "customer"],
+        "cancellation": {"at": view.cancellation.at} if view.cancellation else None,
+        "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
+    }
+
+
+def contact_order_id(nonce: str) -> str:
+    """The order id of a contact form: from its nonce, so the same form posted twice starts one order."""
+    digest = hashlib.sha256(b"orders-contact\x00" + nonce.encode()).hexdigest()
+    return ORDER_ID_PREFIX + digest[:12]
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """A link page the portal serves, and the link action signed into its token."""
+
+    action: str
+    path: str
+
+
+LINK_REASONS: Final[dict[str, str]] = {
+    "malformed": "The link is incomplete or damaged. Please open it again from the email, or copy it whole.",
+    "tampered": "The link is not one we sent: it was changed, or it is from another system.",
+    "expired": "The link has expired.",
+    "replayed-for-another-order": "The link belongs to another order.",
+    "wrong-action": "The link is for another page or another version of this order.",
+    "signing-disabled": (
+        "This site does not sign its email links (ORDERS_LINK_SECRET is not set), so it cannot tell who you are "
+        "and does not act on orders from links. Please reply to our email instead."
+    ),
+}
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        money=format_money,
+        date=format_date,
+        datetime=format_datetime_utc,
+        duration=format_duration,
+        label=format_label,
+        number=format_number,
+    )
+    env.tests["web_url"] = is_web_url
+    return env
+
+
+class RateLimiter:
+    """At most ``limit`` hits per key in a sliding ``window`` (in memory, per process)."""
+
+    def __init__(self, limit: int, window: timedelta, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._window = window.total_seconds()
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self._window:
+            hits.popleft()
+        if len(hits) >= self._limit:
+            return False
+        hits.append(now)
+        if len(self._hits) > 10_000:  # forget idle clients
+            for idle in [k for k, v in self._hits.items() if not v]:
+                del self._hits[idle]
+        return True
+
+
+class FormTooLarge(Exception):
+    pass
+
+
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    """The url-encoded or multipart form's text fields; ``FormTooLarge`` above ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise FormTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise FormTooLarge
+    replay = Request(request.scope, receive=_replay(bytes(body)))
+    async with replay.form(max_files=0, max_fields=50) as form:
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+# --------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------
+
+
+class Portal:
+    """The portal's state and handlers; ``create_app`` wires them into Starlette."""
+
+    def __init__(
+        self,
+        orders_factory: OrdersFactory,
+        settings: Settings,
+        *,
+        stripe_client: Any | None = None,
+        inbound_secret: str | None = None,
+        contact_limit: int = CONTACT_LIMIT,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._orders_factory = orders_factory
+        self._orders: OrderClient | None = None
+        self._connecting = asyncio.Lock()
+        self.stripe = stripe_client
+        self.inbound_secret = inbound_secret or None
+        self.signer = LinkSigner(settings.link_secret)
+        # The CSRF key: derived from the link secret when there is one, so
+        # several portal processes agree; otherwise one per process.
+        seed = settings.link_secret or secrets.token_urlsafe(32)
+        self._csrf_key = hashlib.sha256(b"orders-portal-csrf\x00" + seed.encode()).digest()
+        self.contact_limiter = RateLimiter(contact_limit, CONTACT_WINDOW)
+        self.env = _environment()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.secure_cookies = settings.web_base_url.startswith("https://")
+
+    # -- plumbing --------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def orders(self) -> OrderClient:
+        async with self._connecting:
+            if self._orders is None:
+                self._orders = await self._orders_factory()
+            return self._orders
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        variables = {
+            "company": self.settings.company_name,
+            "support_email": self.settings.support_email,
+            "title": "",
+            "notice": None,
+            **context,
+        }
+        html = self.env.get_template(template).render(variables)
+        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    def message(self, title: str, text: str, status_code: int, *, link: tuple[str, str] | None = None) -> HTMLResponse:
+        return self.render("message.html", status_code, title=title, text=text, link=link)
+
+    def link_refused(self, error: InvalidLink) -> HTMLResponse:
+        reason = LINK_REASONS.get(error.reason, "The link cannot be used.")
+        if error.reason == "expired":
+            reason += f" Please reply to our latest email, or write to {self.settings.support_email}, and we will help."
+        return self.message("This link cannot be used", reason + " Nothing was changed.", 403)
+
+    def unavailable(self, error: Exception) -> HTMLResponse:
+        log.error("portal: the order service failed: %s", error)
+        return self.message(
+            "Please try again in a few minutes",
+            "We cannot reach our order system right now. Nothing was lost: please try again shortly.",
+            503,
+        )
+
+    def csrf_token(self, cookie: str) -> str:
+        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def form_context(self, request: Request) -> tuple[dict[str, str], str | None]:
+        """Hidden fields for a form (CSRF token and a fresh nonce), and a new cookie to set if any."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        new_cookie = None
+        if not cookie or len(cookie) > 100:
+            cookie = new_cookie = secrets.token_urlsafe(24)
+        return {CSRF_FIELD: self.csrf_token(cookie), "nonce": form_nonce()}, new_cookie
+
+    def with_cookie(self, response: Response, cookie: str | None) -> Response:
+        if cookie:
+            response.set_cookie(
+                CSRF_COOKIE, cookie, httponly=True, samesite="lax", secure=self.secure_cookies, path="/"
+            )
+        return response
+
+    def csrf_ok(self, request: Request, form: Mapping[str, str]) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        sent = form.get(CSRF_FIELD, "")
+        return bool(cookie and sent) and hmac.compare_digest(self.csrf_token(cookie), sent)
+
+    def csrf_refused(self) -> HTMLResponse:
+        return self.message(
+            "Please send the form again",
+            "We could not check that this form came from our page (its security token is missing or out of date)."
+            " Nothing was changed. Go back, reload the page and send it again.",
+            403,
+        )
+
+    def verify(
+        self, token: str, order_id: str, page: str, *, action: str | None = None, version: int | None = None
+    ) -> LinkClaims:
+        """The token's claims for ``page`` of ``order_id``, or ``InvalidLink``."""
+        if not self.settings.link_secret:
+            raise links.LinkSigningDisabled("link signing is off")
+        claims = links.verify_link(
+            self.settings.link_secret, token, now=self.now(), order_id=order_id, action=action, version=version
+        )
+        if claims.action != page:
+            raise links.WrongActionLink(f"the link opens the {claims.action} page, not {page}")
+        return claims
+
+    def sign(self, order_id: str, page: str, version: int | None, view: OrderView) -> str | None:
+        """A fresh link token for another page of an order the customer has a valid link to."""
+        expires = view.next_deadline.at if view.next_deadline else self.now() + LINK_FALLBACK_LIFETIME
+        expires = max(expires, self.now() + timedelta(days=1))
+        return self.signer.sign(order_id, page, version, expires)
+
+    def page_url(self, order_id: str, *parts: str | int, token: str | None, **query: str) -> str:
+        path = "/".join(quote(str(p), safe="") for p in (order_id, *parts))
+        params = {**({"token": token} if token else {}), **query}
+        return f"/orders/{path}" + (f"?{urlencode(params)}" if params else "")
+
+    def hub_links(self, view: OrderView) -> list[tuple[str, str]]:
+        """The pages the customer can act on now, with fresh signed links."""
+        found: list[tuple[str, str]] = []
+        order_id = view.order_id
+        if view.status == OrderStatus.AWAITING_APPROVAL and view.version:
+            token = self.sign(order_id, "confirmation", view.version, view)
+            found.append(
+                ("Review the order confirmation", self.page_url(order_id, "confirmation", view.version, token=token))
+            )
+        if view.status == OrderStatus.AWAITING_PAYMENT:
+            token = self.sign(order_id, "pay", view.version, view)
+            found.append(("Pay", self.page_url(order_id, "pay", token=token)))
+        if view.status == OrderStatus.AWAITING_ACCEPTANCE and view.deliveries:
+            latest = view.deliveries[-1].round
+            token = self.sign(order_id, "delivery", latest, view)
+            found.append(("Review the delivery", self.page_url(order_id, "delivery", latest, token=token)))
+        if view.status == OrderStatus.IN_SUPPORT:
+            token = self.sign(order_id, "support", None, view)
+            found.append(("Ask for support", self.page_url(order_id, "support", token=token)))
+        return found
+
+    async def load(self, order_id: str) -> OrderView | HTMLResponse:
+        """The order, or the page that says why it cannot be shown (the link was valid)."""
+        try:
+            return await (await self.orders()).status(order_id)
+        except OrderNotFound:
+            return self.message("Order not found", "This order is no longer available.", 404)
+        except NoWorkerAvailable as error:
+            return self.unavailable(error)
+        except OrderError as error:
+            return self.unavailable(error)
+
+    def order_page(self, request: Request, template: str, view: OrderView, token: str, **context: Any) -> Response:
+        fields, cookie = self.form_context(request)
+        stage, next_step = STAGES[view.status]
+        response = self.render(
+            template,
+            order=customer_view(view),
+            stage=stage,
+            next_step=next_step,
+            steps=STEPS,
+            step_index=_step_index(view.status),
+            token=token,
+            fields=fields,
+            overview_url=self.page_url(view.order_id, token=token),
+            hub=self.hub_links(view),
+            **context,
+        )
+        return self.with_cookie(response, cookie)
+
+    async def act(
+        self,
+        request: Request,
+        order_id: str,
+        page: str,
+        action: str,
+        version: int | None,
+        build: Callable[[Mapping[str, str], LinkClaims, str], Any],
+    ) -> Response:
+        """A form POST from a link page: CSRF, the link, the action, then back to the order's page."""
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return self.message("Too long", "The form is too long. Please shorten your text.", 413)
+        if not self.csrf_ok(request, form):
+            return self.csrf_refused()
+        token, nonce = form.get("token", ""), form.get("nonce", "")
+        try:
+            claims = self.verify(token, order_id, page, action=action, version=version)
+            request_id = link_request_id(token, nonce)
+        except InvalidLink as error:
+            return self.link_refused(error)
+        except ValueError:
+            return self.csrf_refused()
+        try:
+            payload = build(form, claims, request_id)
+        except ValidationError as error:
+            return self.message(
+                "Please check the form", f"Nothing was sent: {describe(error)}. Go back and try again.", 400
+            )
+        try:
+            result = await (await self.orders()).update(order_id, action, payload)
+        except NoWorkerAvailable:
+            return self.message(
+                "Received",
+                "We have received your answer; it will be recorded in a minute. There is no need to send it again.",
+                202,
+                link=("Back to your order", self.page_url(order_id, token=token)),
+            )
+        except ActionRejected as error:
+            return self.message(
+                "Your answer was not recorded",
+                _sentence(error.reason),
+                409,
+                link=("See your order", self.page_url(order_id, token=token)),
+            )
+        except OrderNotFound:
+            return self.message("Order not found", "This order is no longer available.", 404)
+        except OrderError as error:
+            return self.unavailable(error)
+        done = action if result.applied else f"{action}-again"
+        return RedirectResponse(self.page_url(order_id, token=token, done=done), status_code=303)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "The order did not accept it."
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _step_index(status: OrderStatus) -> int:
+    for number, (step, _) in enumerate(STEPS):
+        if step == status:
+            return number
+    return len(STEPS) if status == OrderStatus.COMPLETED else -1
+
+
+DONE_NOTICES: Final[dict[str, str]] = {
+    names.APPROVE: "Thank you: you approved the order confirmation. We have sent you the payment details.",
+    names.REQUEST_CHANGES: "Thank you: we received your requested changes and will send a new version.",
+    names.ACCEPT: "Thank you: you accepted the delivery. Your support period has started.",
+    names.REQUEST_REVISION: "Thank you: we received your revision request and are on it.",
+    names.REQUEST_SUPPORT: "Thank you: we received your support request and will answer soon.",
+}
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = str(request.path_params.get(name, ""))
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 1 else None
+
+
+def create_app(
+    orders_factory: OrdersFactory,
+    settings: Settings,
+    *,
+    stripe_client: Any | None = None,
+    inbound_secret: str | None = None,
+    contact_limit: int = CONTACT_LIMIT,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The portal app. ``orders_factory`` is awaited once, on the first request that needs Temporal.
+
+    ``settings`` give the link secret, the company's details and bank
+    details; ``stripe_client`` (a ``stripe.StripeClient``) turns on card
+    payments through Checkout; ``inbound_secret`` turns on ``/inbound/sendgrid``.
+    """
+    from starter import inbound
+
+    portal = Portal(
+        orders_factory,
+        settings,
+        stripe_client=stripe_client,
+        inbound_secret=inbound_secret,
+        contact_limit=contact_limit,
+        clock=clock,
+    )
+
+    # -- contact ---------------------------------------------------------
+
+    async def contact_form(request: Request) -> Response:
+        fields, cookie = portal.form_context(request)
+        return portal.with_cookie(
+            portal.render("contact.html", title="Contact us", fields=fields, values={}, errors=[]), cookie
+        )
+
+    async def contact_submit(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return portal.message("Too long", "Your message is too long. Please shorten it.", 413)
+        if not portal.csrf_ok(request, form):
+            return portal.csrf_refused()
+        nonce = form.get("nonce", "")
+        if not nonce or len(nonce) > 200 or any(c.isspace() for c in nonce):
+            return portal.csrf_refused()
+        if form.get(HONEYPOT_FIELD):
+            log.info("contact form: honeypot filled in; dropped")
+            return portal.render("contact_done.html", title="Thank you", order_id=None, name="", email="")
+        client_address = request.client.host if request.client else "unknown"
+        if not portal.contact_limiter.allow(client_address):
+            return portal.message(
+                "Too many messages",
+                f"We received several messages from your network in a short time. Please wait a few minutes, "
+                f"or write to {settings.support_email}.",
+                429,
+            )
+        values = {k: form.get(k, "").strip() for k in ("name", "email", "company", "phone", "message")}
+        try:
+            start = StartOrderInput(
+                order_id=contact_order_id(nonce),
+                customer=Customer(
+                    name=values["name"],
+                    email=values["email"],
+                    company=values["company"] or None,
+                    phone=values["phone"] or None,
+                ),
+                channel=Channel.WEB_FORM,
+                message=values["message"],
+            )
+        except ValidationError as error:
+            fields = {CSRF_FIELD: form.get(CSRF_FIELD, ""), "nonce": nonce}
+            problems = [_field_problem(e) for e in error.errors()]
+            return portal.render("contact.html", 400, title="Contact us", fields=fields, values=values, errors=problems)
+        try:
+            started = await (await portal.orders()).start(start)
+        except OrderError as error:
+            return portal.unavailable(error)
+        log.info("contact form: order %s %s", started.order_id, "existed" if started.existing else "started")
+        return portal.render(
+            "contact_done.html",
+            title="Thank you",
+            order_id=started.order_id,
+            name=start.customer.name,
+            email=start.customer.email,
+        )
+
+    # -- order pages -----------------------------------------------------
+
+    async def overview(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        token = request.query_params.get("token", "")
+        try:
+            claims = _verify_any(portal, token, order_id)
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        loaded = await portal.load(order_id)
+        if isinstance(loaded, Response):
+            return loaded
+        done = request.query_params.get("done", "")
+        notice = DONE_NOTICES.get(done.removesuffix("-again"))
+        if notice and done.endswith("-again"):
+            notice = "We had already received this; it was recorded once."
+        del claims
+        return portal.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
+
+    async def confirmation(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        version = _int_param(request, "version")
+        token = request.query_params.get("token", "")
+        try:
+            if version is None:
+                raise links.MalformedLink("no version")
+            portal.verify(token, order_id, "confirmation", version=version)
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        view = await portal.load(order_id)
+        if isinstance(view, Response):
+            return view
+        if version > len(view.confirmations):
+            return portal.message("Not found", "This version of the order confirmation does not exist.", 404)
+        shown = view.confirmations[version - 1]
+        current_url = None
+        if view.version and view.version > version:
+            current_token = portal.sign(order_id, "confirmation", view.version, view)
+            current_url = portal.page_url(order_id, "confirmation", view.version, token=current_token)
+        can_answer = view.status == OrderStatus.AWAITING_APPROVAL and shown.state == ConfirmationState.ISSUED
+        return portal.order_page(
+            request,
+            "confirmation.html",
+            view,
+            token,
+            title=f"Order {order_id}: confirmation, version {version}",
+            confirmation=shown.model_dump(),
+            terms=_terms(shown.terms.model_dump(), settings),
+            current_url=current_url,
+            can_answer=can_answer and current_url is None,
+        )
+
+    async def approve(request: Request) -> Response:
+        version = _int_param(request, "version")
+        return await portal.act(
+            request,
+            request.path_params["order_id"],
+            "confirmation",
+            names.APPROVE,
+            version,
+            lambda form, claims, rid: ApproveInput(version=claims.version or 0, request_id=rid),
+        )
+
+    async def request_changes(request: Request) -> Response:
+        version = _int_param(request, "version")
+        return await portal.act(
+            request,
+            request.path_params["order_id"],
+            "confirmation",
+            names.REQUEST_CHANGES,
+            version,
+            lambda form, claims, rid: RequestChangesInput(
+                version=claims.version or 0, comments=form.get("comments", ""), request_id=rid
+            ),
+        )
+
+    async def delivery(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        round_ = _int_param(request, "round")
+        token = request.query_params.get("token", "")
+        try:
+            if round_ is None:
+                raise links.MalformedLink("no round")
+            portal.verify(token, order_id, "delivery", version=round_)
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        view = await portal.load(order_id)
+        if isinstance(view, Response):
+            return view
+        shown = next((d for d in view.deliveries if d.round == round_), None)
+        if shown is None:
+            return portal.message("Not found", "This delivery does not exist.", 404)
+        latest = view.deliveries[-1].round
+        current_url = None
+        if latest > round_:
+            current_token = portal.sign(order_id, "delivery", latest, view)
+            current_url = portal.page_url(order_id, "delivery", latest, token=current_token)
+        revision = next((r for r in view.revisions if r.round == round_), None)
+        review_ends = shown.review_ends_at
+        if review_ends is None and view.status == OrderStatus.AWAITING_ACCEPTANCE and view.next_deadline:
+            review_ends = view.next_deadline.at
+        return portal.order_page(
+            request,
+            "delivery.html",
+            view,
+            token,
+            title=f"Order {order_id}: delivery {round_}",
+            delivery=shown.model_dump(),
+            revision=revision.model_dump() if revision else None,
+            review_ends_at=review_ends,
+            current_url=current_url,
+            can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
+        )
+
+    async def accept(request: Request) -> Response:
+        return await portal.act(
+            request,
+            request.path_params["order_id"],
+            "delivery",
+            names.ACCEPT,
+            _int_param(request, "round"),
+            lambda form, claims, rid: AcceptInput(
+                round=claims.version, comments=form.get("comments", "").strip() or None, request_id=rid
+            ),
+        )
+
+    async def request_revision(request: Request) -> Response:
+        return await portal.act(
+            request,
+            request.path_params["order_id"],
+            "delivery",
+            names.REQUEST_REVISION,
+            _int_param(request, "round"),
+            lambda form, claims, rid: RequestRevisionInput(
+                round=claims.version, comments=form.get("comments", ""), request_id=rid
+            ),
+        )
+
+    async def support(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        token = request.query_params.get("token", "")
+        try:
+            portal.verify(token, order_id, "support")
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        view = await portal.load(order_id)
+        if isinstance(view, Response):
+            return view
+        return portal.order_page(
+            request,
+            "support.html",
+            view,
+            token,
+            title=f"Order {order_id}: support",
+            can_ask=view.status == OrderStatus.IN_SUPPORT,
+        )
+
+    async def support_submit(request: Request) -> Response:
+        return await portal.act(
+            request,
+            request.path_params["order_id"],
+            "support",
+            names.REQUEST_SUPPORT,
+            None,
+            lambda form, claims, rid: SupportRequestInput(
+                subject=form.get("subject", ""), text=form.get("text", ""), request_id=rid
+            ),
+        )
+
+    async def pay(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        token = request.query_params.get("token", "")
+        try:
+            portal.verify(token, order_id, "pay")
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        view = await portal.load(order_id)
+        if isinstance(view, Response):
+            return view
+        methods = _payment_methods(view)
+        instructions = view.payment_instructions
+        bank = instructions.bank_transfer if instructions else None
+        if bank is None and PaymentMethod.BANK_TRANSFER in methods:
+            bank = settings.bank_details  # an older order: the company's details
+        card_allowed = (
+            PaymentMethod.CARD in methods
+            and portal.stripe is not None
+            and view.status == OrderStatus.AWAITING_PAYMENT
+            and view.balance_due > 0
+        )
+        latest_attempt = view.charge_attempts[-1] if view.charge_attempts else None
+        notice = None
+        if request.query_params.get("card") == "saved":
+            notice = "Thank you: your card was saved. We will charge it and email you a receipt."
+        return portal.order_page(
+            request,
+            "pay.html",
+            view,
+            token,
+            title=f"Order {order_id}: payment",
+            notice=notice,
+            reference=(instructions.reference if instructions else None) or view.payment_reference,
+            bank=bank,
+            invoice=(
+                {
+                    "url": instructions.invoice_url,
+                    "pdf": instructions.invoice_pdf,
+                    "pending": instructions.invoice_pending,
+                }
+                if instructions and PaymentMethod.INVOICE in methods and portal.stripe is not None
+                else None
+            ),
+            card_allowed=card_allowed,
+            needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
+            card_on_file=view.payment_method_on_file is not None,
+            due=view.next_deadline.model_dump() if view.next_deadline else None,
+        )
+
+    async def pay_card(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return portal.message("Too long", "The form is too long.", 413)
+        if not portal.csrf_ok(request, form):
+            return portal.csrf_refused()
+        token, nonce = form.get("token", ""), form.get("nonce", "")
+        try:
+            portal.verify(token, order_id, "pay", action=names.PROVIDE_PAYMENT_METHOD)
+            request_id = link_request_id(token, nonce)
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        except ValueError:
+            return portal.csrf_refused()
+        if portal.stripe is None:
+            return portal.message("Card payments are not available", "Please pay by bank transfer.", 409)
+        view = await portal.load(order_id)
+        if isinstance(view, Response):
+            return view
+        if view.status != OrderStatus.AWAITING_PAYMENT or PaymentMethod.CARD not in _payment_methods(view):
+            return portal.message(
+                "No card payment is due",
+                "This order is not waiting for a card payment.",
+                409,
+                link=("See your order", portal.page_url(order_id, token=token)),
+            )
+        back = settings.web_base_url.rstrip("/") + portal.page_url(order_id, "pay", token=token)
+        try:
+            url = await asyncio.to_thread(_checkout_session, portal.stripe, view, request_id, back)
+        except Exception as error:  # Stripe's errors, in words for the customer and in full in the log
+            log.error("portal: Checkout Session for order %s failed: %s", order_id, error)
+            return portal.message(
+                "Card payment is not available right now",
+                "We could not open the card payment page. Please try again in a few minutes, or pay by bank transfer.",
+                503,
+            )
+        return RedirectResponse(url, status_code=303)
+
+    async def authenticate(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            claims = portal.verify(request.query_params.get("token", ""), order_id, AUTHENTICATE, action=AUTHENTICATE)
+        except InvalidLink as error:
+            return portal.link_refused(error)
+        assert claims.target is not None
+        return RedirectResponse(claims.target, status_code=303)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/contact", status_code=303)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return portal.message("Page not found", "There is no page at this address.", 404)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("portal: unexpected error on %s", request.url.path, exc_info=exc)
+        return portal.message("Something went wrong", "Please try again in a few minutes.", 500)
+
+    order = "/orders/{order_id}"
+    routes = [
+        Route("/", home),
+        Route("/contact", contact_form, methods=["GET"]),
+        Route("/contact", contact_submit, methods=["POST"]),
+        Route(order, overview, methods=["GET"]),
+        Route(order + "/confirmation/{version}", confirmation, methods=["GET"]),
+        Route(order + "/confirmation/{version}/approve", approve, methods=["POST"]),
+        Route(order + "/confirmation/{version}/request-changes", request_changes, methods=["POST"]),
+        Route(order + "/pay", pay, methods=["GET"]),
+        Route(order + "/pay/card", pay_card, methods=["POST"]),
+        Route(order + "/authenticate", authenticate, methods=["GET"]),
+        Route(order + "/delivery/{round}", delivery, methods=["GET"]),
+        Route(order + "/delivery/{round}/accept", accept, methods=["POST"]),
+        Route(order + "/delivery/{round}/request-revision", request_revision, methods=["POST"]),
+        Route(order + "/support", support, methods=["GET"]),
+        Route(order + "/support", support_submit, methods=["POST"]),
+        *inbound.routes(portal),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
+
+
+def _verify_any(portal: Portal, token: str, order_id: str) -> LinkClaims:
+    """Any page's link of the order opens its overview (not the authentication link: it only redirects)."""
+    if not portal.settings.link_secret:
+        raise links.LinkSigningDisabled("link signing is off")
+    claims = links.verify_link(portal.settings.link_secret, token, now=portal.now(), order_id=order_id)
+    if claims.action == AUTHENTICATE:
+        raise links.WrongActionLink("an authentication link opens no page")
+    return claims
+
+
+def _field_problem(error: Mapping[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part != "customer"]
+    field = location[-1] if location else "form"
+    message = str(error.get("msg", "is not valid"))
+    if field == "email":
+        message = "not a valid email address"
+    elif error.get("type") == "string_too_short":
+        message = "please fill this in"
+    return f"{field.replace('_', ' ')}: {message}"
+
+
+def _payment_methods(view: OrderView) -> list[PaymentMethod]:
+    number = view.approved_version or view.version
+    if not number or number > len(view.confirmations):
+        return [PaymentMethod.BANK_TRANSFER]
+    return list(view.confirmations[number - 1].terms.payment_methods)
+
+
+def _terms(terms: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The terms with every left-out duration filled in from the company's defaults."""
+    policy = settings.policy
+    defaults = {
+        "payment_due": policy.payment_due,
+        "payment_grace": policy.payment_grace,
+        "review_period": policy.review_period,
+        "support_period": policy.support_period,
+        "confirmation_expiry": policy.confirmation_expiry,
+    }
+    return {**terms, **{k: v for k, v in defaults.items() if terms.get(k) is None}}
+
+
+def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back_url: str) -> str:
+    """A Stripe Checkout Session in ``setup`` mode for the order; its address.
+
+    Blocking (the SDK's synchronous client): run it in a thread. Its
+    ``checkout.session.completed`` webhook becomes ``provide_payment_method``
+    (``starter/webhooks.py``). Idempotency keys come from the form's request
+    id, so a double click opens the same session.
+    """
+    metadata = {"order_id": view.order_id}
+    customer = stripe_client.v1.customers.create(
+        {
+            "email": view.customer.email,
+            "name": view.customer.name,
+            "metadata": metadata,
+        },
+        {"idempotency_key": f"{request_id}:customer"},
+    )
+    separator = "&" if "?" in back_url else "?"
+    session = stripe_client.v1.checkout.sessions.create(
+        {
+            "mode": "setup",
+            "currency": (view.currency or "EUR").lower(),
+            "customer": customer.id,
+            "payment_method_types": ["card"],
+            "client_reference_id": view.order_id,
+            "metadata": metadata,
+            "setup_intent_data": {"metadata": metadata},
+            "success_url": f"{back_url}{separator}card=saved",
+            "cancel_url": back_url,
+        },
+        {"idempotency_key": f"{request_id}:checkout"},
+    )
+    url = session.url
+    if not isinstance(url, str) or not is_web_url(url):
+        raise RuntimeError("Stripe returned a Checkout Session without an address")
+    return url
+
+
+def build_stripe_client(settings: Settings) -> Any | None:
+    """The official ``stripe.StripeClient``, built as the worker's gateway builds it; None without a key."""
+    if not settings.stripe_api_key:
+        return None
+    import stripe
+
+    from activities.stripe_payments import STRIPE_API_VERSION
+
+    return stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": (settings.stripe_api_base or stripe.DEFAULT_API_BASE).rstrip("/")},
+        stripe_version=STRIPE_API_VERSION,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout),
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | None = None) -> None:
+    """Run the portal until Ctrl-C (``orders portal``)."""
+    import os
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    chosen = settings or Settings.from_env()
+    app = create_app(
+        lambda: OrderClient.connect(link_secret=chosen.link_secret, settings=chosen),
+        chosen,
+        stripe_client=build_stripe_client(chosen),
+        inbound_secret=os.environ.get("ORDERS_INBOUND_SECRET", "").strip() or None,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")

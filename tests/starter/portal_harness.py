@@ -1,0 +1,121 @@
+"""The portal, a worker and the dev server, in-process, for the portal's tests.
+
+``PortalHarness`` runs the portal app under uvicorn on a free port (a real
+HTTP server, for a real browser), a worker on its own task queue, and an
+``OrderClient`` for the staff's side. Links in the outbox's emails point at
+the portal because ``ORDERS_WEB_BASE_URL`` is its address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from temporalio.client import Client
+
+from activities.config import Settings
+from activities.email import read_outbox_message
+from starter.client import OrderClient
+from starter.portal import create_app
+from tests.helpers import outbox
+from worker import build_worker
+
+LINK_SECRET = "portal-test-secret-0123456789abcdef"
+INBOUND_SECRET = "inbound-test-secret"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+@dataclass
+class PortalHarness:
+    url: str
+    orders: OrderClient
+    settings: Settings
+    outbox_dir: Path
+
+    def links(self, order_id: str, kind: str) -> list[str]:
+        """Every portal link in the order's ``kind`` emails, newest message last."""
+        found: list[str] = []
+        for message in outbox(self.outbox_dir):
+            if message["X-Order-Id"] == order_id and message["X-Message-Kind"] == kind:
+                body = message.get_body(("plain",))
+                assert body is not None
+                found += re.findall(re.escape(self.url) + r"/orders/\S+", body.get_content())
+        return found
+
+    def link(self, order_id: str, kind: str) -> str:
+        found = self.links(order_id, kind)
+        assert found, f"no {kind} link for order {order_id}"
+        return found[-1]
+
+    def kinds(self, order_id: str) -> list[str]:
+        return [str(m["X-Message-Kind"]) for m in outbox(self.outbox_dir) if m["X-Order-Id"] == order_id]
+
+    def read(self, path: Path) -> Any:
+        return read_outbox_message(path)
+
+
+@contextlib.asynccontextmanager
+async def running_portal(
+    client: Client,
+    tmp_path: Path,
+    task_queue: str,
+    *,
+    link_secret: str | None = LINK_SECRET,
+    stripe_client: Any | None = None,
+    stripe_settings: dict[str, Any] | None = None,
+    contact_limit: int = 50,
+) -> AsyncIterator[PortalHarness]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = dataclasses.replace(
+        Settings(),
+        outbox_dir=tmp_path / "outbox",
+        web_base_url=url,
+        link_secret=link_secret,
+        inbound_address="orders@in.example.com",
+        **(stripe_settings or {}),
+    )
+    orders = OrderClient(client, task_queue=task_queue, link_secret=link_secret, settings=settings)
+
+    async def factory() -> OrderClient:
+        return orders
+
+    app = create_app(
+        factory, settings, stripe_client=stripe_client, inbound_secret=INBOUND_SECRET, contact_limit=contact_limit
+    )
+    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    worker = build_worker(client, settings, task_queue=task_queue)
+    async with worker:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        try:
+            yield PortalHarness(url=url, orders=orders, settings=settings, outbox_dir=settings.outbox_dir)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)

@@ -1,0 +1,149 @@
+"""A customer walks an order in a real browser, from the contact form to support.
+
+Chromium from Debian (``apt-get install chromium``) driven by Playwright for
+Python through ``executable_path``: Playwright's own browser download is not
+reachable here or in CI. The portal runs under uvicorn, the worker and the
+Temporal dev server are real, and every link is the one found in the
+outbox's ``.eml`` files.
+
+Screenshots for the README: ``PORTAL_SCREENSHOTS=docs/img python -m pytest
+tests/starter/test_portal_browser.py -k walk`` writes
+``portal-confirmation.png`` and ``portal-delivery.png`` there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.helpers import draft, eventually
+from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
+from workflows.models import DeliverInput, IssueConfirmationInput, OrderStatus, RecordPaymentInput
+
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}: apt-get install -y chromium"
+)
+
+SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> AsyncIterator[PortalHarness]:
+    async with running_portal(dev_env.client, tmp_path, task_queue) as harness:
+        yield harness
+
+
+async def _email(portal: PortalHarness, order_id: str, kind: str, count: int = 1) -> str:
+    await eventually(lambda: len(portal.links(order_id, kind)) >= count, f"{kind} email #{count}")
+    return portal.link(order_id, kind)
+
+
+async def _shot(page: Any, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
+
+
+async def test_walk_from_the_contact_form_to_support(browser: Any, portal: PortalHarness) -> None:
+    page = await browser.new_page(viewport={"width": 820, "height": 900})
+
+    # 1. the contact form
+    await page.goto(portal.url + "/contact")
+    await page.fill("#name", "Ada Lovelace")
+    await page.fill("#email", "ada@example.com")
+    await page.fill("#company", "Analytical Engines Ltd")
+    await page.fill("#message", "We need our booking website redesigned.")
+    await page.click("button[type=submit]")
+    order_id = (await page.text_content("#order-id") or "").strip()
+    assert order_id.startswith("web-")
+    view = await portal.orders.status(order_id)
+    assert view.channel.value == "web_form" and view.customer.email == "ada@example.com"
+
+    # 2. staff issue a confirmation
+    await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+
+    # 3. the confirmation link from the email, then Approve
+    await page.goto(await _email(portal, order_id, "confirmation_issued"))
+    assert "EUR 4,800.00" in (await page.text_content("#total") or "")
+    body = await page.text_content("body") or ""
+    assert "Bug fixes and questions by email" in body and "14 days after you approve" in body
+    await _shot(page, "portal-confirmation.png")
+    await page.click("#approve")
+    assert "you approved the order confirmation" in (await page.text_content(".notice") or "")
+
+    # 4. AWAITING_PAYMENT, and the payment page shows the bank details. A
+    # bank-transfer-only email has no button: the order's page links to it.
+    assert (await portal.orders.status(order_id)).status == OrderStatus.AWAITING_PAYMENT
+    await page.click("a:text('Pay')")
+    bank = await page.text_content("#bank-transfer") or ""
+    assert portal.settings.bank_iban in bank
+    assert "EUR 4,800.00" in (await page.text_content("#amount-due") or "")
+    reference = (await page.text_content("#reference") or "").strip()
+    assert reference
+
+    # 5. staff record the payment and deliver
+    await portal.orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference=reference))
+    await portal.orders.deliver(
+        order_id, DeliverInput(summary="The new site is on staging.", links=["https://staging.example.com"])
+    )
+
+    # 6. the delivery link, and a revision request
+    await page.goto(await _email(portal, order_id, "delivered"))
+    assert "The new site is on staging." in (await page.text_content("#summary") or "")
+    await page.fill("#revision-comments", "Please make the logo larger.")
+    await page.click("#request-revision")
+    assert "revision request" in (await page.text_content(".notice") or "")
+    view = await portal.orders.status(order_id)
+    assert view.status == OrderStatus.IN_PROGRESS
+    assert [r.comments for r in view.revisions] == ["Please make the logo larger."]
+
+    # 7. staff deliver again
+    await portal.orders.deliver(order_id, DeliverInput(summary="Logo enlarged.", links=["https://staging.example.com"]))
+
+    # 8. accept, from the second delivery's link
+    await page.goto(await _email(portal, order_id, "delivered", count=2))
+    assert "delivery 2" in (await page.text_content("main") or "")
+    await _shot(page, "portal-delivery.png")
+    await page.click("#accept")
+    assert "accepted the delivery" in (await page.text_content(".notice") or "")
+
+    # 9. a support request from the support link
+    await page.goto(await _email(portal, order_id, "support_opened"))
+    await page.fill("#subject", "Login")
+    await page.fill("#text", "SSO fails in Safari.")
+    await page.click("#send-request")
+    assert "support request" in (await page.text_content(".notice") or "")
+
+    # 10. IN_SUPPORT, with the request recorded
+    view = await portal.orders.status(order_id)
+    assert view.status == OrderStatus.IN_SUPPORT
+    assert [(r.subject, r.text) for r in view.support_requests] == [("Login", "SSO fails in Safari.")]
+
+
+async def test_bad_links_show_a_plain_page_in_the_browser(browser: Any, portal: PortalHarness) -> None:
+    page = await browser.new_page()
+    response = await page.goto(portal.url + "/orders/42/confirmation/1?token=not-a-token")
+    assert response is not None and response.status == 403
+    text = await page.text_content("main") or ""
+    assert "This link cannot be used" in text and "Nothing was changed" in text
+    assert "Traceback" not in (await page.content())

@@ -1,0 +1,108 @@
+"""A new card through the portal: a Stripe Checkout Session in setup mode, then the webhook.
+
+The portal creates the session with the official ``stripe.StripeClient``
+against the Stripe double; the double plays the customer finishing it; the
+``checkout.session.completed`` event goes through the real webhook receiver,
+which retrieves the SetupIntent and sends ``provide_payment_method``; the
+worker charges the card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.config import Settings
+from starter.client import OrderClient
+from starter.portal import build_stripe_client
+from starter.webhooks import WEBHOOK_PATH, create_app
+from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve, sign
+from tests.helpers import draft, eventually, start_input
+from tests.starter.portal_harness import PortalHarness, running_portal
+from tests.starter.test_portal_security import hidden
+from workflows.models import ApproveInput, IssueConfirmationInput, OrderStatus
+
+WEBHOOK_SECRET = "whsec_portal_0123456789"
+
+
+@pytest.fixture
+def stripe_api() -> Iterator[StripeDouble]:
+    yield from serve()
+
+
+async def _awaiting_card_payment(portal: PortalHarness, orders: OrderClient) -> tuple[str, str]:
+    start = start_input()
+    await orders.start(start)
+    terms = draft(payment_methods=["card", "bank_transfer"])
+    await orders.issue_confirmation(start.order_id, IssueConfirmationInput(confirmation=terms))
+    await orders.approve(start.order_id, ApproveInput(version=1))
+    await eventually(lambda: portal.links(start.order_id, "payment_requested"), "payment_requested")
+    return start.order_id, portal.link(start.order_id, "payment_requested").removeprefix(portal.url)
+
+
+async def test_a_new_card_is_saved_through_checkout_and_charged(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, stripe_api: StripeDouble
+) -> None:
+    stripe_settings: dict[str, Any] = {"stripe_api_key": TEST_API_KEY, "stripe_api_base": stripe_api.url}
+    stripe_client = build_stripe_client(dataclasses.replace(Settings(), **stripe_settings))
+    async with running_portal(
+        dev_env.client, tmp_path, task_queue, stripe_client=stripe_client, stripe_settings=stripe_settings
+    ) as portal:
+        order_id, pay_path = await _awaiting_card_payment(portal, portal.orders)
+        async with httpx.AsyncClient(base_url=portal.url) as http:
+            page = await http.get(pay_path)
+            assert page.status_code == 200 and 'id="card"' in page.text and 'id="bank-transfer"' in page.text
+            fields = hidden(page.text, "/pay/card")
+            first = await http.post(f"/orders/{order_id}/pay/card", data=fields)
+            double_click = await http.post(f"/orders/{order_id}/pay/card", data=fields)
+        assert first.status_code == 303
+        assert first.headers["location"] == double_click.headers["location"]  # one session
+        session_id = first.headers["location"].rsplit("/", 1)[-1]
+        session = stripe_api.checkout_sessions[session_id]
+        assert session["mode"] == "setup" and session["metadata"] == {"order_id": order_id}
+        assert session["success_url"].startswith(portal.url + f"/orders/{order_id}/pay?token=")
+        assert len(stripe_api.checkout_sessions) == 1
+
+        completed = stripe_api.complete_checkout(session_id, payment_method="pm_card_visa")
+        event = json.dumps(stripe_api.event("checkout.session.completed", completed)).encode()
+
+        async def temporal() -> object:
+            return dev_env.client
+
+        webhooks = create_app(temporal, WEBHOOK_SECRET, settings=portal.settings, stripe_client=stripe_client)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=webhooks), base_url="http://hooks") as http:
+            answer = await http.post(
+                WEBHOOK_PATH,
+                content=event,
+                headers={"Stripe-Signature": sign(event, WEBHOOK_SECRET), "Content-Type": "application/json"},
+            )
+        assert answer.status_code == 200 and answer.json()["signal"] == "provide_payment_method"
+
+        async def paid() -> bool:
+            view = await portal.orders.status(order_id)
+            return view.payment_method_on_file == "pm_card_visa" and view.status == OrderStatus.IN_PROGRESS
+
+        await eventually(paid, "the saved card charged")
+        intents = list(stripe_api.payment_intents.values())
+        assert [i["payment_method"] for i in intents] == ["pm_card_visa"]
+        assert intents[0]["customer"] == completed["customer"]
+
+
+async def test_without_stripe_the_payment_page_shows_the_bank_transfer_only(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    async with running_portal(dev_env.client, tmp_path, task_queue) as portal:
+        _order_id, pay_path = await _awaiting_card_payment(portal, portal.orders)
+        async with httpx.AsyncClient(base_url=portal.url) as http:
+            page = await http.get(pay_path)
+        assert page.status_code == 200
+        assert 'id="bank-transfer"' in page.text and portal.settings.bank_iban in page.text
+        assert 'id="card"' not in page.text and not re.search(r"stripe", page.text, re.IGNORECASE)
