@@ -58,8 +58,11 @@ class ConfigError(ValueError):
     """A configuration variable holds something unusable; the message names it."""
 
 
+RUN_EVENT_BUDGET_ENV = "ORDERS_RUN_EVENT_BUDGET"
+
+
 def _policy_from_env(env: dict[str, str]) -> OrderPolicy:
-    values: dict[str, timedelta] = {}
+    values: dict[str, timedelta | int] = {}
     for name, var in POLICY_ENV.items():
         raw = env.get(var)
         if not raw:
@@ -68,6 +71,11 @@ def _policy_from_env(env: dict[str, str]) -> OrderPolicy:
             values[name] = _DURATION.validate_python(raw)
         except ValueError:
             raise ConfigError(f"{var}={raw!r} is not an ISO 8601 duration such as P14D or PT2H") from None
+    budget = env.get(RUN_EVENT_BUDGET_ENV, "").strip()
+    if budget:
+        if not budget.isdigit() or not 200 <= int(budget) <= 40_000:
+            raise ConfigError(f"{RUN_EVENT_BUDGET_ENV}={budget!r} must be a whole number from 200 to 40000")
+        values["run_event_budget"] = int(budget)
     try:
         return OrderPolicy(**values)
     except ValueError as exc:

@@ -727,6 +727,9 @@ class OrderPolicy(Model):
     bank_transfer: dict[str, str] | None = Field(
         default=None, description="The company's bank details, given to customers who may pay by bank transfer."
     )
+    run_event_budget: Annotated[int, Field(ge=200, le=40_000)] = Field(
+        default=8_000, description="History events after which an order continues as new (ORDERS_RUN_EVENT_BUDGET)."
+    )
 
 
 class Audience(StrEnum):

@@ -147,15 +147,20 @@ PAYMENT_TIMEOUT = timedelta(seconds=60)
 # seconds and the retry (with the same idempotency key) starts at once.
 PAYMENT_HEARTBEAT = timedelta(seconds=10)
 PAYMENT_GIVE_UP = timedelta(hours=2)
+# Emails and forwarded requests in flight at once: a burst of large actions
+# must not put hundreds of 20 KB activity inputs into one workflow task's
+# completion, which the server refuses past its 4 MB message limit.
+MESSAGES_IN_FLIGHT = 20
 SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
 
 # When one run's history grows this long, the order continues as new (or when
 # Temporal suggests it): far inside the limits (51,200 events, 50 MB) and the
-# warnings (10,240 events, 10 MB), however long a support period lasts.
+# warnings (10,240 events, 10 MB), however long a support period lasts. The
+# worker's ORDERS_RUN_EVENT_BUDGET (in the policy) takes the place of the default.
 RUN_EVENT_BUDGET = 8_000
-RUN_BYTE_BUDGET = 8 * 1024 * 1024
+RUN_BYTE_BUDGET = 6 * 1024 * 1024
 # Request ids remembered for deduplication across runs: the most recent ones.
 APPLIED_KEPT = 1_000
 # Bytes of each long list in a ``status`` answer and in what a new run carries;
@@ -223,6 +228,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._fired: set[str] = set()
         self._wake = False
         self._effects: list[asyncio.Task[None]] = []
+        self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
         self._email_seq = 0
         self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
@@ -337,9 +343,10 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
+        events = self._policy.run_event_budget if self._policy else RUN_EVENT_BUDGET
         return (
             info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > RUN_EVENT_BUDGET
+            or info.get_current_history_length() > events
             or info.get_current_history_size() > RUN_BYTE_BUDGET
         )
 
@@ -620,14 +627,16 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._wake = False
             self._upsert_changes()
             if not pending:
-                await workflow.wait_condition(lambda: self._wake or self._status not in statuses)
+                await workflow.wait_condition(
+                    lambda: self._wake or self._status not in statuses or self._should_continue_as_new()
+                )
                 continue
             alarm = pending[0]
             remaining = alarm.at - workflow.now()
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._wake or self._status not in statuses,
+                        lambda: self._wake or self._status not in statuses or self._should_continue_as_new(),
                         timeout=remaining,
                         timeout_summary=alarm.what,
                     )
@@ -1617,15 +1626,16 @@ class ServiceOrderWorkflow(ActionHandlers):
             MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
         )
         try:
-            await workflow.execute_activity(
-                names.FORWARD_SUPPORT_REQUEST,
-                ForwardSupportRequest(
-                    order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
-                ),
-                start_to_close_timeout=SUPPORT_TIMEOUT,
-                schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary=f"forward support request {len(self._order.support_requests)}",
-            )
+            async with self._in_flight:
+                await workflow.execute_activity(
+                    names.FORWARD_SUPPORT_REQUEST,
+                    ForwardSupportRequest(
+                        order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
+                    ),
+                    start_to_close_timeout=SUPPORT_TIMEOUT,
+                    schedule_to_close_timeout=SUPPORT_GIVE_UP,
+                    summary=f"forward support request {len(self._order.support_requests)}",
+                )
         except ActivityError as error:
             # The request is on the order either way; operations are told it did not reach the desk.
             self._record_email_failure(notice, error)
@@ -1656,15 +1666,16 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
         request = self._email_request(kind, audience, **context)
         try:
-            receipt = await workflow.execute_activity(
-                names.SEND_EMAIL,
-                request,
-                result_type=EmailReceipt,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                schedule_to_close_timeout=EMAIL_GIVE_UP,
-                retry_policy=EMAIL_RETRY,
-                summary=f"email {kind} to {audience}",
-            )
+            async with self._in_flight:
+                receipt = await workflow.execute_activity(
+                    names.SEND_EMAIL,
+                    request,
+                    result_type=EmailReceipt,
+                    start_to_close_timeout=EMAIL_TIMEOUT,
+                    schedule_to_close_timeout=EMAIL_GIVE_UP,
+                    retry_policy=EMAIL_RETRY,
+                    summary=f"email {kind} to {audience}",
+                )
         except ActivityError as error:
             # A lost email must not stall the order: record it, tell operations, carry on.
             self._record_email_failure(request, error)
