@@ -323,7 +323,7 @@ def print_result(name: str, result: ActionResult, request_id: str) -> None:
 async def cmd_status(args: argparse.Namespace) -> int:
     orders = await connect(args)
     with cli_errors():
-        view = await orders.status(args.order_id)
+        view = await (orders.status_in_full if args.all else orders.status)(args.order_id)
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:
@@ -937,6 +937,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[client], help="show an order")
     p.add_argument("order_id", metavar="ID")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--all", action="store_true", help="every note, update, support request and timeline entry, however old"
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("list", parents=[client], help="list orders")

@@ -63,6 +63,7 @@ from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
 from workflows.converter import describe
 from workflows.models import (
+    HISTORY_KINDS,
     AcceptInput,
     Action,
     ActionResult,
@@ -72,6 +73,9 @@ from workflows.models import (
     Customer,
     DeliverInput,
     ExtendDeadlineInput,
+    HistoryKind,
+    HistoryPage,
+    HistoryPageInput,
     IssueConfirmationInput,
     MessageKind,
     OrderStatus,
@@ -703,6 +707,64 @@ class OrderClient:
                     names.STATUS_QUERY, result_type=OrderView, rpc_timeout=self._query_timeout
                 )
         return view
+
+    async def status_in_full(self, order_id: str) -> OrderView:
+        """The whole order with every entry of its long lists, however long it lived.
+
+        The ``status`` answer keeps the recent part of each list; the rest is
+        read page by page (``history_page``), from earlier runs too when the
+        order continued as new: those closed runs are queried by run id.
+        """
+        view = await self.status(order_id)
+        if not view.older:
+            return view
+        full: dict[str, Any] = {
+            kind: await self.history(order_id, kind) for kind in HISTORY_KINDS if kind in view.older
+        }
+        return OrderView.model_validate({**view.model_dump(mode="json"), **full, "older": {}})
+
+    async def history(self, order_id: str, kind: HistoryKind) -> builtins.list[dict[str, Any]]:
+        """Every entry of one long list of the order (as JSON), oldest first."""
+        pages: builtins.list[builtins.list[dict[str, Any]]] = []
+        run_id: str | None = None
+        wanted_below: int | None = None
+        while True:
+            handle = self._client.get_workflow_handle(names.workflow_id(order_id), run_id=run_id)
+            entries, held_from = await self._pages(order_id, handle, kind, wanted_below)
+            pages.append(entries)
+            if held_from == 0:
+                break
+            wanted_below = held_from
+            run_id = await self._previous_run(order_id, handle)
+            if run_id is None:
+                break
+        return [entry for page in reversed(pages) for entry in page]
+
+    async def _pages(
+        self, order_id: str, handle: WorkflowHandle[Any, Any], kind: HistoryKind, below: int | None
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        entries: builtins.list[dict[str, Any]] = []
+        start = 0
+        while True:
+            with self._errors(order_id, "query"):
+                page: HistoryPage = await handle.query(
+                    names.HISTORY_PAGE_QUERY,
+                    HistoryPageInput(kind=kind, start=start, limit=200),
+                    result_type=HistoryPage,
+                    rpc_timeout=self._query_timeout,
+                )
+            end = below if below is not None else page.total
+            entries += page.items[: max(0, end - page.start)]
+            start = page.start + len(page.items)
+            if not page.items or start >= end:
+                return entries, page.held_from
+
+    async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
+        with self._errors(order_id, "query"):
+            async for event in handle.fetch_history_events():
+                previous = event.workflow_execution_started_event_attributes.continued_execution_run_id
+                return previous or None
+        return None
 
     # ------------------------------------------------------------------
     # Signed links

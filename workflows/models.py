@@ -647,6 +647,14 @@ class OrderView(Model):
 
 
 HistoryKind = Literal["timeline", "notes", "updates", "support_requests", "rejected", "failed_emails"]
+HISTORY_KINDS: tuple[HistoryKind, ...] = (
+    "timeline",
+    "notes",
+    "updates",
+    "support_requests",
+    "rejected",
+    "failed_emails",
+)
 
 
 class HistoryPageInput(Model):

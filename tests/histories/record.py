@@ -39,6 +39,7 @@ from workflows.models import (
     DeliverInput,
     ExtendDeadlineInput,
     IssueConfirmationInput,
+    OrderPolicy,
     OrderView,
     PaymentEventInput,
     PostUpdateInput,
@@ -215,6 +216,21 @@ async def cancelled_through_temporal(env: WorkflowEnvironment, h: WorkflowHandle
     await h.cancel()
 
 
+async def continued_as_new(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """A busy support period: the order continues as new (recorded with a 300-event budget)."""
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await h.signal(names.DELIVER, DeliverInput(summary="Done"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    for n in range(60):
+        await h.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject=f"Ticket {n}", text="Help " + "x" * 2_000))
+    await _until(h, lambda v: v.runs > 1 and v.older.get("support_requests", 0) + len(v.support_requests) == 60)
+
+
+# Worker defaults a scenario needs (the rest take the built-in policy).
+POLICIES: dict[str, OrderPolicy] = {"continued_as_new": OrderPolicy(run_event_budget=300)}
+
 SCENARIOS: dict[str, Scenario] = {
     "completed_with_revision": completed_with_revision,
     "expired": expired,
@@ -232,6 +248,7 @@ SCENARIOS: dict[str, Scenario] = {
     # The same walk as completed_with_revision, after search attributes went once
     # per task and the support desk beside the customer's emails.
     "completed_lean": completed_with_revision,
+    "continued_as_new": continued_as_new,
 }
 
 
@@ -240,7 +257,11 @@ async def record(name: str, scenario: Scenario, out: Path) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, stripe_double() as stripe_api:
             settings = replace(
-                Settings(), outbox_dir=Path(tmp), stripe_api_key=TEST_API_KEY, stripe_api_base=stripe_api.url
+                Settings(),
+                outbox_dir=Path(tmp),
+                stripe_api_key=TEST_API_KEY,
+                stripe_api_base=stripe_api.url,
+                policy=POLICIES.get(name, OrderPolicy()),
             )
             task_queue = f"record-{uuid.uuid4().hex[:6]}"
             async with build_worker(env.client, settings, task_queue=task_queue):
@@ -249,8 +270,15 @@ async def record(name: str, scenario: Scenario, out: Path) -> None:
                 with contextlib.suppress(WorkflowFailureError):  # a run cancelled through Temporal
                     await handle.result()
                 history = await handle.fetch_history()
+                first = await env.client.get_workflow_handle(
+                    handle.id, run_id=handle.first_execution_run_id
+                ).fetch_history()
         (out / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")
+        if first.run_id != history.run_id:
+            # A continued order: its first run (ending in continue-as-new) replays too.
+            (out / f"{name}_first_run.json").write_text(first.to_json())
+            print(f"recorded {name}_first_run: {len(first.events)} events")
     finally:
         await env.shutdown()
 

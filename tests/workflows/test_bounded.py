@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from starter.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import draft, eventually, start_order, view
 from workflows import names
@@ -111,6 +112,10 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
 
         result: OrderResult = await handle.result()
         final = await view(handle)
+        # What `orders status ID --all` shows: every entry, from every run.
+        full = await OrderClient(ts_env.client, task_queue=task_queue).status_in_full(final.order_id)
+    assert sorted(r.subject for r in full.support_requests) == sorted(f"Ticket {n}" for n in range(150))
+    assert len(full.updates) == 61 and full.older == {}
     assert result.status is OrderStatus.COMPLETED and result.support_requests == 150
     assert len(result.model_dump_json()) < 4_000, "the result is a compact summary"
     assert final.older.get("updates", 0) + len(final.updates) == 61, "no update lost, the repeat not applied"
@@ -132,7 +137,16 @@ async def paced(handle: Handle, name: str, requests: list[Any], outbox: Path, em
             return len(list(outbox.glob("*.eml"))) >= expected
 
         await eventually(acted, f"{what} {start + len(batch)} acted on", attempts=4_000)
-        answer = await view(handle)
+        import time as _t
+        t0 = _t.monotonic()
+        try:
+            answer = await view(handle)
+        except Exception as e:
+            print("QUERYFAIL", what, start, round(_t.monotonic() - t0, 2), e, flush=True)
+            t0 = _t.monotonic()
+            answer = await view(handle)
+            print("RETRY OK", round(_t.monotonic() - t0, 2), answer.runs, flush=True)
+        print("BATCH", what, start, round(_t.monotonic() - t0, 2), answer.runs, flush=True)
         assert len(answer.model_dump_json()) < 256_000, "the status answer stays bounded"
 
 

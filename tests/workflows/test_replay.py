@@ -35,7 +35,7 @@ def test_the_main_paths_have_recorded_histories() -> None:
         "invoice_voided_after_card",
         "cancelled_through_temporal",
     }
-    main_paths.add("completed_lean")
+    main_paths |= {"completed_lean", "continued_as_new", "continued_as_new_first_run"}
     assert main_paths | money_paths | {"deadline_extended"} <= names
 
 
