@@ -26,7 +26,8 @@ from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
 from activities.email import EmailActivities, backend_from_settings
@@ -74,12 +75,19 @@ def activities_for(settings: Settings) -> Sequence[Any]:
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
+def workflow_runner() -> WorkflowRunner:
+    """The sandbox every order runs in."""
+    return SandboxedWorkflowRunner()
+
+
 def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEUE) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ServiceOrderWorkflow],
         activities=activities_for(settings),
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
