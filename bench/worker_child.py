@@ -59,7 +59,6 @@ async def serve(side: str, address: str, queue: str, max_cached: int) -> None:
         max_cached_workflows=max_cached,
         max_concurrent_workflow_tasks=100,
         no_remote_activities=True,  # activities run in the bench process
-
         **workflow_options(side),
     )
     loop = asyncio.get_running_loop()

@@ -13,7 +13,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import DEFAULT_MAX_CACHED_WORKFLOWS, ConfigError, Settings
-from bench.__main__ import PROBE_WORKFLOW, SMOKE, Side, memory
+from bench.__main__ import SMOKE, Side, memory
+from bench.floor import PROBE_WORKFLOW
 from workflows import names
 
 # Parked per side: enough that the per-order figure stands above the noise of
