@@ -87,18 +87,19 @@ def cost(events: Sequence[HistoryEvent]) -> HistoryCost:
     )
 
 
-async def all_runs(client: Client, workflow_id: str, first_run_id: str | None = None) -> list[HistoryEvent]:
-    """Every event of every run, following continue-as-new from the first run."""
-    events: list[HistoryEvent] = []
+async def runs(client: Client, workflow_id: str, first_run_id: str | None) -> list[list[HistoryEvent]]:
+    """The events of every run, following continue-as-new from the first run."""
+    found: list[list[HistoryEvent]] = []
     run_id = first_run_id
     while True:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        events.extend(history.events)
+        found.append(list(history.events))
         last: Any = history.events[-1] if history.events else None
         if last is None or last.event_type != E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-            return events
+            return found
         run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
 
 
-async def workflow_cost(client: Client, workflow_id: str, first_run_id: str | None = None) -> HistoryCost:
-    return cost(await all_runs(client, workflow_id, first_run_id))
+async def workflow_cost(client: Client, workflow_id: str, first_run_id: str | None) -> HistoryCost:
+    """What a workflow cost, over all its runs."""
+    return cost([event for run in await runs(client, workflow_id, first_run_id) for event in run])
