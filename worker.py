@@ -77,11 +77,13 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 # The project's workflow-side modules, imported once per worker instead of once
 # per order. The sandbox re-imports a workflow's module for each run it starts:
-# for workflows/order.py that was about 270 KiB of classes, functions and code
-# objects kept in memory by every cached order (bench: 376 KiB against a probe's
-# 106 KiB). These modules hold only constants and code, no state that one run
-# could leave for another, and run-time restrictions (no clock, no random, no
-# I/O) still apply to the code inside them.
+# for workflows/order.py that cost every cached order about 250 KiB of classes,
+# functions and code objects (python -m bench: 376 KiB per parked order against
+# 106 KiB for a probe; 123 KiB with this). These modules hold constants and code,
+# no state one run could leave for another. The price: the sandbox no longer
+# wraps what they import, so a call such as ``datetime.now()`` in them would not
+# be refused at run time. tests/workflows/test_replay.py therefore replays every
+# committed history in the SDK's default sandbox too, which still refuses it.
 PASSTHROUGH_MODULES = ("workflows",)
 
 
