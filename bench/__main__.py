@@ -95,10 +95,16 @@ class Counts:
     parked: int = 2000
     warm_parked: int = 50
     replays: int = 20
+    # Activities that run side by side (two emails after a payment) may finish in
+    # one workflow task or in two, so an order's events vary by a task or so from
+    # run to run: the figure is the median of this many canonical orders.
+    canonical_orders: int = 5
 
 
 FULL: Final = Counts()
-SMOKE: Final = Counts(latency_samples=3, throughput_orders=6, concurrency=3, parked=20, warm_parked=5, replays=2)
+SMOKE: Final = Counts(
+    latency_samples=3, throughput_orders=6, concurrency=3, parked=20, warm_parked=5, replays=2, canonical_orders=1
+)
 
 
 @dataclass(frozen=True)
@@ -296,6 +302,12 @@ class Driver:
         if settle:
             await idle(self.handle)
         return sent
+
+
+async def canonical_orders(side: Side, client: Client, count: int) -> tuple[HistoryCost, list[Any]]:
+    """The median canonical order (by events) of ``count`` driven at once, and its history."""
+    measured = await asyncio.gather(*(canonical_order(side, client) for _ in range(count)))
+    return sorted(measured, key=lambda m: m[0].events)[count // 2]
 
 
 async def canonical_order(side: Side, client: Client) -> tuple[HistoryCost, list[Any]]:
@@ -588,7 +600,7 @@ async def measure(
         with worker_process(side.name, address, side.queue, cache) as child:
             side.child = child
             async with activity_worker(client, side, settings):
-                results[side.name, "canonical"] = await canonical_order(side, client)
+                results[side.name, "canonical"] = await canonical_orders(side, client, counts.canonical_orders)
                 results[side.name, "latency"] = await latency(side, client, counts.latency_samples)
                 results[side.name, "throughput"] = await throughput(side, client, counts)
             side.child = None
