@@ -51,7 +51,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.config import Settings
 from activities.email import EmailActivities, backend_from_settings
 from bench.floor import FLOOR_WORKFLOW, PROBE_WORKFLOW, FloorOrder, probe_activity
-from bench.history import HistoryCost, cost, runs, workflow_cost
+from bench.history import HistoryCost, action_breakdown, cost, runs, workflow_cost
 from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (
@@ -633,11 +633,16 @@ async def measure(
         Row("CPU to replay the canonical order (evicted)", replay_order, replay_floor, "ms"),
     ]
     notes = [
+        "Billable actions by cause, project: " + _breakdown(order_events) + "; floor: " + _breakdown(floor_events),
         f"An evicted order costs {replay_order * 1000:.1f} ms of CPU to replay its canonical history "
         f"({order_cost.events} events), {replay_order / cpu_task_order:.0f} times a cached workflow task "
         f"({cpu_task_order * 1000:.1f} ms).",
     ]
     return rows, notes
+
+
+def _breakdown(events: list[Any]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(action_breakdown(events).items()))
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

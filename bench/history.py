@@ -19,6 +19,7 @@ orders it measures (it watches them with ``describe``, which is not billed).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,14 @@ ONE_ACTION = frozenset(
 )
 
 
+_SHORT = {
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "start",
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "signal",
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "update",
+    E.EVENT_TYPE_TIMER_STARTED: "timer",
+}
+
+
 @dataclass(frozen=True)
 class HistoryCost:
     events: int
@@ -58,24 +67,31 @@ class HistoryCost:
         )
 
 
-def billable_actions(events: Sequence[HistoryEvent]) -> int:
-    actions = 0
+def action_breakdown(events: Sequence[HistoryEvent]) -> Counter[str]:
+    """Billable actions by what caused them: ``start``, ``signal``, ``activity``, ``timer``, ..."""
+    actions: Counter[str] = Counter()
     marker_tasks: set[int] = set()
     for event in events:
         kind = event.event_type
         if kind in ONE_ACTION:
-            actions += 1
+            actions[_SHORT.get(kind, E.Name(kind))] += 1
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            actions += max(1, event.activity_task_started_event_attributes.attempt)
+            actions["activity"] += max(1, event.activity_task_started_event_attributes.attempt)
         elif kind == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             if set(fields) - {CHANGE_VERSION}:
-                actions += 1
+                actions["upsert"] += 1
         elif kind == E.EVENT_TYPE_MARKER_RECORDED:
             marker_tasks.add(event.marker_recorded_event_attributes.workflow_task_completed_event_id)
         elif kind == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-            actions += 2
-    return actions + len(marker_tasks)
+            actions["child"] += 2
+    if marker_tasks:
+        actions["markers"] = len(marker_tasks)
+    return actions
+
+
+def billable_actions(events: Sequence[HistoryEvent]) -> int:
+    return sum(action_breakdown(events).values())
 
 
 def cost(events: Sequence[HistoryEvent]) -> HistoryCost:
