@@ -111,7 +111,6 @@ SMOKE: Final = Counts(
 class Target:
     name: str
     limit: float
-    lower_is_better: bool = True
 
 
 TARGETS: Final = {
@@ -530,7 +529,7 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:,.0f}"
 
 
-def print_report(rows: list[Row], counts: Counts, notes: list[str]) -> None:
+def print_report(rows: list[Row], notes: list[str]) -> None:
     print()
     print(f"{'figure':42} {'project':>12} {'floor':>12} {'ratio':>7} {'target':>8}  result")
     for row in rows:
@@ -666,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if args.smoke:
         notes.append("--smoke: tiny counts; the figures check that the bench works, not how fast this machine is.")
-    print_report(rows, counts, notes)
+    print_report(rows, notes)
     missed = [row.figure for row in rows if row.verdict == "MISS"]
     if args.check and missed and not args.smoke:
         print(f"missed: {', '.join(missed)}", file=sys.stderr)
