@@ -198,6 +198,26 @@ STRIPE_MAX_TIMEOUT = 25.0
 # waits for it this long at most; a day covers any restart worth waiting for.
 MAX_CONNECT_TIMEOUT = 24 * 3600.0
 
+# ORDERS_MAX_CACHED_WORKFLOWS: orders a worker keeps in memory between their
+# workflow tasks (Temporal's sticky cache). An order that falls out of it is
+# replayed from its history on its next task, which costs CPU, not correctness.
+DEFAULT_MAX_CACHED_WORKFLOWS = 1000
+MAX_MAX_CACHED_WORKFLOWS = 1_000_000
+
+
+def _count(env: Mapping[str, str], var: str, default: int, maximum: int) -> int:
+    """A whole number from 0 to ``maximum``."""
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= maximum:
+        raise ConfigError(f"{var}={raw!r} must be a whole number from 0 to {maximum}")
+    return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -236,6 +256,8 @@ class Settings:
     # SQLite record of the messages SendGrid accepted (activities/email_ledger.py);
     # None keeps it in the worker's memory only. from_env puts it in the outbox directory.
     email_ledger: Path | None = None
+    # How many orders the worker keeps cached between their workflow tasks (0: replay every task).
+    max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -284,4 +306,7 @@ class Settings:
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
             email_ledger=_email_ledger(env, Path(get("ORDERS_OUTBOX_DIR", str(defaults.outbox_dir)))),
+            max_cached_workflows=_count(
+                env, "ORDERS_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, MAX_MAX_CACHED_WORKFLOWS
+            ),
         )

@@ -9,8 +9,6 @@ does). It reports the history's size for each, and the CPU time to encode and
 decode one payload, measured with ``time.process_time`` over many rounds.
 Compression must shrink the history: the encrypted, compressed history is
 compared with the plain one, and ``main`` fails if it is larger.
-See also ``python -m bench.history_cost``, which runs an order with and
-without keys.
 """
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ async def paced(handle: Handle, name: str, requests: list[Any], outbox: Path, em
 
         await eventually(acted, f"{what} {start + len(batch)} acted on", attempts=4_000)
         import time as _t
+
         t0 = _t.monotonic()
         try:
             answer = await view(handle)

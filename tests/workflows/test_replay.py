@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+import worker
 from workflows.converter import data_converter
 from workflows.order import ServiceOrderWorkflow
 
@@ -42,5 +44,7 @@ def test_the_main_paths_have_recorded_histories() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"order-{path.stem.replace('_', '-')}", path.read_text())
-    replayer = Replayer(workflows=[ServiceOrderWorkflow], data_converter=data_converter)
-    await replayer.replay_workflow(history)
+    # With the SDK's default sandbox and with the worker's (the project's modules passed through).
+    for runner in (SandboxedWorkflowRunner(), worker.workflow_runner()):
+        replayer = Replayer(workflows=[ServiceOrderWorkflow], data_converter=data_converter, workflow_runner=runner)
+        await replayer.replay_workflow(history)

@@ -1,0 +1,94 @@
+"""The benchmark's own checks: memory per cached order, the cache setting, and
+how billable actions are counted.
+
+The full benchmark is ``python -m bench``; CI runs ``python -m bench --smoke``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.common.v1 import Payload, SearchAttributes
+from temporalio.api.enums.v1 import EventType as E
+from temporalio.api.history.v1 import (
+    ActivityTaskStartedEventAttributes,
+    HistoryEvent,
+    MarkerRecordedEventAttributes,
+    UpsertWorkflowSearchAttributesEventAttributes,
+)
+from temporalio.testing import WorkflowEnvironment
+
+from activities.config import DEFAULT_MAX_CACHED_WORKFLOWS, ConfigError, Settings
+from bench.__main__ import SMOKE, Side, memory
+from bench.floor import PROBE_WORKFLOW
+from bench.history import action_breakdown, billable_actions
+from workflows import names
+
+# Parked per side: enough that the per-order figure stands above the noise of
+# a Python heap (the old sandboxing cost 3.5 times a probe; now about 1.1).
+PARKED = 60
+# Generous, so that CI noise never fails it, and still far below the old 3.5.
+MEMORY_RATIO_LIMIT = 1.8
+
+
+async def test_a_cached_order_costs_about_as_much_memory_as_a_probe(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = dev_env.client
+    address = client.service_client.config.target_host
+    settings = replace(Settings(), outbox_dir=tmp_path / "outbox")
+    counts = replace(SMOKE, parked=PARKED, warm_parked=10, concurrency=10)
+    run = uuid.uuid4().hex[:6]
+    order = await memory(Side("order", names.WORKFLOW_TYPE, f"mem-order-{run}"), client, address, settings, counts)
+    probe = await memory(Side("probe", PROBE_WORKFLOW, f"mem-probe-{run}"), client, address, settings, counts)
+    assert order / probe <= MEMORY_RATIO_LIMIT, f"{order / 1024:.0f} KiB per order against {probe / 1024:.0f} KiB"
+
+
+def test_the_cache_size_is_configurable() -> None:
+    assert Settings.from_env({}).max_cached_workflows == DEFAULT_MAX_CACHED_WORKFLOWS
+    assert Settings.from_env({"ORDERS_MAX_CACHED_WORKFLOWS": "5000"}).max_cached_workflows == 5000
+    assert Settings.from_env({"ORDERS_MAX_CACHED_WORKFLOWS": "0"}).max_cached_workflows == 0
+    for bad in ("-1", "many", "1.5"):
+        with pytest.raises(ConfigError, match="ORDERS_MAX_CACHED_WORKFLOWS"):
+            Settings.from_env({"ORDERS_MAX_CACHED_WORKFLOWS": bad})
+
+
+def test_billable_actions_follow_temporal_clouds_rules() -> None:
+    def event(kind: int, **attributes: Any) -> HistoryEvent:
+        return HistoryEvent(event_type=kind, **attributes)  # type: ignore[arg-type]
+
+    def upsert(*keys: str) -> HistoryEvent:
+        fields = {key: Payload(data=b'"x"') for key in keys}
+        attributes = UpsertWorkflowSearchAttributesEventAttributes(
+            search_attributes=SearchAttributes(indexed_fields=fields)
+        )
+        return event(
+            E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+            upsert_workflow_search_attributes_event_attributes=attributes,
+        )
+
+    def marker(task: int) -> HistoryEvent:
+        attributes = MarkerRecordedEventAttributes(workflow_task_completed_event_id=task)
+        return event(E.EVENT_TYPE_MARKER_RECORDED, marker_recorded_event_attributes=attributes)
+
+    history = [
+        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED),
+        event(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+        event(
+            E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+            activity_task_started_event_attributes=ActivityTaskStartedEventAttributes(attempt=3),
+        ),
+        event(E.EVENT_TYPE_TIMER_STARTED),
+        upsert("TemporalChangeVersion"),  # free
+        upsert("OrderStatus", "OrderRevision"),  # one command, one action
+        marker(4),
+        marker(4),  # markers of one workflow task: one action
+        marker(9),
+    ]
+    assert action_breakdown(history) == {"start": 1, "signal": 1, "activity": 3, "timer": 1, "upsert": 1, "markers": 2}
+    assert billable_actions(history) == 9
