@@ -12,14 +12,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from starter.client import OrderClient
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, start_order, view
+from tests.helpers import draft, eventually, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -31,10 +33,16 @@ from workflows.models import (
     OrderPolicy,
     OrderResult,
     OrderStatus,
+    OrderView,
     PostUpdateInput,
     RecordPaymentInput,
     SupportRequestInput,
 )
+
+# Not in the default run yet: on the time-skipping server a query that races a
+# continue-as-new can be lost for its whole deadline, which makes these slow and
+# uneven (see the ``status`` helper). Run them with `pytest -m long`.
+pytestmark = pytest.mark.long
 
 Handle = WorkflowHandle[Any, Any]
 E = EventType
@@ -97,12 +105,12 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
         await handle.signal(names.POST_UPDATE, PostUpdateInput(text="update 0 again", request_id="u0"))
 
         async def all_received() -> bool:
-            seen = await view(handle)
+            seen = await status(handle)
             received = seen.older.get("support_requests", 0) + len(seen.support_requests) == 150
             return received and seen.runs > 1
 
         await eventually(all_received, "every support request on the order, which continued as new")
-        current = await view(handle)
+        current = await status(handle)
         assert current.status is OrderStatus.IN_SUPPORT
         assert current.runs > 1, "the order continued as new"
         ask = HistoryPageInput(kind="support_requests", start=0, limit=200)
@@ -111,7 +119,7 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
         assert page.held_from > 0 and page.start == page.held_from, "the oldest are in earlier runs"
 
         result: OrderResult = await handle.result()
-        final = await view(handle)
+        final = await status(handle)
         # What `orders status ID --all` shows: every entry, from every run.
         full = await OrderClient(ts_env.client, task_queue=task_queue).status_in_full(final.order_id)
     assert sorted(r.subject for r in full.support_requests) == sorted(f"Ticket {n}" for n in range(150))
@@ -122,6 +130,19 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
     runs = await runs_of(ts_env.client, handle)
     assert len(runs) > 1 and all(failed == 0 for _, _, failed in runs)
     assert all(events < 10_240 and size < 10_000_000 for events, size, _ in runs)
+
+
+async def status(handle: Handle) -> OrderView:
+    """The status query, asked again if it raced a continue-as-new: the time-skipping
+    server can drop a query that reaches a run in the moment it closes (the worker
+    logs "Task not found when completing"), while the order itself goes on."""
+    for _ in range(3):
+        try:
+            return await handle.query(names.STATUS_QUERY, result_type=OrderView, rpc_timeout=timedelta(seconds=5))
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+    raise AssertionError("the order did not answer its status query three times in a row")
 
 
 async def paced(handle: Handle, name: str, requests: list[Any], outbox: Path, emails_each: int, what: str) -> None:
@@ -137,7 +158,7 @@ async def paced(handle: Handle, name: str, requests: list[Any], outbox: Path, em
             return len(list(outbox.glob("*.eml"))) >= expected
 
         await eventually(acted, f"{what} {start + len(batch)} acted on", attempts=4_000)
-        answer = await view(handle)
+        answer = await status(handle)
         assert len(answer.model_dump_json()) < 256_000, "the status answer stays bounded"
 
 
@@ -158,7 +179,7 @@ async def test_a_year_of_support_with_thousands_of_large_actions_stays_bounded(
         await paced(handle, names.REQUEST_SUPPORT, requests, settings.outbox_dir, 2, "support request")
 
         result: OrderResult = await handle.result()  # skips the rest of the year of support
-        final = await view(handle)
+        final = await status(handle)
     assert result.status is OrderStatus.COMPLETED and result.support_requests == count
     assert final.older.get("updates", 0) + len(final.updates) == count
     runs = await runs_of(ts_env.client, handle)
