@@ -138,7 +138,10 @@ async def status(handle: Handle) -> OrderView:
     logs "Task not found when completing"), while the order itself goes on."""
     for _ in range(3):
         try:
-            return await handle.query(names.STATUS_QUERY, result_type=OrderView, rpc_timeout=timedelta(seconds=5))
+            answer: OrderView = await handle.query(
+                names.STATUS_QUERY, result_type=OrderView, rpc_timeout=timedelta(seconds=5)
+            )
+            return answer
         except RPCError as error:
             if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
