@@ -17,14 +17,16 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from workflows import search
+from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (
     ConfirmationDraft,
     Customer,
+    IssueConfirmationInput,
     LineItem,
     MilestoneTerm,
     OrderView,
+    ProvidePaymentMethodInput,
     StartOrderInput,
     Terms,
 )
@@ -135,3 +137,28 @@ async def eventually(check: Any, what: str, attempts: int = 200) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"never happened: {what}")
+
+
+STRIPE_CUSTOMER = "cus_Alice1001"
+STRIPE_WEBHOOK_SECRET = "whsec_test_orders_0123456789"
+
+
+def card(payment_method: str = "pm_card_visa") -> ProvidePaymentMethodInput:
+    return ProvidePaymentMethodInput(stripe_customer_id=STRIPE_CUSTOMER, payment_method_id=payment_method)
+
+
+async def issue(handle: WorkflowHandle[Any, Any], *methods: str, **terms: Any) -> None:
+    confirmation = draft(payment_methods=list(methods), **terms)
+    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
+
+
+async def until(handle: WorkflowHandle[Any, Any], check: Any, what: str) -> OrderView:
+    """Poll the order's status query until ``check(view)`` holds."""
+    latest: list[OrderView] = []
+
+    async def holds() -> bool:
+        latest[:] = [await view(handle)]
+        return bool(check(latest[0]))
+
+    await eventually(holds, what)
+    return latest[0]

@@ -10,8 +10,6 @@ out in wall-clock time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,75 +19,28 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.config import Settings
-from tests.conftest import make_worker
-from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
-from tests.helpers import draft, eventually, kinds, outbox, start_order, view
+from tests.doubles.stripe_api import StripeDouble
+from tests.helpers import card, eventually, issue, kinds, outbox, until, view
 from workflows import names
 from workflows.models import (
     ApproveInput,
     CancelInput,
     ConfirmationDraft,
-    IssueConfirmationInput,
     LineItem,
     OrderStatus,
-    OrderView,
     PaymentEventInput,
     PaymentMethod,
-    ProvidePaymentMethodInput,
     RecordPaymentInput,
 )
 from workflows.order import INVOICE_WAIT
 
 Handle = WorkflowHandle[Any, Any]
-CUSTOMER = "cus_Alice1001"
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[StripeDouble]:
-    yield from serve()
-
-
-@pytest.fixture
-def stripe_settings(settings: Settings, stripe_api: StripeDouble) -> Settings:
-    return replace(settings, stripe_api_key=TEST_API_KEY, stripe_api_base=stripe_api.url, stripe_timeout=5.0)
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, stripe_settings: Settings, task_queue: str) -> AsyncIterator[Worker]:
-    async with make_worker(ts_env.client, stripe_settings, task_queue) as running:
-        yield running
-
-
-@pytest.fixture
-async def order(ts_env: WorkflowEnvironment, worker: Worker, task_queue: str) -> Handle:
-    return await start_order(ts_env.client, task_queue)
-
-
-async def issue(handle: Handle, *methods: str, **terms: Any) -> None:
-    confirmation = draft(payment_methods=list(methods), **terms)
-    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
-
-
-def card() -> ProvidePaymentMethodInput:
-    return ProvidePaymentMethodInput(stripe_customer_id=CUSTOMER, payment_method_id="pm_card_visa")
 
 
 def bank(amount: str = "4800.00", **fields: Any) -> RecordPaymentInput:
     return RecordPaymentInput(amount=Decimal(amount), reference=fields.pop("reference", "TX-1"), **fields)
-
-
-async def until(handle: Handle, check: Any, what: str) -> OrderView:
-    latest: list[OrderView] = []
-
-    async def holds() -> bool:
-        latest[:] = [await view(handle)]
-        return bool(check(latest[0]))
-
-    await eventually(holds, what)
-    return latest[0]
 
 
 def logged(event: str) -> Any:

@@ -9,92 +9,37 @@ nothing awaits a workflow result.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.config import Settings
 from starter.webhooks import WEBHOOK_PATH, create_app
 from tests.conftest import make_worker
-from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve, sign
-from tests.helpers import draft, eventually, kinds, outbox, start_order, view
+from tests.doubles.stripe_api import StripeDouble, sign
+from tests.helpers import STRIPE_CUSTOMER, card, eventually, issue, kinds, outbox, start_order, until, view
+from tests.helpers import STRIPE_WEBHOOK_SECRET as WEBHOOK_SECRET
 from workflows import names
 from workflows.models import (
     ApproveInput,
     CancelInput,
-    IssueConfirmationInput,
     OrderStatus,
     OrderView,
     PaymentMethod,
-    ProvidePaymentMethodInput,
 )
 
-WEBHOOK_SECRET = "whsec_test_orders_0123456789"
-CUSTOMER = "cus_Alice1001"
-
 Handle = WorkflowHandle[Any, Any]
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[StripeDouble]:
-    yield from serve()
-
-
-@pytest.fixture
-def stripe_settings(settings: Settings, stripe_api: StripeDouble) -> Settings:
-    return replace(
-        settings,
-        stripe_api_key=TEST_API_KEY,
-        stripe_api_base=stripe_api.url,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_timeout=5.0,
-    )
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, stripe_settings: Settings, task_queue: str) -> AsyncIterator[Worker]:
-    async with make_worker(ts_env.client, stripe_settings, task_queue) as running:
-        yield running
-
-
-@pytest.fixture
-async def order(ts_env: WorkflowEnvironment, worker: Worker, task_queue: str) -> Handle:
-    return await start_order(ts_env.client, task_queue)
-
-
-def card(payment_method: str = "pm_card_visa") -> ProvidePaymentMethodInput:
-    return ProvidePaymentMethodInput(stripe_customer_id=CUSTOMER, payment_method_id=payment_method)
-
-
-async def issue(handle: Handle, *methods: str, **terms: Any) -> None:
-    confirmation = draft(payment_methods=list(methods), **terms)
-    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
 
 
 async def approve(handle: Handle, outbox_dir: Path) -> None:
     await handle.signal(names.APPROVE, ApproveInput(version=1))
     await eventually(lambda: "payment_requested" in kinds(outbox_dir), "payment requested email")
-
-
-async def until(handle: Handle, check: Any, what: str) -> OrderView:
-    """Poll the order's status query until ``check(view)`` holds."""
-    latest: list[OrderView] = []
-
-    async def holds() -> bool:
-        latest[:] = [await view(handle)]
-        return bool(check(latest[0]))
-
-    await eventually(holds, what)
-    return latest[0]
 
 
 def paid_in_full(order: OrderView) -> bool:
@@ -144,7 +89,7 @@ async def test_card_saved_before_approval_is_charged_at_approval(
 
     [intent] = stripe_api.payment_intents.values()
     assert intent["amount"] == 480000 and intent["currency"] == "eur" and intent["status"] == "succeeded"
-    assert intent["customer"] == CUSTOMER and intent["payment_method"] == "pm_card_visa"
+    assert intent["customer"] == STRIPE_CUSTOMER and intent["payment_method"] == "pm_card_visa"
     assert intent["metadata"] == {"order_id": result.order_id, "attempt": "1"}
     assert charges(stripe_api) == [f"order-{result.order_id}:charge:1"]
     [payment] = result.payments
