@@ -114,6 +114,7 @@ from workflows.models import (
     RefundResult,
     VoidInvoiceRequest,
 )
+from workflows.money import exponent, whole_units_only
 
 STRIPE_API_VERSION: Final = "2026-10-28.endive"
 DEFAULT_TIMEOUT: Final = 20.0
@@ -131,25 +132,8 @@ log = logging.getLogger("orders.stripe")
 # Money: decimal amounts to Stripe's minor units and back
 # --------------------------------------------------------------------------
 
-ZERO_DECIMAL_CURRENCIES: Final = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
-)
-"""Amounts are whole units: JPY 500 is ``500``."""
-
-THREE_DECIMAL_CURRENCIES: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-"""Amounts are thousandths, and Stripe wants the last digit 0: KWD 5.12 is ``5120``."""
-
-WHOLE_UNIT_TWO_DECIMAL_CURRENCIES: Final = frozenset({"ISK"})
-"""Two decimals on the wire, but only whole units are accepted: ISK 5 is ``500``."""
-
-
-def _exponent(currency: str) -> int:
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
+# The currency tables live in workflows/money.py, which also checks a
+# confirmation's amounts when it is issued.
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -159,12 +143,12 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     for an amount the currency cannot carry, such as JPY 10.50.
     """
     code = currency.upper()
-    scaled = amount * (Decimal(10) ** _exponent(code))
-    whole_units_only = code in ZERO_DECIMAL_CURRENCIES or code in WHOLE_UNIT_TWO_DECIMAL_CURRENCIES
-    if scaled != scaled.to_integral_value() or (whole_units_only and amount != amount.to_integral_value()):
+    scaled = amount * (Decimal(10) ** exponent(code))
+    whole = whole_units_only(code)
+    if scaled != scaled.to_integral_value() or (whole and amount != amount.to_integral_value()):
         raise ApplicationError(
             f"{code} {amount} cannot be charged: {code} amounts must be whole units"
-            if whole_units_only
+            if whole
             else f"{code} {amount} has more decimals than {code} allows",
             type="StripeInvalidAmount",
             non_retryable=True,
@@ -174,8 +158,7 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
 
 def from_minor_units(amount: int, currency: str) -> Decimal:
     """``from_minor_units(4800, "eur")`` is ``Decimal("48.00")``; JPY 500 is ``Decimal("500.00")``."""
-    exponent = _exponent(currency)
-    return (Decimal(amount) / (Decimal(10) ** exponent)).quantize(Decimal("0.01"))
+    return (Decimal(amount) / (Decimal(10) ** exponent(currency))).quantize(Decimal("0.01"))
 
 
 # --------------------------------------------------------------------------
