@@ -47,6 +47,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from starter.bodies import read_capped
 from workflows.codec import PayloadDecryptionError
 
 log = logging.getLogger("orders.codec_server")
@@ -74,19 +75,6 @@ class CodecServerConfigError(Exception):
 
 def cors_origins_from_env() -> list[str]:
     return [origin.strip().rstrip("/") for origin in os.environ.get(CORS_ENV, "").split(",") if origin.strip()]
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None once it is known to pass ``MAX_BODY_BYTES`` (before reading, from Content-Length)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
 
 
 def _authorized(request: Request, token: str | None, allow_loopback: bool) -> bool:
@@ -120,7 +108,7 @@ def create_app(
             return JSONResponse(
                 {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="codec"'}
             )
-        body = await _read_limited(request)
+        body = await read_capped(request, MAX_BODY_BYTES)
         if body is None:
             return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         payloads = Payloads()

@@ -47,6 +47,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.email import alert_operations
+from starter.bodies import read_capped
 from starter.client import OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
 from workflows.converter import describe
 from workflows.models import (
@@ -226,15 +227,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
 async def _read(request: Request) -> bytes:
     from starter.portal import FormTooLarge
 
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_INBOUND_BYTES:
+    body = await read_capped(request, MAX_INBOUND_BYTES)
+    if body is None:
         raise FormTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_INBOUND_BYTES:
-            raise FormTooLarge
-    return bytes(body)
+    return body
 
 
 async def handle(portal: Portal, mail: InboundMail) -> JSONResponse:

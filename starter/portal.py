@@ -74,6 +74,7 @@ from activities.email import (
     is_web_url,
 )
 from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
+from starter.bodies import read_capped
 from starter.client import (
     ActionRejected,
     NoWorkerAvailable,
@@ -265,15 +266,10 @@ class FormTooLarge(Exception):
 
 async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """The url-encoded or multipart form's text fields; ``FormTooLarge`` above ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    body = await read_capped(request, limit)
+    if body is None:
         raise FormTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise FormTooLarge
-    replay = Request(request.scope, receive=_replay(bytes(body)))
+    replay = Request(request.scope, receive=_replay(body))
     async with replay.form(max_files=0, max_fields=50) as form:
         return {key: value for key, value in form.items() if isinstance(value, str)}
 

@@ -77,6 +77,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
 from activities.stripe_payments import decline_message, from_minor_units
+from starter.bodies import read_capped
 from starter.client import alert_money_not_counted, is_money
 from workflows import names
 from workflows.connection import connect
@@ -264,21 +265,6 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
         return Ignored(f"the event does not make a valid signal: {error.errors()[0].get('msg')}")
 
 
-async def _read_capped(request: Request) -> bytes | None:
-    """The body, or None as soon as it is known to pass ``MAX_BODY_BYTES``:
-    from its Content-Length before reading anything, or while reading a body
-    sent without one (chunked), so a huge body is never held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
-
-
 def saved_card(stripe_client: stripe.StripeClient, lookup: SetupLookup) -> Routed | Ignored:
     """The ``provide_payment_method`` a completed setup-mode session means (blocking: an API call)."""
     intent = stripe_client.v1.setup_intents.retrieve(lookup.setup_intent)
@@ -343,7 +329,7 @@ def create_app(
         return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
 
     async def stripe_webhook(request: Request) -> JSONResponse:
-        payload = await _read_capped(request)
+        payload = await read_capped(request, MAX_BODY_BYTES)
         if payload is None:
             log.warning("webhook refused: the body is larger than %d bytes", MAX_BODY_BYTES)
             return JSONResponse({"error": "payload too large"}, status_code=413)
