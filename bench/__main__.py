@@ -67,6 +67,7 @@ from workflows.models import (
     LineItem,
     MessageKind,
     MilestoneTerm,
+    OrderStatus,
     PostUpdateInput,
     RecordPaymentInput,
     RequestChangesInput,
@@ -264,12 +265,14 @@ class Side:
     async def start(self, client: Client, order_id: str) -> WorkflowHandle[Any, Any]:
         if self.workflow == PROBE_WORKFLOW:
             return await client.start_workflow(self.workflow, id=order_id, task_queue=self.queue)
+        # The order starts as OrderClient starts it; the floor's statuses are its own.
+        status = OrderStatus.DISCUSSING.value if self.name == "order" else "discussing"
         return await client.start_workflow(
             self.workflow,
             start_input(order_id),
             id=names.workflow_id(order_id) if self.name == "order" else order_id,
             task_queue=self.queue,
-            search_attributes=search.initial("discussing", CUSTOMER.customer_ref),
+            search_attributes=search.initial(status, CUSTOMER.customer_ref),
         )
 
 

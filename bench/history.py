@@ -1,16 +1,19 @@
 """What one workflow's history costs: events, bytes and Temporal Cloud actions.
 
 Billable actions are counted from the history by Temporal Cloud's published
-rules (https://docs.temporal.io/cloud/actions):
+rules (https://docs.temporal.io/cloud/actions), as the Temporal UI estimates
+them from a history (its ``get-event-billable-actions``):
 
 - a workflow start: 1 (also each continue-as-new run);
-- a signal: 1; an accepted update: 1 (a rejected one is billed too, but is not
-  in history: the bench sends signals only);
+- a signal: 1, except the one of a signal-with-start; an accepted update: 1 (a
+  rejected one is billed too, but is not in history: the bench sends signals only);
 - an activity: 1 per attempt (started or retried);
 - a timer started: 1 (``wait_condition`` with a timeout starts one too);
 - a search-attribute upsert: 1 per command, however many keys it sets, except
   one that only sets ``TemporalChangeVersion``; attributes given at start are free;
-- markers (local activities, patches): 1 per workflow task that records any;
+- markers of local activities and side effects: 1 per workflow task that records
+  any; ``workflow.patched`` markers (``core_patch``, and ``Version`` of the Go and
+  Java SDKs) are free;
 - a child workflow: 2; a signal to another workflow: 1.
 
 Queries are billed too, but leave no event: the bench never queries the
@@ -30,6 +33,9 @@ from temporalio.client import Client
 
 E = EventType
 CHANGE_VERSION = "TemporalChangeVersion"
+FREE_MARKERS = frozenset({"core_patch", "Version"})
+# A signal-with-start's signal is the second event, and billed with the start.
+SIGNAL_WITH_START_EVENT_ID = 2
 
 ONE_ACTION = frozenset(
     {
@@ -73,6 +79,8 @@ def action_breakdown(events: Sequence[HistoryEvent]) -> Counter[str]:
     marker_tasks: set[int] = set()
     for event in events:
         kind = event.event_type
+        if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED and event.event_id == SIGNAL_WITH_START_EVENT_ID:
+            continue
         if kind in ONE_ACTION:
             actions[_SHORT.get(kind, E.Name(kind))] += 1
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
@@ -81,7 +89,10 @@ def action_breakdown(events: Sequence[HistoryEvent]) -> Counter[str]:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             if set(fields) - {CHANGE_VERSION}:
                 actions["upsert"] += 1
-        elif kind == E.EVENT_TYPE_MARKER_RECORDED:
+        elif (
+            kind == E.EVENT_TYPE_MARKER_RECORDED
+            and event.marker_recorded_event_attributes.marker_name not in FREE_MARKERS
+        ):
             marker_tasks.add(event.marker_recorded_event_attributes.workflow_task_completed_event_id)
         elif kind == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             actions["child"] += 2

@@ -71,14 +71,15 @@ def test_billable_actions_follow_temporal_clouds_rules() -> None:
             upsert_workflow_search_attributes_event_attributes=attributes,
         )
 
-    def marker(task: int) -> HistoryEvent:
-        attributes = MarkerRecordedEventAttributes(workflow_task_completed_event_id=task)
+    def marker(task: int, name: str = "core_local_activity") -> HistoryEvent:
+        attributes = MarkerRecordedEventAttributes(marker_name=name, workflow_task_completed_event_id=task)
         return event(E.EVENT_TYPE_MARKER_RECORDED, marker_recorded_event_attributes=attributes)
 
     history = [
-        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED),
+        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, event_id=1),
+        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, event_id=2),  # signal-with-start: free
         event(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
-        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+        event(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, event_id=7),
         event(
             E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
             activity_task_started_event_attributes=ActivityTaskStartedEventAttributes(attempt=3),
@@ -89,6 +90,8 @@ def test_billable_actions_follow_temporal_clouds_rules() -> None:
         marker(4),
         marker(4),  # markers of one workflow task: one action
         marker(9),
+        marker(12, "core_patch"),  # workflow.patched: free
+        marker(12, "Version"),  # the Go and Java SDKs' GetVersion: free
     ]
     assert action_breakdown(history) == {"start": 1, "signal": 1, "activity": 3, "timer": 1, "upsert": 1, "markers": 2}
     assert billable_actions(history) == 9

@@ -42,7 +42,12 @@ def dev_server_args() -> list[str]:
 
 
 def initial(status: str, customer_ref: str | None) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(ORDER_STATUS, status)]
+    """What a new order publishes, given at the start where it costs nothing, so
+    that its first workflow task has nothing to upsert."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(ORDER_STATUS, status),
+        SearchAttributePair(ORDER_REVISION, 0),
+    ]
     if customer_ref:
         pairs.append(SearchAttributePair(ORDER_CUSTOMER_REF, customer_ref))
     return TypedSearchAttributes(pairs)

@@ -14,8 +14,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from starter.client import OrderClient
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, kinds, start_order
+from tests.helpers import draft, eventually, kinds, start_input, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -85,6 +86,23 @@ async def test_search_attributes_are_written_once_per_task_and_only_when_changed
     assert statuses[0] == "DISCUSSING" and statuses[-1] == "COMPLETED" and len(statuses) <= 11
     total = sum(len(t) for t in tasks)
     assert total <= len(statuses) + 3, f"{total} upserts for {len(statuses)} status changes"
+
+
+async def test_an_order_started_through_the_client_writes_no_search_attribute_until_it_changes(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """The client sets what is known at the start (free of charge), so the first
+    task has nothing to upsert; the first upsert is the first status change."""
+    async with make_worker(ts_env.client, settings, task_queue):
+        orders = OrderClient(ts_env.client, task_queue=task_queue, settings=settings)
+        started = await orders.start(start_input())
+        handle = ts_env.client.get_workflow_handle(started.workflow_id)
+        await eventually(lambda: "contact_ack" in kinds(settings.outbox_dir), "contact acknowledged")
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await eventually(lambda: "confirmation_issued" in kinds(settings.outbox_dir), "confirmation issued")
+    tasks = upserts_by_task(list((await handle.fetch_history()).events))
+    written = [upsert for task in tasks for upsert in task]
+    assert written and written[0]["OrderStatus"] == "AWAITING_APPROVAL", written
 
 
 async def test_the_support_desk_never_holds_up_the_customer(
