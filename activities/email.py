@@ -259,14 +259,9 @@ def authentication_url(context: Context, hosted_url: Any) -> str:
     return f"{base}/orders/{quote(str(order_id), safe='')}/{AUTHENTICATE}?token={token}"
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+def with_formatting(env: Environment) -> Environment:
+    """The filters and tests that show money, dates and links the same way in
+    emails and on the portal's pages."""
     env.filters.update(
         money=format_money,
         date=format_date,
@@ -274,9 +269,22 @@ def _environment() -> Environment:
         duration=format_duration,
         label=format_label,
         number=format_number,
-        quote=quote_text,
     )
     env.tests["web_url"] = is_web_url
+    return env
+
+
+def _environment() -> Environment:
+    env = with_formatting(
+        Environment(
+            loader=FileSystemLoader(TEMPLATES_DIR),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    )
+    env.filters["quote"] = quote_text
     env.globals["order_url"] = order_url
     env.globals["authentication_url"] = authentication_url
     return env

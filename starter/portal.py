@@ -65,13 +65,8 @@ from activities import links
 from activities.config import Settings
 from activities.email import (
     LINK_FALLBACK_LIFETIME,
-    format_date,
-    format_datetime_utc,
-    format_duration,
-    format_label,
-    format_money,
-    format_number,
     is_web_url,
+    with_formatting,
 )
 from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
 from starter.bodies import read_capped
@@ -219,22 +214,14 @@ LINK_REASONS: Final[dict[str, str]] = {
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return with_formatting(
+        Environment(
+            loader=FileSystemLoader(TEMPLATES_DIR),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
     )
-    env.filters.update(
-        money=format_money,
-        date=format_date,
-        datetime=format_datetime_utc,
-        duration=format_duration,
-        label=format_label,
-        number=format_number,
-    )
-    env.tests["web_url"] = is_web_url
-    return env
 
 
 class RateLimiter:
@@ -447,6 +434,30 @@ class Portal:
         except OrderError as error:
             return self.unavailable(error)
 
+    async def load_versioned(self, request: Request, page: str, param: str) -> tuple[OrderView, int, str] | Response:
+        """For a page of one version (a confirmation, a delivery round): check that the
+        link opens this version of this page, then load the order. The order, the
+        version and the token; or the page that says why not."""
+        order_id = request.path_params["order_id"]
+        version = _int_param(request, param)
+        token = request.query_params.get("token", "")
+        try:
+            if version is None:
+                raise links.MalformedLink(f"no {param}")
+            self.verify(token, order_id, page, version=version)
+        except InvalidLink as error:
+            return self.link_refused(error)
+        view = await self.load(order_id)
+        if isinstance(view, Response):
+            return view
+        return view, version, token
+
+    def newer_url(self, view: OrderView, page: str, shown: int, latest: int) -> str | None:
+        """A signed link to the newest version, when the one shown is older; else ``None``."""
+        if latest <= shown:
+            return None
+        return self.page_url(view.order_id, page, latest, token=self.sign(view.order_id, page, latest, view))
+
     def order_page(self, request: Request, template: str, view: OrderView, token: str, **context: Any) -> Response:
         fields, cookie = self.form_context(request)
         stage, next_step = STAGES[view.status]
@@ -656,25 +667,15 @@ def create_app(
         return portal.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
 
     async def confirmation(request: Request) -> Response:
-        order_id = request.path_params["order_id"]
-        version = _int_param(request, "version")
-        token = request.query_params.get("token", "")
-        try:
-            if version is None:
-                raise links.MalformedLink("no version")
-            portal.verify(token, order_id, "confirmation", version=version)
-        except InvalidLink as error:
-            return portal.link_refused(error)
-        view = await portal.load(order_id)
-        if isinstance(view, Response):
-            return view
+        loaded = await portal.load_versioned(request, "confirmation", "version")
+        if isinstance(loaded, Response):
+            return loaded
+        view, version, token = loaded
+        order_id = view.order_id
         if version > len(view.confirmations):
             return portal.message("Not found", "This version of the order confirmation does not exist.", 404)
         shown = view.confirmations[version - 1]
-        current_url = None
-        if view.version and view.version > version:
-            current_token = portal.sign(order_id, "confirmation", view.version, view)
-            current_url = portal.page_url(order_id, "confirmation", view.version, token=current_token)
+        current_url = portal.newer_url(view, "confirmation", version, view.version or version)
         can_answer = view.status == OrderStatus.AWAITING_APPROVAL and shown.state == ConfirmationState.ISSUED
         return portal.order_page(
             request,
@@ -713,26 +714,15 @@ def create_app(
         )
 
     async def delivery(request: Request) -> Response:
-        order_id = request.path_params["order_id"]
-        round_ = _int_param(request, "round")
-        token = request.query_params.get("token", "")
-        try:
-            if round_ is None:
-                raise links.MalformedLink("no round")
-            portal.verify(token, order_id, "delivery", version=round_)
-        except InvalidLink as error:
-            return portal.link_refused(error)
-        view = await portal.load(order_id)
-        if isinstance(view, Response):
-            return view
+        loaded = await portal.load_versioned(request, "delivery", "round")
+        if isinstance(loaded, Response):
+            return loaded
+        view, round_, token = loaded
+        order_id = view.order_id
         shown = next((d for d in view.deliveries if d.round == round_), None)
         if shown is None:
             return portal.message("Not found", "This delivery does not exist.", 404)
-        latest = view.deliveries[-1].round
-        current_url = None
-        if latest > round_:
-            current_token = portal.sign(order_id, "delivery", latest, view)
-            current_url = portal.page_url(order_id, "delivery", latest, token=current_token)
+        current_url = portal.newer_url(view, "delivery", round_, view.deliveries[-1].round)
         revision = next((r for r in view.revisions if r.round == round_), None)
         review_ends = shown.review_ends_at
         if review_ends is None and view.status == OrderStatus.AWAITING_ACCEPTANCE and view.next_deadline:
