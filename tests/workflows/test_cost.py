@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from starter.client import OrderClient
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, kinds, start_input, start_order
+from tests.helpers import draft, eventually, finished, kinds, start_input, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -133,3 +133,26 @@ async def test_the_support_desk_never_holds_up_the_customer(
         [desk_task] = [n for n, t in enumerate(scheduled) if desk in t]
         [email_task] = [n for n, t in enumerate(scheduled) if customer_email in t]
         assert email_task <= desk_task, f"{customer_email} waited for {desk}: {scheduled}"
+
+
+async def test_each_stage_arms_one_timer_at_a_time(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """A stage waits on one timer, for its earliest alarm; nothing else starts a
+    timer that the next status change would cancel."""
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await canonical_order(handle, settings)
+        order = await finished(handle)
+    events = list((await handle.fetch_history()).events)
+
+    started_per_task: list[int] = [0]
+    for event in events:
+        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            started_per_task.append(0)
+        elif event.event_type == E.EVENT_TYPE_TIMER_STARTED:
+            started_per_task[-1] += 1
+    assert max(started_per_task) == 1, f"one timer at a time: {started_per_task}"
+    stages = [e for e in order.timeline if e.event.startswith("status ")]
+    # Every stage but the last (completed) has a reminder; the support period has a second timer, its end.
+    assert sum(started_per_task) <= len(stages), f"{sum(started_per_task)} timers for {len(stages)} stages"
