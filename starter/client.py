@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
@@ -133,10 +133,12 @@ QUERY_TIMEOUT: Final = timedelta(seconds=10)
 # one query per workflow while its workflow task runs (history.MaxBufferedQueryCount
 # is 1) and answers RESOURCE_EXHAUSTED to the others, which the SDK retries after
 # 1 s, 2 s, 4 s...; the moment an order continues as new is two tasks in a row. So
-# while a worker polls the order's task queue, a query is asked again, of the run
-# that is current by then, up to this many times in all (docs/operations.md).
+# while a worker is at work on the order, a query is asked again, of the run that
+# is current by then, up to this many times in all (docs/integration.md).
 QUERY_ATTEMPTS: Final = 3
 QUERY_RETRY_PAUSE: Final = 0.5
+# Allowance for the client's clock against the server's when comparing their times.
+CLOCK_SKEW: Final = timedelta(seconds=1)
 
 NOT_COUNTED_ACTION: Final = "It was not counted. Refund it or agree a credit with the customer."
 """What operations are asked to do about money an order could not take."""
@@ -792,6 +794,7 @@ class OrderClient:
         """
         attempt = 1
         while True:
+            asked_at = datetime.now(UTC)
             try:
                 with self._errors(order_id, "query"):
                     async with asyncio.timeout(self._query_timeout.total_seconds() + 2):
@@ -799,12 +802,14 @@ class OrderClient:
                             query, *args, result_type=result_type, rpc_timeout=self._query_timeout
                         )
             except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
-                if not _maybe_busy(error) or not await self._worker_polls(order_id):
+                if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
                     raise
                 if attempt >= QUERY_ATTEMPTS:
+                    if isinstance(error, OrderUnavailable):
+                        raise  # its workflow task is failing: the worker's log says why
                     raise OrderUnavailable(
-                        f"order {order_id} did not answer {attempt} queries in a row ({error.message}), though a "
-                        "worker polls its task queue: it is busy, with a burst of actions or while it continues "
+                        f"order {order_id} did not answer {attempt} queries in a row ({error.message}) while "
+                        "a worker was at work on it: it is busy, with a burst of actions or while it continues "
                         "as new. Try again; if it persists, see the worker's log",
                         order_id=order_id,
                     ) from None
@@ -814,14 +819,21 @@ class OrderClient:
             await asyncio.sleep(QUERY_RETRY_PAUSE * attempt)
             attempt += 1
 
-    async def _worker_polls(self, order_id: str) -> bool:
-        """Whether a worker has polled the open order's task queue lately (true when unsure)."""
+    async def _busy(self, order_id: str, since: datetime) -> bool:
+        """Whether a worker was at work on the open order while a query went unanswered.
+
+        A worker polls the order's task queue, and the order either started a new
+        run ``since`` then, or has a workflow task that a worker took, or that was
+        scheduled only since then. A task left waiting longer means no worker
+        takes it: that is ``NoWorkerAvailable``, reported without asking again.
+        """
         try:
-            description = await self.handle(order_id).describe(rpc_timeout=self._query_timeout)
-            if description.status is not WorkflowExecutionStatus.RUNNING:
-                return True  # a closed order is answered by replaying its history: a slow answer, not a lost one
-            queue = description.raw_description.execution_config.task_queue.name or self._task_queue
-            pollers = await self._client.workflow_service.describe_task_queue(
+            described = await self.handle(order_id).describe(rpc_timeout=self._query_timeout)
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                return False
+            raw = described.raw_description
+            queue = raw.execution_config.task_queue.name or self._task_queue
+            polled = await self._client.workflow_service.describe_task_queue(
                 DescribeTaskQueueRequest(
                     namespace=self._client.namespace,
                     task_queue=TaskQueue(name=queue),
@@ -830,8 +842,16 @@ class OrderClient:
                 timeout=self._query_timeout,
             )
         except RPCError:
-            return True
-        return bool(pollers.pollers)
+            return False
+        if not polled.pollers:
+            return False
+        if described.start_time is not None and described.start_time >= since:
+            return True  # it continued as new meanwhile
+        if not raw.HasField("pending_workflow_task"):
+            return False
+        task = raw.pending_workflow_task
+        started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+        return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
 
     async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
         with self._errors(order_id, "query"):
