@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
@@ -123,35 +123,50 @@ async def status(orders: OrderClient, handle: Handle, what: str) -> OrderView:
     return view
 
 
-async def runs_of(client: Client, handle: Handle) -> list[tuple[int, int, int, EventType.ValueType]]:
-    """(events, bytes, failed workflow tasks, last event) of every run of the order, newest first."""
+class Run(NamedTuple):
+    events: int
+    size: int
+    failed: int  # workflow tasks failed, but for refused continue-as-new
+    refused: int  # continue-as-new refused (UNHANDLED_COMMAND) because a signal arrived meanwhile
+    last: EventType.ValueType
+
+
+async def runs_of(client: Client, handle: Handle) -> list[Run]:
+    """Every run of the order, newest first."""
     found = []
     run_id: str | None = None
     while True:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         events = list(history.events)
-        size = sum(e.ByteSize() for e in events)
-        # UNHANDLED_COMMAND is the server refusing a continue-as-new because a signal
-        # arrived meanwhile: the task runs again with it, which is how none is lost.
-        failed = sum(
-            1
+        causes = [
+            e.workflow_task_failed_event_attributes.cause
             for e in events
             if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            and e.workflow_task_failed_event_attributes.cause != UNHANDLED_COMMAND
-        )
-        found.append((len(events), size, failed, events[-1].event_type))
+        ]
+        # UNHANDLED_COMMAND is the server refusing a continue-as-new because a signal
+        # arrived meanwhile: the task runs again with it, which is how none is lost.
+        refused = causes.count(UNHANDLED_COMMAND)
+        size = sum(e.ByteSize() for e in events)
+        found.append(Run(len(events), size, len(causes) - refused, refused, events[-1].event_type))
         previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if not previous:
             return found
         run_id = previous
 
 
-def assert_bounded(runs: list[tuple[int, int, int, EventType.ValueType]]) -> None:
-    assert all(failed == 0 for _, _, failed, _ in runs), f"no workflow task failed: {runs}"
-    assert all(events < 10_240 and size < 10_000_000 for events, size, _, _ in runs), runs
-    assert runs[0][3] == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, runs[0]
-    assert all(last == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW for *_, last in runs[1:]), (
+def assert_bounded(runs: list[Run]) -> None:
+    assert all(run.failed == 0 for run in runs), f"no workflow task failed: {runs}"
+    assert all(run.events < 10_240 and run.size < 10_000_000 for run in runs), runs
+    assert runs[0].last == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, runs[0]
+    assert all(run.last == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW for run in runs[1:]), (
         f"every earlier run closed by continuing as new: {runs}"
+    )
+
+
+def summary(runs: list[Run]) -> str:
+    return (
+        f"{len(runs)} runs, the largest {max(r.events for r in runs)} events and "
+        f"{max(r.size for r in runs) / 1e6:.1f} MB, {sum(r.refused for r in runs)} continue-as-new refused"
     )
 
 
@@ -291,5 +306,6 @@ async def test_a_year_of_support_with_thousands_of_large_actions_stays_bounded(
     assert final.older.get("updates", 0) + len(final.updates) == count
     assert len(final.model_dump_json()) < STATUS_LIMIT
     runs = await runs_of(ts_env.client, handle)
+    print(f"{count} progress updates and {count} support requests: {summary(runs)}")
     assert len(runs) > 1, "the order continued as new"
     assert_bounded(runs)
