@@ -1,6 +1,6 @@
 """A long-lived order stays inside Temporal's limits: it continues as new,
 answers ``status`` in bounded size, pages its older entries, and returns a
-compact result. On the time-skipping server, with a small event budget.
+compact result. On the time-skipping server.
 
 The status query is asked only of a settled run (``settled``): the time-skipping
 server (temporal-test-server 1.40) mishandles a query that reaches a run while
@@ -100,8 +100,9 @@ def quiet(events: list[HistoryEvent]) -> bool:
 
 async def settled(client: Client, workflow_id: str, what: str, attempts: int = 2_000) -> None:
     """Wait until the order's current run has nothing in flight (see the module's
-    docstring). Time does not move while the test waits, and the test sends
-    nothing meanwhile, so a settled run stays so until the test acts again."""
+    docstring). Time is skipped only inside ``result()``, the order's timers are
+    days away, and the test sends nothing meanwhile: a settled run stays settled
+    until the test acts again."""
     for _ in range(attempts):
         described = await client.get_workflow_handle(workflow_id).describe()
         if described.status is not WorkflowExecutionStatus.RUNNING:
