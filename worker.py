@@ -39,7 +39,7 @@ from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails,
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
-from activities.email import EmailActivities, backend_from_settings
+from activities.email import EmailActivities, EmailBackend, backend_from_settings
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
@@ -64,8 +64,9 @@ class PolicyActivities:
         return self._policy
 
 
-def activities_for(settings: Settings) -> Sequence[Any]:
-    email = EmailActivities(settings, backend_from_settings(settings))
+def activities_for(settings: Settings, email_backend: EmailBackend | None = None) -> Sequence[Any]:
+    """The worker's activities; ``email_backend`` takes the place of the configured one."""
+    email = EmailActivities(settings, email_backend or backend_from_settings(settings))
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [
@@ -157,12 +158,14 @@ class _ContextFreeInstance(WorkflowInstance):
         return self._sandboxed.get_thread_id()
 
 
-def build_worker(client: Client, settings: Settings, task_queue: str = TASK_QUEUE) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, task_queue: str = TASK_QUEUE, email_backend: EmailBackend | None = None
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ServiceOrderWorkflow],
-        activities=activities_for(settings),
+        activities=activities_for(settings, email_backend),
         workflow_runner=workflow_runner(client.data_converter),
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -31,8 +31,12 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
+from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -125,6 +129,16 @@ __all__ = [
 CONNECT_TIMEOUT: Final = 10.0
 UPDATE_TIMEOUT: Final = timedelta(seconds=30)
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
+# A query to an order that is busy can go unanswered for a while: Temporal holds
+# one query per workflow while its workflow task runs (history.MaxBufferedQueryCount
+# is 1) and answers RESOURCE_EXHAUSTED to the others, which the SDK retries after
+# 1 s, 2 s, 4 s...; the moment an order continues as new is two tasks in a row. So
+# while a worker is at work on the order, a query is asked again, of the run that
+# is current by then, up to this many times in all (docs/integration.md).
+QUERY_ATTEMPTS: Final = 3
+QUERY_RETRY_PAUSE: Final = 0.5
+# Allowance for the client's clock against the server's when comparing their times.
+CLOCK_SKEW: Final = timedelta(seconds=1)
 
 NOT_COUNTED_ACTION: Final = "It was not counted. Refund it or agree a credit with the customer."
 """What operations are asked to do about money an order could not take."""
@@ -213,7 +227,8 @@ class NoWorkerAvailable(OrderError):
 
 
 class OrderUnavailable(OrderError):
-    """The order exists but cannot answer now (a failing workflow task, a failed query)."""
+    """The order exists but cannot answer now (a failing workflow task, a failed query,
+    or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
 
 
 class InvalidListQuery(OrderError, ValueError):
@@ -470,6 +485,17 @@ async def alert_money_not_counted(
 # --------------------------------------------------------------------------
 
 
+def _maybe_busy(error: OrderError) -> bool:
+    """A query error a busy order can cause: no answer in time, Temporal's query
+    buffer full (RESOURCE_EXHAUSTED), or a workflow task refused a moment ago
+    (the continue-as-new a signal overtook counts as a failed attempt)."""
+    if isinstance(error, NoWorkerAvailable):
+        return True
+    if isinstance(error, TemporalError):
+        return error.status is RPCStatusCode.RESOURCE_EXHAUSTED
+    return "workflow task is failing" in error.message
+
+
 class OrderClient:
     """Start orders, act on them and read them, with typed results and errors."""
 
@@ -699,13 +725,12 @@ class OrderClient:
     # ------------------------------------------------------------------
 
     async def status(self, order_id: str) -> OrderView:
-        """The whole order, from the ``status`` query (needs a worker)."""
-        handle = self.handle(order_id)
-        with self._errors(order_id, "query"):
-            async with asyncio.timeout(self._query_timeout.total_seconds() + 2):
-                view: OrderView = await handle.query(
-                    names.STATUS_QUERY, result_type=OrderView, rpc_timeout=self._query_timeout
-                )
+        """The whole order, from the ``status`` query (needs a worker).
+
+        Asked again, of the run that is current by then, while the order is busy
+        (see ``QUERY_ATTEMPTS``); a worker that is missing is reported at once.
+        """
+        view: OrderView = await self._query(order_id, self.handle(order_id), names.STATUS_QUERY, result_type=OrderView)
         return view
 
     async def status_in_full(self, order_id: str) -> OrderView:
@@ -746,18 +771,87 @@ class OrderClient:
         entries: builtins.list[dict[str, Any]] = []
         start = 0
         while True:
-            with self._errors(order_id, "query"):
-                page: HistoryPage = await handle.query(
-                    names.HISTORY_PAGE_QUERY,
-                    HistoryPageInput(kind=kind, start=start, limit=200),
-                    result_type=HistoryPage,
-                    rpc_timeout=self._query_timeout,
-                )
+            page: HistoryPage = await self._query(
+                order_id,
+                handle,
+                names.HISTORY_PAGE_QUERY,
+                HistoryPageInput(kind=kind, start=start, limit=200),
+                result_type=HistoryPage,
+            )
             end = below if below is not None else page.total
             entries += page.items[: max(0, end - page.start)]
             start = page.start + len(page.items)
             if not page.items or start >= end:
                 return entries, page.held_from
+
+    async def _query(
+        self, order_id: str, handle: WorkflowHandle[Any, Any], query: str, *args: Any, result_type: type
+    ) -> Any:
+        """One query, asked up to ``QUERY_ATTEMPTS`` times while the order is busy.
+
+        A handle without a run id reaches the current run on each attempt, so a
+        query that met the order as it continued as new is answered by the new run.
+        """
+        attempt = 1
+        while True:
+            asked_at = datetime.now(UTC)
+            try:
+                with self._errors(order_id, "query"):
+                    async with asyncio.timeout(self._query_timeout.total_seconds() + 2):
+                        return await handle.query(
+                            query, *args, result_type=result_type, rpc_timeout=self._query_timeout
+                        )
+            except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
+                if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
+                    raise
+                if attempt >= QUERY_ATTEMPTS:
+                    if isinstance(error, OrderUnavailable):
+                        raise  # its workflow task is failing: the worker's log says why
+                    raise OrderUnavailable(
+                        f"order {order_id} did not answer {attempt} queries in a row ({error.message}) while "
+                        "a worker was at work on it: it is busy, with a burst of actions or while it continues "
+                        "as new. Try again; if it persists, see the worker's log",
+                        order_id=order_id,
+                    ) from None
+                log.info(
+                    "order %s did not answer (%s); asking again (attempt %d)", order_id, error.message, attempt + 1
+                )
+            await asyncio.sleep(QUERY_RETRY_PAUSE * attempt)
+            attempt += 1
+
+    async def _busy(self, order_id: str, since: datetime) -> bool:
+        """Whether a worker was at work on the open order while a query went unanswered.
+
+        A worker polls the order's task queue, and the order either started a new
+        run ``since`` then, or has a workflow task that a worker took, or that was
+        scheduled only since then. A task left waiting longer means no worker
+        takes it: that is ``NoWorkerAvailable``, reported without asking again.
+        """
+        try:
+            described = await self.handle(order_id).describe(rpc_timeout=self._query_timeout)
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                return False
+            raw = described.raw_description
+            queue = raw.execution_config.task_queue.name or self._task_queue
+            polled = await self._client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self._client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                ),
+                timeout=self._query_timeout,
+            )
+        except RPCError:
+            return False
+        if not polled.pollers:
+            return False
+        if described.start_time is not None and described.start_time >= since:
+            return True  # it continued as new meanwhile
+        if not raw.HasField("pending_workflow_task"):
+            return False
+        task = raw.pending_workflow_task
+        started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+        return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
 
     async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
         with self._errors(order_id, "query"):

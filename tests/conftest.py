@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
+from activities.email import EmailBackend
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
@@ -67,5 +68,8 @@ def task_queue() -> str:
     return f"orders-test-{uuid.uuid4().hex[:8]}"
 
 
-def make_worker(client: Client, settings: Settings, task_queue: str) -> Worker:
-    return build_worker(client, settings, task_queue=task_queue)
+def make_worker(
+    client: Client, settings: Settings, task_queue: str, email_backend: EmailBackend | None = None
+) -> Worker:
+    """The production worker; ``email_backend`` (say a ``tests.helpers.CountingOutbox``) replaces the outbox."""
+    return build_worker(client, settings, task_queue=task_queue, email_backend=email_backend)

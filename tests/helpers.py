@@ -6,7 +6,9 @@ import email
 import email.policy
 import shutil
 import sys
+import threading
 import uuid
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +19,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.email import OutboxBackend, OutgoingEmail
 from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (
@@ -56,6 +59,36 @@ async def start_time_skipping(test_server: str | None = None) -> WorkflowEnviron
         )
     )
     return env
+
+
+class CountingOutbox:
+    """The outbox backend, counting what it has written by message kind.
+
+    Reading a count costs nothing however many messages went out, where listing
+    the outbox directory grows with every file: a year of busy support writes
+    thousands. A retried activity (same message key) is counted once.
+    """
+
+    name = OutboxBackend.name
+
+    def __init__(self, directory: Path) -> None:
+        self._outbox = OutboxBackend(directory)
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+        self._kinds: Counter[str] = Counter()
+
+    def send(self, message: OutgoingEmail) -> str | None:
+        message_id = self._outbox.send(message)  # runs in the activity's thread
+        with self._lock:
+            if message.message_key not in self._keys:
+                self._keys.add(message.message_key)
+                self._kinds[message.kind] += 1
+        return message_id
+
+    def sent(self, *kinds: str) -> int:
+        """Messages written so far, of these kinds (of every kind if none is named)."""
+        with self._lock:
+            return sum(self._kinds[k] for k in kinds) if kinds else len(self._keys)
 
 
 ALICE = Customer(name="Alice Example", email="alice@example.com", company="ACME GmbH", customer_ref="cus-1001")

@@ -43,7 +43,9 @@ from workflows.models import (
     Customer,
     DeliverInput,
     IssueConfirmationInput,
+    OrderPolicy,
     OrderStatus,
+    OrderView,
     PostUpdateInput,
     RecordPaymentInput,
     RequestRevisionInput,
@@ -176,6 +178,68 @@ async def test_no_worker_is_a_typed_error(dev_env: WorkflowEnvironment) -> None:
         assert sent.request_id and sent.action == names.ADD_NOTE
     finally:
         await orders.handle(order).terminate("test over")
+
+
+async def test_status_without_a_worker_fails_at_once(dev_env: WorkflowEnvironment) -> None:
+    """Asking again is for a busy order: with no worker polling, one timeout is enough."""
+    orders = OrderClient(dev_env.client, task_queue="nobody-polls-this", query_timeout=timedelta(seconds=1))
+    order = (await orders.start(start_input())).order_id
+    try:
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(NoWorkerAvailable) as caught:
+            await orders.status(order)
+        assert caught.value.operation == "query"
+        assert asyncio.get_running_loop().time() - began < 4, "one attempt, not three"
+    finally:
+        await orders.handle(order).terminate("test over")
+
+
+@pytest.mark.long
+async def test_status_while_an_order_switches_runs(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """`orders status` from three readers at once, while a stream of support requests
+    makes the order continue as new every few seconds: every one answers.
+
+    Temporal holds one query per workflow while a workflow task runs and refuses the
+    others (RESOURCE_EXHAUSTED), which the SDK retries after 1 s, 2 s, 4 s...; asked
+    once, about one status in 200 here ran out of its 10 s (NoWorkerAvailable though
+    the worker was up). OrderClient asks a busy order again."""
+    small = replace(settings, policy=OrderPolicy(run_event_budget=200))
+    count = 1_000
+    async with make_worker(dev_env.client, small, task_queue):
+        orders = OrderClient(dev_env.client, task_queue=task_queue)
+        order = (await orders.start(start_input())).order_id
+        handle = orders.handle(order)
+        await orders.issue_confirmation(
+            order, IssueConfirmationInput(confirmation=draft(support_period=timedelta(days=365)))
+        )
+        await orders.approve(order, ApproveInput(version=1))
+        await orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await orders.deliver(order, DeliverInput(summary="Done"))
+        await orders.accept(order)
+        received = asyncio.Event()
+        answers: list[OrderView] = []
+
+        async def customers() -> None:
+            for start in range(0, count, 10):
+                batch = (SupportRequestInput(subject=f"T{n}", text="x" * 2_000) for n in range(start, start + 10))
+                await asyncio.gather(*(handle.signal(names.REQUEST_SUPPORT, r) for r in batch))
+                await asyncio.sleep(0.3)  # a steady stream, not one burst (no timer is waited for)
+
+        async def reader() -> None:
+            while not received.is_set():
+                view = await orders.status(order)  # raises if it ever fails
+                answers.append(view)
+                if view.older.get("support_requests", 0) + len(view.support_requests) == count:
+                    received.set()
+
+        try:
+            await asyncio.gather(customers(), reader(), reader(), reader())
+        finally:
+            await handle.terminate("test over")
+    assert answers[-1].runs >= 5, "the order continued as new while it was read"
+    assert len(answers) > 100
 
 
 async def test_search_attributes_at_every_stage(dev_env: WorkflowEnvironment, orders: OrderClient) -> None:

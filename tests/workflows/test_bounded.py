@@ -1,27 +1,39 @@
 """A long-lived order stays inside Temporal's limits: it continues as new,
 answers ``status`` in bounded size, pages its older entries, and returns a
-compact result. On the time-skipping server, with a small event budget."""
+compact result. On the time-skipping server.
+
+The status query is asked only of a settled run (``settled``): the time-skipping
+server (temporal-test-server 1.40) mishandles a query that reaches a run while
+the workflow task that continues it as new is running. The query is buffered as
+a change with no events; the task's completion then schedules one more task on
+the run it has just closed and fails with NOT_FOUND "workflow execution already
+completed" (the worker logs "Task not found when completing"). The new run
+starts, but the old one never records its continue-as-new, the query is never
+answered, and the task's time-skipping lock is never released: no timer is
+skipped again, so the year of support would pass in real time. A real server
+answers such a query from the closing run (see test_status_while_an_order_switches_runs
+in tests/starter/test_client.py, on the dev server)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
-from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from starter.client import OrderClient
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, start_order
+from tests.helpers import CountingOutbox, draft, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -30,6 +42,7 @@ from workflows.models import (
     HistoryPage,
     HistoryPageInput,
     IssueConfirmationInput,
+    MessageKind,
     OrderPolicy,
     OrderResult,
     OrderStatus,
@@ -39,9 +52,6 @@ from workflows.models import (
     SupportRequestInput,
 )
 
-# Not in the default run yet: on the time-skipping server a query that races a
-# continue-as-new can be lost for its whole deadline, which makes these slow and
-# uneven (see the ``status`` helper). Run them with `pytest -m long`.
 pytestmark = pytest.mark.long
 
 Handle = WorkflowHandle[Any, Any]
@@ -49,6 +59,20 @@ E = EventType
 UNHANDLED_COMMAND = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
 MAX_TEXT = "x" * 20_000
 PACE = 25
+STATUS_LIMIT = 256_000
+WORKFLOW_TASK = {
+    E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    E.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
+ACTIVITY_CLOSED = {
+    E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    E.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    E.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
 
 
 async def to_support(handle: Handle, support_period: timedelta) -> None:
@@ -64,35 +88,119 @@ async def send_all(handle: Handle, name: str, requests: list[Any], batch: int = 
         await asyncio.gather(*(handle.signal(name, r) for r in requests[start : start + batch]))
 
 
-async def runs_of(client: Client, handle: Handle) -> list[tuple[int, int, int]]:
-    """(events, bytes, failed workflow tasks) of every run of the order, newest first."""
+def quiet(events: list[HistoryEvent]) -> bool:
+    """No workflow task scheduled or running, and no activity waiting for its result."""
+    last_task = next((e.event_type for e in reversed(events) if e.event_type in WORKFLOW_TASK), None)
+    scheduled = {e.event_id for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    closed = {
+        getattr(e, ACTIVITY_CLOSED[e.event_type]).scheduled_event_id for e in events if e.event_type in ACTIVITY_CLOSED
+    }
+    return last_task == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and scheduled <= closed
+
+
+async def settled(client: Client, workflow_id: str, what: str, attempts: int = 2_000) -> None:
+    """Wait until the order's current run has nothing in flight (see the module's
+    docstring). Time is skipped only inside ``result()``, the order's timers are
+    days away, and the test sends nothing meanwhile: a settled run stays settled
+    until the test acts again."""
+    for _ in range(attempts):
+        described = await client.get_workflow_handle(workflow_id).describe()
+        if described.status is not WorkflowExecutionStatus.RUNNING:
+            return  # closed for good: nothing runs any more
+        run = client.get_workflow_handle(workflow_id, run_id=described.run_id)
+        events = [e async for e in run.fetch_history_events()]
+        again = await client.get_workflow_handle(workflow_id).describe()
+        if quiet(events) and (again.run_id, again.history_length) == (described.run_id, len(events)):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never settled: {what}")
+
+
+async def status(orders: OrderClient, handle: Handle, what: str) -> OrderView:
+    """``orders status`` of a settled order, bounded in size."""
+    await settled(orders.client, handle.id, what)
+    view = await orders.status(handle.id.removeprefix(names.WORKFLOW_ID_PREFIX))
+    assert len(view.model_dump_json()) < STATUS_LIMIT, "the status answer stays bounded"
+    return view
+
+
+class Run(NamedTuple):
+    events: int
+    size: int
+    failed: int  # workflow tasks failed, but for refused continue-as-new
+    refused: int  # continue-as-new refused (UNHANDLED_COMMAND) because a signal arrived meanwhile
+    last: EventType.ValueType
+
+
+async def runs_of(client: Client, handle: Handle) -> list[Run]:
+    """Every run of the order, newest first."""
     found = []
     run_id: str | None = None
     while True:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         events = list(history.events)
-        size = sum(e.ByteSize() for e in events)
-        # UNHANDLED_COMMAND is the server refusing a continue-as-new because a signal
-        # arrived meanwhile: the task runs again with it, which is how none is lost.
-        failed = sum(
-            1
+        causes = [
+            e.workflow_task_failed_event_attributes.cause
             for e in events
             if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            and e.workflow_task_failed_event_attributes.cause != UNHANDLED_COMMAND
-        )
-        found.append((len(events), size, failed))
+        ]
+        # UNHANDLED_COMMAND is the server refusing a continue-as-new because a signal
+        # arrived meanwhile: the task runs again with it, which is how none is lost.
+        refused = causes.count(UNHANDLED_COMMAND)
+        size = sum(e.ByteSize() for e in events)
+        found.append(Run(len(events), size, len(causes) - refused, refused, events[-1].event_type))
         previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if not previous:
             return found
         run_id = previous
 
 
+def assert_bounded(runs: list[Run]) -> None:
+    assert all(run.failed == 0 for run in runs), f"no workflow task failed: {runs}"
+    assert all(run.events < 10_240 and run.size < 10_000_000 for run in runs), runs
+    assert runs[0].last == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, runs[0]
+    assert all(run.last == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW for run in runs[1:]), (
+        f"every earlier run closed by continuing as new: {runs}"
+    )
+
+
+def summary(runs: list[Run]) -> str:
+    return (
+        f"{len(runs)} runs, the largest {max(r.events for r in runs)} events and "
+        f"{max(r.size for r in runs) / 1e6:.1f} MB, {sum(r.refused for r in runs)} continue-as-new refused"
+    )
+
+
+async def finish(handle: Handle) -> OrderResult:
+    """The order's result: the rest of its support period is skipped."""
+    try:
+        async with asyncio.timeout(120):
+            result: OrderResult = await handle.result()
+    except TimeoutError:
+        raise AssertionError(
+            "the order did not finish although time skips: did a query reach a run as it continued as new?"
+        ) from None
+    return result
+
+
+async def until_sent(outbox: CountingOutbox, expected: int, kinds: tuple[str, ...], what: str) -> None:
+    """Poll for the emails of a batch, which the worker's activities send: never for a timer."""
+    for _ in range(6_000):
+        if outbox.sent(*kinds) >= expected:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what} ({outbox.sent(*kinds)} of {expected} sent)")
+
+
 async def test_a_busy_order_continues_as_new_and_loses_nothing(
     ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
 ) -> None:
     small = replace(settings, policy=OrderPolicy(run_event_budget=300))
-    async with make_worker(ts_env.client, small, task_queue):
+    outbox = CountingOutbox(settings.outbox_dir)
+    orders = OrderClient(ts_env.client, task_queue=task_queue)
+    async with make_worker(ts_env.client, small, task_queue, outbox):
         handle = await start_order(ts_env.client, task_queue)
+        order_id = handle.id.removeprefix(names.WORKFLOW_ID_PREFIX)
         await to_support(handle, timedelta(days=30))
         await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Design done", milestone="Design"))
         updates = [PostUpdateInput(text=f"update {n}", request_id=f"u{n}") for n in range(60)]
@@ -103,14 +211,13 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
         await send_all(handle, names.REQUEST_SUPPORT, requests)
         # A repeat of an early request id, after the order continued: still applied once.
         await handle.signal(names.POST_UPDATE, PostUpdateInput(text="update 0 again", request_id="u0"))
+        # Each request: the customer's acknowledgement, and the desk's copy.
+        await until_sent(
+            outbox, 300, (MessageKind.SUPPORT_REQUEST_ACK, MessageKind.SUPPORT_REQUEST_FORWARDED), "requests"
+        )
 
-        async def all_received() -> bool:
-            seen = await status(handle)
-            received = seen.older.get("support_requests", 0) + len(seen.support_requests) == 150
-            return received and seen.runs > 1
-
-        await eventually(all_received, "every support request on the order, which continued as new")
-        current = await status(handle)
+        current = await status(orders, handle, "every support request on the order")
+        assert current.older.get("support_requests", 0) + len(current.support_requests) == 150
         assert current.status is OrderStatus.IN_SUPPORT
         assert current.runs > 1, "the order continued as new"
         ask = HistoryPageInput(kind="support_requests", start=0, limit=200)
@@ -118,73 +225,91 @@ async def test_a_busy_order_continues_as_new_and_loses_nothing(
         assert page.total == 150 and len({i["subject"] for i in page.items}) == len(page.items) == 150 - page.held_from
         assert page.held_from > 0 and page.start == page.held_from, "the oldest are in earlier runs"
 
-        result: OrderResult = await handle.result()
-        final = await status(handle)
+        result = await finish(handle)
+        final = await orders.status(order_id)
         # What `orders status ID --all` shows: every entry, from every run.
-        full = await OrderClient(ts_env.client, task_queue=task_queue).status_in_full(final.order_id)
+        full = await orders.status_in_full(order_id)
     assert sorted(r.subject for r in full.support_requests) == sorted(f"Ticket {n}" for n in range(150))
     assert len(full.updates) == 61 and full.older == {}
     assert result.status is OrderStatus.COMPLETED and result.support_requests == 150
     assert len(result.model_dump_json()) < 4_000, "the result is a compact summary"
     assert final.older.get("updates", 0) + len(final.updates) == 61, "no update lost, the repeat not applied"
     runs = await runs_of(ts_env.client, handle)
-    assert len(runs) > 1 and all(failed == 0 for _, _, failed in runs)
-    assert all(events < 10_240 and size < 10_000_000 for events, size, _ in runs)
+    assert len(runs) > 1
+    assert_bounded(runs)
 
 
-async def status(handle: Handle) -> OrderView:
-    """The status query, asked again if it raced a continue-as-new: the time-skipping
-    server can drop a query that reaches a run in the moment it closes (the worker
-    logs "Task not found when completing"), while the order itself goes on."""
-    for _ in range(3):
-        try:
-            answer: OrderView = await handle.query(
-                names.STATUS_QUERY, result_type=OrderView, rpc_timeout=timedelta(seconds=5)
-            )
-            return answer
-        except RPCError as error:
-            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                raise
-    raise AssertionError("the order did not answer its status query three times in a row")
-
-
-async def paced(handle: Handle, name: str, requests: list[Any], outbox: Path, emails_each: int, what: str) -> None:
+async def paced(
+    orders: OrderClient,
+    handle: Handle,
+    name: str,
+    requests: list[Any],
+    outbox: CountingOutbox,
+    kinds: tuple[str, ...],
+    what: str,
+    counted: Callable[[OrderView], int],
+) -> None:
     """Send in small batches, each once the order has acted on the previous one (its
-    emails are out), as a year of real use would: a burst is not what this measures."""
-    sent_before = len(list(outbox.glob("*.eml")))
-    for start in range(0, len(requests), PACE):
+    emails are out), as a year of real use would: a burst is not what this measures.
+    After every other batch, ``orders status`` answers, counts every action once, and
+    stays bounded; the batches between go straight on, so that they may meet the order
+    as it continues as new (the server refuses that task, and it runs again)."""
+    emails_each = len(kinds)
+    before = outbox.sent(*kinds)
+    for number, start in enumerate(range(0, len(requests), PACE)):
         batch = requests[start : start + PACE]
         await send_all(handle, name, batch)
-        expected = sent_before + (start + len(batch)) * emails_each
-
-        def acted(expected: int = expected) -> bool:
-            return len(list(outbox.glob("*.eml"))) >= expected
-
-        await eventually(acted, f"{what} {start + len(batch)} acted on", attempts=4_000)
-        answer = await status(handle)
-        assert len(answer.model_dump_json()) < 256_000, "the status answer stays bounded"
+        done = start + len(batch)
+        await until_sent(outbox, before + done * emails_each, kinds, f"{what} {done} acted on")
+        if number % 2 or done == len(requests):
+            view = await status(orders, handle, f"{what} {done}")
+            assert counted(view) == done, f"{what}: {counted(view)} on the order after {done}"
 
 
 async def test_a_year_of_support_with_thousands_of_large_actions_stays_bounded(
     ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
 ) -> None:
-    # BOUNDED_ACTIONS=5000 is the full size (a CI step of its own); the default keeps pytest quick.
+    # BOUNDED_ACTIONS=5000 is the issue's full size; the default keeps the run short.
     count = int(os.environ.get("BOUNDED_ACTIONS", "300"))
-    async with make_worker(ts_env.client, settings, task_queue):
+    outbox = CountingOutbox(settings.outbox_dir)
+    orders = OrderClient(ts_env.client, task_queue=task_queue)
+    async with make_worker(ts_env.client, settings, task_queue, outbox):
         handle = await start_order(ts_env.client, task_queue)
+        order_id = handle.id.removeprefix(names.WORKFLOW_ID_PREFIX)
         await to_support(handle, timedelta(days=365))
         updates = [PostUpdateInput(text=MAX_TEXT, request_id=f"u{n}") for n in range(count)]
-        await paced(handle, names.POST_UPDATE, updates, settings.outbox_dir, 1, "update")
+        await paced(
+            orders,
+            handle,
+            names.POST_UPDATE,
+            updates,
+            outbox,
+            (MessageKind.PROGRESS_UPDATE,),
+            "updates",
+            lambda view: view.older.get("updates", 0) + len(view.updates),
+        )
         await handle.signal(names.DELIVER, DeliverInput(summary="Done"))
         await handle.signal(names.ACCEPT, AcceptInput())
-        requests = [SupportRequestInput(subject=f"Ticket {n}", text=MAX_TEXT) for n in range(count)]
-        # Each request: the customer's acknowledgement, and the desk's copy.
-        await paced(handle, names.REQUEST_SUPPORT, requests, settings.outbox_dir, 2, "support request")
+        # Of the largest size: a 200-character subject and 20,000 characters of text.
+        requests = [SupportRequestInput(subject=f"Ticket {n} ".ljust(200, "x"), text=MAX_TEXT) for n in range(count)]
+        await paced(
+            orders,
+            handle,
+            names.REQUEST_SUPPORT,
+            requests,
+            outbox,
+            # Each request: the customer's acknowledgement, and the desk's copy.
+            (MessageKind.SUPPORT_REQUEST_ACK, MessageKind.SUPPORT_REQUEST_FORWARDED),
+            "support requests",
+            lambda view: view.older.get("support_requests", 0) + len(view.support_requests),
+        )
 
-        result: OrderResult = await handle.result()  # skips the rest of the year of support
-        final = await status(handle)
+        result = await finish(handle)  # skips the rest of the year of support
+        final = await orders.status(order_id)
     assert result.status is OrderStatus.COMPLETED and result.support_requests == count
     assert final.older.get("updates", 0) + len(final.updates) == count
+    assert len(final.model_dump_json()) < STATUS_LIMIT
     runs = await runs_of(ts_env.client, handle)
-    assert all(failed == 0 for _, _, failed in runs), "no workflow task failed"
-    assert all(events < 10_240 and size < 10_000_000 for events, size, _ in runs), runs
+    print(f"{count} progress updates and {count} support requests: {summary(runs)}")
+    assert len(runs) > 1, "the order continued as new"
+    assert_bounded(runs)
