@@ -109,6 +109,7 @@ __all__ = [
     "MoneyAlert",
     "NamespaceNotFound",
     "NoWorkerAvailable",
+    "OrderBusy",
     "OrderClient",
     "OrderClosed",
     "OrderError",
@@ -136,6 +137,11 @@ QUERY_TIMEOUT: Final = timedelta(seconds=10)
 # while a worker is at work on the order, a query is asked again, of the run that
 # is current by then, up to this many times in all (docs/integration.md).
 QUERY_ATTEMPTS: Final = 3
+# An order takes no update for the moment it hands over to its next run (it would
+# overtake the signals waiting for that run): the same update is sent again, for
+# up to the update timeout, pausing a little longer each time up to a second.
+UPDATE_RETRY_PAUSE: Final = 0.1
+UPDATE_RETRY_PAUSE_MAX: Final = 1.0
 QUERY_RETRY_PAUSE: Final = 0.5
 # Allowance for the client's clock against the server's when comparing their times.
 CLOCK_SKEW: Final = timedelta(seconds=1)
@@ -229,6 +235,11 @@ class NoWorkerAvailable(OrderError):
 class OrderUnavailable(OrderError):
     """The order exists but cannot answer now (a failing workflow task, a failed query,
     or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
+
+
+class OrderBusy(OrderUnavailable):
+    """The order did not take an update while it moved on to a new run of its
+    history (continue-as-new), asked again for as long as the update timeout."""
 
 
 class InvalidListQuery(OrderError, ValueError):
@@ -606,19 +617,28 @@ class OrderClient:
         """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
         payload = self._payload(order_id, action, request)
         handle = self.handle(order_id)
-        try:
-            with self._errors(order_id, "update", action):
-                # Without a worker the server answers "admitted" and the SDK asks
-                # again, so the whole wait needs its own limit. The update stays
-                # admitted after that: see NoWorkerAvailable.
-                async with asyncio.timeout(self._update_timeout.total_seconds()):
-                    result: ActionResult = await handle.execute_update(
-                        action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
-                    )
-        except OrderClosed as closed:
-            await self._report_money_to_closed_order(closed, payload)
-            raise
-        return result
+        give_up = asyncio.get_running_loop().time() + self._update_timeout.total_seconds()
+        pause = UPDATE_RETRY_PAUSE
+        while True:
+            try:
+                with self._errors(order_id, "update", action):
+                    # Without a worker the server answers "admitted" and the SDK asks
+                    # again, so the whole wait needs its own limit. The update stays
+                    # admitted after that: see NoWorkerAvailable.
+                    async with asyncio.timeout(self._update_timeout.total_seconds()):
+                        result: ActionResult = await handle.execute_update(
+                            action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
+                        )
+                return result
+            except OrderClosed as closed:
+                await self._report_money_to_closed_order(closed, payload)
+                raise
+            except OrderBusy:
+                if asyncio.get_running_loop().time() + pause > give_up:
+                    raise
+            # The same payload and request id: applied once, however many times it is sent.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, UPDATE_RETRY_PAUSE_MAX)
 
     async def send_signal(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> SignalSent:
         """Send the action as a durable signal: queued even when no worker runs.
@@ -907,6 +927,8 @@ class OrderClient:
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            if isinstance(cause, ApplicationError) and cause.type == names.ORDER_BUSY_ERROR:
+                raise OrderBusy(f"order {order_id} did not take {action}: {reason}", order_id=order_id) from None
             raise ActionRejected(order_id, action, reason) from None
         except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
             timeout = self._query_timeout if operation == "query" else self._update_timeout

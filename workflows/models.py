@@ -692,6 +692,13 @@ class OrderResult(Model):
     completed_at: datetime
 
 
+class WaitingAction(Model):
+    """A signal that arrived while the order was handing over to its next run."""
+
+    action: str
+    request: dict[str, Any]
+
+
 class Continuation(Model):
     """Everything that decides an order's future, carried into its next run."""
 
@@ -712,6 +719,9 @@ class Continuation(Model):
     invoice_follows: bool = False
     support_started: bool = False
     held_from: dict[str, int] = Field(default_factory=dict, description="Entries of each list left in earlier runs.")
+    waiting: list[WaitingAction] = Field(
+        default_factory=list, description="Signals that arrived during the handover: the next run applies them first."
+    )
 
 
 # --------------------------------------------------------------------------

@@ -72,3 +72,8 @@ CLOSE_SUPPORT: Final = "close_support_period"
 # Activity error types the workflow acts on.
 INVOICE_NOT_OPEN_ERROR: Final = "StripeInvoiceNotOpen"
 """``void_invoice`` found the invoice no longer open; paid (``details[0]["status"]``) is a payment, not a failure."""
+
+# Update errors the client acts on.
+ORDER_BUSY_ERROR: Final = "OrderBusy"
+"""The order is handing over to its next run (continue-as-new) and takes no update
+for that moment; ``OrderClient`` sends the same update again."""

@@ -26,9 +26,12 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from workflows import names
     from workflows import search as sa
-    from workflows.handlers import ActionHandlers, Via, one_start_input
+    from workflows.converter import describe, unvalidated
+    from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
     from workflows.models import (
         MAX_DURATION,
         AcceptInput,
@@ -94,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         UpdateCustomerInput,
         VoidInvoiceRequest,
+        WaitingAction,
     )
 
 S = OrderStatus
@@ -185,6 +189,11 @@ PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
+SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
+
+# Signals that arrive while a run hands over to the next wait for it, up to this
+# many bytes; past it they are applied at once and the handover waits for them.
+WAITING_BYTES = 1_000_000
 
 
 class ActionRejected(Exception):
@@ -252,6 +261,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._publish_due = False
         self._held_from: dict[str, int] = {}
         self._support_started = False
+        self._handing_over = False  # continuing as new: signals wait for the next run
+        self._waiting: list[WaitingAction] = []
+        self._waiting_bytes = 0
         if start.resume is not None:
             self._resume(start.resume)
         else:
@@ -288,6 +300,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         if start.resume is not None:
             self._describe()  # A continued order: the search attributes came along.
+            self._apply_waiting()
         elif workflow.patched(PUBLISH_AT_START):
             # Searchable from the first moment, even when the starter set no search attributes.
             self._publish()
@@ -309,6 +322,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._do_the_work()
             await self._provide_support()
         except asyncio.CancelledError:
+            # Signals that waited for a next run (a cancellation during the handover) come first.
+            self._handing_over = False
+            self._apply_waiting()
             # Cancel in the Temporal UI (or ``temporal workflow cancel``): the same
             # refund and void saga as any cancellation, then the run ends as cancelled.
             if not self._status.is_final:
@@ -351,7 +367,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     async def _continue_as_new(self) -> None:
-        """Drain, then start the next run with everything that decides the future."""
+        """Drain, then start the next run with everything that decides the future.
+
+        The effects in flight finish here. Signals that arrive meanwhile wait for
+        the next run (``_receive``): applied now, a steady stream would keep
+        starting effects, and the run could never close.
+        """
+        if workflow.patched(SIGNALS_WAIT_FOR_NEXT_RUN):
+            self._handing_over = True
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         self._upsert_changes()
         order = self._order
@@ -392,6 +415,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             invoice_follows=self._invoice_follows,
             support_started=self._support_started,
             held_from=held_from,
+            waiting=self._waiting,
         )
 
     def _resume(self, carried: Continuation) -> None:
@@ -412,6 +436,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._invoice_follows = carried.invoice_follows
         self._support_started = carried.support_started
         self._held_from = dict(carried.held_from)
+        self._waiting = list(carried.waiting)
         self._publish_once = True  # A new run has every patch.
         self._log("run continued", f"run {self._order.runs}")
 
@@ -849,6 +874,8 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
+        if via == "signal" and (self._handing_over or self._waiting) and not request._decode_error:
+            return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
         if applied in self._applied:
             return self._applied[applied].model_copy(update={"applied": False})
@@ -867,6 +894,29 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._applied[applied] = result
         return result
 
+    def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
+        """Keep a signal for the next run, which applies it before anything newer."""
+        self._waiting.append(WaitingAction(action=action, request=request.model_dump(mode="json")))
+        self._waiting_bytes += len(request.model_dump_json())
+        if self._waiting_bytes > WAITING_BYTES:
+            # Too much to carry into the next run: apply it here after all.
+            self._handing_over = False
+            self._apply_waiting()
+        return ActionResult(
+            order_id=self._order.order_id, status=self._status, applied=False, message="applied by the next run"
+        )
+
+    def _apply_waiting(self) -> None:
+        """The signals that waited for this run, in the order they arrived."""
+        waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        for held in waiting:
+            model = ACTION_MODELS[held.action]
+            try:
+                request = model.model_validate(held.request)
+            except ValidationError as error:
+                request = unvalidated(model, None, describe(error))
+            self._receive(held.action, request, "signal")
+
     @staticmethod
     def _applied_key(action: str, request: Action) -> str:
         """A request id names one attempt at one action: the same id on another
@@ -876,6 +926,13 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _validate(self, action: str, request: Action) -> None:
         if self._applied_key(action, request) in self._applied:
             return  # A repeat: the handler answers with the first result.
+        if self._handing_over or self._waiting:
+            # Applied now, it would overtake the signals waiting for the next run.
+            raise ApplicationError(
+                "the order is moving on to a new run of its history; send the same update again in a moment",
+                type=names.ORDER_BUSY_ERROR,
+                non_retryable=True,
+            )
         try:
             self._check(action, request)
         except ActionRejected as rejected:

@@ -37,6 +37,7 @@ from tests.helpers import CountingOutbox, draft, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
+    AddNoteInput,
     ApproveInput,
     DeliverInput,
     HistoryPage,
@@ -313,3 +314,51 @@ async def test_a_year_of_support_with_thousands_of_large_actions_stays_bounded(
     print(f"{count} progress updates and {count} support requests: {summary(runs)}")
     assert len(runs) > 1, "the order continued as new"
     assert_bounded(runs)
+
+
+async def test_a_steady_stream_does_not_hold_up_the_next_run(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """A run continues as new once its effects in flight are done. Signals that
+    keep coming meanwhile wait for the next run instead of starting more effects,
+    so a steady stream cannot keep a run open past its budget. On the dev server."""
+    budget = 200
+    small = replace(settings, policy=OrderPolicy(run_event_budget=budget))
+    count = 1_500  # 30 seconds of signals, 50 a second
+    notes = 60
+    outbox = CountingOutbox(settings.outbox_dir)
+    async with make_worker(dev_env.client, small, task_queue, outbox):
+        orders = OrderClient(dev_env.client, task_queue=task_queue)
+        handle = await start_order(dev_env.client, task_queue)
+        # Actions that land in the order's first task, before it has loaded its policy, are refused.
+        await until_sent(outbox, 1, (MessageKind.CONTACT_ACK,), "the order started")
+        await to_support(handle, timedelta(days=365))
+        await handle.signal(names.DELIVER, DeliverInput(summary="Done"))
+        await handle.signal(names.ACCEPT, AcceptInput())
+        await until_sent(outbox, 1, (MessageKind.SUPPORT_OPENED,), "support opened")
+        order_id = handle.id.removeprefix(names.WORKFLOW_ID_PREFIX)
+
+        async def customers() -> None:
+            for start in range(0, count, 10):
+                batch = [SupportRequestInput(subject=f"T{n}", text="x" * 2_000) for n in range(start, start + 10)]
+                await send_all(handle, names.REQUEST_SUPPORT, batch)
+                await asyncio.sleep(0.2)  # a steady stream, not one burst (no timer is waited for)
+
+        async def staff() -> None:
+            # Updates meanwhile: one that meets a handover is sent again by OrderClient.
+            for n in range(notes):
+                answer = await orders.update(order_id, names.ADD_NOTE, AddNoteInput(text=f"note {n}"))
+                assert answer.applied, answer
+                await asyncio.sleep(0.3)
+
+        await asyncio.gather(customers(), staff())
+        await until_sent(outbox, count, (MessageKind.SUPPORT_REQUEST_ACK,), "every request acknowledged")
+        view = await status(orders, handle, "every request on the order")
+        await handle.terminate("test over")
+    assert view.older.get("support_requests", 0) + len(view.support_requests) == count, "none lost"
+    assert view.older.get("notes", 0) + len(view.notes) == notes, "every update applied once"
+    runs = await runs_of(dev_env.client, handle)
+    assert len(runs) > 3, summary(runs)
+    # A run closes once the effects it had started are done: past its budget by what
+    # was in flight then, however long the stream goes on (before, runs grew with it).
+    assert max(run.events for run in runs) < 5 * budget, f"a run outgrew its budget of {budget}: {summary(runs)}"
