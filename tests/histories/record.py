@@ -228,8 +228,29 @@ async def continued_as_new(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]
     await _until(h, lambda v: v.runs > 1 and v.older.get("support_requests", 0) + len(v.support_requests) == 60)
 
 
+async def continued_with_waiting_signals(
+    env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble
+) -> None:
+    """Bursts of support requests while the order continues as new, recorded after
+    signals began to wait for the next run during a handover (its patch marker)."""
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await h.signal(names.DELIVER, DeliverInput(summary="Done"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    for start in range(0, 90, 30):
+        burst = (
+            SupportRequestInput(subject=f"Ticket {n}", text="Help " + "x" * 2_000) for n in range(start, start + 30)
+        )
+        await asyncio.gather(*(h.signal(names.REQUEST_SUPPORT, r) for r in burst))
+    await _until(h, lambda v: v.runs > 1 and v.older.get("support_requests", 0) + len(v.support_requests) == 90)
+
+
 # Worker defaults a scenario needs (the rest take the built-in policy).
-POLICIES: dict[str, OrderPolicy] = {"continued_as_new": OrderPolicy(run_event_budget=300)}
+POLICIES: dict[str, OrderPolicy] = {
+    "continued_as_new": OrderPolicy(run_event_budget=300),
+    "continued_with_waiting_signals": OrderPolicy(run_event_budget=300),
+}
 
 SCENARIOS: dict[str, Scenario] = {
     "completed_with_revision": completed_with_revision,
@@ -249,6 +270,7 @@ SCENARIOS: dict[str, Scenario] = {
     # per task and the support desk beside the customer's emails.
     "completed_lean": completed_with_revision,
     "continued_as_new": continued_as_new,
+    "continued_with_waiting_signals": continued_with_waiting_signals,
 }
 
 

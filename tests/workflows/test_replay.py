@@ -38,6 +38,7 @@ def test_the_main_paths_have_recorded_histories() -> None:
         "cancelled_through_temporal",
     }
     main_paths |= {"completed_lean", "continued_as_new", "continued_as_new_first_run"}
+    main_paths |= {"continued_with_waiting_signals", "continued_with_waiting_signals_first_run"}
     assert main_paths | money_paths | {"deadline_extended"} <= names
 
 
