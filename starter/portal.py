@@ -434,22 +434,32 @@ class Portal:
         except OrderError as error:
             return self.unavailable(error)
 
-    async def load_versioned(self, request: Request, page: str, param: str) -> tuple[OrderView, int, str] | Response:
-        """For a page of one version (a confirmation, a delivery round): check that the
-        link opens this version of this page, then load the order. The order, the
-        version and the token; or the page that says why not."""
+    async def load_page(
+        self, request: Request, page: str, version: int | None = None
+    ) -> tuple[OrderView, str] | Response:
+        """Check that the request's link opens ``page`` (of this ``version``) of its
+        order, then load the order. The order and the token; or the page that says why not."""
         order_id = request.path_params["order_id"]
-        version = _int_param(request, param)
         token = request.query_params.get("token", "")
         try:
-            if version is None:
-                raise links.MalformedLink(f"no {param}")
             self.verify(token, order_id, page, version=version)
         except InvalidLink as error:
             return self.link_refused(error)
         view = await self.load(order_id)
         if isinstance(view, Response):
             return view
+        return view, token
+
+    async def load_versioned(self, request: Request, page: str, param: str) -> tuple[OrderView, int, str] | Response:
+        """``load_page`` for a page of one version (a confirmation, a delivery round),
+        named by the query parameter ``param``: the order, the version and the token."""
+        version = _int_param(request, param)
+        if version is None:
+            return self.link_refused(links.MalformedLink(f"no {param}"))
+        loaded = await self.load_page(request, page, version)
+        if isinstance(loaded, Response):
+            return loaded
+        view, token = loaded
         return view, version, token
 
     def newer_url(self, view: OrderView, page: str, shown: int, latest: int) -> str | None:
@@ -765,15 +775,11 @@ def create_app(
         )
 
     async def support(request: Request) -> Response:
-        order_id = request.path_params["order_id"]
-        token = request.query_params.get("token", "")
-        try:
-            portal.verify(token, order_id, "support")
-        except InvalidLink as error:
-            return portal.link_refused(error)
-        view = await portal.load(order_id)
-        if isinstance(view, Response):
-            return view
+        loaded = await portal.load_page(request, "support")
+        if isinstance(loaded, Response):
+            return loaded
+        view, token = loaded
+        order_id = view.order_id
         return portal.order_page(
             request,
             "support.html",
@@ -796,15 +802,11 @@ def create_app(
         )
 
     async def pay(request: Request) -> Response:
-        order_id = request.path_params["order_id"]
-        token = request.query_params.get("token", "")
-        try:
-            portal.verify(token, order_id, "pay")
-        except InvalidLink as error:
-            return portal.link_refused(error)
-        view = await portal.load(order_id)
-        if isinstance(view, Response):
-            return view
+        loaded = await portal.load_page(request, "pay")
+        if isinstance(loaded, Response):
+            return loaded
+        view, token = loaded
+        order_id = view.order_id
         methods = _payment_methods(view)
         instructions = view.payment_instructions
         bank = instructions.bank_transfer if instructions else None
