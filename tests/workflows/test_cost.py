@@ -5,8 +5,9 @@ holds up the customer's email. On the time-skipping server."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -31,6 +32,7 @@ from workflows.models import (
 )
 
 E = EventType
+T = TypeVar("T")
 
 
 async def canonical_order(handle: WorkflowHandle[Any, Any], settings: Settings) -> None:
@@ -49,18 +51,45 @@ async def canonical_order(handle: WorkflowHandle[Any, Any], settings: Settings) 
     await handle.result()
 
 
-def upserts_by_task(events: list[HistoryEvent]) -> list[list[dict[str, Any]]]:
-    """The search attributes each workflow task wrote, one list per task."""
-    tasks: list[list[dict[str, Any]]] = [[]]
+def by_task(events: Sequence[HistoryEvent], pick: Callable[[HistoryEvent], T | None]) -> list[list[T]]:
+    """What ``pick`` finds in each workflow task's commands, one list per task."""
+    tasks: list[list[T]] = [[]]
     for event in events:
         if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             tasks.append([])
-        elif event.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-            if "TemporalChangeVersion" in fields:
-                continue  # the SDK's own record of a workflow.patched marker
-            tasks[-1].append({name: json.loads(p.data) if p.data else None for name, p in fields.items()})
+        elif (found := pick(event)) is not None:
+            tasks[-1].append(found)
     return tasks
+
+
+def upsert(event: HistoryEvent) -> dict[str, Any] | None:
+    """The search attributes an upsert wrote, but for the SDK's own record of a workflow.patched marker."""
+    if event.event_type != E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        return None
+    fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    if "TemporalChangeVersion" in fields:
+        return None
+    return {name: json.loads(p.data) if p.data else None for name, p in fields.items()}
+
+
+def upserts_by_task(events: Sequence[HistoryEvent]) -> list[list[dict[str, Any]]]:
+    """The search attributes each workflow task wrote, one list per task."""
+    return by_task(events, upsert)
+
+
+def scheduled_activity(event: HistoryEvent) -> str | None:
+    """An activity scheduled: its name, or the kind of email for ``send_email``."""
+    if event.event_type != E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return None
+    attrs = event.activity_task_scheduled_event_attributes
+    if attrs.activity_type.name == names.SEND_EMAIL:
+        kind: str = json.loads(attrs.input.payloads[0].data)["kind"]
+        return kind
+    return attrs.activity_type.name
+
+
+def timer_started(event: HistoryEvent) -> bool | None:
+    return True if event.event_type == E.EVENT_TYPE_TIMER_STARTED else None
 
 
 async def test_search_attributes_are_written_once_per_task_and_only_when_changed(
@@ -114,16 +143,7 @@ async def test_the_support_desk_never_holds_up_the_customer(
     history = await handle.fetch_history()
 
     # Each support step's customer email is scheduled no later than the desk's activity.
-    scheduled: list[list[str]] = [[]]
-    for event in history.events:
-        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            scheduled.append([])
-        elif event.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            name = attrs.activity_type.name
-            if name == names.SEND_EMAIL:
-                name = json.loads(attrs.input.payloads[0].data)["kind"]
-            scheduled[-1].append(name)
+    scheduled = by_task(history.events, scheduled_activity)
     together = {
         names.OPEN_SUPPORT: "support_opened",
         names.FORWARD_SUPPORT_REQUEST: "support_request_ack",
@@ -146,12 +166,7 @@ async def test_each_stage_arms_one_timer_at_a_time(
         order = await finished(handle)
     events = list((await handle.fetch_history()).events)
 
-    started_per_task: list[int] = [0]
-    for event in events:
-        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            started_per_task.append(0)
-        elif event.event_type == E.EVENT_TYPE_TIMER_STARTED:
-            started_per_task[-1] += 1
+    started_per_task = [len(timers) for timers in by_task(events, timer_started)]
     assert max(started_per_task) == 1, f"one timer at a time: {started_per_task}"
     stages = [e for e in order.timeline if e.event.startswith("status ")]
     # Every stage but the last (completed) has a reminder; the support period has a second timer, its end.
