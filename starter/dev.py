@@ -180,7 +180,8 @@ def server_command(binary: Path, options: DevOptions, db: Path) -> list[str]:
     ]
 
 
-def check_port_free(port: int, what: str) -> None:
+def check_port_free(port: int, what: str, remedy: str) -> None:
+    """Refuse a busy port; ``remedy`` names the one flag or variable that moves this port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -188,7 +189,7 @@ def check_port_free(port: int, what: str) -> None:
         except OSError:
             raise DevError(
                 f"port {port} ({what}) is busy: is another `orders dev` or Temporal server running? "
-                f"Stop it, or pick other ports with --port/--ui-port",
+                f"Stop it, or {remedy}",
                 2,
             ) from None
 
@@ -501,9 +502,9 @@ async def run(options: DevOptions) -> int:
     make_dir(db.parent, "database")
     with own_database(db, options):
         stop_stale_server(db)
-        check_port_free(options.port, "--port")
-        check_port_free(options.ui_port, "--ui-port")
-        check_port_free(options.codec_port, "--codec-port")
+        check_port_free(options.port, "Temporal", "choose another with --port")
+        check_port_free(options.ui_port, "the Web UI", "choose another with --ui-port")
+        check_port_free(options.codec_port, "the codec server", "choose another with --codec-port")
 
         stop = asyncio.Event()
         worker.install_stop_handlers(stop)
@@ -568,7 +569,7 @@ def start_portal(client: Client, settings: Settings) -> tuple[PortalServer | Non
 
     port = portal_port(settings)
     try:
-        check_port_free(port, "the portal, from ORDERS_WEB_BASE_URL")
+        check_port_free(port, "the portal", "set ORDERS_WEB_BASE_URL to a URL with another port")
     except DevError as error:
         console.print(f"[yellow]portal not started: {error.message}[/]")
         return None, None

@@ -40,7 +40,7 @@ def test_busy_port_is_reported() -> None:
         sock.listen()
         port = sock.getsockname()[1]
         with pytest.raises(dev.DevError, match=f"port {port} .* busy") as raised:
-            dev.check_port_free(port, "--port")
+            dev.check_port_free(port, "Temporal", "choose another with --port")
     assert raised.value.code == 2
 
 
