@@ -406,9 +406,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from activities.email import list_outbox, read_outbox_message
 
     directory = args.dir or Settings.from_env().outbox_dir
+    everything = list_outbox(directory)
     entries = [
         e
-        for e in list_outbox(directory)
+        for e in everything
         if (args.order is None or e.order_id == args.order) and (args.kind is None or e.kind == args.kind)
     ]
     if args.show:
@@ -437,7 +438,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         )
         return Exit.OK
     if not entries:
-        out.print(f"no messages in {directory}")
+        out.print(escape(_no_messages(str(directory), len(everything), args.order, args.kind)), soft_wrap=True)
         return Exit.OK
     plain = not out.is_terminal  # a pipe or a file gets every column, one row per line
     table = outbox_table(
@@ -448,6 +449,21 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     )
     show(table)
     return Exit.OK
+
+
+def _no_messages(directory: str, total: int, order: str | None, kind: str | None) -> str:
+    """An empty list: an empty outbox, or messages that the filters left out, and how many."""
+    if not total or (order is None and kind is None):
+        return f"no messages in {directory}"
+    of_kind = f" of kind {kind}" if kind is not None else ""
+    for_order = f" for order {order}" if order is not None else ""
+    if kind is None:
+        others = "for other orders"
+    elif order is None:
+        others = "of other kinds"
+    else:
+        others = "others"
+    return f"no messages{of_kind}{for_order} in {directory} ({total} {others})"
 
 
 OUTBOX_DATES_FROM_WIDTH: Final = 110
@@ -909,12 +925,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     client = _client_options()
 
-    p = sub.add_parser("dev", help="run a local Temporal server and a worker (Ctrl-C stops both)")
-    p.add_argument("--port", type=int, default=7233)
-    p.add_argument("--ui-port", type=int, default=8233)
-    p.add_argument("--codec-port", type=int, default=8888, help="the codec server the UI decrypts through")
-    p.add_argument("--db", type=Path, default=None, help="SQLite file (default .orders/temporal.db)")
-    p.add_argument("--outbox", type=Path, default=None, help="where emails are written (default ORDERS_OUTBOX_DIR)")
+    p = sub.add_parser(
+        "dev",
+        help="run a local Temporal server and a worker (Ctrl-C stops both)",
+        description=(
+            "Run a local Temporal dev server with its Web UI, a worker, a codec server through which the UI "
+            "decrypts orders, and the customer portal, until Ctrl-C. The portal listens on the port of "
+            "ORDERS_WEB_BASE_URL (default http://localhost:8000), where the links in emails point; if that port "
+            "is busy, orders dev runs without it. State is kept in .orders/: the database, the outbox, the local "
+            "encryption key (unless ORDERS_ENCRYPTION_KEYS is set) and the link secret. One orders dev per "
+            "database: a second one on the same --db says the first is already running and exits."
+        ),
+    )
+    p.add_argument(
+        "--port", type=int, default=7233, help="Temporal's port, where orders commands connect (default 7233)"
+    )
+    p.add_argument("--ui-port", type=int, default=8233, help="the Temporal Web UI's port (default 8233)")
+    p.add_argument(
+        "--codec-port", type=int, default=8888, help="the codec server the UI decrypts through (default 8888)"
+    )
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="the server's SQLite file, one per orders dev (default .orders/temporal.db)",
+    )
+    p.add_argument(
+        "--outbox",
+        type=Path,
+        default=None,
+        help="where emails are written (default ORDERS_OUTBOX_DIR if set, else .orders/outbox)",
+    )
     p.set_defaults(handler=cmd_dev)
 
     p = sub.add_parser("worker", parents=[client], help="run the worker alone")
@@ -947,12 +988,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)
 
-    p = sub.add_parser("outbox", help="list the emails in the local outbox, or show one")
-    p.add_argument("show", nargs="?", choices=["show"], help="show message N of the list")
-    p.add_argument("number", nargs="?", type=int, metavar="N")
+    p = sub.add_parser(
+        "outbox",
+        help="list the emails in the local outbox, or show one",
+        description=(
+            "List the emails in the local outbox, numbered in the order they were sent. `orders outbox show N` "
+            "prints message N of that list: its headers and its plain text. --order and --kind narrow the "
+            "list, and N counts in the narrowed list."
+        ),
+    )
+    p.add_argument("show", nargs="?", choices=["show"], help="with N: print message N of the list")
+    p.add_argument("number", nargs="?", type=int, metavar="N", help="a message's number in the list")
     p.add_argument("--order", default=None, help="only this order's messages")
     p.add_argument("--kind", default=None, help="only this kind, e.g. payment_requested")
-    p.add_argument("--dir", type=Path, default=None, help="outbox folder (default ORDERS_OUTBOX_DIR)")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="outbox folder (default ORDERS_OUTBOX_DIR if set, else .orders/outbox)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_outbox)
 

@@ -4,11 +4,17 @@ The server runs as a child process in its own process group, so Ctrl-C
 reaches only this process: the worker shuts down first, then the server is
 terminated. Its SQLite file keeps the orders between runs.
 
+One ``orders dev`` per database: it holds an ``flock`` on ``<db>.lock`` for
+as long as it runs (the kernel drops the lock when the process dies, however
+it dies), and a second ``orders dev`` on the same database refuses, naming the
+first one's pid and UI from the lock file, and touches nothing.
+
 The server never outlives ``orders dev``: on Linux the kernel kills it when
 its parent dies, even by SIGKILL (``PR_SET_PDEATHSIG``). Elsewhere, or for a
 server an older ``orders dev`` left behind, a pid file beside the database
 (``<db>.pid``) names the server that runs on it; the next ``orders dev`` on
-that database stops it, says so, and starts afresh.
+that database, having taken the lock (so the one that started that server is
+gone), stops it, says so, and starts afresh.
 
 Orders are encrypted here too: unless ``ORDERS_ENCRYPTION_KEYS`` is set, the
 first start writes a local key to ``.orders/encryption-keys`` (mode 0600) and
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -55,7 +62,6 @@ if TYPE_CHECKING:
 
 STATE_DIR: Final = Path(".orders")
 DEFAULT_DB: Final = STATE_DIR / "temporal.db"
-SERVER_LOG: Final = STATE_DIR / "temporal.log"
 LINK_SECRET_FILE: Final = STATE_DIR / "link-secret"
 """``ORDERS_LINK_SECRET`` for ``orders dev`` when the environment has none: made once, kept."""
 READY_TIMEOUT: Final = 30.0
@@ -174,7 +180,8 @@ def server_command(binary: Path, options: DevOptions, db: Path) -> list[str]:
     ]
 
 
-def check_port_free(port: int, what: str) -> None:
+def check_port_free(port: int, what: str, remedy: str) -> None:
+    """Refuse a busy port; ``remedy`` names the one flag or variable that moves this port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -182,7 +189,7 @@ def check_port_free(port: int, what: str) -> None:
         except OSError:
             raise DevError(
                 f"port {port} ({what}) is busy: is another `orders dev` or Temporal server running? "
-                f"Stop it, or pick other ports with --port/--ui-port",
+                f"Stop it, or {remedy}",
                 2,
             ) from None
 
@@ -205,6 +212,11 @@ def make_dir(path: Path, what: str) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DevError(f"cannot create the {what} directory {path}: {error.strerror or error}", 2) from None
+
+
+def server_log(db: Path) -> Path:
+    """The server's log, beside its database (``.orders/temporal.log`` by default): one per ``orders dev``."""
+    return db.with_suffix(".log")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -239,6 +251,48 @@ def start_server(command: list[str], log_file: IO[bytes]) -> subprocess.Popen[by
     )
 
 
+def lock_file(db: Path) -> Path:
+    """Locked by the ``orders dev`` that runs on ``db``; holds its pid and UI address, for the next one's message."""
+    return db.with_name(db.name + ".lock")
+
+
+@contextlib.contextmanager
+def own_database(db: Path, options: DevOptions) -> Iterator[None]:
+    """Hold ``db``'s lock while ``orders dev`` runs, or refuse: another one runs on it.
+
+    An ``flock``, not a pid file alone: the kernel releases it when its owner
+    dies, however it dies, so a held lock always means a live ``orders dev``.
+    The file stays when released (unlinking it would let two processes lock
+    two different files of the same name).
+    """
+    path = lock_file(db)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited: the server never holds it
+    except OSError as error:
+        raise DevError(f"cannot open {path}: {error.strerror or error}", 2) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DevError(_already_running(fd), 2) from None
+        owner = json.dumps({"pid": os.getpid(), "ui": f"http://localhost:{options.ui_port}", "db": str(db)})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, owner.encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _already_running(fd: int) -> str:
+    """The one line for a second ``orders dev``: who holds the lock (as much as its file says)."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0))
+        who = f"pid {int(owner['pid'])}, UI {owner['ui']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "it has just started"  # the owner has locked but not yet written the file
+    return f"`orders dev` is already running here ({who}); stop it first or use another directory or `--db`"
+
+
 def pid_file(db: Path) -> Path:
     """Names the server running on ``db``, while ``orders dev`` runs it."""
     return db.with_name(db.name + ".pid")
@@ -269,7 +323,11 @@ def _running_server(pid: int, db: str) -> bool:
 
 
 def stop_stale_server(db: Path) -> None:
-    """Stop the server an earlier ``orders dev`` left running on ``db``, saying so."""
+    """Stop the server an earlier ``orders dev`` left running on ``db``, saying so.
+
+    Called only with ``db``'s lock held: the ``orders dev`` that started that
+    server is dead, so the server is nobody's.
+    """
     path = pid_file(db)
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
@@ -316,7 +374,9 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop: asyncio.Event) -> Client | None:
+async def wait_until_ready(
+    process: subprocess.Popen[bytes], address: str, stop: asyncio.Event, log_path: Path
+) -> Client | None:
     """Connect once the server answers; None if stopped while waiting."""
 
     loop = asyncio.get_running_loop()
@@ -324,7 +384,7 @@ async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop:
     last_error: BaseException | None = None
     while not stop.is_set():
         if process.poll() is not None:
-            raise DevError(f"the Temporal server exited with code {process.returncode}:\n{log_tail(SERVER_LOG)}", 4)
+            raise DevError(f"the Temporal server exited with code {process.returncode}:\n{log_tail(log_path)}", 4)
         try:
             return await asyncio.wait_for(connect(address), 5)
         except (RuntimeError, TimeoutError, OSError) as error:
@@ -332,7 +392,7 @@ async def wait_until_ready(process: subprocess.Popen[bytes], address: str, stop:
         if loop.time() > deadline:
             raise DevError(
                 f"the Temporal server did not answer on {address} within {READY_TIMEOUT:.0f} s "
-                f"({last_error}); see {SERVER_LOG}:\n{log_tail(SERVER_LOG)}",
+                f"({last_error}); see {log_path}:\n{log_tail(log_path)}",
                 4,
             )
         await asyncio.sleep(0.2)
@@ -416,7 +476,7 @@ def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = 
         f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
-        f"Server log {SERVER_LOG}",
+        f"Server log {server_log(db)}",
         "",
         "try: orders start --file examples/request.json",
         "     orders list",
@@ -440,22 +500,23 @@ async def run(options: DevOptions) -> int:
     settings = load_settings(options.outbox)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
-    stop_stale_server(db)
-    check_port_free(options.port, "--port")
-    check_port_free(options.ui_port, "--ui-port")
-    check_port_free(options.codec_port, "--codec-port")
+    with own_database(db, options):
+        stop_stale_server(db)
+        check_port_free(options.port, "Temporal", "choose another with --port")
+        check_port_free(options.ui_port, "the Web UI", "choose another with --ui-port")
+        check_port_free(options.codec_port, "the codec server", "choose another with --codec-port")
 
-    stop = asyncio.Event()
-    worker.install_stop_handlers(stop)
-    with SERVER_LOG.open("wb") as log_file:
-        process = start_server(server_command(binary, options, db), log_file)
-        write_pid_file(db, process.pid)
-        try:
-            return await serve(process, options, db, settings, stop, encryption=encryption)
-        finally:
-            stop_server(process)
-            pid_file(db).unlink(missing_ok=True)
-            console.print("Temporal server stopped")
+        stop = asyncio.Event()
+        worker.install_stop_handlers(stop)
+        with server_log(db).open("wb") as log_file:
+            process = start_server(server_command(binary, options, db), log_file)
+            write_pid_file(db, process.pid)
+            try:
+                return await serve(process, options, db, settings, stop, encryption=encryption)
+            finally:
+                stop_server(process)
+                pid_file(db).unlink(missing_ok=True)
+                console.print("Temporal server stopped")
 
 
 async def serve(
@@ -469,7 +530,7 @@ async def serve(
 ) -> int:
     import worker
 
-    client = await wait_until_ready(process, f"127.0.0.1:{options.port}", stop)
+    client = await wait_until_ready(process, f"127.0.0.1:{options.port}", stop, server_log(db))
     if client is None:
         return 0
     codec_server = CodecServer(options)
@@ -508,7 +569,7 @@ def start_portal(client: Client, settings: Settings) -> tuple[PortalServer | Non
 
     port = portal_port(settings)
     try:
-        check_port_free(port, "the portal, from ORDERS_WEB_BASE_URL")
+        check_port_free(port, "the portal", "set ORDERS_WEB_BASE_URL to a URL with another port")
     except DevError as error:
         console.print(f"[yellow]portal not started: {error.message}[/]")
         return None, None

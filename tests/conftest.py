@@ -2,10 +2,13 @@
 
 The time-skipping server drives every timer path; the dev server (the same
 binary ``orders dev`` runs) is where updates and visibility are tested.
+
+Tests never read the developer's keys (``pytest_configure`` below).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,7 +25,34 @@ from activities.email import EmailBackend
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
+from workflows.codec import KEYS_ENV
 from workflows.converter import data_converter
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pin the encryption keys of the test process and of every process it starts: none.
+
+    Without this, a process whose working directory is the checkout (pytest
+    itself) would read the key file the developer's ``orders dev`` keeps there
+    (``.orders/encryption-keys``), or the keys in their shell's
+    ``ORDERS_ENCRYPTION_KEYS``, and encrypt with a key the other processes of
+    a test lack. Set but empty means no encryption, as on a clean machine.
+    Set here, before test modules are imported, so that environments they copy
+    at import time carry it too. A test that wants keys sets its own
+    (monkeypatch); one that runs ``orders dev`` as a user does, in a directory
+    of its own, removes the variable so that ``orders dev`` makes its local key
+    there.
+    """
+    saved = os.environ.get(KEYS_ENV)
+    os.environ[KEYS_ENV] = ""
+
+    def restore() -> None:
+        if saved is None:
+            os.environ.pop(KEYS_ENV, None)
+        else:
+            os.environ[KEYS_ENV] = saved
+
+    config.add_cleanup(restore)
 
 
 def _binary(name: str) -> str:

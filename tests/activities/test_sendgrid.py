@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 
@@ -87,9 +88,10 @@ def test_sendgrid_without_a_key_is_a_config_error() -> None:
         backend_from_settings(Settings(email_backend="sendgrid"))
 
 
-def test_sendgrid_settings_from_env() -> None:
+def test_sendgrid_settings_from_env(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
+            "ORDERS_OUTBOX_DIR": str(tmp_path),  # the backend's ledger goes there, not in the checkout's .orders/
             "SENDGRID_API_KEY": f" {TEST_API_KEY} ",
             "ORDERS_EMAIL_BACKEND": "SendGrid",
             "SENDGRID_API_BASE": "http://127.0.0.1:9999/",
@@ -145,8 +147,8 @@ def test_unknown_template_kinds_are_named() -> None:
         Settings.from_env({"SENDGRID_TEMPLATES": raw})
 
 
-def test_the_api_key_stays_out_of_reprs() -> None:
-    settings = Settings.from_env({"SENDGRID_API_KEY": TEST_API_KEY})
+def test_the_api_key_stays_out_of_reprs(tmp_path: Path) -> None:
+    settings = Settings.from_env({"SENDGRID_API_KEY": TEST_API_KEY, "ORDERS_OUTBOX_DIR": str(tmp_path)})
     assert TEST_API_KEY not in repr(settings) and TEST_API_KEY not in str(settings)
     assert TEST_API_KEY not in repr(backend_from_settings(settings))
 

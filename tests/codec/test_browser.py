@@ -78,6 +78,7 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     port, ui_port, codec_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != KEYS_ENV and not k.startswith("TEMPORAL_")}
     env["PYTHONPATH"] = str(ROOT)  # this checkout's code, from any directory
+    env["ORDERS_WEB_BASE_URL"] = f"http://127.0.0.1:{free_port()}"  # the portal's port: a free one too
     command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port)]
     log_path = tmp_path / "dev.log"
     with log_path.open("w") as log:

@@ -21,9 +21,17 @@ from typing import Any
 import pytest
 
 from activities.email import message_sequence
+from workflows.codec import KEYS_ENV
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A user's shell: no keys set, so ``orders dev`` makes its local key in its own
+    directory and the CLI run there reads it (the test process pins empty keys,
+    tests/conftest.py)."""
+    return {k: v for k, v in os.environ.items() if k != KEYS_ENV} | extra
 
 
 def free_port() -> int:
@@ -45,6 +53,7 @@ class Cli:
             text=True,
             timeout=60,
             cwd=self.cwd,
+            env=user_env(),
         )
         assert result.returncode == expect, f"orders {' '.join(args)} -> {result.returncode}\n{result.stderr}"
         return result
@@ -55,22 +64,23 @@ class Cli:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Cli]:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, codec_port, portal_port = free_port(), free_port(), free_port(), free_port()
     outbox = tmp_path / "outbox"
-    command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port)]
+    command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port)]
     command += ["--db", str(tmp_path / "t.db"), "--outbox", str(outbox)]
+    env = user_env(ORDERS_SUPPORT_REMINDER_BEFORE="PT1S", ORDERS_WEB_BASE_URL=f"http://127.0.0.1:{portal_port}")
     process = subprocess.Popen(
         command,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "ORDERS_SUPPORT_REMINDER_BEFORE": "PT1S"},
+        env=env,
     )
     cli = Cli(f"127.0.0.1:{port}", tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while subprocess.run([ORDERS, "list", "--address", cli.address], capture_output=True).returncode != 0:
+        while subprocess.run([ORDERS, "list", "--address", cli.address], capture_output=True, env=env).returncode:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert time.monotonic() < deadline, "orders dev did not come up"
             time.sleep(0.3)

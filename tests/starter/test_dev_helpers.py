@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from starter import dev
+from workflows.codec import LOCAL_KEY_FILE, keys_from_environment, write_local_key
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_server_command_has_the_dev_flags() -> None:
@@ -35,7 +40,7 @@ def test_busy_port_is_reported() -> None:
         sock.listen()
         port = sock.getsockname()[1]
         with pytest.raises(dev.DevError, match=f"port {port} .* busy") as raised:
-            dev.check_port_free(port, "--port")
+            dev.check_port_free(port, "Temporal", "choose another with --port")
     assert raised.value.code == 2
 
 
@@ -44,3 +49,23 @@ def test_outbox_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     settings = dev.load_settings(tmp_path / "mail")
     assert settings.outbox_dir == tmp_path / "mail"
     assert (tmp_path / "mail").is_dir()
+
+
+def test_tests_never_read_the_local_key_orders_dev_leaves_in_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``orders dev`` run from the checkout leaves ``.orders/encryption-keys`` where
+    pytest then runs: neither the test process nor the processes it starts use it."""
+    monkeypatch.chdir(tmp_path)
+    assert write_local_key(LOCAL_KEY_FILE)  # as `orders dev` writes it
+    assert keys_from_environment().origin != str(LOCAL_KEY_FILE)
+    probe = "from workflows.codec import keys_from_environment; print(keys_from_environment().origin)"
+    ran = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.strip() != str(LOCAL_KEY_FILE)

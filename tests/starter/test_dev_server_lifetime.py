@@ -1,8 +1,9 @@
-"""``orders dev`` never leaves its Temporal server behind.
+"""``orders dev`` never leaves its Temporal server behind, and never takes a live one's.
 
 Real processes: ``orders dev`` is SIGKILLed, and its server must go with it;
 a server an earlier ``orders dev`` left on the same database is stopped by
-the next one, which then starts on the same ports and database.
+the next one, which then starts on the same ports and database; but while an
+``orders dev`` runs on a database, a second one on it refuses and leaves it be.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from starter import dev
 from tests.helpers import server_binary
+from workflows.codec import KEYS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = [sys.executable, "-c", "from starter.cli import run; run()"]
@@ -71,18 +73,23 @@ def answers(port: int) -> bool:
 class Dev:
     def __init__(self, tmp_path: Path) -> None:
         self.cwd = tmp_path
-        self.port, self.ui_port = free_port(), free_port()
+        self.port, self.ui_port, self.codec_port, self.portal_port = free_port(), free_port(), free_port(), free_port()
         self.db = tmp_path / "t.db"
         self.processes: list[subprocess.Popen[str]] = []
+        # Its own directory, so its own local key: as a user runs it, not the test process's pinned keys.
+        self.env = {k: v for k, v in os.environ.items() if k != KEYS_ENV and not k.startswith("TEMPORAL_")}
+        self.env |= {"PYTHONPATH": str(ROOT), "ORDERS_TASK_QUEUE": f"dev-test-{self.port}"}
+        self.env["ORDERS_WEB_BASE_URL"] = f"http://127.0.0.1:{self.portal_port}"
 
-    def start(self) -> subprocess.Popen[str]:
-        command = [*ORDERS, "dev", "--port", str(self.port), "--ui-port", str(self.ui_port)]
+    def start(self, *, port: int = 0, ui_port: int = 0, codec_port: int = 0) -> subprocess.Popen[str]:
+        """``orders dev`` on this runner's free ports, or on the ones given."""
+        command = [*ORDERS, "dev", "--port", str(port or self.port), "--ui-port", str(ui_port or self.ui_port)]
+        command += ["--codec-port", str(codec_port or self.codec_port)]
         command += ["--db", str(self.db), "--outbox", str(self.cwd / "outbox")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
         process = subprocess.Popen(
             command,
             cwd=self.cwd,
-            env=env | {"PYTHONPATH": str(ROOT), "ORDERS_TASK_QUEUE": f"dev-test-{self.port}"},
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -101,6 +108,11 @@ class Dev:
                 return servers[0]
             assert time.monotonic() < deadline, "orders dev did not come up"
             time.sleep(0.2)
+
+    def orders(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """An ``orders`` command against this runner's server, from its directory."""
+        command = [*ORDERS, *args, "--address", f"127.0.0.1:{self.port}"]
+        return subprocess.run(command, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=60)
 
     @staticmethod
     def output(process: subprocess.Popen[str]) -> str:
@@ -159,7 +171,7 @@ def test_a_server_left_on_the_same_db_is_stopped_with_a_message(orders_dev: Dev)
     older version) leaves it: running on the db, named by the pid file."""
     temporal = server_binary("temporal")
     assert temporal is not None
-    options = dev.DevOptions(port=orders_dev.port, ui_port=orders_dev.ui_port)
+    options = dev.DevOptions(port=orders_dev.port, ui_port=orders_dev.ui_port, codec_port=orders_dev.codec_port)
     left = subprocess.Popen(
         dev.server_command(temporal, options, orders_dev.db),
         stdout=subprocess.DEVNULL,
@@ -196,3 +208,35 @@ def test_a_stale_pid_file_of_a_dead_server_is_ignored(orders_dev: Dev) -> None:
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
     assert "still running" not in orders_dev.output(process)
+
+
+def test_a_second_orders_dev_on_the_same_db_refuses_and_leaves_the_first_running(orders_dev: Dev) -> None:
+    """Terminal A runs ``orders dev``; terminal B runs it again there, on the same
+    ports and then on others: B says A is running and exits, and A runs on."""
+    first = orders_dev.start()
+    server = orders_dev.wait_up(first)
+    refusal = (
+        f"`orders dev` is already running here (pid {first.pid}, UI http://localhost:{orders_dev.ui_port}); "
+        "stop it first or use another directory or `--db`"
+    )
+    other_ports = {"port": free_port(), "ui_port": free_port(), "codec_port": free_port()}
+    for ports in ({}, other_ports):
+        second = orders_dev.start(**ports)
+        try:
+            code = second.wait(UP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+            raise AssertionError(f"a second orders dev on {ports or 'the same ports'} kept running") from None
+        output = " ".join(orders_dev.output(second).split())
+        assert code != 0 and refusal in output, output
+        assert "stopping it" not in output, output
+        assert first.poll() is None, orders_dev.output(first)
+        assert alive(server) and server in children(first.pid), "the first orders dev's server was touched"
+
+    listed = orders_dev.orders("list")
+    assert listed.returncode == 0, listed.stderr  # A still answers
+    first.send_signal(signal.SIGINT)
+    assert first.wait(30) == 0
+    output = orders_dev.output(first)
+    assert "the Temporal server exited" not in output, output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import stat
@@ -15,7 +14,7 @@ import pytest
 
 from starter import dev
 from tests.helpers import outbox
-from tests.starter.test_cli_e2e import EXAMPLES, ORDERS, Cli, free_port
+from tests.starter.test_cli_e2e import EXAMPLES, ORDERS, Cli, free_port, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,18 @@ def test_orders_dev_serves_the_portal_behind_signed_email_links(
 ) -> None:
     # This checkout's code for `orders dev` and every `orders` command, whichever checkout the script came from.
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    port, ui_port, portal_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "ORDERS_LINK_SECRET"}
+    port, ui_port, codec_port, portal_port = free_port(), free_port(), free_port(), free_port()
+    env = {k: v for k, v in user_env().items() if k != "ORDERS_LINK_SECRET"}
     env["ORDERS_WEB_BASE_URL"] = f"http://127.0.0.1:{portal_port}"
     command = [ORDERS, "dev", "--port", str(port), "--ui-port", str(ui_port), "--db", str(tmp_path / "t.db")]
-    command += ["--outbox", str(tmp_path / "outbox")]
+    command += ["--codec-port", str(codec_port), "--outbox", str(tmp_path / "outbox")]
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     cli = Cli(f"127.0.0.1:{port}", tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while subprocess.run([ORDERS, "list", "--address", cli.address], capture_output=True).returncode != 0:
+        while subprocess.run([ORDERS, "list", "--address", cli.address], capture_output=True, env=env).returncode:
             assert process.poll() is None and time.monotonic() < deadline, "orders dev did not come up"
             time.sleep(0.3)
         contact = None
