@@ -287,6 +287,8 @@ async def cmd_action(args: argparse.Namespace) -> int:
     request_id = str(action.request_id)
     orders = await connect(args)
     with cli_errors():
+        charging = name == names.PROVIDE_PAYMENT_METHOD and not args.signal
+        attempts_before = await _last_charge_attempt(orders, args.order_id) if charging else 0
         if args.signal:
             sent = await orders.send_signal(args.order_id, name, action)
             if args.json:
@@ -303,11 +305,83 @@ async def cmd_action(args: argparse.Namespace) -> int:
         except ActionRejected as error:
             error.message = error.reason = f"{error.reason} (request id {request_id})"
             raise
+        if charging and result.applied:
+            return await report_charge(orders, args, result, request_id, attempts_before)
     if args.json:
         print_json({**result.model_dump(mode="json"), "action": name, "request_id": request_id})
     else:
         print_result(name, result, request_id)
     return Exit.OK
+
+
+async def _last_charge_attempt(orders: OrderClient, order_id: str) -> int:
+    view = await orders.status(order_id)
+    return max((a.attempt for a in view.charge_attempts), default=0)
+
+
+async def report_charge(
+    orders: OrderClient, args: argparse.Namespace, result: ActionResult, request_id: str, after: int
+) -> int:
+    """``orders card``: what the charge really did, not only that the card was taken.
+
+    The order charges the card after the update has answered, so wait (up to
+    ``--timeout``) for the attempt it records: a decline or an error exits 1.
+    """
+    order_id = result.order_id
+    if result.status is not OrderStatus.AWAITING_PAYMENT:
+        message = f"card saved for order {order_id} ({result.status}): it is charged once payment is due"
+        return _charge_said(args, result, request_id, None, Exit.OK, message)
+    timeout = timedelta(seconds=args.timeout or DEFAULT_UPDATE_SECONDS)
+    attempt = await orders.charge_outcome(order_id, after, timeout)
+    if attempt is None:
+        message = (
+            f"card saved for order {order_id}; the charge has not finished within {timeout.total_seconds():g} s:"
+            f" see `orders status {order_id}`"
+        )
+        return _charge_said(args, result, request_id, None, Exit.OK, message)
+    intent = attempt.payment_intent_id or "no PaymentIntent"
+    if attempt.status == "succeeded":
+        view = await orders.status(order_id)
+        message = f"card charged for order {order_id} ({intent}): now {view.status}"
+        return _charge_said(args, result, request_id, attempt, Exit.OK, message, ok=True)
+    if attempt.status == "processing":
+        message = f"card payment for order {order_id} is processing at Stripe ({intent}); Stripe reports the outcome"
+        return _charge_said(args, result, request_id, attempt, Exit.OK, message)
+    what = {"declined": "was declined", "requires_action": "needs the customer to confirm it with their bank"}.get(
+        attempt.status, "failed"
+    )
+    reason = attempt.message or "no reason given"
+    code = f", {attempt.decline_code}" if attempt.decline_code else ""
+    message = f"the card charge for order {order_id} {what}: {reason} ({intent}{code}; request id {request_id})"
+    return _charge_said(args, result, request_id, attempt, Exit.REJECTED, message)
+
+
+def _charge_said(
+    args: argparse.Namespace,
+    result: ActionResult,
+    request_id: str,
+    attempt: Any,
+    code: Exit,
+    message: str,
+    *,
+    ok: bool = False,
+) -> int:
+    if args.json:
+        charge = attempt.model_dump(mode="json") if attempt is not None else None
+        print_json(
+            {
+                **result.model_dump(mode="json"),
+                "action": names.PROVIDE_PAYMENT_METHOD,
+                "request_id": request_id,
+                "charge": charge,
+            }
+        )
+    elif code is Exit.OK:
+        mark = "[green]✓[/]" if ok else "[yellow]…[/]"
+        out.print(f"{mark} {escape(message)} (request id {request_id})", highlight=False)
+    if code is not Exit.OK:
+        raise CliError(code, message)
+    return code
 
 
 def print_result(name: str, result: ActionResult, request_id: str) -> None:
@@ -513,7 +587,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from starter import dev
 
     options = dev.DevOptions(
-        port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox, codec_port=args.codec_port
+        port=args.port,
+        ui_port=args.ui_port,
+        db=args.db,
+        outbox=args.outbox,
+        codec_port=args.codec_port,
+        stripe_test_double=args.stripe_test_double,
     )
     try:
         return asyncio.run(dev.run(options))
@@ -915,6 +994,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec-port", type=int, default=8888, help="the codec server the UI decrypts through")
     p.add_argument("--db", type=Path, default=None, help="SQLite file (default .orders/temporal.db)")
     p.add_argument("--outbox", type=Path, default=None, help="where emails are written (default ORDERS_OUTBOX_DIR)")
+    p.add_argument(
+        "--stripe-test-double",
+        action="store_true",
+        help="take card payments with a local Stripe test double (no account, no real money): try the card path",
+    )
     p.set_defaults(handler=cmd_dev)
 
     p = sub.add_parser("worker", parents=[client], help="run the worker alone")

@@ -748,6 +748,12 @@ class OrderPolicy(Model):
     run_event_budget: Annotated[int, Field(ge=200, le=40_000)] = Field(
         default=8_000, description="History events after which an order continues as new (ORDERS_RUN_EVENT_BUDGET)."
     )
+    # True in histories recorded before the field existed: they never refused for it.
+    stripe: bool = Field(
+        default=True,
+        description="Whether the worker can take card and hosted-invoice payments (STRIPE_API_KEY was set)"
+        " when the order started.",
+    )
 
 
 class Audience(StrEnum):
