@@ -629,6 +629,8 @@ class ServiceOrderWorkflow(ActionHandlers):
                 summary="open support period",
             )
             window.ticket = ticket.ticket
+            # The desk's activity sent the team's notice: count it with the order's other emails.
+            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}")
         except ActivityError as error:
             # The customer's support period stands even if the desk missed the notice.
             self._record_email_failure(notice, error)
@@ -1714,6 +1716,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         except ActivityError as error:
             # The request is on the order either way; operations are told it did not reach the desk.
             self._record_email_failure(notice, error)
+        else:
+            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk")
         if not beside:
             await self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 
