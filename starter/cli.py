@@ -294,7 +294,9 @@ async def cmd_action(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"order_id": args.order_id, "action": name, "request_id": sent.request_id, "queued": True})
             else:
-                out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})")
+                out.print(
+                    f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})", soft_wrap=True
+                )
             return Exit.OK
         try:
             result = await orders.update(args.order_id, name, action)
@@ -378,7 +380,7 @@ def _charge_said(
         )
     elif code is Exit.OK:
         mark = "[green]✓[/]" if ok else "[yellow]…[/]"
-        out.print(f"{mark} {escape(message)} (request id {request_id})", highlight=False)
+        out.print(f"{mark} {escape(message)} (request id {request_id})", highlight=False, soft_wrap=True)
     if code is not Exit.OK:
         raise CliError(code, message)
     return code
@@ -389,7 +391,8 @@ def print_result(name: str, result: ActionResult, request_id: str) -> None:
         line = f"[green]✓[/] {name} applied to order [bold]{result.order_id}[/]: now [bold]{result.status}[/]"
     else:
         line = f"[yellow]=[/] {name} was already applied to order [bold]{result.order_id}[/]: [bold]{result.status}[/]"
-    out.print(line + f" (request id {request_id})", highlight=False)
+    # Never wrapped by Rich: a request id broken across lines cannot be copied back (exit 5's advice).
+    out.print(line + f" (request id {request_id})", highlight=False, soft_wrap=True)
     if result.message:
         out.print(Text(f"  {result.message}"))
 
@@ -719,13 +722,20 @@ def _summary(view: OrderView) -> Table:
     return grid
 
 
-def _confirmations(view: OrderView) -> Table | None:
+def _confirmations(view: OrderView) -> Table | Group | None:
     if not view.confirmations:
         return None
     table = _table("Confirmations", "Version", "Total", "Issued", "State", "Title")
     for c in view.confirmations:
         _row(table, str(c.version), f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state), c.title or "")
-    return table
+    asked = [c for c in view.confirmations if c.comments]
+    if not asked:
+        return table
+    # What the customer asked for is what staff must act on: shown whole, wrapped, never cut.
+    requests = _table("Changes the customer asked for", "Version", "Comments")
+    for c in asked:
+        _row(requests, str(c.version), c.comments or "", cut_last=False)
+    return Group(table, Text(""), requests)
 
 
 def _payments(view: OrderView) -> Table | Text | None:

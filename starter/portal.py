@@ -84,7 +84,6 @@ from workflows.models import (
     ApproveInput,
     Channel,
     ConfirmationState,
-    Customer,
     OrderStatus,
     OrderView,
     PaymentMethod,
@@ -629,16 +628,19 @@ def create_app(
             )
         values = {k: form.get(k, "").strip() for k in ("name", "email", "company", "phone", "message")}
         try:
-            start = StartOrderInput(
-                order_id=contact_order_id(nonce),
-                customer=Customer(
-                    name=values["name"],
-                    email=values["email"],
-                    company=values["company"] or None,
-                    phone=values["phone"] or None,
-                ),
-                channel=Channel.WEB_FORM,
-                message=values["message"],
+            # One validation of the whole form, so that every field's problem is listed at once.
+            start = StartOrderInput.model_validate(
+                {
+                    "order_id": contact_order_id(nonce),
+                    "customer": {
+                        "name": values["name"],
+                        "email": values["email"],
+                        "company": values["company"] or None,
+                        "phone": values["phone"] or None,
+                    },
+                    "channel": Channel.WEB_FORM,
+                    "message": values["message"],
+                }
             )
         except ValidationError as error:
             fields = {CSRF_FIELD: form.get(CSRF_FIELD, ""), "nonce": nonce}
