@@ -249,7 +249,8 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
-    # Set by `orders dev --stripe-test-double`: Stripe is the local double, and pages say so.
+    # Set only by `orders dev --stripe-test-double` (not an environment variable): Stripe is
+    # the local double, and the portal's pages say so.
     stripe_test_double: bool = False
     # Key of the signed action links in emails (activities/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
@@ -305,7 +306,6 @@ class Settings:
             stripe_api_base=_base_url(env, "STRIPE_API_BASE", "https://api.stripe.com"),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
-            stripe_test_double=_flag(env, "ORDERS_STRIPE_TEST_DOUBLE"),
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
             email_ledger=_email_ledger(env, Path(get("ORDERS_OUTBOX_DIR", str(defaults.outbox_dir)))),

@@ -288,7 +288,7 @@ async def cmd_action(args: argparse.Namespace) -> int:
     orders = await connect(args)
     with cli_errors():
         charging = name == names.PROVIDE_PAYMENT_METHOD and not args.signal
-        attempts_before = await _last_charge_attempt(orders, args.order_id) if charging else 0
+        attempts_before = await _last_charge_attempt(orders, args.order_id) if charging else None
         if args.signal:
             sent = await orders.send_signal(args.order_id, name, action)
             if args.json:
@@ -307,7 +307,7 @@ async def cmd_action(args: argparse.Namespace) -> int:
         except ActionRejected as error:
             error.message = error.reason = f"{error.reason} (request id {request_id})"
             raise
-        if charging and result.applied:
+        if attempts_before is not None and result.applied:
             return await report_charge(orders, args, result, request_id, attempts_before)
     if args.json:
         print_json({**result.model_dump(mode="json"), "action": name, "request_id": request_id})
@@ -316,8 +316,13 @@ async def cmd_action(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-async def _last_charge_attempt(orders: OrderClient, order_id: str) -> int:
-    view = await orders.status(order_id)
+async def _last_charge_attempt(orders: OrderClient, order_id: str) -> int | None:
+    """The number of the order's latest card charge; None when no worker answers,
+    so that the card still goes out as an update Temporal holds (exit 5)."""
+    try:
+        view = await orders.status(order_id)
+    except NoWorkerAvailable:
+        return None
     return max((a.attempt for a in view.charge_attempts), default=0)
 
 

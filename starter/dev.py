@@ -188,7 +188,7 @@ def check_port_free(port: int, what: str) -> None:
             ) from None
 
 
-def load_settings(outbox: Path | None) -> Settings:
+def load_settings(outbox: Path | None, *, stripe_test_double: bool = False) -> Settings:
     from activities.config import ConfigError, Settings
 
     try:
@@ -197,6 +197,8 @@ def load_settings(outbox: Path | None) -> Settings:
         raise DevError(str(error), 2) from None
     if outbox is not None:
         settings = dataclasses.replace(settings, outbox_dir=outbox)
+    if stripe_test_double:
+        settings = dataclasses.replace(settings, stripe_test_double=True)
     make_dir(settings.outbox_dir, "outbox")
     return settings
 
@@ -373,7 +375,7 @@ def use_stripe_test_double() -> None:
             "[yellow]--stripe-test-double: STRIPE_API_KEY is set and not used; the test double takes its place[/]"
         )
     double = StripeDouble().start()
-    os.environ.update(STRIPE_API_KEY=TEST_API_KEY, STRIPE_API_BASE=double.url, ORDERS_STRIPE_TEST_DOUBLE="1")
+    os.environ.update(STRIPE_API_KEY=TEST_API_KEY, STRIPE_API_BASE=double.url)
 
 
 def stripe_lines(settings: Settings) -> list[str]:
@@ -475,7 +477,7 @@ async def run(options: DevOptions) -> int:
     use_local_link_secret()
     if options.stripe_test_double:
         use_stripe_test_double()
-    settings = load_settings(options.outbox)
+    settings = load_settings(options.outbox, stripe_test_double=options.stripe_test_double)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
     stop_stale_server(db)
