@@ -30,10 +30,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 class Dev:
-    def __init__(self, address: str, cwd: Path, banner: list[str]) -> None:
+    def __init__(self, address: str, cwd: Path, keys: str) -> None:
         self.address = address
         self.cwd = cwd
-        self.banner = banner
+        self.keys = keys
+        self.banner: list[str] = []
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -47,8 +48,6 @@ class Dev:
         said = f"{result.stdout}\n{result.stderr}"
         assert result.returncode == expect, f"orders {' '.join(args)} -> {result.returncode}\n{said}"
         return result
-
-    keys = ""
 
 
 @pytest.fixture
@@ -69,15 +68,13 @@ def dev(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Dev]:
         env.pop(var, None)
     log = (tmp_path / "dev.log").open("w+")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
-    dev = Dev(f"127.0.0.1:{port}", tmp_path, [])
-    dev.keys = keys
+    dev = Dev(f"127.0.0.1:{port}", tmp_path, keys)
     try:
         deadline = time.monotonic() + 60
-        while "orders dev" not in (tmp_path / "dev.log").read_text():
+        while "Ctrl-C stops the worker" not in (tmp_path / "dev.log").read_text():  # the banner's last line
             assert process.poll() is None, (tmp_path / "dev.log").read_text()
             assert time.monotonic() < deadline, "orders dev did not come up"
             time.sleep(0.3)
-        time.sleep(0.2)  # the rest of the banner
         dev.banner = (tmp_path / "dev.log").read_text().splitlines()
         yield dev
     finally:
