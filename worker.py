@@ -64,13 +64,20 @@ class PolicyActivities:
         return self._policy
 
 
+def policy_of(settings: Settings) -> OrderPolicy:
+    """What each order records of the worker's configuration when it starts."""
+    return settings.policy.model_copy(
+        update={"bank_transfer": settings.bank_details, "stripe": settings.stripe_api_key is not None}
+    )
+
+
 def activities_for(settings: Settings, email_backend: EmailBackend | None = None) -> Sequence[Any]:
     """The worker's activities; ``email_backend`` takes the place of the configured one."""
     email = EmailActivities(settings, email_backend or backend_from_settings(settings))
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [
-        PolicyActivities(settings.policy.model_copy(update={"bank_transfer": settings.bank_details})).load_order_policy,
+        PolicyActivities(policy_of(settings)).load_order_policy,
         email.send_email,
         payments.request_payment,
         payments.refund_payment,

@@ -249,6 +249,9 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
+    # Set only by `orders dev --stripe-test-double` (not an environment variable): Stripe is
+    # the local double, and the portal's pages say so.
+    stripe_test_double: bool = False
     # Key of the signed action links in emails (activities/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
     # How long the worker keeps retrying a Temporal server that is not up yet.

@@ -6,7 +6,9 @@ behind them. Bank transfer is built in: the customer pays by reference and an
 operator (or a web backend watching the bank feed) records the payment. When
 ``STRIPE_API_KEY`` is set, cards are charged and hosted invoices created
 through Stripe (``activities/stripe_payments.py``); without it, bank transfer
-keeps working as before and a card charge fails plainly as not configured.
+keeps working as before. Orders then refuse card and invoice terms when staff
+issue them (``OrderPolicy.stripe``), so a card charge that fails here as not
+configured is only a safety net: an order started while the worker had a key.
 """
 
 from __future__ import annotations

@@ -287,12 +287,16 @@ async def cmd_action(args: argparse.Namespace) -> int:
     request_id = str(action.request_id)
     orders = await connect(args)
     with cli_errors():
+        charging = name == names.PROVIDE_PAYMENT_METHOD and not args.signal
+        attempts_before = await _last_charge_attempt(orders, args.order_id) if charging else None
         if args.signal:
             sent = await orders.send_signal(args.order_id, name, action)
             if args.json:
                 print_json({"order_id": args.order_id, "action": name, "request_id": sent.request_id, "queued": True})
             else:
-                out.print(f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})")
+                out.print(
+                    f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})", soft_wrap=True
+                )
             return Exit.OK
         try:
             result = await orders.update(args.order_id, name, action)
@@ -303,6 +307,8 @@ async def cmd_action(args: argparse.Namespace) -> int:
         except ActionRejected as error:
             error.message = error.reason = f"{error.reason} (request id {request_id})"
             raise
+        if attempts_before is not None and result.applied:
+            return await report_charge(orders, args, result, request_id, attempts_before)
     if args.json:
         print_json({**result.model_dump(mode="json"), "action": name, "request_id": request_id})
     else:
@@ -310,12 +316,88 @@ async def cmd_action(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+async def _last_charge_attempt(orders: OrderClient, order_id: str) -> int | None:
+    """The number of the order's latest card charge; None when no worker answers,
+    so that the card still goes out as an update Temporal holds (exit 5)."""
+    try:
+        view = await orders.status(order_id)
+    except NoWorkerAvailable:
+        return None
+    return max((a.attempt for a in view.charge_attempts), default=0)
+
+
+async def report_charge(
+    orders: OrderClient, args: argparse.Namespace, result: ActionResult, request_id: str, after: int
+) -> int:
+    """``orders card``: what the charge really did, not only that the card was taken.
+
+    The order charges the card after the update has answered, so wait (up to
+    ``--timeout``) for the attempt it records: a decline or an error exits 1.
+    """
+    order_id = result.order_id
+    if result.status is not OrderStatus.AWAITING_PAYMENT:
+        message = f"card saved for order {order_id} ({result.status}): it is charged once payment is due"
+        return _charge_said(args, result, request_id, None, Exit.OK, message)
+    timeout = timedelta(seconds=args.timeout or DEFAULT_UPDATE_SECONDS)
+    attempt = await orders.charge_outcome(order_id, after, timeout)
+    if attempt is None:
+        message = (
+            f"card saved for order {order_id}; the charge has not finished within {timeout.total_seconds():g} s:"
+            f" see `orders status {order_id}`"
+        )
+        return _charge_said(args, result, request_id, None, Exit.OK, message)
+    intent = attempt.payment_intent_id or "no PaymentIntent"
+    if attempt.status == "succeeded":
+        view = await orders.status(order_id)
+        message = f"card charged for order {order_id} ({intent}): now {view.status}"
+        return _charge_said(args, result, request_id, attempt, Exit.OK, message, ok=True)
+    if attempt.status == "processing":
+        message = f"card payment for order {order_id} is processing at Stripe ({intent}); Stripe reports the outcome"
+        return _charge_said(args, result, request_id, attempt, Exit.OK, message)
+    what = {"declined": "was declined", "requires_action": "needs the customer to confirm it with their bank"}.get(
+        attempt.status, "failed"
+    )
+    reason = attempt.message or "no reason given"
+    code = f", {attempt.decline_code}" if attempt.decline_code else ""
+    message = f"the card charge for order {order_id} {what}: {reason} ({intent}{code}; request id {request_id})"
+    return _charge_said(args, result, request_id, attempt, Exit.REJECTED, message)
+
+
+def _charge_said(
+    args: argparse.Namespace,
+    result: ActionResult,
+    request_id: str,
+    attempt: Any,
+    code: Exit,
+    message: str,
+    *,
+    ok: bool = False,
+) -> int:
+    if args.json:
+        charge = attempt.model_dump(mode="json") if attempt is not None else None
+        print_json(
+            {
+                **result.model_dump(mode="json"),
+                "action": names.PROVIDE_PAYMENT_METHOD,
+                "request_id": request_id,
+                "charge": charge,
+            }
+        )
+    elif code is Exit.OK:
+        mark = "[green]✓[/]" if ok else "[yellow]…[/]"
+        out.print(f"{mark} {escape(message)} (request id {request_id})", highlight=False, soft_wrap=True)
+    if code is not Exit.OK:
+        raise CliError(code, message)
+    return code
+
+
 def print_result(name: str, result: ActionResult, request_id: str) -> None:
     if result.applied:
         line = f"[green]✓[/] {name} applied to order [bold]{result.order_id}[/]: now [bold]{result.status}[/]"
     else:
         line = f"[yellow]=[/] {name} was already applied to order [bold]{result.order_id}[/]: [bold]{result.status}[/]"
-    out.print(line + f" (request id {request_id})", highlight=False)
+    # Never wrapped by Rich: a request id broken across lines cannot be copied back (exit 5's advice).
+    out.print(line + f" (request id {request_id})", highlight=False, soft_wrap=True)
     if result.message:
         out.print(Text(f"  {result.message}"))
 
@@ -529,7 +611,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from starter import dev
 
     options = dev.DevOptions(
-        port=args.port, ui_port=args.ui_port, db=args.db, outbox=args.outbox, codec_port=args.codec_port
+        port=args.port,
+        ui_port=args.ui_port,
+        db=args.db,
+        outbox=args.outbox,
+        codec_port=args.codec_port,
+        stripe_test_double=args.stripe_test_double,
     )
     try:
         return asyncio.run(dev.run(options))
@@ -656,13 +743,20 @@ def _summary(view: OrderView) -> Table:
     return grid
 
 
-def _confirmations(view: OrderView) -> Table | None:
+def _confirmations(view: OrderView) -> Table | Group | None:
     if not view.confirmations:
         return None
     table = _table("Confirmations", "Version", "Total", "Issued", "State", "Title")
     for c in view.confirmations:
         _row(table, str(c.version), f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state), c.title or "")
-    return table
+    asked = [c for c in view.confirmations if c.comments]
+    if not asked:
+        return table
+    # What the customer asked for is what staff must act on: shown whole, wrapped, never cut.
+    requests = _table("Changes the customer asked for", "Version", "Comments")
+    for c in asked:
+        _row(requests, str(c.version), c.comments or "", cut_last=False)
+    return Group(table, Text(""), requests)
 
 
 def _payments(view: OrderView) -> Table | Text | None:
@@ -955,6 +1049,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="where emails are written (default ORDERS_OUTBOX_DIR if set, else .orders/outbox)",
+    )
+    p.add_argument(
+        "--stripe-test-double",
+        action="store_true",
+        help="take card payments with a local Stripe test double (no account, no real money): try the card path",
     )
     p.set_defaults(handler=cmd_dev)
 

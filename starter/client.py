@@ -74,6 +74,7 @@ from workflows.models import (
     AddNoteInput,
     ApproveInput,
     CancelInput,
+    ChargeAttempt,
     Customer,
     DeliverInput,
     ExtendDeadlineInput,
@@ -752,6 +753,24 @@ class OrderClient:
         """
         view: OrderView = await self._query(order_id, self.handle(order_id), names.STATUS_QUERY, result_type=OrderView)
         return view
+
+    async def charge_outcome(
+        self, order_id: str, after: int, timeout: timedelta, poll: float = 0.3
+    ) -> ChargeAttempt | None:
+        """The first card charge attempt numbered above ``after``, once the order has recorded it.
+
+        ``provide_payment_method`` is applied at once and the charge runs after
+        it, as an activity; this is how a caller learns what the charge did.
+        ``None`` when nothing was recorded within ``timeout``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            view = await self.status(order_id)
+            attempt = next((a for a in view.charge_attempts if a.attempt > after), None)
+            if attempt is not None or loop.time() >= deadline:
+                return attempt
+            await asyncio.sleep(poll)
 
     async def status_in_full(self, order_id: str) -> OrderView:
         """The whole order with every entry of its long lists, however long it lived.

@@ -89,6 +89,7 @@ class DevOptions:
     db: Path | None = None
     outbox: Path | None = None
     codec_port: int = 8888
+    stripe_test_double: bool = False
 
 
 def local_secret(path: Path) -> str:
@@ -194,7 +195,7 @@ def check_port_free(port: int, what: str, remedy: str) -> None:
             ) from None
 
 
-def load_settings(outbox: Path | None) -> Settings:
+def load_settings(outbox: Path | None, *, stripe_test_double: bool = False) -> Settings:
     from activities.config import ConfigError, Settings
 
     try:
@@ -203,6 +204,8 @@ def load_settings(outbox: Path | None) -> Settings:
         raise DevError(str(error), 2) from None
     if outbox is not None:
         settings = dataclasses.replace(settings, outbox_dir=outbox)
+    if stripe_test_double:
+        settings = dataclasses.replace(settings, stripe_test_double=True)
     make_dir(settings.outbox_dir, "outbox")
     return settings
 
@@ -415,6 +418,40 @@ def email_target(settings: Settings) -> str:
     return f"outbox {settings.outbox_dir}  (orders outbox)"
 
 
+STRIPE_TEST_CARDS: Final = (
+    ("pm_card_visa", "pays (Stripe's test card 4242 4242 4242 4242)"),
+    ("pm_card_visa_chargeDeclined", "is declined (4000 0000 0000 0002)"),
+)
+"""The double's test cards the banner and the README name (starter/stripe_double.py has them all)."""
+
+
+def use_stripe_test_double() -> None:
+    """``--stripe-test-double``: serve the Stripe double on a free 127.0.0.1 port, and point
+    the worker and the portal at it. It is a daemon thread: it ends with ``orders dev``."""
+    from starter.stripe_double import TEST_API_KEY, StripeDouble
+
+    if os.environ.get("STRIPE_API_KEY", "").strip():
+        console.print(
+            "[yellow]--stripe-test-double: STRIPE_API_KEY is set and not used; the test double takes its place[/]"
+        )
+    double = StripeDouble().start()
+    os.environ.update(STRIPE_API_KEY=TEST_API_KEY, STRIPE_API_BASE=double.url)
+
+
+def stripe_lines(settings: Settings) -> list[str]:
+    """The banner's lines on card payments: who takes them, and with the double, which cards to use."""
+    if settings.stripe_test_double:
+        cards = [f"           {card} {what}" for card, what in STRIPE_TEST_CARDS]
+        return [
+            f"Stripe     TEST DOUBLE at {settings.stripe_api_base} (no real card, no money)",
+            *cards,
+            "           orders card ID --customer cus_test --payment-method pm_card_visa",
+        ]
+    if settings.stripe_api_key:
+        return [f"Stripe     {settings.stripe_api_base or 'api.stripe.com'}"]
+    return ["Stripe     off: bank transfer only (try cards with --stripe-test-double)"]
+
+
 def ensure_local_key() -> str:
     """The banner's line on encryption: ``ORDERS_ENCRYPTION_KEYS`` if set, else the local key, made on first start."""
     if os.environ.get(KEYS_ENV) is None:
@@ -476,6 +513,7 @@ def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = 
         f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
+        *stripe_lines(settings),
         f"Server log {server_log(db)}",
         "",
         "try: orders start --file examples/request.json",
@@ -497,7 +535,9 @@ async def run(options: DevOptions) -> int:
     make_dir(STATE_DIR, "state")
     encryption = ensure_local_key()
     use_local_link_secret()
-    settings = load_settings(options.outbox)
+    if options.stripe_test_double:
+        use_stripe_test_double()
+    settings = load_settings(options.outbox, stripe_test_double=options.stripe_test_double)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
     with own_database(db, options):

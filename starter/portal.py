@@ -84,7 +84,6 @@ from workflows.models import (
     ApproveInput,
     Channel,
     ConfirmationState,
-    Customer,
     OrderStatus,
     OrderView,
     PaymentMethod,
@@ -629,16 +628,19 @@ def create_app(
             )
         values = {k: form.get(k, "").strip() for k in ("name", "email", "company", "phone", "message")}
         try:
-            start = StartOrderInput(
-                order_id=contact_order_id(nonce),
-                customer=Customer(
-                    name=values["name"],
-                    email=values["email"],
-                    company=values["company"] or None,
-                    phone=values["phone"] or None,
-                ),
-                channel=Channel.WEB_FORM,
-                message=values["message"],
+            # One validation of the whole form, so that every field's problem is listed at once.
+            start = StartOrderInput.model_validate(
+                {
+                    "order_id": contact_order_id(nonce),
+                    "customer": {
+                        "name": values["name"],
+                        "email": values["email"],
+                        "company": values["company"] or None,
+                        "phone": values["phone"] or None,
+                    },
+                    "channel": Channel.WEB_FORM,
+                    "message": values["message"],
+                }
             )
         except ValidationError as error:
             fields = {CSRF_FIELD: form.get(CSRF_FIELD, ""), "nonce": nonce}
@@ -812,12 +814,10 @@ def create_app(
         bank = instructions.bank_transfer if instructions else None
         if bank is None and PaymentMethod.BANK_TRANSFER in methods:
             bank = settings.bank_details  # an older order: the company's details
-        card_allowed = (
-            PaymentMethod.CARD in methods
-            and portal.stripe is not None
-            and view.status == OrderStatus.AWAITING_PAYMENT
-            and view.balance_due > 0
+        card_offered = (
+            PaymentMethod.CARD in methods and view.status == OrderStatus.AWAITING_PAYMENT and view.balance_due > 0
         )
+        card_allowed = card_offered and portal.stripe is not None
         latest_attempt = view.charge_attempts[-1] if view.charge_attempts else None
         notice = None
         if request.query_params.get("card") == "saved":
@@ -841,6 +841,9 @@ def create_app(
                 else None
             ),
             card_allowed=card_allowed,
+            # The terms offer card, but this portal has no Stripe: say so rather than leave card out.
+            card_unavailable=card_offered and portal.stripe is None,
+            stripe_test_double=settings.stripe_test_double,
             needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
             card_on_file=view.payment_method_on_file is not None,
             due=view.next_deadline.model_dump() if view.next_deadline else None,

@@ -275,31 +275,40 @@ class ConfirmationDraft(Model):
     def total(self) -> Decimal:
         return sum((item.amount for item in self.line_items), Decimal("0.00"))
 
-    @model_validator(mode="after")
-    def _total_fits(self) -> ConfirmationDraft:
-        if self.total > MAX_TOTAL:
-            raise ValueError(f"the total {self.total} is larger than {MAX_TOTAL}")
-        return self
+    def _uncarried_amounts(self) -> list[str]:
+        """Amounts the currency cannot carry, refused when issued, not days later when the charge
+        fails. A line's amount and the total are named only when no price explains them."""
+        problems: list[str] = []
+        for n, item in enumerate(self.line_items):
+            for field, amount in (
+                (f"line_items.{n}.unit_price", item.unit_price),
+                (f"line_items.{n}.amount", item.amount),
+            ):
+                problem = amount_problem(amount, self.currency)
+                if problem:
+                    problems.append(f"{field}: {problem}")
+                    break
+        for field, amount in (("total", self.total), ("terms.cancellation_fee", self.terms.cancellation_fee)):
+            problem = amount_problem(amount, self.currency)
+            if problem and not (field == "total" and problems):
+                problems.append(f"{field}: {problem}")
+        return problems
 
     @model_validator(mode="after")
-    def _fee_within_total(self) -> ConfirmationDraft:
+    def _amounts_fit(self) -> ConfirmationDraft:
+        """Every problem with the amounts at once, each naming its field: a staff member
+        fixing a file should not discover them one run at a time."""
+        problems: list[str] = []
+        if self.total > MAX_TOTAL:
+            problems.append(f"the total {self.total} is larger than {MAX_TOTAL}")
         if self.terms.cancellation_fee > self.total:
-            raise ValueError(
+            problems.append(
                 f"terms.cancellation_fee: the cancellation fee {self.terms.cancellation_fee} is more than "
                 f"the total {self.total}"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _chargeable_in_currency(self) -> ConfirmationDraft:
-        # Refused when issued, not days later when the charge fails.
-        amounts = [(f"line_items.{n}.unit_price", item.unit_price) for n, item in enumerate(self.line_items)]
-        amounts += [(f"line_items.{n}.amount", item.amount) for n, item in enumerate(self.line_items)]
-        amounts += [("total", self.total), ("terms.cancellation_fee", self.terms.cancellation_fee)]
-        for field, amount in amounts:
-            problem = amount_problem(amount, self.currency)
-            if problem:
-                raise ValueError(f"{field}: {problem}")
+        problems += self._uncarried_amounts()
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -747,6 +756,12 @@ class OrderPolicy(Model):
     )
     run_event_budget: Annotated[int, Field(ge=200, le=40_000)] = Field(
         default=8_000, description="History events after which an order continues as new (ORDERS_RUN_EVENT_BUDGET)."
+    )
+    # True in histories recorded before the field existed: they never refused for it.
+    stripe: bool = Field(
+        default=True,
+        description="Whether the worker can take card and hosted-invoice payments (STRIPE_API_KEY was set)"
+        " when the order started.",
     )
 
 

@@ -132,6 +132,9 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
 # loads in its first task.
 NEEDS_POLICY = frozenset({names.DELIVER, names.ACCEPT, names.EXTEND_DEADLINE})
 
+# The payment methods that only Stripe can take.
+NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
+
 # Which deadline may move in which status.
 DEADLINE_STATUS: dict[str, OrderStatus] = {
     "payment_due": S.AWAITING_PAYMENT,
@@ -626,6 +629,8 @@ class ServiceOrderWorkflow(ActionHandlers):
                 summary="open support period",
             )
             window.ticket = ticket.ticket
+            # The desk's activity sent the team's notice: count it with the order's other emails.
+            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}")
         except ActivityError as error:
             # The customer's support period stands even if the desk missed the notice.
             self._record_email_failure(notice, error)
@@ -954,7 +959,10 @@ class ServiceOrderWorkflow(ActionHandlers):
                 f"version {request.version} is not the current confirmation; "
                 f"the current version is {self._latest.version}"
             )
+        if isinstance(request, IssueConfirmationInput):
+            self._check_methods_available(request.confirmation.terms.payment_methods)
         if isinstance(request, ProvidePaymentMethodInput):
+            self._check_methods_available([PaymentMethod.CARD])
             confirmation = self._approved_or_none or (self._latest if self._order.confirmations else None)
             if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
                 allowed = ", ".join(confirmation.terms.payment_methods)
@@ -978,6 +986,18 @@ class ServiceOrderWorkflow(ActionHandlers):
                 raise ActionRejected(
                     f"delivery round {request.round} is not the current delivery; the current round is {current}"
                 )
+
+    def _check_methods_available(self, methods: list[PaymentMethod]) -> None:
+        """Never promise the customer a way to pay that the worker cannot take."""
+        if self._policy is None or self._policy.stripe:
+            return
+        missing = " or ".join(repr(m.value) for m in methods if m in NEEDS_STRIPE)
+        if missing:
+            raise ActionRejected(
+                f"the worker cannot take {missing} payments: STRIPE_API_KEY was not set on the worker"
+                " when this order started. Offer 'bank_transfer' only, or set STRIPE_API_KEY on the worker"
+                " (`orders dev --stripe-test-double` to try cards locally) and start a new order"
+            )
 
     def _check_deadline_change(self, request: ExtendDeadlineInput) -> None:
         if self._status is not DEADLINE_STATUS[request.target]:
@@ -1696,6 +1716,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         except ActivityError as error:
             # The request is on the order either way; operations are told it did not reach the desk.
             self._record_email_failure(notice, error)
+        else:
+            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk")
         if not beside:
             await self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import OrderClient
+from starter.client import ActionRejected, OrderClient
 from starter.portal import build_stripe_client
 from starter.webhooks import WEBHOOK_PATH, create_app
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve, sign
-from tests.helpers import draft, eventually, start_input
+from tests.helpers import draft, eventually, kinds, start_input
 from tests.starter.portal_harness import PortalHarness, running_portal
 from tests.starter.test_portal_security import hidden
 from workflows.models import ApproveInput, IssueConfirmationInput, OrderStatus
@@ -96,13 +95,48 @@ async def test_a_new_card_is_saved_through_checkout_and_charged(
         assert intents[0]["customer"] == completed["customer"]
 
 
-async def test_without_stripe_the_payment_page_shows_the_bank_transfer_only(
+async def test_without_stripe_card_terms_are_refused_so_no_page_offers_card(
     dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
 ) -> None:
+    """A worker without Stripe refuses card terms when staff issue them: no email or page ever offers card."""
     async with running_portal(dev_env.client, tmp_path, task_queue) as portal:
-        _order_id, pay_path = await _awaiting_card_payment(portal, portal.orders)
+        start = start_input()
+        await portal.orders.start(start)
+        # The order has read the worker's settings once it acknowledges the contact.
+        await eventually(lambda: "contact_ack" in kinds(portal.outbox_dir), "contact_ack")
+        terms = IssueConfirmationInput(confirmation=draft(payment_methods=["card", "bank_transfer"]))
+        with pytest.raises(ActionRejected, match="STRIPE_API_KEY"):
+            await portal.orders.issue_confirmation(start.order_id, terms)
+
+
+async def test_the_pay_page_says_when_card_is_offered_but_cannot_be_taken_here(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, stripe_api: StripeDouble
+) -> None:
+    """The worker takes cards, the portal has no Stripe: the page says so, instead of leaving card out silently."""
+    stripe_settings: dict[str, Any] = {"stripe_api_key": TEST_API_KEY, "stripe_api_base": stripe_api.url}
+    async with running_portal(dev_env.client, tmp_path, task_queue, stripe_settings=stripe_settings) as portal:
+        _, pay_path = await _awaiting_card_payment(portal, portal.orders)
         async with httpx.AsyncClient(base_url=portal.url) as http:
             page = await http.get(pay_path)
-        assert page.status_code == 200
-        assert 'id="bank-transfer"' in page.text and portal.settings.bank_iban in page.text
-        assert 'id="card"' not in page.text and not re.search(r"stripe", page.text, re.IGNORECASE)
+    assert page.status_code == 200 and 'id="bank-transfer"' in page.text and 'id="pay-card"' not in page.text
+    assert "Card payment is not available" in page.text, page.text
+
+
+async def test_the_pay_page_says_plainly_that_cards_go_to_the_test_double(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, stripe_api: StripeDouble
+) -> None:
+    stripe_settings: dict[str, Any] = {
+        "stripe_api_key": TEST_API_KEY,
+        "stripe_api_base": stripe_api.url,
+        "stripe_test_double": True,
+    }
+    stripe_client = build_stripe_client(dataclasses.replace(Settings(), **stripe_settings))
+    async with running_portal(
+        dev_env.client, tmp_path, task_queue, stripe_client=stripe_client, stripe_settings=stripe_settings
+    ) as portal:
+        order_id, pay_path = await _awaiting_card_payment(portal, portal.orders)
+        async with httpx.AsyncClient(base_url=portal.url) as http:
+            page = await http.get(pay_path)
+    assert page.status_code == 200 and 'id="test-double"' in page.text, page.text
+    assert "test double" in page.text and "No real card is charged" in page.text
+    assert f"orders card {order_id} --customer cus_test --payment-method pm_card_visa" in page.text

@@ -227,19 +227,19 @@ async def test_authentication_required_asks_the_customer_to_complete_payment(
     assert body is not None and f"/orders/{result.order_id}/pay" in body.get_content()
 
 
-async def test_charge_without_stripe_alerts_operations(
+async def test_card_terms_sent_as_a_signal_to_a_worker_without_stripe_are_rejected(
     ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
 ) -> None:
+    """Without STRIPE_API_KEY the order never offers card: a signal is rejected, in words, and nothing is charged."""
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
+        await eventually(lambda: "contact_ack" in kinds(settings.outbox_dir), "the order read the worker's settings")
         await issue(handle, "card", "bank_transfer")
         await handle.signal(names.PROVIDE_PAYMENT_METHOD, card())
-        await handle.signal(names.APPROVE, ApproveInput(version=1))
-        await eventually(lambda: "payment_error" in kinds(settings.outbox_dir), "payment error to operations")
-        result = await view(handle)
-        assert result.status is OrderStatus.AWAITING_PAYMENT
-        [attempt] = result.charge_attempts
-        assert attempt.status == "error" and attempt.message is not None and "STRIPE_API_KEY" in attempt.message
+        result = await until(handle, lambda o: len(o.rejected) == 2, "both rejected")
+        assert all("STRIPE_API_KEY" in r.reason for r in result.rejected), result.rejected
+        assert result.status is OrderStatus.DISCUSSING and not result.charge_attempts
+        assert result.payment_method_on_file is None
         await handle.terminate("test over")
 
 
