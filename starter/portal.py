@@ -177,6 +177,8 @@ def customer_view(view: OrderView) -> dict[str, Any]:
         "support_requests": [s.model_dump() for s in view.support_requests],
         "notes": [n.model_dump() for n in view.notes if n.author == "customer"],
         "cancellation": {"at": view.cancellation.at} if view.cancellation else None,
+        "payment_due_at": view.payment_due_at,
+        "payment_cancel_at": view.payment_cancel_at,
         "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
     }
 
@@ -734,9 +736,6 @@ def create_app(
             return portal.message("Not found", "This delivery does not exist.", 404)
         current_url = portal.newer_url(view, "delivery", round_, view.deliveries[-1].round)
         revision = next((r for r in view.revisions if r.round == round_), None)
-        review_ends = shown.review_ends_at
-        if review_ends is None and view.status == OrderStatus.AWAITING_ACCEPTANCE and view.next_deadline:
-            review_ends = view.next_deadline.at
         return portal.order_page(
             request,
             "delivery.html",
@@ -745,7 +744,8 @@ def create_app(
             title=f"Order {order_id}: delivery {round_}",
             delivery=shown.model_dump(),
             revision=revision.model_dump() if revision else None,
-            review_ends_at=review_ends,
+            review_ends_at=shown.review_ends_at,
+            deemed_acceptance=_deemed_acceptance(view),
             current_url=current_url,
             can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
         )
@@ -843,7 +843,7 @@ def create_app(
             card_allowed=card_allowed,
             needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
             card_on_file=view.payment_method_on_file is not None,
-            due=view.next_deadline.model_dump() if view.next_deadline else None,
+            overdue=view.payment_due_at is not None and portal.now() >= view.payment_due_at,
         )
 
     async def pay_card(request: Request) -> Response:
@@ -953,6 +953,14 @@ def _payment_methods(view: OrderView) -> list[PaymentMethod]:
     if not number or number > len(view.confirmations):
         return [PaymentMethod.BANK_TRANSFER]
     return list(view.confirmations[number - 1].terms.payment_methods)
+
+
+def _deemed_acceptance(view: OrderView) -> bool:
+    """Whether silence at the end of a review counts as acceptance under the approved terms."""
+    number = view.approved_version
+    if not number or number > len(view.confirmations):
+        return False
+    return view.confirmations[number - 1].terms.deemed_acceptance
 
 
 def _terms(terms: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -518,7 +518,13 @@ class Delivery(Model):
     summary: str
     links: list[str] = Field(default_factory=list)
     access_instructions: str | None = None
-    review_ends_at: datetime | None = Field(default=None, description="Set when an operator moved the review end.")
+    review_ends_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the customer's review of this delivery ends (the date the delivered email gives). The order"
+            " stores it only when an operator moved it; the status query always fills it in."
+        ),
+    )
 
 
 class Revision(Model):
@@ -542,6 +548,8 @@ class SupportRequest(Model):
 
 
 class Deadline(Model):
+    """A date and what happens then, in words."""
+
     at: datetime
     what: str
 
@@ -632,7 +640,25 @@ class OrderView(Model):
     support: SupportWindow | None = None
     support_requests: list[SupportRequest] = Field(default_factory=list)
     cancellation: Cancellation | None = None
-    next_deadline: Deadline | None = None
+    payment_due_at: datetime | None = Field(
+        default=None, description="The payment due date the customer was given, including any extension."
+    )
+    payment_cancel_at: datetime | None = Field(
+        default=None, description="When an order still unpaid is cancelled: the due date plus the grace period."
+    )
+    next_deadline: Deadline | None = Field(
+        default=None,
+        description=(
+            "The next date someone is held to: approve a confirmation, pay, a milestone, the end of a review or of"
+            " support. Recomputed whenever the order changes; none while it is staff's turn with no date."
+        ),
+    )
+    next_alarm: Deadline | None = Field(
+        default=None,
+        description=(
+            "Internal: the order's next timer (a reminder, a digest, a deadline), what OrderNextDeadline holds."
+        ),
+    )
     timeline: list[TimelineEvent] = Field(default_factory=list)
     rejected: list[RejectedAction] = Field(default_factory=list)
     failed_emails: list[FailedEmail] = Field(default_factory=list)

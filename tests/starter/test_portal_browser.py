@@ -14,6 +14,7 @@ tests/starter/test_portal_browser.py -k walk`` writes
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import draft, eventually
+from tests.helpers import draft, eventually, outbox
 from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
 from workflows.models import DeliverInput, IssueConfirmationInput, OrderStatus, RecordPaymentInput
 
@@ -56,6 +57,18 @@ async def portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) 
 async def _email(portal: PortalHarness, order_id: str, kind: str, count: int = 1) -> str:
     await eventually(lambda: len(portal.links(order_id, kind)) >= count, f"{kind} email #{count}")
     return portal.link(order_id, kind)
+
+
+def _date_in(portal: PortalHarness, order_id: str, kind: str, pattern: str) -> str:
+    """The date an email of ``kind`` gives, found by ``pattern`` in its text."""
+    for message in outbox(portal.outbox_dir):
+        if message["X-Order-Id"] == order_id and message["X-Message-Kind"] == kind:
+            body = message.get_body(("plain",))
+            assert body is not None
+            found = re.search(pattern, " ".join(body.get_content().split()))
+            assert found, f"no date in the {kind} email"
+            return found.group(1)
+    raise AssertionError(f"no {kind} email")
 
 
 async def _shot(page: Any, name: str) -> None:
@@ -100,6 +113,10 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     assert "EUR 4,800.00" in (await page.text_content("#amount-due") or "")
     reference = (await page.text_content("#reference") or "").strip()
     assert reference
+    # The page gives the due date the payment email gives, not a reminder's date.
+    due_by = _date_in(portal, order_id, "payment_requested", r"please pay EUR 4,800\.00 by (.+? UTC)\.")
+    assert due_by in (await page.text_content("main") or "")
+    assert "reminder" not in (await page.text_content("main") or "")
 
     # 5. staff record the payment and deliver
     await portal.orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference=reference))
@@ -110,6 +127,10 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     # 6. the delivery link, and a revision request
     await page.goto(await _email(portal, order_id, "delivered"))
     assert "The new site is on staging." in (await page.text_content("#summary") or "")
+    # The end of the review the email gives, and what silence then means.
+    review_by = _date_in(portal, order_id, "delivered", r"by (\d+ \w+ \d{4}, \d\d:\d\d UTC)\.")
+    review = await page.text_content("main") or ""
+    assert f"Please review by {review_by}." in review and "counts as accepted" in review
     await page.fill("#revision-comments", "Please make the logo larger.")
     await page.click("#request-revision")
     assert "revision request" in (await page.text_content(".notice") or "")
