@@ -176,11 +176,34 @@ def customer_view(view: OrderView) -> dict[str, Any]:
         "support": view.support.model_dump(exclude={"ticket"}) if view.support else None,
         "support_requests": [s.model_dump() for s in view.support_requests],
         "notes": [n.model_dump() for n in view.notes if n.author == "customer"],
+        "messages": customer_messages(view),
         "cancellation": {"at": view.cancellation.at} if view.cancellation else None,
         "payment_due_at": view.payment_due_at,
         "payment_cancel_at": view.payment_cancel_at,
         "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
     }
+
+
+def customer_messages(view: OrderView) -> list[dict[str, Any]]:
+    """Everything the customer sent, oldest first: the first contact, their notes, change
+    requests, revision requests and support requests."""
+    sent: list[dict[str, Any]] = [{"at": view.created_at, "what": "Your first message", "text": view.first_message}]
+    sent += [{"at": n.at, "what": "Your message", "text": n.text} for n in view.notes if n.author == "customer"]
+    for c in view.confirmations:
+        if c.comments is not None:
+            # Orders from before comments_at: the changes came before the next version.
+            at = c.comments_at or _next_issue(view, c.version) or c.issued_at
+            sent.append({"at": at, "what": f"Changes you asked for (version {c.version})", "text": c.comments})
+    sent += [
+        {"at": r.at, "what": f"Revision you asked for (delivery {r.round})", "text": r.comments} for r in view.revisions
+    ]
+    sent += [{"at": s.at, "what": f"Support request: {s.subject}", "text": s.text} for s in view.support_requests]
+    return sorted(sent, key=lambda m: m["at"])
+
+
+def _next_issue(view: OrderView, version: int) -> datetime | None:
+    later = [c.issued_at for c in view.confirmations if c.version == version + 1]
+    return later[0] if later else None
 
 
 def contact_order_id(nonce: str) -> str:

@@ -312,6 +312,7 @@ class Confirmation(ConfirmationDraft):
     amount_total: Money
     state: ConfirmationState = ConfirmationState.ISSUED
     comments: str | None = None
+    comments_at: datetime | None = Field(default=None, description="When the customer asked for changes.")
 
 
 # --------------------------------------------------------------------------

@@ -1153,6 +1153,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         confirmation = self._latest
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
         confirmation.comments = request.comments
+        confirmation.comments_at = workflow.now()
         self._email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 

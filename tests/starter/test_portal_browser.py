@@ -25,7 +25,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers import draft, eventually, outbox
 from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
-from workflows.models import DeliverInput, IssueConfirmationInput, OrderStatus, RecordPaymentInput
+from workflows.models import (
+    AddNoteInput,
+    ApproveInput,
+    DeliverInput,
+    IssueConfirmationInput,
+    OrderStatus,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    SupportRequestInput,
+)
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
@@ -168,3 +178,43 @@ async def test_bad_links_show_a_plain_page_in_the_browser(browser: Any, portal: 
     text = await page.text_content("main") or ""
     assert "This link cannot be used" in text and "Nothing was changed" in text
     assert "Traceback" not in (await page.content())
+
+
+async def test_the_overview_shows_everything_the_customer_sent(browser: Any, portal: PortalHarness) -> None:
+    page = await browser.new_page(viewport={"width": 820, "height": 900})
+    await page.goto(portal.url + "/contact")
+    await page.fill("#name", "Ada Lovelace")
+    await page.fill("#email", "ada@example.com")
+    await page.fill("#message", "We need our booking website redesigned.")
+    await page.click("button[type=submit]")
+    order_id = (await page.text_content("#order-id") or "").strip()
+
+    orders = portal.orders
+    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+    await orders.request_changes(order_id, RequestChangesInput(version=1, comments="Please add a French version."))
+    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft("5200.00")))
+    await orders.approve(order_id, ApproveInput(version=2))
+    await orders.add_note(order_id, AddNoteInput(text="Our logo files are attached.", author="customer"))
+    await orders.add_note(order_id, AddNoteInput(text="Internal: customer is price sensitive.", author="staff"))
+    await orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("5200.00"), reference="SO-1"))
+    await orders.deliver(order_id, DeliverInput(summary="The new site is on staging."))
+    await orders.request_revision(order_id, RequestRevisionInput(comments="Please make the logo larger."))
+    await orders.deliver(order_id, DeliverInput(summary="Logo enlarged."))
+    await orders.accept(order_id)
+    await orders.request_support(order_id, SupportRequestInput(subject="Login", text="SSO fails in Safari."))
+
+    await page.goto(await _email(portal, order_id, "support_request_ack"))
+    await page.click("a:text('overview')")
+    messages = await page.text_content("#messages") or ""
+    for sent in (
+        "We need our booking website redesigned.",
+        "Please add a French version.",
+        "Our logo files are attached.",
+        "Please make the logo larger.",
+        "Login",
+        "SSO fails in Safari.",
+    ):
+        assert sent in messages, sent
+    assert "price sensitive" not in (await page.content())
+    # Oldest first, as a conversation reads.
+    assert messages.index("booking website") < messages.index("French") < messages.index("logo larger")
