@@ -65,6 +65,8 @@ from activities import links
 from activities.config import Settings
 from activities.email import (
     LINK_FALLBACK_LIFETIME,
+    format_date,
+    format_duration,
     is_web_url,
     with_formatting,
 )
@@ -449,9 +451,23 @@ class Portal:
         return found
 
     async def load(self, order_id: str) -> OrderView | HTMLResponse:
-        """The order, or the page that says why it cannot be shown (the link was valid)."""
+        """The order, or the page that says why it cannot be shown (the link was valid).
+
+        A closed order stays readable for ``settings.closed_order_visible`` after
+        it closed, whatever link opens it; then its pages are gone.
+        """
         try:
-            return await (await self.orders()).status(order_id)
+            view = await (await self.orders()).status(order_id)
+            kept = self.settings.closed_order_visible
+            if view.closed_at is not None and self.now() > view.closed_at + kept:
+                return self.message(
+                    "This order is closed",
+                    f"Order {order_id} closed on {format_date(view.closed_at)}. We keep an order's pages for "
+                    f"{format_duration(kept)} after it closes. Please write to {self.settings.support_email} "
+                    "if you need anything about it.",
+                    410,
+                )
+            return view
         except OrderNotFound:
             return self.message("Order not found", "This order is no longer available.", 404)
         except NoWorkerAvailable as error:

@@ -641,6 +641,9 @@ class OrderView(Model):
     support: SupportWindow | None = None
     support_requests: list[SupportRequest] = Field(default_factory=list)
     cancellation: Cancellation | None = None
+    closed_at: datetime | None = Field(
+        default=None, description="When the order closed (completed, cancelled or expired); none while it is open."
+    )
     payment_due_at: datetime | None = Field(
         default=None, description="The payment due date the customer was given, including any extension."
     )

@@ -1046,6 +1046,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return {"next_deadline": None, "next_alarm": self._order.next_deadline}
         due = self._payment_due_at
         return {
+            "closed_at": self._closed_at(),
             "payment_due_at": due,
             "payment_cancel_at": due + self._term("payment_grace") if due and self._approved_or_none else None,
             "deliveries": [
@@ -1054,6 +1055,16 @@ class ServiceOrderWorkflow(ActionHandlers):
             "next_deadline": self._obligation(),
             "next_alarm": self._order.next_deadline,
         }
+
+    def _closed_at(self) -> datetime | None:
+        o = self._order
+        if self._status is S.COMPLETED and o.support is not None:
+            return o.support.closed_at
+        if self._status is S.CANCELLED and o.cancellation is not None:
+            return o.cancellation.at
+        if self._status is S.EXPIRED and o.confirmations:
+            return self._confirmation_expires_at(self._latest)
+        return None
 
     def _obligation(self) -> Deadline | None:
         """The next date the customer or staff are held to, from the order as it is now.

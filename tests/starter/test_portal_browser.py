@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import draft, eventually, outbox
-from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
+from activities.links import sign_link
+from tests.helpers import draft, eventually, outbox, start_input
+from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal
 from workflows.models import (
     AddNoteInput,
     ApproveInput,
+    CancelInput,
     DeliverInput,
     IssueConfirmationInput,
     OrderStatus,
@@ -218,3 +221,30 @@ async def test_the_overview_shows_everything_the_customer_sent(browser: Any, por
     assert "price sensitive" not in (await page.content())
     # Oldest first, as a conversation reads.
     assert messages.index("booking website") < messages.index("French") < messages.index("logo larger")
+
+
+async def test_a_closed_order_stays_readable_from_its_last_email_then_not(
+    browser: Any, dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    later = {"now": datetime.now(UTC)}
+    async with running_portal(dev_env.client, tmp_path, task_queue, clock=lambda: later["now"]) as portal:
+        order_id = (await portal.orders.start(start_input())).order_id
+        await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+        await portal.orders.cancel(order_id, CancelInput(reason="We found another supplier.", by="customer"))
+        await eventually(lambda: "cancelled" in portal.kinds(order_id), "the cancellation email")
+        # The last email's overview link: the finished order, read-only.
+        (overview,) = portal.links(order_id, "cancelled", overview=True)
+        page = await browser.new_page(viewport={"width": 820, "height": 900})
+        response = await page.goto(overview)
+        assert response is not None and response.status == 200
+        assert "This order was cancelled." in (await page.text_content("main") or "")
+        assert await page.locator("form, a.button").count() == 0
+        # The portal's documented time after closing (90 days), then the order's pages are refused.
+        later["now"] = datetime.now(UTC) + timedelta(days=89)
+        response = await page.goto(overview)
+        assert response is not None and response.status == 200
+        token = sign_link(LINK_SECRET, order_id, "confirmation", 1, datetime.now(UTC) + timedelta(days=400))
+        later["now"] = datetime.now(UTC) + timedelta(days=91)
+        response = await page.goto(f"{portal.url}/orders/{order_id}?token={token}")
+        assert response is not None and response.status == 410
+        assert "90 days" in (await page.text_content("main") or "")
