@@ -796,6 +796,7 @@ class MessageKind(StrEnum):
     PAYMENT_REMINDER = "payment_reminder"
     PAYMENT_OVERDUE_CANCELLED = "payment_overdue_cancelled"
     PAYMENT_RECEIVED = "payment_received"
+    PAYMENT_DUE_CHANGED = "payment_due_changed"
     OVERPAYMENT_ALERT = "overpayment_alert"
     WORK_COMMENCED = "work_commenced"
     PROGRESS_UPDATE = "progress_update"

@@ -190,6 +190,7 @@ VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
+NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 
 # Signals that arrive while a run hands over to the next wait for it, up to this
 # many bytes; past it they are applied at once and the handover waits for them.
@@ -1236,6 +1237,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         old, new = self._current_deadline(request), self._new_deadline(request)
         if request.target == "payment_due":
             self._payment_due_at = new
+            if workflow.patched(NEW_DUE_DATE_EMAILED):
+                # The customer is held to the new date, so they hear of it.
+                self._email(MessageKind.PAYMENT_DUE_CHANGED, **self._payment_context(), previous_due_at=self._iso(old))
         elif request.target == "milestone":
             milestone = self._milestone(request.milestone or "")
             assert milestone is not None
@@ -1267,12 +1271,15 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
             return
+        owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._payment_due_at
         self._email(
             MessageKind.PAYMENT_RECEIVED,
             payment=payment.model_dump(mode="json"),
             amount_paid=str(self._order.amount_paid),
             balance_due=str(self._order.balance_due),
             currency=self._order.currency,
+            # A part payment: when the rest is due, and (through the payment page's link) how to pay it.
+            **(self._balance_dates() if owing else {}),
         )
         if self._order.overpaid > overpaid_before:
             self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
@@ -1946,6 +1953,14 @@ class ServiceOrderWorkflow(ActionHandlers):
             "overdue": workflow.now() >= self._payment_due_at,
             "methods": [m.value for m in self._approved.terms.payment_methods],
             "instructions": instructions.model_dump(mode="json") if instructions else None,
+        }
+
+    def _balance_dates(self) -> dict[str, Any]:
+        """When the rest of a part-paid order is due, and when it would be cancelled (the pay link's expiry)."""
+        assert self._payment_due_at is not None
+        return {
+            "due_at": self._iso(self._payment_due_at),
+            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
         }
 
     def _milestones_context(self) -> list[dict[str, Any]]:

@@ -138,3 +138,39 @@ async def test_the_next_deadline_is_a_real_obligation_and_follows_every_change(
         assert order.support is not None
         assert order.next_deadline is not None
         assert (order.next_deadline.at, order.next_deadline.what) == (order.support.ends_at, "support period ends")
+
+
+async def test_a_partial_payment_email_gives_the_balance_its_due_date_and_the_pay_link(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await handle.signal(names.APPROVE, ApproveInput(version=1))
+        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1800.00"), reference="TX-1"))
+        await eventually(lambda: "payment_received" in kinds(settings.outbox_dir), "payment received")
+        order = await view(handle)
+        text = " ".join(_text(settings, "payment_received").split())
+        assert "EUR 3,000.00" in text
+        assert _day(order.payment_due_at).split("|")[1] in text
+        assert f"/orders/{order.order_id}/pay" in text
+
+
+async def test_a_new_payment_due_date_is_emailed_to_the_customer(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await handle.signal(names.APPROVE, ApproveInput(version=1))
+        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await handle.signal(
+            names.EXTEND_DEADLINE,
+            ExtendDeadlineInput(target="payment_due", extend_by=timedelta(days=10), reason="agreed on the phone"),
+        )
+        await eventually(lambda: "payment_due_changed" in kinds(settings.outbox_dir), "the new due date emailed")
+        order = await view(handle)
+        text = " ".join(_text(settings, "payment_due_changed").split())
+        assert _day(order.payment_due_at).split("|")[1] in text
+        assert "EUR 4,800.00" in text and f"/orders/{order.order_id}/pay" in text
