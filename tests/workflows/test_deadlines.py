@@ -16,6 +16,7 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from activities.email import format_date, format_datetime_utc
 from tests.conftest import make_worker
 from tests.helpers import draft, eventually, kinds, outbox, start_order, view
 from workflows import names
@@ -41,8 +42,7 @@ def _text(settings: Settings, kind: str) -> str:
 
 
 def _day(moment: object) -> str:
-    from activities.email import format_date, format_datetime_utc
-
+    """``"<date>|<date and time>"`` as the emails write them."""
     return f"{format_date(moment)}|{format_datetime_utc(moment)}"
 
 
