@@ -82,6 +82,24 @@ def _policy_from_env(env: dict[str, str]) -> OrderPolicy:
         raise ConfigError(f"invalid default durations: {exc}") from None
 
 
+DEFAULT_CLOSED_ORDER_VISIBLE = timedelta(days=90)
+CLOSED_ORDER_VISIBLE_ENV = "ORDERS_CLOSED_ORDER_VISIBLE"
+
+
+def _closed_order_visible(env: Mapping[str, str]) -> timedelta:
+    """``ORDERS_CLOSED_ORDER_VISIBLE``: an ISO 8601 duration, at least a day, at most ten years."""
+    raw = env.get(CLOSED_ORDER_VISIBLE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CLOSED_ORDER_VISIBLE
+    try:
+        value = _DURATION.validate_python(raw)
+    except ValueError:
+        raise ConfigError(f"{CLOSED_ORDER_VISIBLE_ENV}={raw!r} is not an ISO 8601 duration such as P90D") from None
+    if not timedelta(days=1) <= value <= timedelta(days=3660):
+        raise ConfigError(f"{CLOSED_ORDER_VISIBLE_ENV}={raw!r} must be from P1D to P3660D")
+    return value
+
+
 LEDGER_FILE = ".sent.sqlite"
 
 
@@ -261,6 +279,9 @@ class Settings:
     email_ledger: Path | None = None
     # How many orders the worker keeps cached between their workflow tasks (0: replay every task).
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
+    # How long a closed order's overview stays readable on the portal, and how long
+    # the overview link in each customer email works after it was sent.
+    closed_order_visible: timedelta = DEFAULT_CLOSED_ORDER_VISIBLE
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -312,4 +333,5 @@ class Settings:
             max_cached_workflows=_count(
                 env, "ORDERS_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, MAX_MAX_CACHED_WORKFLOWS
             ),
+            closed_order_visible=_closed_order_visible(env),
         )

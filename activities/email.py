@@ -46,7 +46,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
-from activities.links import AUTHENTICATE, LINK_ACTIONS, LinkSigner
+from activities.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
 
@@ -328,7 +328,25 @@ def template_variables(kind: MessageKind, context: Mapping[str, Any], settings: 
         "web_base_url": settings.web_base_url.rstrip("/"),
         "kind": kind.value,
         "internal": kind in INTERNAL_KINDS,
+        "overview_url": None if kind in INTERNAL_KINDS else _overview_url(context, settings),
     }
+
+
+def _overview_url(context: Mapping[str, Any], settings: Settings) -> str | None:
+    """The customer's link to the order's read-only overview, signed for the overview only.
+
+    It works for ``settings.closed_order_visible`` after the email is sent, so
+    an order's last email keeps the finished order readable that long.
+    """
+    order = context.get("order")
+    order_id = order.get("order_id") if isinstance(order, Mapping) else None
+    if not order_id:
+        return None
+    url = f"{settings.web_base_url.rstrip('/')}/orders/{quote(str(order_id), safe='')}"
+    token = LinkSigner(settings.link_secret).sign(
+        str(order_id), OVERVIEW, None, datetime.now(UTC) + settings.closed_order_visible
+    )
+    return f"{url}?token={token}" if token else url
 
 
 def _bank_details(context: Mapping[str, Any], settings: Settings) -> dict[str, Any]:

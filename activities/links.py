@@ -54,9 +54,14 @@ LINK_ACTIONS: Final[dict[str, frozenset[str]]] = {
     "pay": frozenset({"provide_payment_method"}),
     "delivery": frozenset({"accept", "request_revision"}),
     "support": frozenset({"request_support"}),
+    # The read-only overview, linked from every customer email: it offers no action.
+    "order": frozenset(),
     # Not an order action: the page redirects to the signed Stripe address.
     "authenticate": frozenset({"authenticate"}),
 }
+
+OVERVIEW: Final = "order"
+"""The link action of the overview link in every customer email: it opens the overview and acts on nothing."""
 
 AUTHENTICATE: Final = "authenticate"
 """The link action of the card-authentication link: ``verify_link(..., action=AUTHENTICATE)``."""

@@ -65,6 +65,8 @@ from activities import links
 from activities.config import Settings
 from activities.email import (
     LINK_FALLBACK_LIFETIME,
+    format_date,
+    format_duration,
     is_web_url,
     with_formatting,
 )
@@ -175,9 +177,34 @@ def customer_view(view: OrderView) -> dict[str, Any]:
         "support": view.support.model_dump(exclude={"ticket"}) if view.support else None,
         "support_requests": [s.model_dump() for s in view.support_requests],
         "notes": [n.model_dump() for n in view.notes if n.author == "customer"],
+        "messages": customer_messages(view),
         "cancellation": {"at": view.cancellation.at} if view.cancellation else None,
+        "payment_due_at": view.payment_due_at,
+        "payment_cancel_at": view.payment_cancel_at,
         "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
     }
+
+
+def customer_messages(view: OrderView) -> list[dict[str, Any]]:
+    """Everything the customer sent, oldest first: the first contact, their notes, change
+    requests, revision requests and support requests."""
+    sent: list[dict[str, Any]] = [{"at": view.created_at, "what": "Your first message", "text": view.first_message}]
+    sent += [{"at": n.at, "what": "Your message", "text": n.text} for n in view.notes if n.author == "customer"]
+    for c in view.confirmations:
+        if c.comments is not None:
+            # Orders from before comments_at: the changes came before the next version.
+            at = c.comments_at or _next_issue(view, c.version) or c.issued_at
+            sent.append({"at": at, "what": f"Changes you asked for (version {c.version})", "text": c.comments})
+    sent += [
+        {"at": r.at, "what": f"Revision you asked for (delivery {r.round})", "text": r.comments} for r in view.revisions
+    ]
+    sent += [{"at": s.at, "what": f"Support request: {s.subject}", "text": s.text} for s in view.support_requests]
+    return sorted(sent, key=lambda m: m["at"])
+
+
+def _next_issue(view: OrderView, version: int) -> datetime | None:
+    later = [c.issued_at for c in view.confirmations if c.version == version + 1]
+    return later[0] if later else None
 
 
 def contact_order_id(nonce: str) -> str:
@@ -423,9 +450,23 @@ class Portal:
         return found
 
     async def load(self, order_id: str) -> OrderView | HTMLResponse:
-        """The order, or the page that says why it cannot be shown (the link was valid)."""
+        """The order, or the page that says why it cannot be shown (the link was valid).
+
+        A closed order stays readable for ``settings.closed_order_visible`` after
+        it closed, whatever link opens it; then its pages are gone.
+        """
         try:
-            return await (await self.orders()).status(order_id)
+            view = await (await self.orders()).status(order_id)
+            kept = self.settings.closed_order_visible
+            if view.closed_at is not None and self.now() > view.closed_at + kept:
+                return self.message(
+                    "This order is closed",
+                    f"Order {order_id} closed on {format_date(view.closed_at)}. We keep an order's pages for "
+                    f"{format_duration(kept)} after it closes. Please write to {self.settings.support_email} "
+                    "if you need anything about it.",
+                    410,
+                )
+            return view
         except OrderNotFound:
             return self.message("Order not found", "This order is no longer available.", 404)
         except NoWorkerAvailable as error:
@@ -736,9 +777,6 @@ def create_app(
             return portal.message("Not found", "This delivery does not exist.", 404)
         current_url = portal.newer_url(view, "delivery", round_, view.deliveries[-1].round)
         revision = next((r for r in view.revisions if r.round == round_), None)
-        review_ends = shown.review_ends_at
-        if review_ends is None and view.status == OrderStatus.AWAITING_ACCEPTANCE and view.next_deadline:
-            review_ends = view.next_deadline.at
         return portal.order_page(
             request,
             "delivery.html",
@@ -747,7 +785,8 @@ def create_app(
             title=f"Order {order_id}: delivery {round_}",
             delivery=shown.model_dump(),
             revision=revision.model_dump() if revision else None,
-            review_ends_at=review_ends,
+            review_ends_at=shown.review_ends_at,
+            deemed_acceptance=_deemed_acceptance(view),
             current_url=current_url,
             can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
         )
@@ -846,7 +885,7 @@ def create_app(
             stripe_test_double=settings.stripe_test_double,
             needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
             card_on_file=view.payment_method_on_file is not None,
-            due=view.next_deadline.model_dump() if view.next_deadline else None,
+            overdue=view.payment_due_at is not None and portal.now() >= view.payment_due_at,
         )
 
     async def pay_card(request: Request) -> Response:
@@ -956,6 +995,14 @@ def _payment_methods(view: OrderView) -> list[PaymentMethod]:
     if not number or number > len(view.confirmations):
         return [PaymentMethod.BANK_TRANSFER]
     return list(view.confirmations[number - 1].terms.payment_methods)
+
+
+def _deemed_acceptance(view: OrderView) -> bool:
+    """Whether silence at the end of a review counts as acceptance under the approved terms."""
+    number = view.approved_version
+    if not number or number > len(view.confirmations):
+        return False
+    return view.confirmations[number - 1].terms.deemed_acceptance
 
 
 def _terms(terms: dict[str, Any], settings: Settings) -> dict[str, Any]:

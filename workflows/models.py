@@ -321,6 +321,7 @@ class Confirmation(ConfirmationDraft):
     amount_total: Money
     state: ConfirmationState = ConfirmationState.ISSUED
     comments: str | None = None
+    comments_at: datetime | None = Field(default=None, description="When the customer asked for changes.")
 
 
 # --------------------------------------------------------------------------
@@ -527,7 +528,13 @@ class Delivery(Model):
     summary: str
     links: list[str] = Field(default_factory=list)
     access_instructions: str | None = None
-    review_ends_at: datetime | None = Field(default=None, description="Set when an operator moved the review end.")
+    review_ends_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the customer's review of this delivery ends (the date the delivered email gives). The order"
+            " stores it only when an operator moved it; the status query always fills it in."
+        ),
+    )
 
 
 class Revision(Model):
@@ -551,6 +558,8 @@ class SupportRequest(Model):
 
 
 class Deadline(Model):
+    """A date and what happens then, in words."""
+
     at: datetime
     what: str
 
@@ -641,7 +650,28 @@ class OrderView(Model):
     support: SupportWindow | None = None
     support_requests: list[SupportRequest] = Field(default_factory=list)
     cancellation: Cancellation | None = None
-    next_deadline: Deadline | None = None
+    closed_at: datetime | None = Field(
+        default=None, description="When the order closed (completed, cancelled or expired); none while it is open."
+    )
+    payment_due_at: datetime | None = Field(
+        default=None, description="The payment due date the customer was given, including any extension."
+    )
+    payment_cancel_at: datetime | None = Field(
+        default=None, description="When an order still unpaid is cancelled: the due date plus the grace period."
+    )
+    next_deadline: Deadline | None = Field(
+        default=None,
+        description=(
+            "The next date someone is held to: approve a confirmation, pay, a milestone, the end of a review or of"
+            " support. Recomputed whenever the order changes; none while it is staff's turn with no date."
+        ),
+    )
+    next_alarm: Deadline | None = Field(
+        default=None,
+        description=(
+            "Internal: the order's next timer (a reminder, a digest, a deadline), what OrderNextDeadline holds."
+        ),
+    )
     timeline: list[TimelineEvent] = Field(default_factory=list)
     rejected: list[RejectedAction] = Field(default_factory=list)
     failed_emails: list[FailedEmail] = Field(default_factory=list)
@@ -781,6 +811,7 @@ class MessageKind(StrEnum):
     PAYMENT_REMINDER = "payment_reminder"
     PAYMENT_OVERDUE_CANCELLED = "payment_overdue_cancelled"
     PAYMENT_RECEIVED = "payment_received"
+    PAYMENT_DUE_CHANGED = "payment_due_changed"
     OVERPAYMENT_ALERT = "overpayment_alert"
     WORK_COMMENCED = "work_commenced"
     PROGRESS_UPDATE = "progress_update"

@@ -193,6 +193,7 @@ VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
+NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 
 # Signals that arrive while a run hands over to the next wait for it, up to this
 # many bytes; past it they are applied at once and the handover waits for them.
@@ -894,6 +895,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
             )
         self._apply[action](request)
+        self._describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
             self._applied[applied] = result
@@ -1052,7 +1054,68 @@ class ServiceOrderWorkflow(ActionHandlers):
             left_out = self._held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
             if left_out:
                 older[kind] = left_out
-        return self._order.model_copy(update={**trimmed, "older": older})
+        return self._order.model_copy(update={**trimmed, "older": older, **self._dates()})
+
+    def _dates(self) -> dict[str, Any]:
+        """The dates the customer's emails give, worked out now, so they are never stale.
+
+        The stored order keeps its next alarm in ``next_deadline``, as every
+        carried run and recorded history has it; the answer calls it
+        ``next_alarm`` and gives the real obligation as ``next_deadline``.
+        """
+        if self._policy is None:
+            return {"next_deadline": None, "next_alarm": self._order.next_deadline}
+        due = self._payment_due_at
+        return {
+            "closed_at": self._closed_at(),
+            "payment_due_at": due,
+            "payment_cancel_at": due + self._term("payment_grace") if due and self._approved_or_none else None,
+            "deliveries": [
+                d.model_copy(update={"review_ends_at": self._review_ends_at(d)}) for d in self._order.deliveries
+            ],
+            "next_deadline": self._obligation(),
+            "next_alarm": self._order.next_deadline,
+        }
+
+    def _closed_at(self) -> datetime | None:
+        o = self._order
+        if self._status is S.COMPLETED and o.support is not None:
+            return o.support.closed_at
+        if self._status is S.CANCELLED and o.cancellation is not None:
+            return o.cancellation.at
+        if self._status is S.EXPIRED and o.confirmations:
+            return self._confirmation_expires_at(self._latest)
+        return None
+
+    def _obligation(self) -> Deadline | None:
+        """The next date the customer or staff are held to, from the order as it is now.
+
+        Reminders and digests are the order's own business and never appear here.
+        """
+        o, now = self._order, workflow.now()
+        if self._status is S.AWAITING_APPROVAL and o.confirmations:
+            v = self._latest.version
+            return Deadline(at=self._confirmation_expires_at(self._latest), what=f"approve confirmation v{v}")
+        if self._status is S.AWAITING_PAYMENT and self._payment_due_at is not None:
+            if now < self._payment_due_at:
+                return Deadline(at=self._payment_due_at, what="payment due")
+            cancel_at = self._payment_due_at + self._term("payment_grace")
+            return Deadline(at=cancel_at, what="payment overdue: the order is cancelled if still unpaid")
+        if self._status is S.IN_PROGRESS:
+            open_ = sorted((m for m in o.milestones if m.completed_at is None), key=lambda m: m.due_at)
+            return Deadline(at=open_[0].due_at, what=f"milestone {open_[0].name!r} due") if open_ else None
+        if self._status is S.AWAITING_ACCEPTANCE and o.deliveries:
+            delivery = o.deliveries[-1]
+            ends = self._review_ends_at(delivery)
+            if self._approved.terms.deemed_acceptance:
+                return Deadline(
+                    at=ends, what=f"review of delivery {delivery.round} ends (silence counts as acceptance)"
+                )
+            # Without deemed acceptance the date passes and the review stays open, without a date.
+            return Deadline(at=ends, what=f"review of delivery {delivery.round} ends") if now < ends else None
+        if self._status is S.IN_SUPPORT and o.support is not None:
+            return Deadline(at=o.support.ends_at, what="support period ends")
+        return None
 
     @workflow.query(name=names.HISTORY_PAGE_QUERY)
     def history_page(self, request: HistoryPageInput) -> HistoryPage:
@@ -1122,6 +1185,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         confirmation = self._latest
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
         confirmation.comments = request.comments
+        confirmation.comments_at = workflow.now()
         self._email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 
@@ -1193,6 +1257,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         old, new = self._current_deadline(request), self._new_deadline(request)
         if request.target == "payment_due":
             self._payment_due_at = new
+            if workflow.patched(NEW_DUE_DATE_EMAILED):
+                # The customer is held to the new date, so they hear of it.
+                self._email(MessageKind.PAYMENT_DUE_CHANGED, **self._payment_context(), previous_due_at=self._iso(old))
         elif request.target == "milestone":
             milestone = self._milestone(request.milestone or "")
             assert milestone is not None
@@ -1224,12 +1291,15 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
             return
+        owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._payment_due_at
         self._email(
             MessageKind.PAYMENT_RECEIVED,
             payment=payment.model_dump(mode="json"),
             amount_paid=str(self._order.amount_paid),
             balance_due=str(self._order.balance_due),
             currency=self._order.currency,
+            # A part payment: when the rest is due, and (through the payment page's link) how to pay it.
+            **(self._balance_dates() if owing else {}),
         )
         if self._order.overpaid > overpaid_before:
             self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
@@ -1452,7 +1522,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             S.IN_SUPPORT: "support requests until the period ends",
         }.get(self._status, "nothing: the order is closed")
         lines = [f"**{self._status}** — waiting for {waiting}"]
-        upcoming = self._order.next_deadline
+        deadline = self._obligation() if self._policy is not None else None
+        if deadline is not None:
+            lines.append(f"Deadline: {deadline.at:%Y-%m-%d %H:%M} UTC, {deadline.what}")
+        upcoming = self._order.next_deadline  # the next timer, a reminder included
         if upcoming is not None:
             lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
         workflow.set_current_details("\n\n".join(lines))
@@ -1902,6 +1975,14 @@ class ServiceOrderWorkflow(ActionHandlers):
             "overdue": workflow.now() >= self._payment_due_at,
             "methods": [m.value for m in self._approved.terms.payment_methods],
             "instructions": instructions.model_dump(mode="json") if instructions else None,
+        }
+
+    def _balance_dates(self) -> dict[str, Any]:
+        """When the rest of a part-paid order is due, and when it would be cancelled (the pay link's expiry)."""
+        assert self._payment_due_at is not None
+        return {
+            "due_at": self._iso(self._payment_due_at),
+            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
         }
 
     def _milestones_context(self) -> list[dict[str, Any]]:

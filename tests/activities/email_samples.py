@@ -178,6 +178,16 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "balance_due": "0.00",
         "currency": "EUR",
     },
+    MessageKind.PAYMENT_DUE_CHANGED: {
+        "amount_due": "4800.00",
+        "currency": "EUR",
+        "due_at": "2026-12-20T14:05:00Z",
+        "cancel_at": "2026-12-27T14:05:00Z",
+        "previous_due_at": "2026-12-10T14:05:00Z",
+        "overdue": False,
+        "methods": ["bank_transfer", "invoice"],
+        "instructions": _INSTRUCTIONS,
+    },
     MessageKind.OVERPAYMENT_ALERT: {
         "overpaid": "200.00",
         "amount_paid": "5000.00",
@@ -350,6 +360,8 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
         payment={**_PAYMENT, "amount": "3000.00"},
         amount_paid="3000.00",
         balance_due="1800.00",
+        due_at="2026-12-10T14:05:00Z",
+        cancel_at="2026-12-17T14:05:00Z",
     ),
     # Bank transfer only: nothing to click, so no button.
     "payment_requested.bank_transfer_only": _variant(

@@ -282,6 +282,8 @@ SCENARIOS: dict[str, Scenario] = {
     "completed_lean": completed_with_revision,
     "continued_as_new": continued_as_new,
     "continued_with_waiting_signals": continued_with_waiting_signals,
+    # The same walk as deadline_extended, after a new payment due date is emailed to the customer.
+    "deadline_extended_emailed": deadline_extended,
 }
 
 

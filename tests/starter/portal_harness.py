@@ -14,8 +14,9 @@ import dataclasses
 import re
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,18 @@ class PortalHarness:
     settings: Settings
     outbox_dir: Path
 
-    def links(self, order_id: str, kind: str) -> list[str]:
-        """Every portal link in the order's ``kind`` emails, newest message last."""
+    def links(self, order_id: str, kind: str, *, overview: bool = False) -> list[str]:
+        """Every call-to-action link to the portal in the order's ``kind`` emails, newest
+        message last; with ``overview``, the footer's links to the order's overview instead."""
         found: list[str] = []
         for message in outbox(self.outbox_dir):
             if message["X-Order-Id"] == order_id and message["X-Message-Kind"] == kind:
                 body = message.get_body(("plain",))
                 assert body is not None
-                found += re.findall(re.escape(self.url) + r"/orders/\S+", body.get_content())
+                for url in re.findall(re.escape(self.url) + r"/orders/\S+", body.get_content()):
+                    path = url.removeprefix(self.url + "/orders/").split("?")[0]
+                    if ("/" not in path) == overview:
+                        found.append(url)
         return found
 
     def link(self, order_id: str, kind: str) -> str:
@@ -89,6 +94,7 @@ async def running_portal(
     stripe_client: Any | None = None,
     stripe_settings: dict[str, Any] | None = None,
     contact_limit: int = 50,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[PortalHarness]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -106,7 +112,12 @@ async def running_portal(
         return orders
 
     app = create_app(
-        factory, settings, stripe_client=stripe_client, inbound_secret=INBOUND_SECRET, contact_limit=contact_limit
+        factory,
+        settings,
+        stripe_client=stripe_client,
+        inbound_secret=INBOUND_SECRET,
+        contact_limit=contact_limit,
+        clock=clock,
     )
     server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     worker = build_worker(client, settings, task_queue=task_queue)

@@ -338,7 +338,7 @@ async def test_the_confirmation_email_link_verifies_for_its_order_only(
             return bool(confirmation_email())
 
         await poll(sent, "confirmation email in the outbox")
-        (url,) = re.findall(r"https://shop\.example\.com/orders/\S+", confirmation_email()[0])
+        (url,) = re.findall(r"https://shop\.example\.com/orders/\S+/confirmation/\S+", confirmation_email()[0])
         assert urlsplit(url).path == f"/orders/{order}/confirmation/1"
         token = parse_qs(urlsplit(url).query)["token"][0]
         claims = orders.verify_link(token, order_id=order, action=names.APPROVE, version=1)
@@ -379,7 +379,7 @@ async def test_a_second_attempt_through_a_link_is_not_dropped(orders: OrderClien
             for m in outbox(link_settings.outbox_dir):
                 body = m.get_body(("plain",))
                 if m["X-Order-Id"] == order and m["X-Message-Kind"] == "support_opened" and body is not None:
-                    found += re.findall(r"https://shop\.example\.com/orders/\S+", str(body.get_content()))
+                    found += re.findall(r"https://shop\.example\.com/orders/\S+/support\S*", str(body.get_content()))
             return found
 
         async def sent() -> bool:

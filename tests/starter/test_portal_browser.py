@@ -14,7 +14,9 @@ tests/starter/test_portal_browser.py -k walk`` writes
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,21 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers import draft, eventually
-from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
-from workflows.models import DeliverInput, IssueConfirmationInput, OrderStatus, RecordPaymentInput
+from activities.links import sign_link
+from tests.helpers import draft, eventually, outbox, start_input
+from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal
+from workflows.models import (
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
+    DeliverInput,
+    IssueConfirmationInput,
+    OrderStatus,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    SupportRequestInput,
+)
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
@@ -56,6 +70,18 @@ async def portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) 
 async def _email(portal: PortalHarness, order_id: str, kind: str, count: int = 1) -> str:
     await eventually(lambda: len(portal.links(order_id, kind)) >= count, f"{kind} email #{count}")
     return portal.link(order_id, kind)
+
+
+def _date_in(portal: PortalHarness, order_id: str, kind: str, pattern: str) -> str:
+    """The date an email of ``kind`` gives, found by ``pattern`` in its text."""
+    for message in outbox(portal.outbox_dir):
+        if message["X-Order-Id"] == order_id and message["X-Message-Kind"] == kind:
+            body = message.get_body(("plain",))
+            assert body is not None
+            found = re.search(pattern, " ".join(body.get_content().split()))
+            assert found, f"no date in the {kind} email"
+            return found.group(1)
+    raise AssertionError(f"no {kind} email")
 
 
 async def _shot(page: Any, name: str) -> None:
@@ -100,6 +126,10 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     assert "EUR 4,800.00" in (await page.text_content("#amount-due") or "")
     reference = (await page.text_content("#reference") or "").strip()
     assert reference
+    # The page gives the due date the payment email gives, not a reminder's date.
+    due_by = _date_in(portal, order_id, "payment_requested", r"please pay EUR 4,800\.00 by (.+? UTC)\.")
+    assert due_by in (await page.text_content("main") or "")
+    assert "reminder" not in (await page.text_content("main") or "")
 
     # 5. staff record the payment and deliver
     await portal.orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference=reference))
@@ -110,6 +140,10 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     # 6. the delivery link, and a revision request
     await page.goto(await _email(portal, order_id, "delivered"))
     assert "The new site is on staging." in (await page.text_content("#summary") or "")
+    # The end of the review the email gives, and what silence then means.
+    review_by = _date_in(portal, order_id, "delivered", r"by (\d+ \w+ \d{4}, \d\d:\d\d UTC)\.")
+    review = await page.text_content("main") or ""
+    assert f"Please review by {review_by}." in review and "counts as accepted" in review
     await page.fill("#revision-comments", "Please make the logo larger.")
     await page.click("#request-revision")
     assert "revision request" in (await page.text_content(".notice") or "")
@@ -147,3 +181,70 @@ async def test_bad_links_show_a_plain_page_in_the_browser(browser: Any, portal: 
     text = await page.text_content("main") or ""
     assert "This link cannot be used" in text and "Nothing was changed" in text
     assert "Traceback" not in (await page.content())
+
+
+async def test_the_overview_shows_everything_the_customer_sent(browser: Any, portal: PortalHarness) -> None:
+    page = await browser.new_page(viewport={"width": 820, "height": 900})
+    await page.goto(portal.url + "/contact")
+    await page.fill("#name", "Ada Lovelace")
+    await page.fill("#email", "ada@example.com")
+    await page.fill("#message", "We need our booking website redesigned.")
+    await page.click("button[type=submit]")
+    order_id = (await page.text_content("#order-id") or "").strip()
+
+    orders = portal.orders
+    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+    await orders.request_changes(order_id, RequestChangesInput(version=1, comments="Please add a French version."))
+    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft("5200.00")))
+    await orders.approve(order_id, ApproveInput(version=2))
+    await orders.add_note(order_id, AddNoteInput(text="Our logo files are attached.", author="customer"))
+    await orders.add_note(order_id, AddNoteInput(text="Internal: customer is price sensitive.", author="staff"))
+    await orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("5200.00"), reference="SO-1"))
+    await orders.deliver(order_id, DeliverInput(summary="The new site is on staging."))
+    await orders.request_revision(order_id, RequestRevisionInput(comments="Please make the logo larger."))
+    await orders.deliver(order_id, DeliverInput(summary="Logo enlarged."))
+    await orders.accept(order_id)
+    await orders.request_support(order_id, SupportRequestInput(subject="Login", text="SSO fails in Safari."))
+
+    await page.goto(await _email(portal, order_id, "support_request_ack"))
+    await page.click("a:text('overview')")
+    messages = await page.text_content("#messages") or ""
+    for sent in (
+        "We need our booking website redesigned.",
+        "Please add a French version.",
+        "Our logo files are attached.",
+        "Please make the logo larger.",
+        "Login",
+        "SSO fails in Safari.",
+    ):
+        assert sent in messages, sent
+    assert "price sensitive" not in (await page.content())
+    # Oldest first, as a conversation reads.
+    assert messages.index("booking website") < messages.index("French") < messages.index("logo larger")
+
+
+async def test_a_closed_order_stays_readable_from_its_last_email_then_not(
+    browser: Any, dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    later = {"now": datetime.now(UTC)}
+    async with running_portal(dev_env.client, tmp_path, task_queue, clock=lambda: later["now"]) as portal:
+        order_id = (await portal.orders.start(start_input())).order_id
+        await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+        await portal.orders.cancel(order_id, CancelInput(reason="We found another supplier.", by="customer"))
+        await eventually(lambda: "cancelled" in portal.kinds(order_id), "the cancellation email")
+        # The last email's overview link: the finished order, read-only.
+        (overview,) = portal.links(order_id, "cancelled", overview=True)
+        page = await browser.new_page(viewport={"width": 820, "height": 900})
+        response = await page.goto(overview)
+        assert response is not None and response.status == 200
+        assert "This order was cancelled." in (await page.text_content("main") or "")
+        assert await page.locator("form, a.button").count() == 0
+        # The portal's documented time after closing (90 days), then the order's pages are refused.
+        later["now"] = datetime.now(UTC) + timedelta(days=89)
+        response = await page.goto(overview)
+        assert response is not None and response.status == 200
+        token = sign_link(LINK_SECRET, order_id, "confirmation", 1, datetime.now(UTC) + timedelta(days=400))
+        later["now"] = datetime.now(UTC) + timedelta(days=91)
+        response = await page.goto(f"{portal.url}/orders/{order_id}?token={token}")
+        assert response is not None and response.status == 410
+        assert "90 days" in (await page.text_content("main") or "")

@@ -104,7 +104,7 @@ async def test_confirmation_reminder_then_expiry(
         await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
         await eventually(lambda: "confirmation_issued" in kinds(settings.outbox_dir), "confirmation sent")
         order = await view(handle)
-        assert order.next_deadline is not None and order.next_deadline.what == "confirmation v1 reminder"
+        assert order.next_alarm is not None and order.next_alarm.what == "confirmation v1 reminder"
 
         await ts_env.sleep(timedelta(days=3, hours=1))  # default reminder: P3D
         await eventually(lambda: "confirmation_reminder" in kinds(settings.outbox_dir), "reminder sent")
