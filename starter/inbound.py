@@ -10,14 +10,24 @@ one file part per attachment. The endpoint:
   either in the URL (``/inbound/sendgrid/<secret>``) or as the basic-auth
   password (``https://any:<secret>@host/inbound/sendgrid``), and answers 401
   otherwise; a body over ``MAX_INBOUND_BYTES`` gets 413;
+- trusts the ``From:`` address only when SendGrid's checks vouch for it
+  (``authenticate``): ``SPF`` passed for the envelope sender and the envelope
+  sender's domain is the ``From`` domain, or a ``dkim`` signature of the
+  ``From`` domain passed. Anyone can write any ``From:``;
 - tells a **reply** by the order's plus-address in the recipients
   (``orders+<order id>@...``, the ``Reply-To`` of customer mail when
   ``ORDERS_INBOUND_ADDRESS`` is set) or by ``Order <id>`` in the subject. A
-  reply from the order's customer to an open order becomes a customer note;
-  a reply to a closed order, or from another address, is not applied and
-  goes to operations (``inbound_email_review``);
-- starts an order with channel ``email`` for a **new message**, with an order
-  id derived from the message, so SendGrid posting it twice starts one order;
+  verified reply from the order's customer to an open order becomes a
+  customer note; a reply to a closed order, from another address, or whose
+  sender could not be verified, is not applied and goes to operations
+  (``inbound_email_review``, with the reason);
+- starts an order with channel ``email`` for a verified **new message**, with
+  an order id derived from the message, so SendGrid posting it twice starts
+  one order. New orders by email are rate-limited as the contact form is: per
+  sender address (the contact form's limit) and per domain (``INBOUND_DOMAIN_FACTOR``
+  times it). An unverified or rate-limited message starts nothing, so no
+  acknowledgement goes to an address that may never have written: operations
+  get it for review instead;
 - stores no attachment: the note says how many there were.
 
 It answers 200 to everything it handled (SendGrid retries anything else for
@@ -69,6 +79,9 @@ MAX_INBOUND_BYTES: Final = 10 * 1024 * 1024
 attachments; this service keeps none, and a longer text is cut anyway."""
 MAX_NOTE_TEXT: Final = 15_000
 ORDER_ID_PREFIX: Final = "mail-"
+PASS: Final = "pass"
+
+_DKIM_RESULT = re.compile(r"@([A-Za-z0-9.-]+)\s*:\s*([A-Za-z]+)")
 
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
 _SUBJECT_ORDER = re.compile(r"\border\s+#?([A-Za-z0-9][A-Za-z0-9._-]{0,63})", re.IGNORECASE)
@@ -87,6 +100,10 @@ class InboundMail:
     text: str
     attachments: int
     message_id: str
+    envelope_sender: str = ""
+    spf: str = "none"
+    dkim: tuple[tuple[str, str], ...] = ()
+    """SendGrid's DKIM results: (signing domain, result) for each signature."""
 
     @property
     def request_id(self) -> str:
@@ -103,12 +120,14 @@ def parse_mail(fields: dict[str, str], file_parts: int) -> InboundMail:
         envelope = json.loads(fields.get("envelope") or "{}")
     except ValueError:
         envelope = {}
+    envelope_sender = ""
     if isinstance(envelope, dict):
         envelope_to = envelope.get("to")
         if isinstance(envelope_to, list):
             recipients += [str(address) for address in envelope_to]
-        if not sender and isinstance(envelope.get("from"), str):
-            sender = envelope["from"]
+        if isinstance(envelope.get("from"), str):
+            envelope_sender = envelope["from"]
+    sender = sender or envelope_sender
     text = fields.get("text", "").strip()
     if not text and fields.get("html"):
         text = html.unescape(_TAGS.sub(" ", _STYLE.sub(" ", fields["html"])))
@@ -125,7 +144,43 @@ def parse_mail(fields: dict[str, str], file_parts: int) -> InboundMail:
         text=text,
         attachments=max(attachments, file_parts),
         message_id=_message_id(fields.get("headers", "")),
+        envelope_sender=envelope_sender.strip().lower(),
+        spf=(fields.get("SPF") or fields.get("spf") or "none").strip().lower().split(" ")[0][:20] or "none",
+        dkim=tuple((d.lower().rstrip("."), r.lower()) for d, r in _DKIM_RESULT.findall(fields.get("dkim", ""))),
     )
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+def _aligned(domain: str, sender_domain: str) -> bool:
+    """The same domain, or one a subdomain of the other (DMARC's relaxed alignment, roughly)."""
+    if not domain or not sender_domain:
+        return False
+    return domain == sender_domain or sender_domain.endswith("." + domain) or domain.endswith("." + sender_domain)
+
+
+def authenticate(mail: InboundMail) -> tuple[bool, str]:
+    """Whether the ``From`` address is vouched for, and how (or why not), in words.
+
+    SendGrid checks SPF for the envelope sender (the SMTP ``MAIL FROM``), not
+    for ``From:``: an SPF pass counts only when the envelope sender's domain is
+    the ``From`` domain. A DKIM signature counts only when it is the ``From``
+    domain's (a mailing list or forwarder signs with its own).
+    """
+    domain = _domain(mail.sender)
+    signed = [d for d, result in mail.dkim if result == PASS and _aligned(d, domain)]
+    if signed:
+        return True, f"DKIM pass for {signed[0]}"
+    envelope_domain = _domain(mail.envelope_sender)
+    if mail.spf == PASS and _aligned(envelope_domain, domain):
+        return True, f"SPF pass for {envelope_domain}"
+    spf = f"SPF {mail.spf} for {envelope_domain or 'an unknown envelope sender'}"
+    if mail.spf == PASS:
+        spf += f", which is not {domain or 'the sender'}'s domain"
+    dkim = ", ".join(f"{r} for {d}" for d, r in mail.dkim) or "none"
+    return False, f"its sender could not be verified ({spf}; DKIM: {dkim})"
 
 
 def _message_id(headers: str) -> str:
@@ -256,6 +311,9 @@ async def _reply(portal: Portal, mail: InboundMail, view: OrderView) -> JSONResp
         )
     if mail.sender != view.customer.email.lower():
         return await _review(portal, mail, view, view.order_id, "it comes from an address other than the customer's")
+    verified, how = authenticate(mail)
+    if not verified:
+        return await _review(portal, mail, view, view.order_id, how)
     note = AddNoteInput(
         text=note_text(mail), author="customer", author_name=mail.sender_name or None, request_id=mail.request_id
     )
@@ -272,22 +330,49 @@ async def _reply(portal: Portal, mail: InboundMail, view: OrderView) -> JSONResp
 
 
 async def _new_order(portal: Portal, mail: InboundMail) -> JSONResponse:
+    verified, how = authenticate(mail)
+    if not verified:
+        return await _review(portal, mail, None, None, how)
+    order_id = ORDER_ID_PREFIX + mail.request_id.removeprefix("email:")[:12]
+    orders = await portal.orders()
+    try:
+        await orders.status(order_id)
+    except OrderNotFound:
+        pass
+    else:  # SendGrid posting a message again: not a new contact, and not counted as one
+        return JSONResponse({"order_id": order_id, "started": False})
+    limited = _rate_limited(portal, mail.sender)
+    if limited:
+        return await _review(portal, mail, None, None, limited)
     local = mail.sender.partition("@")[0]
     message = f"{mail.subject}\n\n{mail.text}".strip()[:MAX_NOTE_TEXT]
     if mail.attachments:
         message += f"\n\n({mail.attachments} attachment(s) not stored.)"
     try:
         start = StartOrderInput(
-            order_id=ORDER_ID_PREFIX + mail.request_id.removeprefix("email:")[:12],
+            order_id=order_id,
             customer=Customer(name=(mail.sender_name or local or "Customer")[:200], email=mail.sender),
             channel=Channel.EMAIL,
             message=message,
         )
     except ValidationError as error:
         return await _review(portal, mail, None, None, f"no order could be started from it: {describe(error)}")
-    started = await (await portal.orders()).start(start)
+    started = await orders.start(start)
     log.info("inbound mail from %s: order %s %s", mail.sender, started.order_id, "existed" if started.existing else "")
     return JSONResponse({"order_id": started.order_id, "started": not started.existing})
+
+
+def _rate_limited(portal: Portal, sender: str) -> str | None:
+    """Why a new order from ``sender`` is refused now (the contact form's limiter), or None."""
+    from starter.portal import CONTACT_WINDOW
+
+    minutes = int(CONTACT_WINDOW.total_seconds() // 60)
+    if not portal.inbound_senders.allow(sender):
+        return f"too many new messages from {sender} in {minutes} minutes: no order was started"
+    domain = _domain(sender)
+    if not portal.inbound_domains.allow(domain):
+        return f"too many new messages from {domain} in {minutes} minutes: no order was started"
+    return None
 
 
 async def _review(

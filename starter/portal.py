@@ -105,6 +105,9 @@ CONTACT_LIMIT: Final = 5
 CONTACT_WINDOW: Final = timedelta(minutes=10)
 """At most ``CONTACT_LIMIT`` contact forms per client address per window."""
 
+INBOUND_DOMAIN_FACTOR: Final = 4
+"""New orders by email per sender domain: this many times the per-sender (contact form) limit."""
+
 MAX_FORM_BYTES: Final = 64 * 1024
 """The largest form body an order page or the contact form reads (413 above it)."""
 
@@ -304,6 +307,9 @@ class Portal:
         seed = settings.link_secret or secrets.token_urlsafe(32)
         self._csrf_key = hashlib.sha256(b"orders-portal-csrf\x00" + seed.encode()).digest()
         self.contact_limiter = RateLimiter(contact_limit, CONTACT_WINDOW)
+        # New orders by email, per sender address and per sender domain (starter/inbound.py).
+        self.inbound_senders = RateLimiter(contact_limit, CONTACT_WINDOW)
+        self.inbound_domains = RateLimiter(contact_limit * INBOUND_DOMAIN_FACTOR, CONTACT_WINDOW)
         self.env = _environment()
         self._clock = clock or (lambda: datetime.now(UTC))
         self.secure_cookies = settings.web_base_url.startswith("https://")

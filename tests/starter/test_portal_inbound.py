@@ -31,8 +31,16 @@ def parse_post(
     text: str,
     message_id: str,
     attachments: int = 0,
+    spf: str = "pass",
+    dkim: str = "none",
+    envelope_from: str | None = None,
 ) -> tuple[dict[str, str], list[tuple[str, tuple[str, bytes, str]]]]:
-    """The fields and file parts of an Inbound Parse post (not the raw-MIME variant)."""
+    """The fields and file parts of an Inbound Parse post (not the raw-MIME variant).
+
+    By default the sender's own server sent it (``SPF`` passes for the envelope
+    sender, which is the ``From`` address); ``spf``, ``dkim`` (SendGrid's
+    ``{@domain : result}`` form) and ``envelope_from`` say otherwise."""
+    envelope_sender = envelope_from if envelope_from is not None else sender.split("<")[-1].rstrip(">")
     fields = {
         "headers": f"Message-ID: {message_id}\nFrom: {sender}\nTo: {to}\nSubject: {subject}\n",
         "from": sender,
@@ -40,9 +48,10 @@ def parse_post(
         "subject": subject,
         "text": text,
         "html": "<p>" + text.replace("\n", "<br>") + "</p>",
-        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": sender.split("<")[-1].rstrip(">")}),
+        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": envelope_sender}),
         "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": "UTF-8"}),
-        "SPF": "pass",
+        "SPF": spf,
+        "dkim": dkim,
         "attachments": str(attachments),
     }
     files = [
@@ -171,3 +180,104 @@ async def test_the_endpoint_needs_its_secret_and_limits_the_body(portal: PortalH
             files=[("attachment1", ("big.bin", b"x" * (MAX_INBOUND_BYTES + 1), "application/octet-stream"))],
         )
         assert huge.status_code == 413
+
+
+async def test_a_forged_from_never_becomes_a_customer_note(portal: PortalHarness) -> None:
+    start = start_input()
+    await portal.orders.start(start)
+    reply_to = f"orders+{start.order_id}@in.example.com"
+    forged = [
+        # Mallory's server passes SPF for mallory's own domain, not for the customer's.
+        ("forged", {"envelope_from": "bounce@mallory.example"}),
+        ("softfail", {"spf": "softfail"}),
+        ("no-auth", {"spf": "none", "dkim": "none"}),
+        ("dkim-other", {"spf": "fail", "dkim": "{@mallory.example : pass}"}),
+        ("dkim-fail", {"spf": "neutral", "dkim": "{@example.com : fail}"}),
+    ]
+    for name, auth in forged:
+        answer = await post(
+            portal,
+            sender="Alice Example <alice@example.com>",
+            to=reply_to,
+            subject="Re: your order",
+            text=f"Please send the refund to my new account ({name}).",
+            message_id=f"<{name}@mallory.example>",
+            **auth,
+        )
+        assert answer.status_code == 200, name
+        assert "could not be verified" in answer.json()["forwarded"], (name, answer.json())
+    assert (await portal.orders.status(start.order_id)).notes == []
+    reviewed = alerts(portal)
+    assert len(reviewed) == len(forged)
+    text = reviewed[0].get_body(("plain",)).get_content()
+    assert "could not be verified" in text and "mallory.example" in text
+
+    # Signed by the customer's domain (DKIM), the reply is the customer's, whatever SPF says.
+    signed = await post(
+        portal,
+        sender="Alice Example <alice@example.com>",
+        to=reply_to,
+        subject="Re: your order",
+        text="Signed and sent through a forwarder.",
+        message_id="<signed@example.com>",
+        spf="softfail",
+        envelope_from="srs0=forwarder@lists.example.net",
+        dkim="{@lists.example.net : pass, @example.com : pass}",
+    )
+    assert signed.json()["note"] is True
+    [note] = (await portal.orders.status(start.order_id)).notes
+    assert "Signed and sent through a forwarder." in note.text
+
+
+async def test_an_unverified_new_message_starts_no_order_and_is_not_acknowledged(portal: PortalHarness) -> None:
+    answer = await post(
+        portal,
+        sender="Victim <victim@third-party.example>",
+        to="orders@in.example.com",
+        subject="Please call me",
+        text="Spam that would make you mail a stranger.",
+        message_id="<spoof-1@botnet.example>",
+        spf="fail",
+        envelope_from="victim@third-party.example",
+    )
+    assert answer.status_code == 200
+    assert answer.json()["order_id"] is None and "could not be verified" in answer.json()["forwarded"]
+    assert [m["X-Message-Kind"] for m in outbox(portal.outbox_dir)] == ["inbound_email_review"]
+    [alert] = alerts(portal)
+    assert alert["To"] == portal.settings.ops_email
+    assert "SPF fail" in alert.get_body(("plain",)).get_content()
+
+
+@pytest.fixture
+async def limited_portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> AsyncIterator[PortalHarness]:
+    async with running_portal(dev_env.client, tmp_path, task_queue, contact_limit=2) as harness:
+        yield harness
+
+
+async def test_new_messages_are_rate_limited_per_sender_and_per_domain(limited_portal: PortalHarness) -> None:
+    portal = limited_portal
+
+    async def new_message(sender: str, n: int) -> httpx.Response:
+        return await post(
+            portal,
+            sender=sender,
+            to="orders@in.example.com",
+            subject=f"Request {n}",
+            text="Hello.",
+            message_id=f"<n{n}-{sender}>",
+        )
+
+    answers = [await new_message("busy@big.example", n) for n in range(3)]
+    assert [a.json().get("started") for a in answers] == [True, True, None]
+    assert "too many new messages from busy@big.example" in answers[2].json()["forwarded"]
+    assert answers[2].json()["order_id"] is None
+    # The same message again (SendGrid retrying it) is not counted twice ...
+    assert (await new_message("busy@big.example", 0)).json() == answers[0].json() | {"started": False}
+    # ... and other senders of the domain share the domain's larger allowance.
+    others = [await new_message(f"person{n}@big.example", n) for n in range(8)]
+    started = [a for a in others if a.json().get("started")]
+    limited = [a for a in others if "forwarded" in a.json()]
+    assert len(started) == 6 and len(limited) == 2  # the domain's 8 = 2 (busy) + 6
+    assert "too many new messages from big.example" in limited[0].json()["forwarded"]
+    assert (await new_message("someone@small.example", 1)).json()["started"] is True
+    assert len(alerts(portal)) == 3
