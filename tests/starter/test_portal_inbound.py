@@ -11,7 +11,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES
+from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST
 from tests.helpers import eventually, outbox, start_input
 from tests.starter.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
 from workflows.models import CancelInput, Channel, OrderStatus
@@ -66,10 +66,21 @@ def parse_post(
     return fields, files
 
 
+def multipart(
+    fields: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+) -> list[tuple[str, tuple[str | None, Any, str | None]]]:
+    """Every field as a part of a multipart/form-data body, as SendGrid posts them
+    (httpx would url-encode fields posted without a file)."""
+    parts: list[tuple[str, tuple[str | None, Any, str | None]]] = [
+        (name, (None, value, None)) for name, value in fields.items()
+    ]
+    return parts + list(files or [])
+
+
 async def post(portal: PortalHarness, **mail: Any) -> httpx.Response:
     fields, files = parse_post(**mail)
     async with httpx.AsyncClient(base_url=portal.url, timeout=30) as http:
-        return await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", data=fields, files=files or None)
+        return await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", files=multipart(fields, files))
 
 
 def alerts(portal: PortalHarness) -> list[Any]:
@@ -170,16 +181,56 @@ async def test_a_strangers_reply_is_not_applied(portal: PortalHarness) -> None:
 async def test_the_endpoint_needs_its_secret_and_limits_the_body(portal: PortalHarness) -> None:
     fields, _ = parse_post(sender="a@b.example", to="orders@in.example.com", subject="s", text="t", message_id="<x>")
     async with httpx.AsyncClient(base_url=portal.url, timeout=30) as http:
-        assert (await http.post(INBOUND_PATH, data=fields)).status_code == 401
-        assert (await http.post(f"{INBOUND_PATH}/wrong-secret", data=fields)).status_code == 401
-        with_basic = await http.post(INBOUND_PATH, data=fields, auth=("sendgrid", INBOUND_SECRET))
+        assert (await http.post(INBOUND_PATH, files=multipart(fields))).status_code == 401
+        assert (await http.post(f"{INBOUND_PATH}/wrong-secret", files=multipart(fields))).status_code == 401
+        with_basic = await http.post(INBOUND_PATH, files=multipart(fields), auth=("sendgrid", INBOUND_SECRET))
         assert with_basic.status_code == 200 and with_basic.json()["started"] is True
-        huge = await http.post(
+        beyond = await http.post(
             f"{INBOUND_PATH}/{INBOUND_SECRET}",
-            data=fields,
-            files=[("attachment1", ("big.bin", b"x" * (MAX_INBOUND_BYTES + 1), "application/octet-stream"))],
+            content=b"x" * (MAX_INBOUND_POST + 1),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
         )
-        assert huge.status_code == 413
+        assert beyond.status_code == 413  # more than SendGrid ever posts: not a mail
+        not_a_form = await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", data=fields)  # url-encoded
+        assert not_a_form.status_code == 400
+
+
+async def test_mail_too_big_to_apply_is_reported_to_operations(portal: PortalHarness) -> None:
+    """Too many attachments or fields, or too many bytes: nothing applied, operations told, SendGrid gets 200."""
+    start = start_input()
+    await portal.orders.start(start)
+    reply_to = f"orders+{start.order_id}@in.example.com"
+    many_files, _ = parse_post(
+        sender="alice@example.com", to=reply_to, subject="All the scans", text="Here.", message_id="<f@example.com>"
+    )
+    files = [(f"attachment{n}", (f"scan{n}.png", b"png", "image/png")) for n in range(1, 102)]
+    many_fields, _ = parse_post(
+        sender="bob@example.org", to="orders@in.example.com", subject="Odd form", text="Hi.", message_id="<o@x>"
+    )
+    many_fields |= {f"x-extra-{n}": "1" for n in range(200)}
+    big, _ = parse_post(
+        sender="carol@example.net", to="orders@in.example.com", subject="Video", text="Film.", message_id="<v@x>"
+    )
+    big_file = [("attachment1", ("film.mp4", b"x" * MAX_INBOUND_BYTES, "video/mp4"))]
+    async with httpx.AsyncClient(base_url=portal.url, timeout=60) as http:
+        url = f"{INBOUND_PATH}/{INBOUND_SECRET}"
+        answers = [
+            await http.post(url, files=multipart(many_files, files)),
+            await http.post(url, files=multipart(many_fields)),
+            await http.post(url, files=multipart(big, big_file)),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    assert "101 attachments (at most 100)" in answers[0].json()["forwarded"]
+    assert "too many form fields" in answers[1].json()["forwarded"]
+    assert "larger than 10 MB" in answers[2].json()["forwarded"]
+    assert (await portal.orders.status(start.order_id)).notes == []
+    acks = [m["X-Order-Id"] for m in outbox(portal.outbox_dir) if m["X-Message-Kind"] == "contact_ack"]
+    assert acks == [start.order_id]  # no order was started from the mail
+    texts = [m.get_body(("plain",)).get_content() for m in alerts(portal)]
+    assert len(texts) == 3
+    assert "alice@example.com" in texts[0] and "All the scans" in texts[0] and "Size:" in texts[0]
+    assert "bob@example.org" in texts[1] and "Odd form" in texts[1]
+    assert "carol@example.net" in texts[2] and "Video" in texts[2] and "10.0 MB" in texts[2]
 
 
 async def test_a_forged_from_never_becomes_a_customer_note(portal: PortalHarness) -> None:
