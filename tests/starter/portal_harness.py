@@ -34,6 +34,28 @@ INBOUND_SECRET = "inbound-test-secret"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
+"""
+
+
+async def watch_csp(page: Any) -> list[str]:
+    """Every Content-Security-Policy violation on ``page`` from now on (the list fills as it goes).
+
+    Chromium logs a refused style, script or frame as a console error; the
+    ``securitypolicyviolation`` listener names the directive as well."""
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text or message.text.startswith("CSP violation"):
+            violations.append(message.text)
+
+    page.on("console", on_console)
+    await page.add_init_script(CSP_REPORTER)
+    return violations
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -212,3 +212,43 @@ async def test_without_a_link_secret_order_pages_refuse_and_say_why(
             assert page.status_code == 403 and "ORDERS_LINK_SECRET is not set" in page.text
             assert (await http.get("/contact")).status_code == 200
         await portal.orders.approve(start.order_id, ApproveInput(version=1))
+
+
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.url, name, response.headers.get(name))
+    policy = {
+        directive.split(" ", 1)[0]: directive
+        for directive in (d.strip() for d in response.headers.get("content-security-policy", "").split(";"))
+        if directive
+    }
+    assert policy.get("default-src") == "default-src 'none'", (response.url, policy)
+    assert policy.get("frame-ancestors") == "frame-ancestors 'none'"
+    assert policy.get("base-uri") == "base-uri 'none'"
+    assert "script-src" not in policy  # no script at all: default-src 'none' covers it
+
+
+async def test_every_response_carries_the_security_headers(portal: PortalHarness, http: httpx.AsyncClient) -> None:
+    """Pages, refusals, redirects, 404s, form errors and the inbound endpoint's JSON."""
+    order_id, path = await confirmation_link(portal, portal.orders)
+    form = await http.get("/contact")
+    responses = [
+        form,
+        await http.get("/"),
+        await http.get(path),
+        await http.get(f"/orders/{order_id}/confirmation/1?token=tampered"),
+        await http.get("/no-such-page"),
+        await http.post("/contact", data={"name": "no csrf"}),
+        await http.post("/contact", data={**hidden(form.text), "name": "Ada", "email": "nope", "message": "Hi"}),
+        await http.post("/inbound/sendgrid", data={"from": "a@b.example"}),
+    ]
+    assert [r.status_code for r in responses] == [200, 303, 200, 403, 404, 403, 400, 401]
+    for response in responses:
+        assert_security_headers(response)
