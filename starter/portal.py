@@ -72,7 +72,7 @@ from activities.email import (
     with_formatting,
 )
 from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
-from starter.bodies import read_capped
+from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import (
     ActionRejected,
     NoWorkerAvailable,
@@ -976,7 +976,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={404: not_found, 405: not_found, 500: server_error},
+        exception_handlers={404: not_found, 405: not_found, 500: server_error, **CLIENT_GONE},
     )
 
 
@@ -1080,7 +1080,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
     """Run the portal until Ctrl-C (``orders portal``)."""
     import os
 
-    import uvicorn
+    from starter.serving import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()
@@ -1090,4 +1090,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
         stripe_client=build_stripe_client(chosen),
         inbound_secret=os.environ.get("ORDERS_INBOUND_SECRET", "").strip() or None,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, chosen.http)

@@ -77,7 +77,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
 from activities.stripe_payments import decline_message, from_minor_units
-from starter.bodies import read_capped
+from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import alert_money_not_counted, is_money
 from workflows import names
 from workflows.connection import connect
@@ -384,7 +384,7 @@ def create_app(
         log.info("stripe event %s (%s) sent to order %s as %s", event_id, event_type, routed.order_id, routed.signal)
         return JSONResponse({"received": True, "order_id": routed.order_id, "signal": routed.signal})
 
-    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])])
+    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])], exception_handlers=CLIENT_GONE)
 
 
 class MissingWebhookSecret(Exception):
@@ -406,7 +406,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
     and Temporal's environment configuration; raises ``MissingWebhookSecret`` before
     listening when the secret is not set."""
-    import uvicorn
+    from starter.serving import run
 
     secret = webhook_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -417,4 +417,4 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     from starter.portal import build_stripe_client
 
     app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, settings.http)

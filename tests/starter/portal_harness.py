@@ -22,10 +22,11 @@ from typing import Any
 import uvicorn
 from temporalio.client import Client
 
-from activities.config import Settings
+from activities.config import HttpLimits, Settings
 from activities.email import read_outbox_message
 from starter.client import OrderClient
 from starter.portal import create_app
+from starter.serving import server_config
 from tests.helpers import outbox
 from worker import build_worker
 
@@ -111,6 +112,7 @@ async def running_portal(
     stripe_client: Any | None = None,
     stripe_settings: dict[str, Any] | None = None,
     contact_limit: int = 50,
+    http: HttpLimits | None = None,
 ) -> AsyncIterator[PortalHarness]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -120,6 +122,7 @@ async def running_portal(
         web_base_url=url,
         link_secret=link_secret,
         inbound_address="orders@in.example.com",
+        http=http or HttpLimits(),
         **(stripe_settings or {}),
     )
     orders = OrderClient(client, task_queue=task_queue, link_secret=link_secret, settings=settings)
@@ -130,7 +133,8 @@ async def running_portal(
     app = create_app(
         factory, settings, stripe_client=stripe_client, inbound_secret=INBOUND_SECRET, contact_limit=contact_limit
     )
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    config = server_config(app, "127.0.0.1", port, settings.http, log_level="warning", lifespan="off")
+    server = QuietServer(config)
     worker = build_worker(client, settings, task_queue=task_queue)
     async with worker:
         task = asyncio.create_task(server.serve())

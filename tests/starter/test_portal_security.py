@@ -17,6 +17,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.config import HttpLimits
 from activities.links import sign_link
 from starter.client import OrderClient
 from tests.helpers import draft, eventually, start_input
@@ -252,3 +253,33 @@ async def test_every_response_carries_the_security_headers(portal: PortalHarness
     assert [r.status_code for r in responses] == [200, 303, 200, 403, 404, 403, 400, 401]
     for response in responses:
         assert_security_headers(response)
+
+
+async def test_the_contact_limit_believes_x_forwarded_for_only_from_trusted_proxies(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    async def contact(http: httpx.AsyncClient, forwarded_for: str) -> int:
+        fields = hidden((await http.get("/contact")).text)
+        data = {**fields, "name": "Ada", "email": "ada@example.com", "message": "A new website, please."}
+        answer = await http.post("/contact", data=data, headers={"X-Forwarded-For": forwarded_for})
+        return answer.status_code
+
+    # No trusted proxy (the default): the header is anyone's to write, and ignored.
+    async with (
+        running_portal(dev_env.client, tmp_path / "direct", task_queue, contact_limit=2) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        forged = [await contact(http, f"203.0.113.{n}") for n in range(1, 4)]
+        assert forged == [200, 200, 429]
+
+    # Behind a trusted proxy (this test's client plays it): each forwarded client has its own allowance.
+    proxy = HttpLimits(trusted_proxies=("127.0.0.0/8",))
+    async with (
+        running_portal(dev_env.client, tmp_path / "proxied", task_queue, contact_limit=2, http=proxy) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        first = [await contact(http, "203.0.113.1") for _ in range(3)]
+        assert first == [200, 200, 429]
+        assert await contact(http, "203.0.113.2") == 200
+        # A client that writes its own X-Forwarded-For in front: the proxy appends the real address.
+        assert await contact(http, "198.51.100.7, 203.0.113.1") == 429
