@@ -33,7 +33,11 @@ An ASGI app (Starlette, served by uvicorn) with one endpoint,
   Amounts are converted with the currency's minor-unit exponent (JPY 100 is
   100, KWD 1230 is 1.230), and the currency is sent upper-case: the order
   holds a payment in another currency, or for another invoice, instead of
-  counting it.
+  counting it. A money event with no currency, a currency that is no ISO
+  code, or an amount no payment can have (not a whole number, negative, or
+  12 digits and more of minor units) is refused with 400 and nothing sent:
+  operations get a ``payment_needs_review`` email naming the event and why
+  (once per event: Stripe retries a 400). No currency is ever guessed.
 
 - answers 200 at once. Stripe delivers at least once and in any order: every
   signal carries ``request_id = "stripe:<event id>"``, so a repeated event is
@@ -64,6 +68,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import stripe
@@ -76,6 +81,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
+from activities.email import alert_operations
 from activities.stripe_payments import decline_message, from_minor_units
 from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import alert_money_not_counted, is_money
@@ -84,12 +90,14 @@ from workflows.connection import connect
 from workflows.models import (
     ORDER_ID_PATTERN,
     Action,
+    MessageKind,
     PaymentEventInput,
     PaymentFailedInput,
     PaymentMethod,
     ProvidePaymentMethodInput,
     RecordPaymentInput,
 )
+from workflows.money import exponent
 
 WEBHOOK_PATH: Final = "/stripe/webhook"
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -136,6 +144,20 @@ class SetupLookup:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A money event this receiver does not pass on, and why (answered 400; operations are told).
+
+    An amount no payment can have, or no currency: guessing (EUR, or a
+    number cut to fit) would count money that was never paid."""
+
+    order_id: str
+    reason: str
+    amount: str
+    currency: str
+    reference: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     """An event that needs no signal, and why (for the log line)."""
 
@@ -152,7 +174,34 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
+MAX_MINOR_UNITS: Final = 10**12
+"""Stripe amounts have at most 8 digits of minor units (12 for a few currencies)."""
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def _money_problem(amount: Any, currency: Any) -> str | None:
+    """Why an event's amount and currency cannot be a payment, or None."""
+    if currency is None or currency == "":
+        return "the event names no currency"
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        return f"{str(currency)[:40]!r} is not a currency code"
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return f"the amount {str(amount)[:40]!r} is not a whole number of minor units"
+    if not 0 <= amount < MAX_MINOR_UNITS:
+        return f"the amount {amount} (minor units) is not one Stripe can pay"
+    return None
+
+
+MONEY_FIELDS: Final = {
+    "payment_intent.succeeded": "amount_received",
+    "invoice.paid": "amount_paid",
+    "charge.refunded": "amount_refunded",
+    **dict.fromkeys(REFUND_EVENTS, "amount"),
+}
+"""The amount each money event carries, checked with its currency before anything is sent."""
+
+
+def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refused:
     """Which order, which signal, which payload: a pure function of the event."""
     event_type = str(event.get("type", ""))
     event_id = str(event.get("id", ""))
@@ -169,7 +218,7 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
     if not re.match(ORDER_ID_PATTERN, order_id):
         return Ignored(f"metadata.order_id {order_id!r} is not an order id")
     request_id = f"stripe:{event_id}"
-    currency = str(obj.get("currency") or "eur").upper()
+    currency = str(obj.get("currency") or "").upper()
     received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
     reference = str(obj.get("id", ""))
     if event_type == "checkout.session.completed":
@@ -179,6 +228,16 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
         if not isinstance(setup_intent, str) or not setup_intent:
             return Ignored(f"checkout session {reference} has no SetupIntent")
         return SetupLookup(order_id, setup_intent, request_id)
+    field = MONEY_FIELDS.get(event_type)
+    is_money = field is not None and (event_type not in REFUND_EVENTS or obj.get("status") == "failed")
+    problem = _money_problem(obj.get(field), obj.get("currency")) if field and is_money else None
+    if problem and field:
+        sent = obj.get(field)
+        reason = f"Stripe event {event_id} ({event_type}) was refused: {problem} ({field}: {str(sent)[:60]})"
+        shown = currency[:20] or "(no currency)"
+        # For the email only: a whole number is shown in major units, however large; anything else as 0.
+        major = Decimal(sent).scaleb(-exponent(currency)) if isinstance(sent, int) and not isinstance(sent, bool) else 0
+        return Refused(order_id, reason, str(major), shown, reference)
     try:
         if event_type == "payment_intent.succeeded":
             amount = from_minor_units(_int(obj.get("amount_received")), currency)
@@ -282,6 +341,38 @@ def saved_card(stripe_client: stripe.StripeClient, lookup: SetupLookup) -> Route
     return Routed(lookup.order_id, names.PROVIDE_PAYMENT_METHOD, card)
 
 
+def alert_refused_money(settings: Settings, refused: Refused, event_id: str) -> None:
+    """The ``payment_needs_review`` email about a refused event (blocking: run it in a thread)."""
+    context = {
+        "order": {
+            "order_id": refused.order_id,
+            "status": "not changed",
+            "total": None,
+            "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
+        },
+        "payment": {
+            "amount": refused.amount,
+            "currency": refused.currency,
+            "method": "card",
+            "reference": f"{refused.reference}, Stripe event {event_id}",
+            "at": datetime.now(UTC).isoformat(),
+        },
+        "currency": refused.currency,
+        "reason": refused.reason,
+        "action": (
+            "Nothing was recorded on the order. Look the payment up in the Stripe dashboard and, if it is real,"
+            " record it yourself (record_payment) with its amount and currency."
+        ),
+    }
+    alert_operations(
+        settings,
+        refused.order_id,
+        MessageKind.PAYMENT_NEEDS_REVIEW,
+        context,
+        message_key=f"order-{refused.order_id}:ops-alert:stripe-refused:{event_id}",
+    )
+
+
 def create_app(
     client_factory: ClientFactory,
     secret: str,
@@ -328,6 +419,16 @@ def create_app(
         log.warning("stripe event %s (%s) for order %s not counted: %s", event_id, event_type, order_id, alert.reason)
         return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
 
+    async def refuse(refused: Refused, event_id: Any) -> JSONResponse:
+        """400 for Stripe, and operations are told once per event (Stripe retries a 400)."""
+        try:
+            await asyncio.to_thread(alert_refused_money, alert_settings, refused, str(event_id))
+        except Exception as error:  # not told: let Stripe deliver the event again
+            log.error("stripe event %s refused, and operations could not be told: %s", event_id, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.warning("%s; operations were told", refused.reason)
+        return JSONResponse({"error": f"refused: {refused.reason}", "alerted": True}, status_code=400)
+
     async def stripe_webhook(request: Request) -> JSONResponse:
         payload = await read_capped(request, MAX_BODY_BYTES)
         if payload is None:
@@ -351,6 +452,8 @@ def create_app(
             return JSONResponse({"error": "invalid payload"}, status_code=400)
         event_id, event_type = event.get("id"), event.get("type")
         routed = route_event(event)
+        if isinstance(routed, Refused):
+            return await refuse(routed, event_id)
         if isinstance(routed, SetupLookup):
             if stripe_client is None:
                 log.error("stripe event %s (%s): a saved card needs STRIPE_API_KEY to be read", event_id, event_type)
