@@ -63,9 +63,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.email import alert_operations
-from starter.client import OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
+from starter.client import OrderClient, OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
 from workflows.converter import describe
 from workflows.models import (
     ORDER_ID_PATTERN,
@@ -456,11 +457,7 @@ async def _new_order(portal: Portal, mail: InboundMail) -> JSONResponse:
         return await _review(portal, mail, None, None, how)
     order_id = ORDER_ID_PREFIX + mail.request_id.removeprefix("email:")[:12]
     orders = await portal.orders()
-    try:
-        await orders.status(order_id)
-    except OrderNotFound:
-        pass
-    else:  # SendGrid posting a message again: not a new contact, and not counted as one
+    if await _exists(orders, order_id):  # SendGrid posting a message again: not a new contact, not counted
         return JSONResponse({"order_id": order_id, "started": False})
     limited = _rate_limited(portal, mail.sender)
     if limited:
@@ -481,6 +478,17 @@ async def _new_order(portal: Portal, mail: InboundMail) -> JSONResponse:
     started = await orders.start(start)
     log.info("inbound mail from %s: order %s %s", mail.sender, started.order_id, "existed" if started.existing else "")
     return JSONResponse({"order_id": started.order_id, "started": not started.existing})
+
+
+async def _exists(orders: OrderClient, order_id: str) -> bool:
+    """Whether the order was started (Temporal's own record: no worker needed, unlike a query)."""
+    try:
+        await orders.handle(order_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise TemporalUnreachable(f"cannot tell whether order {order_id} exists: {error.message}") from None
+    return True
 
 
 def _rate_limited(portal: Portal, sender: str) -> str | None:
