@@ -99,7 +99,9 @@ MAX_NOTE_TEXT: Final = 15_000
 ORDER_ID_PREFIX: Final = "mail-"
 PASS: Final = "pass"
 
-_DKIM_RESULT = re.compile(r"@([A-Za-z0-9.-]+)\s*:\s*([A-Za-z]+)")
+_DKIM_RESULT = re.compile(r"@([A-Za-z0-9.-]+)\"?\s*:\s*\"?([A-Za-z]+)")
+"""One signature's result in SendGrid's ``dkim`` field: ``{@example.com : pass, @list.example : fail}``
+(a JSON-like ``{"@example.com": "pass"}`` is read too)."""
 
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
 _SUBJECT_ORDER = re.compile(r"\border\s+#?([A-Za-z0-9][A-Za-z0-9._-]{0,63})", re.IGNORECASE)

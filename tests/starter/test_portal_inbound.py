@@ -11,7 +11,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST
+from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST, authenticate, parse_mail
 from tests.helpers import eventually, outbox, start_input
 from tests.starter.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
 from workflows.models import CancelInput, Channel, OrderStatus
@@ -332,3 +332,26 @@ async def test_new_messages_are_rate_limited_per_sender_and_per_domain(limited_p
     assert "too many new messages from big.example" in limited[0].json()["forwarded"]
     assert (await new_message("someone@small.example", 1)).json()["started"] is True
     assert len(alerts(portal)) == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "verified", "how"),
+    [
+        ({"SPF": "pass"}, True, "SPF pass for example.com"),
+        ({"SPF": "pass", "envelope": '{"from": "bounce@mail.example.com"}'}, True, "SPF pass for mail.example.com"),
+        ({"SPF": "pass", "envelope": '{"from": "x@example.com.evil.test"}'}, False, "not example.com's domain"),
+        ({"SPF": "softfail"}, False, "SPF softfail for example.com"),
+        ({"SPF": "pass", "envelope": "not json"}, False, "an unknown envelope sender"),
+        ({"dkim": "{@example.com : pass}"}, True, "DKIM pass for example.com"),
+        ({"dkim": '{"@example.com": "pass"}'}, True, "DKIM pass for example.com"),
+        ({"dkim": "{@notexample.com : pass, @example.com : fail}"}, False, "fail for example.com"),
+        ({"dkim": "none"}, False, "DKIM: none"),
+        ({}, False, "SPF none"),
+    ],
+)
+def test_the_sender_is_verified_from_sendgrids_spf_and_dkim_fields(
+    fields: dict[str, str], verified: bool, how: str
+) -> None:
+    post = {"from": "Alice <alice@example.com>", "envelope": '{"from": "alice@example.com"}', **fields}
+    ok, said = authenticate(parse_mail(post, 0))
+    assert ok is verified and how in said, said
