@@ -154,6 +154,7 @@ class Refused:
     reason: str
     amount: str
     currency: str
+    method: str
     reference: str
 
 
@@ -201,6 +202,28 @@ MONEY_FIELDS: Final = {
 """The amount each money event carries, checked with its currency before anything is sent."""
 
 
+def _refused(event_type: str, event_id: str, obj: dict[str, Any], order_id: str) -> Refused | None:
+    """A money event whose amount or currency cannot be a payment, refused; None for any other event."""
+    field = MONEY_FIELDS.get(event_type)
+    if field is None or (event_type in REFUND_EVENTS and obj.get("status") != "failed"):
+        return None  # not money (a refund that did not fail is ignored anyway)
+    sent, currency = obj.get(field), obj.get("currency")
+    problem = _money_problem(sent, currency)
+    if problem is None:
+        return None
+    code = str(currency or "").upper()[:20]
+    # For the email: a whole number in major units, however large; anything else as 0 (the reason quotes it).
+    major = Decimal(_int(sent)).scaleb(-exponent(code))
+    return Refused(
+        order_id=order_id,
+        reason=f"Stripe event {event_id} ({event_type}) was refused: {problem} ({field}: {str(sent)[:60]})",
+        amount=str(major),
+        currency=code or "(no currency)",
+        method=PaymentMethod.INVOICE.value if event_type == "invoice.paid" else PaymentMethod.CARD.value,
+        reference=str(obj.get("id", "")),
+    )
+
+
 def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refused:
     """Which order, which signal, which payload: a pure function of the event."""
     event_type = str(event.get("type", ""))
@@ -228,16 +251,9 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refus
         if not isinstance(setup_intent, str) or not setup_intent:
             return Ignored(f"checkout session {reference} has no SetupIntent")
         return SetupLookup(order_id, setup_intent, request_id)
-    field = MONEY_FIELDS.get(event_type)
-    is_money = field is not None and (event_type not in REFUND_EVENTS or obj.get("status") == "failed")
-    problem = _money_problem(obj.get(field), obj.get("currency")) if field and is_money else None
-    if problem and field:
-        sent = obj.get(field)
-        reason = f"Stripe event {event_id} ({event_type}) was refused: {problem} ({field}: {str(sent)[:60]})"
-        shown = currency[:20] or "(no currency)"
-        # For the email only: a whole number is shown in major units, however large; anything else as 0.
-        major = Decimal(sent).scaleb(-exponent(currency)) if isinstance(sent, int) and not isinstance(sent, bool) else 0
-        return Refused(order_id, reason, str(major), shown, reference)
+    refused = _refused(event_type, event_id, obj, order_id)
+    if refused is not None:
+        return refused
     try:
         if event_type == "payment_intent.succeeded":
             amount = from_minor_units(_int(obj.get("amount_received")), currency)
@@ -353,7 +369,7 @@ def alert_refused_money(settings: Settings, refused: Refused, event_id: str) -> 
         "payment": {
             "amount": refused.amount,
             "currency": refused.currency,
-            "method": "card",
+            "method": refused.method,
             "reference": f"{refused.reference}, Stripe event {event_id}",
             "at": datetime.now(UTC).isoformat(),
         },
