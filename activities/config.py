@@ -7,6 +7,7 @@ so they never reach event history.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -237,6 +238,51 @@ def _count(env: Mapping[str, str], var: str, default: int, maximum: int) -> int:
     return value
 
 
+# How long the web-facing processes (portal, webhook receiver, codec server)
+# wait for a slow client: for a request's head, then for its body.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+MAX_READ_TIMEOUT = 600.0
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``ORDERS_TRUSTED_PROXIES``: IP addresses or CIDR networks, comma- or space-separated."""
+    raw = env.get("ORDERS_TRUSTED_PROXIES", "").replace(",", " ").split()
+    for entry in raw:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"ORDERS_TRUSTED_PROXIES: {entry!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return tuple(raw)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What the web-facing processes allow their clients (``starter/serving.py``).
+
+    A client that has not sent a request's head within ``header_timeout``
+    seconds of connecting (or of its previous answer), or its body within
+    ``body_timeout`` seconds of the head, is disconnected (slowloris).
+    ``X-Forwarded-For`` is believed only from ``trusted_proxies``: the
+    reverse proxy's addresses; empty, the connecting address is the client's.
+    """
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    trusted_proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpLimits:
+        env = os.environ if env is None else env
+        return cls(
+            header_timeout=_seconds(env, "ORDERS_HTTP_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, MAX_READ_TIMEOUT),
+            body_timeout=_seconds(env, "ORDERS_HTTP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, MAX_READ_TIMEOUT),
+            trusted_proxies=_trusted_proxies(env),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
@@ -282,6 +328,8 @@ class Settings:
     # How long a closed order's overview stays readable on the portal, and how long
     # the overview link in each customer email works after it was sent.
     closed_order_visible: timedelta = DEFAULT_CLOSED_ORDER_VISIBLE
+    # Read timeouts and trusted proxies of the portal and the webhook receiver.
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -334,4 +382,5 @@ class Settings:
                 env, "ORDERS_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, MAX_MAX_CACHED_WORKFLOWS
             ),
             closed_order_visible=_closed_order_visible(env),
+            http=HttpLimits.from_env(env),
         )

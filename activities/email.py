@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Context as DecimalContext
 from decimal import Decimal, InvalidOperation
 from email import policy
 from email.headerregistry import Address
@@ -112,7 +113,8 @@ def _as_utc(value: Any, filter_name: str) -> datetime:
 
 def format_money(amount: Any, currency: str) -> str:
     """``money("4800", "EUR")`` is ``"EUR 4,800.00"``."""
-    value = _decimal(amount, "money").quantize(Decimal("0.01"))
+    # Wide precision: an absurd amount (a webhook's 10^30) is shown as it is, not an error.
+    value = _decimal(amount, "money").quantize(Decimal("0.01"), context=DecimalContext(prec=80))
     return f"{currency} {value:,.2f}"
 
 

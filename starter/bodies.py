@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import logging
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+log = logging.getLogger("orders.http")
 
 
 async def read_capped(request: Request, limit: int) -> bytes | None:
@@ -18,3 +23,14 @@ async def read_capped(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The exception handler for ``ClientDisconnect``: the client left (or was cut off as too
+    slow, ``starter/serving.py``) while its body was read. Nobody is left to answer; not an error."""
+    log.info("%s %s: the client left before sending the whole body", request.method, request.url.path)
+    return Response(status_code=400)
+
+
+CLIENT_GONE = {ClientDisconnect: client_gone}
+"""For ``Starlette(exception_handlers=...)``."""

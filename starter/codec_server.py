@@ -47,7 +47,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from starter.bodies import read_capped
+from starter.bodies import CLIENT_GONE, read_capped
 from workflows.codec import PayloadDecryptionError
 
 log = logging.getLogger("orders.codec_server")
@@ -136,7 +136,7 @@ def create_app(
             max_age=600,
         )
     ]
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=CLIENT_GONE)
 
 
 async def _decode_one(codec: PayloadCodec, payload: Payload) -> Payload:
@@ -154,8 +154,8 @@ def _peer(request: Request) -> str:
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run until Ctrl-C (``orders codec-server``), with the keys, token and origins from the environment."""
-    import uvicorn
-
+    from activities.config import ConfigError, HttpLimits
+    from starter.serving import run
     from workflows.codec import keys_from_environment
     from workflows.converter import codec
 
@@ -169,4 +169,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     if not origins:
         log.warning("%s is not set: browsers (the Temporal UI) cannot call this server", CORS_ENV)
     app = create_app(codec, token=os.environ.get(TOKEN_ENV, "").strip() or None, cors_origins=origins)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    try:
+        limits = HttpLimits.from_env()
+    except ConfigError as error:
+        raise CodecServerConfigError(str(error)) from None
+    run(app, host, port, limits)

@@ -51,6 +51,8 @@ import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from activities.config import HttpLimits
+from starter.serving import server_config
 from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, KeyConfigError, keys_from_environment, write_local_key
 from workflows.connection import connect
 from workflows.search import dev_server_args
@@ -486,7 +488,7 @@ class CodecServer:
         from workflows.converter import codec
 
         app = create_app(codec, token=None, cors_origins=ui_origins(options), allow_loopback=True)
-        config = uvicorn.Config(app, host="127.0.0.1", port=options.codec_port, log_level="warning", lifespan="off")
+        config = server_config(app, "127.0.0.1", options.codec_port, HttpLimits(), log_level="warning", lifespan="off")
         self.server = _QuietServer(config)
         self.task: asyncio.Task[None] | None = None
 
@@ -592,7 +594,7 @@ class PortalServer:
     """The customer portal (``starter/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
 
     def __init__(self, app: Any, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        config = server_config(app, "127.0.0.1", port, HttpLimits(), log_level="warning", lifespan="off")
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve())
 

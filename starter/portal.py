@@ -57,9 +57,12 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from activities import links
 from activities.config import Settings
@@ -71,7 +74,7 @@ from activities.email import (
     with_formatting,
 )
 from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
-from starter.bodies import read_capped
+from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import (
     ActionRejected,
     NoWorkerAvailable,
@@ -105,6 +108,9 @@ HONEYPOT_FIELD: Final = "website"
 CONTACT_LIMIT: Final = 5
 CONTACT_WINDOW: Final = timedelta(minutes=10)
 """At most ``CONTACT_LIMIT`` contact forms per client address per window."""
+
+INBOUND_DOMAIN_FACTOR: Final = 4
+"""New orders by email per sender domain: this many times the per-sender (contact form) limit."""
 
 MAX_FORM_BYTES: Final = 64 * 1024
 """The largest form body an order page or the contact form reads (413 above it)."""
@@ -273,6 +279,44 @@ class RateLimiter:
         return True
 
 
+SECURITY_HEADERS: Final[dict[str, str]] = {
+    # The pages load nothing but their own inline <style> (base.html) and
+    # style attributes: no script, font, frame or remote image. Forms post to
+    # the portal, and the card form's answer redirects to Stripe Checkout, so
+    # form-action is left open (Chrome applies it to that redirect too).
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    # Older browsers' equivalent of frame-ancestors: no page of the portal in
+    # a frame (clickjacking); the CSRF check refuses a framed post as well.
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # Order links carry their signed token in the URL: never send it on to another site.
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``SECURITY_HEADERS`` on every response (pages, redirects, errors, JSON)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class FormTooLarge(Exception):
     pass
 
@@ -330,6 +374,9 @@ class Portal:
         seed = settings.link_secret or secrets.token_urlsafe(32)
         self._csrf_key = hashlib.sha256(b"orders-portal-csrf\x00" + seed.encode()).digest()
         self.contact_limiter = RateLimiter(contact_limit, CONTACT_WINDOW)
+        # New orders by email, per sender address and per sender domain (starter/inbound.py).
+        self.inbound_senders = RateLimiter(contact_limit, CONTACT_WINDOW)
+        self.inbound_domains = RateLimiter(contact_limit * INBOUND_DOMAIN_FACTOR, CONTACT_WINDOW)
         self.env = _environment()
         self._clock = clock or (lambda: datetime.now(UTC))
         self.secure_cookies = settings.web_base_url.startswith("https://")
@@ -945,7 +992,9 @@ def create_app(
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("portal: unexpected error on %s", request.url.path, exc_info=exc)
-        return portal.message("Something went wrong", "Please try again in a few minutes.", 500)
+        failed = portal.message("Something went wrong", "Please try again in a few minutes.", 500)
+        failed.headers.update(SECURITY_HEADERS)  # this answer is sent outside the middleware
+        return failed
 
     order = "/orders/{order_id}"
     routes = [
@@ -966,7 +1015,11 @@ def create_app(
         Route(order + "/support", support_submit, methods=["POST"]),
         *inbound.routes(portal),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: not_found, 405: not_found, 500: server_error, **CLIENT_GONE},
+    )
 
 
 def _verify_any(portal: Portal, token: str, order_id: str) -> LinkClaims:
@@ -1077,7 +1130,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
     """Run the portal until Ctrl-C (``orders portal``)."""
     import os
 
-    import uvicorn
+    from starter.serving import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()
@@ -1087,4 +1140,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
         stripe_client=build_stripe_client(chosen),
         inbound_secret=os.environ.get("ORDERS_INBOUND_SECRET", "").strip() or None,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, chosen.http)

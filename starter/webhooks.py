@@ -33,7 +33,11 @@ An ASGI app (Starlette, served by uvicorn) with one endpoint,
   Amounts are converted with the currency's minor-unit exponent (JPY 100 is
   100, KWD 1230 is 1.230), and the currency is sent upper-case: the order
   holds a payment in another currency, or for another invoice, instead of
-  counting it.
+  counting it. A money event with no currency, a currency that is no ISO
+  code, or an amount no payment can have (not a whole number, negative, or
+  12 digits and more of minor units) is refused with 400 and nothing sent:
+  operations get a ``payment_needs_review`` email naming the event and why
+  (once per event: Stripe retries a 400). No currency is ever guessed.
 
 - answers 200 at once. Stripe delivers at least once and in any order: every
   signal carries ``request_id = "stripe:<event id>"``, so a repeated event is
@@ -64,6 +68,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import stripe
@@ -76,20 +81,23 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
+from activities.email import alert_operations
 from activities.stripe_payments import decline_message, from_minor_units
-from starter.bodies import read_capped
+from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import alert_money_not_counted, is_money
 from workflows import names
 from workflows.connection import connect
 from workflows.models import (
     ORDER_ID_PATTERN,
     Action,
+    MessageKind,
     PaymentEventInput,
     PaymentFailedInput,
     PaymentMethod,
     ProvidePaymentMethodInput,
     RecordPaymentInput,
 )
+from workflows.money import exponent
 
 WEBHOOK_PATH: Final = "/stripe/webhook"
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -136,6 +144,21 @@ class SetupLookup:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A money event this receiver does not pass on, and why (answered 400; operations are told).
+
+    An amount no payment can have, or no currency: guessing (EUR, or a
+    number cut to fit) would count money that was never paid."""
+
+    order_id: str
+    reason: str
+    amount: str
+    currency: str
+    method: str
+    reference: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     """An event that needs no signal, and why (for the log line)."""
 
@@ -152,7 +175,56 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
+MAX_MINOR_UNITS: Final = 10**12
+"""Stripe amounts have at most 8 digits of minor units (12 for a few currencies)."""
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def _money_problem(amount: Any, currency: Any) -> str | None:
+    """Why an event's amount and currency cannot be a payment, or None."""
+    if currency is None or currency == "":
+        return "the event names no currency"
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        return f"{str(currency)[:40]!r} is not a currency code"
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return f"the amount {str(amount)[:40]!r} is not a whole number of minor units"
+    if not 0 <= amount < MAX_MINOR_UNITS:
+        return f"the amount {amount} (minor units) is not one Stripe can pay"
+    return None
+
+
+MONEY_FIELDS: Final = {
+    "payment_intent.succeeded": "amount_received",
+    "invoice.paid": "amount_paid",
+    "charge.refunded": "amount_refunded",
+    **dict.fromkeys(REFUND_EVENTS, "amount"),
+}
+"""The amount each money event carries, checked with its currency before anything is sent."""
+
+
+def _refused(event_type: str, event_id: str, obj: dict[str, Any], order_id: str) -> Refused | None:
+    """A money event whose amount or currency cannot be a payment, refused; None for any other event."""
+    field = MONEY_FIELDS.get(event_type)
+    if field is None or (event_type in REFUND_EVENTS and obj.get("status") != "failed"):
+        return None  # not money (a refund that did not fail is ignored anyway)
+    sent, currency = obj.get(field), obj.get("currency")
+    problem = _money_problem(sent, currency)
+    if problem is None:
+        return None
+    code = str(currency or "").upper()[:20]
+    # For the email: a whole number in major units, however large; anything else as 0 (the reason quotes it).
+    major = Decimal(_int(sent)).scaleb(-exponent(code))
+    return Refused(
+        order_id=order_id,
+        reason=f"Stripe event {event_id} ({event_type}) was refused: {problem} ({field}: {str(sent)[:60]})",
+        amount=str(major),
+        currency=code or "(no currency)",
+        method=PaymentMethod.INVOICE.value if event_type == "invoice.paid" else PaymentMethod.CARD.value,
+        reference=str(obj.get("id", "")),
+    )
+
+
+def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refused:
     """Which order, which signal, which payload: a pure function of the event."""
     event_type = str(event.get("type", ""))
     event_id = str(event.get("id", ""))
@@ -169,7 +241,7 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
     if not re.match(ORDER_ID_PATTERN, order_id):
         return Ignored(f"metadata.order_id {order_id!r} is not an order id")
     request_id = f"stripe:{event_id}"
-    currency = str(obj.get("currency") or "eur").upper()
+    currency = str(obj.get("currency") or "").upper()
     received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
     reference = str(obj.get("id", ""))
     if event_type == "checkout.session.completed":
@@ -179,6 +251,9 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored:
         if not isinstance(setup_intent, str) or not setup_intent:
             return Ignored(f"checkout session {reference} has no SetupIntent")
         return SetupLookup(order_id, setup_intent, request_id)
+    refused = _refused(event_type, event_id, obj, order_id)
+    if refused is not None:
+        return refused
     try:
         if event_type == "payment_intent.succeeded":
             amount = from_minor_units(_int(obj.get("amount_received")), currency)
@@ -282,6 +357,38 @@ def saved_card(stripe_client: stripe.StripeClient, lookup: SetupLookup) -> Route
     return Routed(lookup.order_id, names.PROVIDE_PAYMENT_METHOD, card)
 
 
+def alert_refused_money(settings: Settings, refused: Refused, event_id: str) -> None:
+    """The ``payment_needs_review`` email about a refused event (blocking: run it in a thread)."""
+    context = {
+        "order": {
+            "order_id": refused.order_id,
+            "status": "not changed",
+            "total": None,
+            "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
+        },
+        "payment": {
+            "amount": refused.amount,
+            "currency": refused.currency,
+            "method": refused.method,
+            "reference": f"{refused.reference}, Stripe event {event_id}",
+            "at": datetime.now(UTC).isoformat(),
+        },
+        "currency": refused.currency,
+        "reason": refused.reason,
+        "action": (
+            "Nothing was recorded on the order. Look the payment up in the Stripe dashboard and, if it is real,"
+            " record it yourself (record_payment) with its amount and currency."
+        ),
+    }
+    alert_operations(
+        settings,
+        refused.order_id,
+        MessageKind.PAYMENT_NEEDS_REVIEW,
+        context,
+        message_key=f"order-{refused.order_id}:ops-alert:stripe-refused:{event_id}",
+    )
+
+
 def create_app(
     client_factory: ClientFactory,
     secret: str,
@@ -328,6 +435,16 @@ def create_app(
         log.warning("stripe event %s (%s) for order %s not counted: %s", event_id, event_type, order_id, alert.reason)
         return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
 
+    async def refuse(refused: Refused, event_id: Any) -> JSONResponse:
+        """400 for Stripe, and operations are told once per event (Stripe retries a 400)."""
+        try:
+            await asyncio.to_thread(alert_refused_money, alert_settings, refused, str(event_id))
+        except Exception as error:  # not told: let Stripe deliver the event again
+            log.error("stripe event %s refused, and operations could not be told: %s", event_id, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.warning("%s; operations were told", refused.reason)
+        return JSONResponse({"error": f"refused: {refused.reason}", "alerted": True}, status_code=400)
+
     async def stripe_webhook(request: Request) -> JSONResponse:
         payload = await read_capped(request, MAX_BODY_BYTES)
         if payload is None:
@@ -351,6 +468,8 @@ def create_app(
             return JSONResponse({"error": "invalid payload"}, status_code=400)
         event_id, event_type = event.get("id"), event.get("type")
         routed = route_event(event)
+        if isinstance(routed, Refused):
+            return await refuse(routed, event_id)
         if isinstance(routed, SetupLookup):
             if stripe_client is None:
                 log.error("stripe event %s (%s): a saved card needs STRIPE_API_KEY to be read", event_id, event_type)
@@ -384,7 +503,7 @@ def create_app(
         log.info("stripe event %s (%s) sent to order %s as %s", event_id, event_type, routed.order_id, routed.signal)
         return JSONResponse({"received": True, "order_id": routed.order_id, "signal": routed.signal})
 
-    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])])
+    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])], exception_handlers=CLIENT_GONE)
 
 
 class MissingWebhookSecret(Exception):
@@ -406,7 +525,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
     and Temporal's environment configuration; raises ``MissingWebhookSecret`` before
     listening when the secret is not set."""
-    import uvicorn
+    from starter.serving import run
 
     secret = webhook_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -417,4 +536,4 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     from starter.portal import build_stripe_client
 
     app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port, settings.http)

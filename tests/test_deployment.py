@@ -438,8 +438,14 @@ def test_worker_environment_names_are_read_by_the_project() -> None:
         pytest.skip("no code reads STRIPE_* yet (the Stripe issue has not landed): STRIPE_* names unchecked")
 
 
-# Read by Settings but used only by the webhook receiver: the worker never gets it.
-WEBHOOKS_ONLY = {"STRIPE_WEBHOOK_SECRET"}
+# Read by Settings but used only by the webhook receiver (and the other web-facing
+# processes): the worker never gets it.
+WEBHOOKS_ONLY = {
+    "STRIPE_WEBHOOK_SECRET",
+    "ORDERS_HTTP_HEADER_TIMEOUT",
+    "ORDERS_HTTP_BODY_TIMEOUT",
+    "ORDERS_TRUSTED_PROXIES",
+}
 
 
 def test_worker_passes_every_variable_of_its_configuration() -> None:

@@ -23,16 +23,39 @@ from typing import Any
 import uvicorn
 from temporalio.client import Client
 
-from activities.config import Settings
+from activities.config import HttpLimits, Settings
 from activities.email import read_outbox_message
 from starter.client import OrderClient
 from starter.portal import create_app
+from starter.serving import server_config
 from tests.helpers import outbox
 from worker import build_worker
 
 LINK_SECRET = "portal-test-secret-0123456789abcdef"
 INBOUND_SECRET = "inbound-test-secret"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
+"""
+
+
+async def watch_csp(page: Any) -> list[str]:
+    """Every Content-Security-Policy violation on ``page`` from now on (the list fills as it goes).
+
+    Chromium logs a refused style, script or frame as a console error; the
+    ``securitypolicyviolation`` listener names the directive as well."""
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text or message.text.startswith("CSP violation"):
+            violations.append(message.text)
+
+    page.on("console", on_console)
+    await page.add_init_script(CSP_REPORTER)
+    return violations
 
 
 def free_port() -> int:
@@ -95,6 +118,7 @@ async def running_portal(
     stripe_settings: dict[str, Any] | None = None,
     contact_limit: int = 50,
     clock: Callable[[], datetime] | None = None,
+    http: HttpLimits | None = None,
 ) -> AsyncIterator[PortalHarness]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -104,6 +128,7 @@ async def running_portal(
         web_base_url=url,
         link_secret=link_secret,
         inbound_address="orders@in.example.com",
+        http=http or HttpLimits(),
         **(stripe_settings or {}),
     )
     orders = OrderClient(client, task_queue=task_queue, link_secret=link_secret, settings=settings)
@@ -119,7 +144,8 @@ async def running_portal(
         contact_limit=contact_limit,
         clock=clock,
     )
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    config = server_config(app, "127.0.0.1", port, settings.http, log_level="warning", lifespan="off")
+    server = QuietServer(config)
     worker = build_worker(client, settings, task_queue=task_queue)
     async with worker:
         task = asyncio.create_task(server.serve())

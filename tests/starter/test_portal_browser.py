@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import sign_link
 from tests.helpers import draft, eventually, outbox, start_input
-from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal
+from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal, watch_csp
 from workflows.models import (
     AddNoteInput,
     ApproveInput,
@@ -92,6 +92,7 @@ async def _shot(page: Any, name: str) -> None:
 
 async def test_walk_from_the_contact_form_to_support(browser: Any, portal: PortalHarness) -> None:
     page = await browser.new_page(viewport={"width": 820, "height": 900})
+    csp_violations = await watch_csp(page)
 
     # 1. the contact form
     await page.goto(portal.url + "/contact")
@@ -172,15 +173,20 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     view = await portal.orders.status(order_id)
     assert view.status == OrderStatus.IN_SUPPORT
     assert [(r.subject, r.text) for r in view.support_requests] == [("Login", "SSO fails in Safari.")]
+    assert csp_violations == []  # the Content-Security-Policy allows everything the pages use
 
 
 async def test_bad_links_show_a_plain_page_in_the_browser(browser: Any, portal: PortalHarness) -> None:
     page = await browser.new_page()
+    csp_violations = await watch_csp(page)
     response = await page.goto(portal.url + "/orders/42/confirmation/1?token=not-a-token")
     assert response is not None and response.status == 403
     text = await page.text_content("main") or ""
     assert "This link cannot be used" in text and "Nothing was changed" in text
     assert "Traceback" not in (await page.content())
+    # The page is styled (its inline <style> was applied, not refused by the policy).
+    assert await page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+    assert csp_violations == []
 
 
 async def test_the_overview_shows_everything_the_customer_sent(browser: Any, portal: PortalHarness) -> None:
@@ -248,3 +254,13 @@ async def test_a_closed_order_stays_readable_from_its_last_email_then_not(
         response = await page.goto(f"{portal.url}/orders/{order_id}?token={token}")
         assert response is not None and response.status == 410
         assert "90 days" in (await page.text_content("main") or "")
+
+
+async def test_the_portal_refuses_to_be_framed(browser: Any, portal: PortalHarness) -> None:
+    """frame-ancestors 'none' (and X-Frame-Options): another site cannot frame a page to trick a click."""
+    page = await browser.new_page()
+    csp_violations = await watch_csp(page)
+    await page.set_content(f'<iframe id="framed" src="{portal.url}/contact"></iframe>')
+    frame = await (await page.wait_for_selector("#framed")).content_frame()
+    await eventually(lambda: any("frame-ancestors" in v for v in csp_violations), "the frame refused")
+    assert frame is None or "Contact us" not in (await frame.content())

@@ -25,7 +25,7 @@ from starter.portal import build_stripe_client
 from starter.webhooks import WEBHOOK_PATH, create_app
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve, sign
 from tests.helpers import draft, eventually, kinds, start_input
-from tests.starter.portal_harness import PortalHarness, running_portal
+from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal, watch_csp
 from tests.starter.test_portal_security import hidden
 from workflows.models import ApproveInput, IssueConfirmationInput, OrderStatus
 
@@ -140,3 +140,39 @@ async def test_the_pay_page_says_plainly_that_cards_go_to_the_test_double(
     assert page.status_code == 200 and 'id="test-double"' in page.text, page.text
     assert "test double" in page.text and "No real card is charged" in page.text
     assert f"orders card {order_id} --customer cus_test --payment-method pm_card_visa" in page.text
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}: apt-get install -y chromium")
+async def test_the_card_button_reaches_checkout_under_the_portals_security_policy(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, stripe_api: StripeDouble
+) -> None:
+    """In a real browser: the pay page, then the form's redirect to Stripe Checkout, with no CSP violation."""
+    from playwright.async_api import Route, ViewportSize, async_playwright
+
+    stripe_settings: dict[str, Any] = {"stripe_api_key": TEST_API_KEY, "stripe_api_base": stripe_api.url}
+    stripe_client = build_stripe_client(dataclasses.replace(Settings(), **stripe_settings))
+    async with (
+        running_portal(
+            dev_env.client, tmp_path, task_queue, stripe_client=stripe_client, stripe_settings=stripe_settings
+        ) as portal,
+        async_playwright() as p,
+    ):
+        _order_id, pay_path = await _awaiting_card_payment(portal, portal.orders)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            desktop, phone = ViewportSize(width=1280, height=900), ViewportSize(width=390, height=844)
+            for viewport in (desktop, phone):
+                page = await browser.new_page(viewport=viewport)
+                csp_violations = await watch_csp(page)
+
+                async def checkout(route: Route) -> None:  # Stripe's page is not reachable offline
+                    await route.fulfill(status=200, content_type="text/html", body="<title>Stripe Checkout</title>")
+
+                await page.route("https://checkout.stripe.com/**", checkout)
+                await page.goto(portal.url + pay_path)
+                await page.click("#pay-card")
+                await page.wait_for_url("https://checkout.stripe.com/c/pay/cs_test_*")
+                assert csp_violations == [], viewport
+                await page.close()
+        finally:
+            await browser.close()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES
+from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST, authenticate, parse_mail
 from tests.helpers import eventually, outbox, start_input
 from tests.starter.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
 from workflows.models import CancelInput, Channel, OrderStatus
@@ -31,8 +31,16 @@ def parse_post(
     text: str,
     message_id: str,
     attachments: int = 0,
+    spf: str = "pass",
+    dkim: str = "none",
+    envelope_from: str | None = None,
 ) -> tuple[dict[str, str], list[tuple[str, tuple[str, bytes, str]]]]:
-    """The fields and file parts of an Inbound Parse post (not the raw-MIME variant)."""
+    """The fields and file parts of an Inbound Parse post (not the raw-MIME variant).
+
+    By default the sender's own server sent it (``SPF`` passes for the envelope
+    sender, which is the ``From`` address); ``spf``, ``dkim`` (SendGrid's
+    ``{@domain : result}`` form) and ``envelope_from`` say otherwise."""
+    envelope_sender = envelope_from if envelope_from is not None else sender.split("<")[-1].rstrip(">")
     fields = {
         "headers": f"Message-ID: {message_id}\nFrom: {sender}\nTo: {to}\nSubject: {subject}\n",
         "from": sender,
@@ -40,9 +48,10 @@ def parse_post(
         "subject": subject,
         "text": text,
         "html": "<p>" + text.replace("\n", "<br>") + "</p>",
-        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": sender.split("<")[-1].rstrip(">")}),
+        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": envelope_sender}),
         "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": "UTF-8"}),
-        "SPF": "pass",
+        "SPF": spf,
+        "dkim": dkim,
         "attachments": str(attachments),
     }
     files = [
@@ -57,10 +66,21 @@ def parse_post(
     return fields, files
 
 
+def multipart(
+    fields: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+) -> list[tuple[str, tuple[str | None, Any, str | None]]]:
+    """Every field as a part of a multipart/form-data body, as SendGrid posts them
+    (httpx would url-encode fields posted without a file)."""
+    parts: list[tuple[str, tuple[str | None, Any, str | None]]] = [
+        (name, (None, value, None)) for name, value in fields.items()
+    ]
+    return parts + list(files or [])
+
+
 async def post(portal: PortalHarness, **mail: Any) -> httpx.Response:
     fields, files = parse_post(**mail)
     async with httpx.AsyncClient(base_url=portal.url, timeout=30) as http:
-        return await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", data=fields, files=files or None)
+        return await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", files=multipart(fields, files))
 
 
 def alerts(portal: PortalHarness) -> list[Any]:
@@ -161,13 +181,177 @@ async def test_a_strangers_reply_is_not_applied(portal: PortalHarness) -> None:
 async def test_the_endpoint_needs_its_secret_and_limits_the_body(portal: PortalHarness) -> None:
     fields, _ = parse_post(sender="a@b.example", to="orders@in.example.com", subject="s", text="t", message_id="<x>")
     async with httpx.AsyncClient(base_url=portal.url, timeout=30) as http:
-        assert (await http.post(INBOUND_PATH, data=fields)).status_code == 401
-        assert (await http.post(f"{INBOUND_PATH}/wrong-secret", data=fields)).status_code == 401
-        with_basic = await http.post(INBOUND_PATH, data=fields, auth=("sendgrid", INBOUND_SECRET))
+        assert (await http.post(INBOUND_PATH, files=multipart(fields))).status_code == 401
+        assert (await http.post(f"{INBOUND_PATH}/wrong-secret", files=multipart(fields))).status_code == 401
+        with_basic = await http.post(INBOUND_PATH, files=multipart(fields), auth=("sendgrid", INBOUND_SECRET))
         assert with_basic.status_code == 200 and with_basic.json()["started"] is True
-        huge = await http.post(
+        beyond = await http.post(
             f"{INBOUND_PATH}/{INBOUND_SECRET}",
-            data=fields,
-            files=[("attachment1", ("big.bin", b"x" * (MAX_INBOUND_BYTES + 1), "application/octet-stream"))],
+            content=b"x" * (MAX_INBOUND_POST + 1),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
         )
-        assert huge.status_code == 413
+        assert beyond.status_code == 413  # more than SendGrid ever posts: not a mail
+        not_a_form = await http.post(f"{INBOUND_PATH}/{INBOUND_SECRET}", data=fields)  # url-encoded
+        assert not_a_form.status_code == 400
+
+
+async def test_mail_too_big_to_apply_is_reported_to_operations(portal: PortalHarness) -> None:
+    """Too many attachments or fields, or too many bytes: nothing applied, operations told, SendGrid gets 200."""
+    start = start_input()
+    await portal.orders.start(start)
+    reply_to = f"orders+{start.order_id}@in.example.com"
+    many_files, _ = parse_post(
+        sender="alice@example.com", to=reply_to, subject="All the scans", text="Here.", message_id="<f@example.com>"
+    )
+    files = [(f"attachment{n}", (f"scan{n}.png", b"png", "image/png")) for n in range(1, 102)]
+    many_fields, _ = parse_post(
+        sender="bob@example.org", to="orders@in.example.com", subject="Odd form", text="Hi.", message_id="<o@x>"
+    )
+    many_fields |= {f"x-extra-{n}": "1" for n in range(200)}
+    big, _ = parse_post(
+        sender="carol@example.net", to="orders@in.example.com", subject="Video", text="Film.", message_id="<v@x>"
+    )
+    big_file = [("attachment1", ("film.mp4", b"x" * MAX_INBOUND_BYTES, "video/mp4"))]
+    async with httpx.AsyncClient(base_url=portal.url, timeout=60) as http:
+        url = f"{INBOUND_PATH}/{INBOUND_SECRET}"
+        answers = [
+            await http.post(url, files=multipart(many_files, files)),
+            await http.post(url, files=multipart(many_fields)),
+            await http.post(url, files=multipart(big, big_file)),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    assert "101 attachments (at most 100)" in answers[0].json()["forwarded"]
+    assert "too many form fields" in answers[1].json()["forwarded"]
+    assert "larger than 10 MB" in answers[2].json()["forwarded"]
+    assert (await portal.orders.status(start.order_id)).notes == []
+    acks = [m["X-Order-Id"] for m in outbox(portal.outbox_dir) if m["X-Message-Kind"] == "contact_ack"]
+    assert acks == [start.order_id]  # no order was started from the mail
+    texts = [m.get_body(("plain",)).get_content() for m in alerts(portal)]
+    assert len(texts) == 3
+    assert "alice@example.com" in texts[0] and "All the scans" in texts[0] and "Size:" in texts[0]
+    assert "bob@example.org" in texts[1] and "Odd form" in texts[1]
+    assert "carol@example.net" in texts[2] and "Video" in texts[2] and "10.0 MB" in texts[2]
+
+
+async def test_a_forged_from_never_becomes_a_customer_note(portal: PortalHarness) -> None:
+    start = start_input()
+    await portal.orders.start(start)
+    reply_to = f"orders+{start.order_id}@in.example.com"
+    forged = [
+        # Mallory's server passes SPF for mallory's own domain, not for the customer's.
+        ("forged", {"envelope_from": "bounce@mallory.example"}),
+        ("softfail", {"spf": "softfail"}),
+        ("no-auth", {"spf": "none", "dkim": "none"}),
+        ("dkim-other", {"spf": "fail", "dkim": "{@mallory.example : pass}"}),
+        ("dkim-fail", {"spf": "neutral", "dkim": "{@example.com : fail}"}),
+    ]
+    for name, auth in forged:
+        answer = await post(
+            portal,
+            sender="Alice Example <alice@example.com>",
+            to=reply_to,
+            subject="Re: your order",
+            text=f"Please send the refund to my new account ({name}).",
+            message_id=f"<{name}@mallory.example>",
+            **auth,
+        )
+        assert answer.status_code == 200, name
+        assert "could not be verified" in answer.json()["forwarded"], (name, answer.json())
+    assert (await portal.orders.status(start.order_id)).notes == []
+    reviewed = alerts(portal)
+    assert len(reviewed) == len(forged)
+    text = reviewed[0].get_body(("plain",)).get_content()
+    assert "could not be verified" in text and "mallory.example" in text
+
+    # Signed by the customer's domain (DKIM), the reply is the customer's, whatever SPF says.
+    signed = await post(
+        portal,
+        sender="Alice Example <alice@example.com>",
+        to=reply_to,
+        subject="Re: your order",
+        text="Signed and sent through a forwarder.",
+        message_id="<signed@example.com>",
+        spf="softfail",
+        envelope_from="srs0=forwarder@lists.example.net",
+        dkim="{@lists.example.net : pass, @example.com : pass}",
+    )
+    assert signed.json()["note"] is True
+    [note] = (await portal.orders.status(start.order_id)).notes
+    assert "Signed and sent through a forwarder." in note.text
+
+
+async def test_an_unverified_new_message_starts_no_order_and_is_not_acknowledged(portal: PortalHarness) -> None:
+    answer = await post(
+        portal,
+        sender="Victim <victim@third-party.example>",
+        to="orders@in.example.com",
+        subject="Please call me",
+        text="Spam that would make you mail a stranger.",
+        message_id="<spoof-1@botnet.example>",
+        spf="fail",
+        envelope_from="victim@third-party.example",
+    )
+    assert answer.status_code == 200
+    assert answer.json()["order_id"] is None and "could not be verified" in answer.json()["forwarded"]
+    assert [m["X-Message-Kind"] for m in outbox(portal.outbox_dir)] == ["inbound_email_review"]
+    [alert] = alerts(portal)
+    assert alert["To"] == portal.settings.ops_email
+    assert "SPF fail" in alert.get_body(("plain",)).get_content()
+
+
+@pytest.fixture
+async def limited_portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> AsyncIterator[PortalHarness]:
+    async with running_portal(dev_env.client, tmp_path, task_queue, contact_limit=2) as harness:
+        yield harness
+
+
+async def test_new_messages_are_rate_limited_per_sender_and_per_domain(limited_portal: PortalHarness) -> None:
+    portal = limited_portal
+
+    async def new_message(sender: str, n: int) -> httpx.Response:
+        return await post(
+            portal,
+            sender=sender,
+            to="orders@in.example.com",
+            subject=f"Request {n}",
+            text="Hello.",
+            message_id=f"<n{n}-{sender}>",
+        )
+
+    answers = [await new_message("busy@big.example", n) for n in range(3)]
+    assert [a.json().get("started") for a in answers] == [True, True, None]
+    assert "too many new messages from busy@big.example" in answers[2].json()["forwarded"]
+    assert answers[2].json()["order_id"] is None
+    # The same message again (SendGrid retrying it) is not counted twice ...
+    assert (await new_message("busy@big.example", 0)).json() == answers[0].json() | {"started": False}
+    # ... and other senders of the domain share the domain's larger allowance.
+    others = [await new_message(f"person{n}@big.example", n) for n in range(8)]
+    started = [a for a in others if a.json().get("started")]
+    limited = [a for a in others if "forwarded" in a.json()]
+    assert len(started) == 6 and len(limited) == 2  # the domain's 8 = 2 (busy) + 6
+    assert "too many new messages from big.example" in limited[0].json()["forwarded"]
+    assert (await new_message("someone@small.example", 1)).json()["started"] is True
+    assert len(alerts(portal)) == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "verified", "how"),
+    [
+        ({"SPF": "pass"}, True, "SPF pass for example.com"),
+        ({"SPF": "pass", "envelope": '{"from": "bounce@mail.example.com"}'}, True, "SPF pass for mail.example.com"),
+        ({"SPF": "pass", "envelope": '{"from": "x@example.com.evil.test"}'}, False, "not example.com's domain"),
+        ({"SPF": "softfail"}, False, "SPF softfail for example.com"),
+        ({"SPF": "pass", "envelope": "not json"}, False, "an unknown envelope sender"),
+        ({"dkim": "{@example.com : pass}"}, True, "DKIM pass for example.com"),
+        ({"dkim": '{"@example.com": "pass"}'}, True, "DKIM pass for example.com"),
+        ({"dkim": "{@notexample.com : pass, @example.com : fail}"}, False, "fail for example.com"),
+        ({"dkim": "none"}, False, "DKIM: none"),
+        ({}, False, "SPF none"),
+    ],
+)
+def test_the_sender_is_verified_from_sendgrids_spf_and_dkim_fields(
+    fields: dict[str, str], verified: bool, how: str
+) -> None:
+    post = {"from": "Alice <alice@example.com>", "envelope": '{"from": "alice@example.com"}', **fields}
+    ok, said = authenticate(parse_mail(post, 0))
+    assert ok is verified and how in said, said

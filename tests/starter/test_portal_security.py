@@ -17,6 +17,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.config import HttpLimits
 from activities.links import sign_link
 from starter.client import OrderClient
 from tests.helpers import draft, eventually, start_input
@@ -212,3 +213,73 @@ async def test_without_a_link_secret_order_pages_refuse_and_say_why(
             assert page.status_code == 403 and "ORDERS_LINK_SECRET is not set" in page.text
             assert (await http.get("/contact")).status_code == 200
         await portal.orders.approve(start.order_id, ApproveInput(version=1))
+
+
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.url, name, response.headers.get(name))
+    policy = {
+        directive.split(" ", 1)[0]: directive
+        for directive in (d.strip() for d in response.headers.get("content-security-policy", "").split(";"))
+        if directive
+    }
+    assert policy.get("default-src") == "default-src 'none'", (response.url, policy)
+    assert policy.get("frame-ancestors") == "frame-ancestors 'none'"
+    assert policy.get("base-uri") == "base-uri 'none'"
+    assert "script-src" not in policy  # no script at all: default-src 'none' covers it
+
+
+async def test_every_response_carries_the_security_headers(portal: PortalHarness, http: httpx.AsyncClient) -> None:
+    """Pages, refusals, redirects, 404s, form errors and the inbound endpoint's JSON."""
+    order_id, path = await confirmation_link(portal, portal.orders)
+    form = await http.get("/contact")
+    responses = [
+        form,
+        await http.get("/"),
+        await http.get(path),
+        await http.get(f"/orders/{order_id}/confirmation/1?token=tampered"),
+        await http.get("/no-such-page"),
+        await http.post("/contact", data={"name": "no csrf"}),
+        await http.post("/contact", data={**hidden(form.text), "name": "Ada", "email": "nope", "message": "Hi"}),
+        await http.post("/inbound/sendgrid", data={"from": "a@b.example"}),
+    ]
+    assert [r.status_code for r in responses] == [200, 303, 200, 403, 404, 403, 400, 401]
+    for response in responses:
+        assert_security_headers(response)
+
+
+async def test_the_contact_limit_believes_x_forwarded_for_only_from_trusted_proxies(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> None:
+    async def contact(http: httpx.AsyncClient, forwarded_for: str) -> int:
+        fields = hidden((await http.get("/contact")).text)
+        data = {**fields, "name": "Ada", "email": "ada@example.com", "message": "A new website, please."}
+        answer = await http.post("/contact", data=data, headers={"X-Forwarded-For": forwarded_for})
+        return answer.status_code
+
+    # No trusted proxy (the default): the header is anyone's to write, and ignored.
+    async with (
+        running_portal(dev_env.client, tmp_path / "direct", task_queue, contact_limit=2) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        forged = [await contact(http, f"203.0.113.{n}") for n in range(1, 4)]
+        assert forged == [200, 200, 429]
+
+    # Behind a trusted proxy (this test's client plays it): each forwarded client has its own allowance.
+    proxy = HttpLimits(trusted_proxies=("127.0.0.0/8",))
+    async with (
+        running_portal(dev_env.client, tmp_path / "proxied", task_queue, contact_limit=2, http=proxy) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        first = [await contact(http, "203.0.113.1") for _ in range(3)]
+        assert first == [200, 200, 429]
+        assert await contact(http, "203.0.113.2") == 200
+        # A client that writes its own X-Forwarded-For in front: the proxy appends the real address.
+        assert await contact(http, "198.51.100.7, 203.0.113.1") == 429

@@ -229,3 +229,44 @@ def test_payment_events_are_money() -> None:
 
     assert is_money(PaymentEventInput(event="refund_failed", reference="re_1"))
     assert not is_money(PaymentEventInput(event="invoice_voided", reference="in_1"))
+
+
+async def test_an_impossible_amount_or_a_missing_currency_is_refused_and_reported(
+    dev_env: WorkflowEnvironment, stripe_api: StripeDouble, ops_settings: Settings
+) -> None:
+    """400 (nothing sent to the order) and a payment_needs_review email naming the event and why."""
+    order = start_input()
+    handle = await dev_env.client.start_workflow(
+        names.WORKFLOW_TYPE, order, id=names.workflow_id(order.order_id), task_queue="nobody-polls-this"
+    )
+    try:
+        cases = {
+            "evt_huge": ("payment_intent.succeeded", payment_intent(order.order_id, amount_received=10**30)),
+            "evt_nocur": ("payment_intent.succeeded", payment_intent(order.order_id, currency=None)),
+            "evt_badcur": ("invoice.paid", {**payment_intent(order.order_id, currency="euro"), "amount_paid": 100}),
+            "evt_negative": ("charge.refunded", {**payment_intent(order.order_id), "amount_refunded": -5}),
+            "evt_text": ("payment_intent.succeeded", payment_intent(order.order_id, amount_received="100")),
+        }
+        for event_id, (event_type, obj) in cases.items():
+            response = await post_event(
+                dev_env.client, ops_settings, stripe_api.event(event_type, obj, event_id=event_id)
+            )
+            assert response.status_code == 400, (event_id, response.text)
+            assert "refused" in response.json()["error"], event_id
+        assert await signals_received(dev_env.client, handle, RecordPaymentInput) == []
+        texts = alerts(ops_settings.outbox_dir, order.order_id)
+        assert len(texts) == len(cases)
+        by_event = {event_id: next(t for t in texts if event_id in t) for event_id in cases}
+        assert "1000000000000000000000000000000" in by_event["evt_huge"]  # the amount as sent, in the reason
+        assert "JPY 1,000,000,000,000,000,000,000,000,000,000.00" in by_event["evt_huge"]  # and in yen
+        assert "no currency" in by_event["evt_nocur"]
+        assert "'euro' is not a currency code" in by_event["evt_badcur"]
+        assert "-5" in by_event["evt_negative"]
+        assert "'100'" in by_event["evt_text"]
+
+        # Stripe retries a 400: still 400, and no second email.
+        again = stripe_api.event(*cases["evt_huge"], event_id="evt_huge")
+        assert (await post_event(dev_env.client, ops_settings, again)).status_code == 400
+        assert len(alerts(ops_settings.outbox_dir, order.order_id)) == len(cases)
+    finally:
+        await handle.terminate("test over")
