@@ -31,9 +31,10 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -65,6 +66,7 @@ from activities.links import (
 )
 from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
+from workflows.codec import KEYS_ENV, PayloadDecryptionError, missing_key_id
 from workflows.converter import describe
 from workflows.models import (
     HISTORY_KINDS,
@@ -103,6 +105,7 @@ __all__ = [
     "InvalidLink",
     "InvalidListQuery",
     "InvalidPayload",
+    "KeyMissingOnWorker",
     "LinkClaims",
     "LinkSigningDisabled",
     "MalformedLink",
@@ -143,6 +146,9 @@ QUERY_ATTEMPTS: Final = 3
 UPDATE_RETRY_PAUSE: Final = 0.1
 UPDATE_RETRY_PAUSE_MAX: Final = 1.0
 QUERY_RETRY_PAUSE: Final = 0.5
+# How far back from the newest event to look for the workflow task failure that
+# says a worker lacks a key (a failing task is retried without new events).
+MISSING_KEY_EVENTS: Final = 20
 # Allowance for the client's clock against the server's when comparing their times.
 CLOCK_SKEW: Final = timedelta(seconds=1)
 
@@ -235,6 +241,24 @@ class NoWorkerAvailable(OrderError):
 class OrderUnavailable(OrderError):
     """The order exists but cannot answer now (a failing workflow task, a failed query,
     or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
+
+
+class KeyMissingOnWorker(OrderUnavailable):
+    """The worker cannot decrypt a payload of this order: it lacks the key ``key_id``.
+
+    The order is unharmed and waits: Temporal keeps retrying its workflow task,
+    and an update sent meanwhile stays admitted and is applied once a worker has
+    the key. Add the key to every worker's ``ORDERS_ENCRYPTION_KEYS``; to retry,
+    resend with the same ``request_id`` (see ``NoWorkerAvailable``).
+    """
+
+    def __init__(self, order_id: str, key_id: str) -> None:
+        super().__init__(
+            f"the worker cannot decrypt this order: key id {key_id!r} is not in its {KEYS_ENV} (add it to every "
+            "worker's keys; the order waits meanwhile, and applies an update sent now once a worker has the key)",
+            order_id=order_id,
+        )
+        self.key_id = key_id
 
 
 class OrderBusy(OrderUnavailable):
@@ -633,6 +657,9 @@ class OrderClient:
             except OrderClosed as closed:
                 await self._report_money_to_closed_order(closed, payload)
                 raise
+            except NoWorkerAvailable:
+                await self._raise_if_key_missing(order_id)
+                raise
             except OrderBusy:
                 if asyncio.get_running_loop().time() + pause > give_up:
                     raise
@@ -822,6 +849,7 @@ class OrderClient:
                             query, *args, result_type=result_type, rpc_timeout=self._query_timeout
                         )
             except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
+                await self._raise_if_key_missing(order_id)
                 if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
                     raise
                 if attempt >= QUERY_ATTEMPTS:
@@ -872,6 +900,39 @@ class OrderClient:
         task = raw.pending_workflow_task
         started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
         return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
+
+    async def _raise_if_key_missing(self, order_id: str) -> None:
+        """``KeyMissingOnWorker`` if the order's workflow task is failing because the
+        worker lacks a key; called when the order did not answer, to say why.
+
+        The newest workflow-task outcome in the history tells: a failure whose
+        message is a ``PayloadDecryptionError`` for a missing key (only the first
+        failed attempt is recorded, and nothing has completed since).
+        """
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self._client.namespace,
+            execution=WorkflowExecution(workflow_id=names.workflow_id(order_id)),
+            maximum_page_size=MISSING_KEY_EVENTS,
+        )
+        try:
+            response = await self._client.workflow_service.get_workflow_execution_history_reverse(
+                request, timeout=self._query_timeout
+            )
+        except RPCError:
+            return  # the caller's own error says enough
+        for event in response.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failure = event.workflow_task_failed_event_attributes.failure
+                key_id = (
+                    missing_key_id(failure.message)
+                    if failure.application_failure_info.type == PayloadDecryptionError.__name__
+                    else None
+                )
+                if key_id is not None:
+                    raise KeyMissingOnWorker(order_id, key_id)
+                return
 
     async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
         with self._errors(order_id, "query"):

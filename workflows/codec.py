@@ -199,6 +199,20 @@ def keys_from_environment() -> KeySource:
     return source
 
 
+_MISSING: Final = ", which this process does not have"
+_MISSING_KEY = re.compile(r"payload encrypted with key id '([A-Za-z0-9._-]{1,64})'" + re.escape(_MISSING))
+
+
+def missing_key_id(message: str) -> str | None:
+    """The key id a ``PayloadDecryptionError`` message says its process lacked, if it says so.
+
+    A worker's failed workflow task carries only that message (in plain text,
+    see ``PrivateFailureConverter``): this is how a client names the key.
+    """
+    found = _MISSING_KEY.search(message)
+    return found.group(1) if found else None
+
+
 def _aad(key_id: bytes, compression: bytes) -> bytes:
     return AAD_PREFIX + b"\0" + key_id + b"\0" + compression
 
@@ -272,7 +286,7 @@ class EncryptionCodec(PayloadCodec):
             known = ", ".join(ring.ids) or "none: ORDERS_ENCRYPTION_KEYS is not set"
             raise PayloadDecryptionError(
                 key_id,
-                f"payload encrypted with key id {key_id!r}, which this process does not have "
+                f"payload encrypted with key id {key_id!r}{_MISSING} "
                 f"(known key ids: {known}); add that key to {KEYS_ENV}",
             )
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
