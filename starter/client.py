@@ -66,7 +66,7 @@ from activities.links import (
 )
 from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
-from workflows.codec import KEYS_ENV, PayloadDecryptionError, missing_key_id
+from workflows.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
 from workflows.converter import describe
 from workflows.models import (
     HISTORY_KINDS,
@@ -548,7 +548,14 @@ class OrderClient:
         (``workflows.connection.connect`` does). ``link_secret`` defaults to
         ``ORDERS_LINK_SECRET``. ``settings`` (default: ``Settings.from_env()``,
         read when first needed) choose the email backend and ``ORDERS_OPS_EMAIL``
-        for the notice about a payment to a closed order."""
+        for the notice about a payment to a closed order.
+
+        Raises ``workflows.codec.EncryptionRequired`` when the client's codec
+        reads the environment and there is no key (and ``ORDERS_ENCRYPTION`` is
+        not ``off``): an order client never sends personal data in clear text."""
+        codec = client.data_converter.payload_codec
+        if isinstance(codec, EncryptionCodec) and codec.reads_environment:
+            require_encryption()
         self._client = client
         self._task_queue = task_queue or connection.task_queue()
         self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
