@@ -32,7 +32,8 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, ResourceExhaustedCause, TaskQueueType
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure, WorkflowNotReadyFailure
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
@@ -124,6 +125,7 @@ __all__ = [
     "TamperedLink",
     "TemporalError",
     "TemporalUnreachable",
+    "UpdateAborted",
     "WrongActionLink",
     "WrongOrderLink",
     "form_nonce",
@@ -264,6 +266,17 @@ class KeyMissingOnWorker(OrderUnavailable):
 class OrderBusy(OrderUnavailable):
     """The order did not take an update while it moved on to a new run of its
     history (continue-as-new), asked again for as long as the update timeout."""
+
+
+class UpdateAborted(OrderBusy):
+    """Temporal aborted the update before the order answered it, for as long as
+    the update timeout (it was sent again meanwhile, with the same request id).
+
+    The server does this when the run the update reached continues as new, when
+    the workflow task that carried it fails, and when the server restarts
+    (``aborted_update``). The order applies one request id once, so sending
+    the same action again with the same ``request_id`` is safe.
+    """
 
 
 class InvalidListQuery(OrderError, ValueError):
@@ -518,6 +531,63 @@ async def alert_money_not_counted(
 # --------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------
+
+
+# What Temporal answers for an update it aborted before the order answered it
+# (server 1.32, service/history/workflow/update: abort_reason.go and
+# errors_failures.go). Each is safe to send again with the same request id.
+UNPROCESSED_UPDATE: Final = "UnprocessedUpdate"
+"""A workflow task completed without the update (a speculative task lost in a server restart): never applied."""
+ACCEPTED_THEN_CLOSED: Final = "AcceptedUpdateCompletedWorkflow"
+"""The run closed (continued as new) between accepting and completing it; its request id decides on a resend."""
+_ABORTED_BY_SERVER: Final = ("workflow update was aborted", "update registry was cleared")
+"""UNAVAILABLE (AbortedByServerErr, registryClearedErr): the server lost its in-memory updates, as in a restart."""
+
+
+def aborted_update(error: BaseException) -> str | None:
+    """Why Temporal aborted an update before the order answered it, or None for any other error.
+
+    Precisely these, nothing else:
+
+    - ``RESOURCE_EXHAUSTED`` with cause ``BUSY_WORKFLOW`` ("workflow is closing"): the
+      run continued as new while the update waited (the SDK's own retries ran out);
+    - ``WorkflowNotReady``: the workflow task that carried it failed (a continue-as-new
+      the server refused with ``UNHANDLED_COMMAND``), so the server aborted it;
+    - ``UNAVAILABLE`` "workflow update was aborted" / "update registry was cleared",
+      and ``NOT_FOUND`` "aborted by closing workflow": aborted as the run closed or the
+      server restarted (a resend reaches the next run, or learns that the order closed);
+    - the update failed with ``UnprocessedUpdate`` ("wasn't processed by worker") or
+      ``AcceptedUpdateCompletedWorkflow``: the order never saw it, or its run closed
+      before answering.
+    """
+    if isinstance(error, WorkflowUpdateFailedError):
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in (UNPROCESSED_UPDATE, ACCEPTED_THEN_CLOSED):
+            return cause.message
+        return None
+    if not isinstance(error, RPCError):
+        return None
+    text = error.message.lower()
+    if error.status == RPCStatusCode.UNAVAILABLE:
+        return error.message if any(part in text for part in _ABORTED_BY_SERVER) else None
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return error.message if "aborted by closing workflow" in text else None
+    for detail in _details(error):
+        if detail.Is(WorkflowNotReadyFailure.DESCRIPTOR):
+            return error.message
+        if detail.Is(ResourceExhaustedFailure.DESCRIPTOR):
+            exhausted = ResourceExhaustedFailure()
+            detail.Unpack(exhausted)
+            if exhausted.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW:
+                return error.message
+    return None
+
+
+def _details(error: RPCError) -> builtins.list[Any]:
+    try:
+        return builtins.list(error.grpc_status.details)
+    except Exception:  # an answer without a parsable status: no details to go on
+        return []
 
 
 def _maybe_busy(error: OrderError) -> bool:
@@ -992,7 +1062,14 @@ class OrderClient:
     def _errors(self, order_id: str, operation: Operation, action: str = "") -> Iterator[None]:
         try:
             yield
-        except WorkflowUpdateFailedError as error:
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            aborted = aborted_update(error) if operation == "update" else None
+            if aborted is not None:
+                raise UpdateAborted(
+                    f"order {order_id} did not answer {action}: Temporal aborted it ({aborted})", order_id=order_id
+                ) from None
+            if isinstance(error, RPCError):
+                raise self._rpc_error(order_id, operation, action, error) from None
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
             if isinstance(cause, ApplicationError) and cause.type == names.ORDER_BUSY_ERROR:
@@ -1003,8 +1080,6 @@ class OrderClient:
             raise NoWorkerAvailable(order_id, operation, timeout) from None
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
             raise OrderUnavailable(f"order {order_id} could not answer: {error}", order_id=order_id) from None
-        except RPCError as error:
-            raise self._rpc_error(order_id, operation, action, error) from None
 
     def _rpc_error(self, order_id: str, operation: Operation, action: str, error: RPCError) -> OrderError:
         text = error.message.lower()
