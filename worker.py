@@ -44,7 +44,7 @@ from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows import connection
-from workflows.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, require_encryption
+from workflows.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.converter import data_converter
 from workflows.models import OrderPolicy
@@ -70,7 +70,12 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [
-        PolicyActivities(settings.policy.model_copy(update={"bank_transfer": settings.bank_details})).load_order_policy,
+        PolicyActivities(
+            settings.policy.model_copy(
+                # An order that receives payloads in clear text while this worker encrypts tells operations.
+                update={"bank_transfer": settings.bank_details, "plaintext_alerts": keys_from_environment().ring.active}
+            )
+        ).load_order_policy,
         email.send_email,
         payments.request_payment,
         payments.refund_payment,

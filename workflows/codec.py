@@ -62,6 +62,9 @@ KEY_ID_METADATA: Final = "encryption-key-id"
 COMPRESSION_METADATA: Final = "encryption-compression"
 ZLIB: Final = b"zlib"
 NO_COMPRESSION: Final = b"none"
+ARRIVED_PLAIN: Final = "orders-arrived-plain"
+"""Metadata ``decode`` adds to a JSON payload that was not encrypted, so that the order can tell operations."""
+JSON_PLAIN: Final = b"json/plain"
 KEY_BYTES: Final = 32
 """AES-256."""
 NONCE_BYTES: Final = 12
@@ -255,6 +258,18 @@ def require_encryption() -> KeySource:
     return source
 
 
+def _marked_plain(payload: temporalio.api.common.v1.Payload) -> temporalio.api.common.v1.Payload:
+    marked = temporalio.api.common.v1.Payload()
+    marked.CopyFrom(payload)
+    marked.metadata[ARRIVED_PLAIN] = b"1"
+    return marked
+
+
+def arrived_plain(payload: temporalio.api.common.v1.Payload) -> bool:
+    """Whether ``decode`` found this payload in clear text."""
+    return ARRIVED_PLAIN in payload.metadata
+
+
 def _aad(key_id: bytes, compression: bytes) -> bytes:
     return AAD_PREFIX + b"\0" + key_id + b"\0" + compression
 
@@ -293,8 +308,11 @@ class EncryptionCodec(PayloadCodec):
         ring: KeyRing | None = None
         decoded: list[temporalio.api.common.v1.Payload] = []
         for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                decoded.append(payload)  # written before encryption, or with no keys set
+            encoding = payload.metadata.get("encoding")
+            if encoding != ENCODING:
+                # Written before encryption, or by a process without keys: passed on, marked
+                # (the same whichever process decodes it, so a replay sees the same).
+                decoded.append(_marked_plain(payload) if encoding == JSON_PLAIN else payload)
                 continue
             ring = ring or self.keyring
             decoded.append(self.decrypt(payload, ring))

@@ -206,6 +206,8 @@ class StartOrderInput(Model):
     # as new; callers never send it, so it is left out of the JSON Schema.
     resume: SkipJsonSchema[Continuation | None] = None
     _decode_error: str | None = PrivateAttr(default=None)
+    _arrived_plain: bool = PrivateAttr(default=False)
+    """Sent in clear text, not encrypted (``workflows.converter``): operations hear of it once."""
 
 
 # --------------------------------------------------------------------------
@@ -327,6 +329,8 @@ class Action(Model):
     # Set by the data converter when the payload did not validate, so that the
     # workflow can record the rejection instead of the SDK dropping a signal.
     _decode_error: str | None = PrivateAttr(default=None)
+    _arrived_plain: bool = PrivateAttr(default=False)
+    """Sent in clear text, not encrypted (``workflows.converter``): operations hear of it once."""
 
 
 class AddNoteInput(Action):
@@ -722,6 +726,9 @@ class Continuation(Model):
     waiting: list[WaitingAction] = Field(
         default_factory=list, description="Signals that arrived during the handover: the next run applies them first."
     )
+    plaintext_alerted: bool = Field(
+        default=False, description="Operations were told that the order received payloads in clear text."
+    )
 
 
 # --------------------------------------------------------------------------
@@ -748,6 +755,10 @@ class OrderPolicy(Model):
     run_event_budget: Annotated[int, Field(ge=200, le=40_000)] = Field(
         default=8_000, description="History events after which an order continues as new (ORDERS_RUN_EVENT_BUDGET)."
     )
+    plaintext_alerts: bool = Field(
+        default=False,
+        description="The worker encrypts: an order that receives a payload in clear text tells operations, once.",
+    )
 
 
 class Audience(StrEnum):
@@ -767,6 +778,7 @@ class MessageKind(StrEnum):
     PAYMENT_OVERDUE_CANCELLED = "payment_overdue_cancelled"
     PAYMENT_RECEIVED = "payment_received"
     OVERPAYMENT_ALERT = "overpayment_alert"
+    PLAINTEXT_RECEIVED = "plaintext_received"
     WORK_COMMENCED = "work_commenced"
     PROGRESS_UPDATE = "progress_update"
     PROGRESS_DIGEST = "progress_digest"

@@ -264,6 +264,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._handing_over = False  # continuing as new: signals wait for the next run
         self._waiting: list[WaitingAction] = []
         self._waiting_bytes = 0
+        # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
+        self._plain_seen = start._arrived_plain and start.resume is None
+        self._plaintext_alerted = False
         if start.resume is not None:
             self._resume(start.resume)
         else:
@@ -316,6 +319,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     summary="load default durations",
                 )
                 self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+                self._alert_plaintext()
 
             await self._agree_on_confirmation()
             await self._collect_payment()
@@ -416,6 +420,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             support_started=self._support_started,
             held_from=held_from,
             waiting=self._waiting,
+            plaintext_alerted=self._plaintext_alerted,
         )
 
     def _resume(self, carried: Continuation) -> None:
@@ -437,6 +442,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._support_started = carried.support_started
         self._held_from = dict(carried.held_from)
         self._waiting = list(carried.waiting)
+        self._plaintext_alerted = carried.plaintext_alerted
         self._publish_once = True  # A new run has every patch.
         self._log("run continued", f"run {self._order.runs}")
 
@@ -874,6 +880,9 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
+        if request._arrived_plain:
+            self._plain_seen = True
+            self._alert_plaintext()
         if via == "signal" and (self._handing_over or self._waiting) and not request._decode_error:
             return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
@@ -893,6 +902,20 @@ class ServiceOrderWorkflow(ActionHandlers):
         if applied:
             self._applied[applied] = result
         return result
+
+    def _alert_plaintext(self) -> None:
+        """Tell operations, once per order, that it received payloads in clear text.
+
+        Only when the worker encrypts (its policy, recorded in the history, says
+        so; orders recorded before this never do): a client without the key, or
+        with ``ORDERS_ENCRYPTION=off``, wrote personal data to Temporal in clear.
+        """
+        policy = self._policy
+        if not self._plain_seen or self._plaintext_alerted or policy is None or not policy.plaintext_alerts:
+            return
+        self._plaintext_alerted = True
+        self._log("payloads in clear text", "operations told")
+        self._email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""

@@ -28,6 +28,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.PAYMENT_ERROR: Audience.OPERATIONS,
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
     MessageKind.INBOUND_EMAIL_REVIEW: Audience.OPERATIONS,
+    MessageKind.PLAINTEXT_RECEIVED: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
 
@@ -178,6 +179,7 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "balance_due": "0.00",
         "currency": "EUR",
     },
+    MessageKind.PLAINTEXT_RECEIVED: {},
     MessageKind.OVERPAYMENT_ALERT: {
         "overpaid": "200.00",
         "amount_paid": "5000.00",
