@@ -501,6 +501,10 @@ class Refund(Model):
     status: str
     refund_id: str | None = None
     failed_amount: Money = Decimal("0.00")
+    overpaid_by: str | None = Field(
+        default=None,
+        description="The payment (its reference) whose overpaid part this refund gave back; it no longer counts.",
+    )
 
 
 class Milestone(Model):
@@ -779,6 +783,7 @@ class MessageKind(StrEnum):
     PAYMENT_RECEIVED = "payment_received"
     OVERPAYMENT_ALERT = "overpayment_alert"
     PLAINTEXT_RECEIVED = "plaintext_received"
+    OVERPAYMENT_REFUNDED = "overpayment_refunded"
     WORK_COMMENCED = "work_commenced"
     PROGRESS_UPDATE = "progress_update"
     PROGRESS_DIGEST = "progress_digest"

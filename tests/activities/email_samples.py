@@ -180,6 +180,12 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "currency": "EUR",
     },
     MessageKind.PLAINTEXT_RECEIVED: {},
+    MessageKind.OVERPAYMENT_REFUNDED: {
+        "payment": {**_PAYMENT, "method": "card", "reference": "pi_3QpaidTwice", "at": "2026-11-21T11:00:00Z"},
+        "refund": {"amount": "4800.00", "method": "card", "status": "succeeded", "refund_id": "re_3Q"},
+        "amount_paid": "4800.00",
+        "currency": "EUR",
+    },
     MessageKind.OVERPAYMENT_ALERT: {
         "overpaid": "200.00",
         "amount_paid": "5000.00",
