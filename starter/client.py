@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -151,6 +151,9 @@ QUERY_RETRY_PAUSE: Final = 0.5
 # How far back from the newest event to look for the workflow task failure that
 # says a worker lacks a key (a failing task is retried without new events).
 MISSING_KEY_EVENTS: Final = 20
+# An update still unanswered after this many seconds has the order's history looked
+# at, then again as often: a worker without the key fails its task at once.
+KEY_CHECK_EVERY: Final = 2.0
 # Allowance for the client's clock against the server's when comparing their times.
 CLOCK_SKEW: Final = timedelta(seconds=1)
 
@@ -590,6 +593,12 @@ def _details(error: RPCError) -> builtins.list[Any]:
         return []
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Read the outcome of an update call given up on, so that asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _maybe_busy(error: OrderError) -> bool:
     """A query error a busy order can cause: no answer in time, Temporal's query
     buffer full (RESOURCE_EXHAUSTED), or a workflow task refused a moment ago
@@ -718,18 +727,22 @@ class OrderClient:
         """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
         payload = self._payload(order_id, action, request)
         handle = self.handle(order_id)
-        give_up = asyncio.get_running_loop().time() + self._update_timeout.total_seconds()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._update_timeout.total_seconds()
         pause = UPDATE_RETRY_PAUSE
         while True:
             try:
                 with self._errors(order_id, "update", action):
                     # Without a worker the server answers "admitted" and the SDK asks
                     # again, so the whole wait needs its own limit. The update stays
-                    # admitted after that: see NoWorkerAvailable.
-                    async with asyncio.timeout(self._update_timeout.total_seconds()):
-                        result: ActionResult = await handle.execute_update(
-                            action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
+                    # admitted after that: see NoWorkerAvailable. A resend gets what is
+                    # left of the update timeout, not a new one.
+                    left = max(give_up - loop.time(), UPDATE_RETRY_PAUSE_MAX)
+                    async with asyncio.timeout(left):
+                        call = handle.execute_update(
+                            action, _wire(payload), result_type=ActionResult, rpc_timeout=timedelta(seconds=left)
                         )
+                        result: ActionResult = await self._unless_key_missing(order_id, call)
                 return result
             except OrderClosed as closed:
                 await self._report_money_to_closed_order(closed, payload)
@@ -977,6 +990,21 @@ class OrderClient:
         task = raw.pending_workflow_task
         started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
         return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
+
+    async def _unless_key_missing(self, order_id: str, call: Coroutine[Any, Any, ActionResult]) -> ActionResult:
+        """``call``'s answer; while it waits, every ``KEY_CHECK_EVERY`` seconds a look at
+        whether the order's workflow task fails for a missing key, so that the caller
+        learns it at once (``KeyMissingOnWorker``) rather than at the update timeout."""
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(_retrieve)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEY_CHECK_EVERY)
+                if done:
+                    return task.result()
+                await self._raise_if_key_missing(order_id)
+        finally:
+            task.cancel()  # if still waiting: the update stays admitted at the server (see KeyMissingOnWorker)
 
     async def _raise_if_key_missing(self, order_id: str) -> None:
         """``KeyMissingOnWorker`` if the order's workflow task is failing because the

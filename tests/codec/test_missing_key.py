@@ -52,7 +52,7 @@ async def test_an_update_the_worker_cannot_decrypt_names_the_missing_key(
 
         # A client rotated to k2 before the worker was given it.
         rotated = OrderClient(
-            client_with(dev_env, NEW, OLD), task_queue=task_queue, update_timeout=timedelta(seconds=5)
+            client_with(dev_env, NEW, OLD), task_queue=task_queue, update_timeout=timedelta(seconds=60)
         )
         with pytest.raises(KeyMissingOnWorker) as caught:
             await rotated.add_note(order_id, AddNoteInput(text="written with k2"))
