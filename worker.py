@@ -44,7 +44,7 @@ from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows import connection
-from workflows.codec import KEYS_ENV, KeyConfigError, keys_from_environment
+from workflows.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.converter import data_converter
 from workflows.models import OrderPolicy
@@ -67,7 +67,12 @@ class PolicyActivities:
 def policy_of(settings: Settings) -> OrderPolicy:
     """What each order records of the worker's configuration when it starts."""
     return settings.policy.model_copy(
-        update={"bank_transfer": settings.bank_details, "stripe": settings.stripe_api_key is not None}
+        update={
+            "bank_transfer": settings.bank_details,
+            "stripe": settings.stripe_api_key is not None,
+            # An order that receives payloads in clear text while this worker encrypts tells operations.
+            "plaintext_alerts": keys_from_environment().ring.active,
+        }
     )
 
 
@@ -182,14 +187,16 @@ def build_worker(
 def log_encryption() -> None:
     """One line at start: which key encrypts, or that personal data is stored in clear text.
 
-    ``KeyConfigError`` (a malformed ``ORDERS_ENCRYPTION_KEYS``) is a ``ValueError``
+    ``KeyConfigError`` (a malformed ``ORDERS_ENCRYPTION_KEYS``, or none without
+    ``ORDERS_ENCRYPTION=off``: ``EncryptionRequired``) is a ``ValueError``
     the caller turns into a configuration error before any payload is written.
     """
-    source = keys_from_environment()
+    source = require_encryption()
     if not source.ring.active:
         log.warning(
-            "%s is not set: customers' personal data is stored UNENCRYPTED in Temporal "
-            "(set it, see docs/deployment.md, 'Encryption keys')",
+            "%s=off and %s is not set: customers' personal data is stored UNENCRYPTED in Temporal "
+            "(for local experiments only; see docs/deployment.md, 'Encryption keys')",
+            SWITCH_ENV,
             KEYS_ENV,
         )
         return
@@ -222,7 +229,7 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     try:
-        keys_from_environment()
+        require_encryption()  # no key and not switched off: refuse to start (EncryptionRequired says how)
     except KeyConfigError as error:
         raise ConfigError(str(error)) from None
     client = await connect_with_retry(

@@ -65,6 +65,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.PAYMENT_NEEDS_REVIEW,
         MessageKind.EMAIL_FAILED,
         MessageKind.INBOUND_EMAIL_REVIEW,
+        MessageKind.PLAINTEXT_RECEIVED,
     }
 )
 """Kinds written for staff (operations or support), not for the customer."""

@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +31,11 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, ResourceExhaustedCause, TaskQueueType
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure, WorkflowNotReadyFailure
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -65,6 +67,7 @@ from activities.links import (
 )
 from starter.contract import ACTION_MODELS
 from workflows import connection, names, search
+from workflows.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
 from workflows.converter import describe
 from workflows.models import (
     HISTORY_KINDS,
@@ -104,6 +107,7 @@ __all__ = [
     "InvalidLink",
     "InvalidListQuery",
     "InvalidPayload",
+    "KeyMissingOnWorker",
     "LinkClaims",
     "LinkSigningDisabled",
     "MalformedLink",
@@ -122,6 +126,7 @@ __all__ = [
     "TamperedLink",
     "TemporalError",
     "TemporalUnreachable",
+    "UpdateAborted",
     "WrongActionLink",
     "WrongOrderLink",
     "form_nonce",
@@ -144,6 +149,12 @@ QUERY_ATTEMPTS: Final = 3
 UPDATE_RETRY_PAUSE: Final = 0.1
 UPDATE_RETRY_PAUSE_MAX: Final = 1.0
 QUERY_RETRY_PAUSE: Final = 0.5
+# How far back from the newest event to look for the workflow task failure that
+# says a worker lacks a key (a failing task is retried without new events).
+MISSING_KEY_EVENTS: Final = 20
+# An update still unanswered after this many seconds has the order's history looked
+# at, then again as often: a worker without the key fails its task at once.
+KEY_CHECK_EVERY: Final = 2.0
 # Allowance for the client's clock against the server's when comparing their times.
 CLOCK_SKEW: Final = timedelta(seconds=1)
 
@@ -238,9 +249,38 @@ class OrderUnavailable(OrderError):
     or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
 
 
+class KeyMissingOnWorker(OrderUnavailable):
+    """The worker cannot decrypt a payload of this order: it lacks the key ``key_id``.
+
+    The order is unharmed and waits: Temporal keeps retrying its workflow task,
+    and an update sent meanwhile stays admitted and is applied once a worker has
+    the key. Add the key to every worker's ``ORDERS_ENCRYPTION_KEYS``; to retry,
+    resend with the same ``request_id`` (see ``NoWorkerAvailable``).
+    """
+
+    def __init__(self, order_id: str, key_id: str) -> None:
+        super().__init__(
+            f"the worker cannot decrypt this order: key id {key_id!r} is not in its {KEYS_ENV} (add it to every "
+            "worker's keys; the order waits meanwhile, and applies an update sent now once a worker has the key)",
+            order_id=order_id,
+        )
+        self.key_id = key_id
+
+
 class OrderBusy(OrderUnavailable):
     """The order did not take an update while it moved on to a new run of its
     history (continue-as-new), asked again for as long as the update timeout."""
+
+
+class UpdateAborted(OrderBusy):
+    """Temporal aborted the update before the order answered it, for as long as
+    the update timeout (it was sent again meanwhile, with the same request id).
+
+    The server does this when the run the update reached continues as new, when
+    the workflow task that carried it fails, and when the server restarts
+    (``aborted_update``). The order applies one request id once, so sending
+    the same action again with the same ``request_id`` is safe.
+    """
 
 
 class InvalidListQuery(OrderError, ValueError):
@@ -497,6 +537,69 @@ async def alert_money_not_counted(
 # --------------------------------------------------------------------------
 
 
+# What Temporal answers for an update it aborted before the order answered it
+# (server 1.32, service/history/workflow/update: abort_reason.go and
+# errors_failures.go). Each is safe to send again with the same request id.
+UNPROCESSED_UPDATE: Final = "UnprocessedUpdate"
+"""A workflow task completed without the update (a speculative task lost in a server restart): never applied."""
+ACCEPTED_THEN_CLOSED: Final = "AcceptedUpdateCompletedWorkflow"
+"""The run closed (continued as new) between accepting and completing it; its request id decides on a resend."""
+_ABORTED_BY_SERVER: Final = ("workflow update was aborted", "update registry was cleared")
+"""UNAVAILABLE (AbortedByServerErr, registryClearedErr): the server lost its in-memory updates, as in a restart."""
+
+
+def aborted_update(error: BaseException) -> str | None:
+    """Why Temporal aborted an update before the order answered it, or None for any other error.
+
+    Precisely these, nothing else:
+
+    - ``RESOURCE_EXHAUSTED`` with cause ``BUSY_WORKFLOW`` ("workflow is closing"): the
+      run continued as new while the update waited (the SDK's own retries ran out);
+    - ``WorkflowNotReady``: the workflow task that carried it failed (a continue-as-new
+      the server refused with ``UNHANDLED_COMMAND``), so the server aborted it;
+    - ``UNAVAILABLE`` "workflow update was aborted" / "update registry was cleared",
+      and ``NOT_FOUND`` "aborted by closing workflow": aborted as the run closed or the
+      server restarted (a resend reaches the next run, or learns that the order closed);
+    - the update failed with ``UnprocessedUpdate`` ("wasn't processed by worker") or
+      ``AcceptedUpdateCompletedWorkflow``: the order never saw it, or its run closed
+      before answering.
+    """
+    if isinstance(error, WorkflowUpdateFailedError):
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in (UNPROCESSED_UPDATE, ACCEPTED_THEN_CLOSED):
+            return cause.message
+        return None
+    if not isinstance(error, RPCError):
+        return None
+    text = error.message.lower()
+    if error.status == RPCStatusCode.UNAVAILABLE:
+        return error.message if any(part in text for part in _ABORTED_BY_SERVER) else None
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return error.message if "aborted by closing workflow" in text else None
+    for detail in _details(error):
+        if detail.Is(WorkflowNotReadyFailure.DESCRIPTOR):
+            return error.message
+        if detail.Is(ResourceExhaustedFailure.DESCRIPTOR):
+            exhausted = ResourceExhaustedFailure()
+            detail.Unpack(exhausted)
+            if exhausted.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW:
+                return error.message
+    return None
+
+
+def _details(error: RPCError) -> builtins.list[Any]:
+    try:
+        return builtins.list(error.grpc_status.details)
+    except Exception:  # an answer without a parsable status: no details to go on
+        return []
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Read the outcome of an update call given up on, so that asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _maybe_busy(error: OrderError) -> bool:
     """A query error a busy order can cause: no answer in time, Temporal's query
     buffer full (RESOURCE_EXHAUSTED), or a workflow task refused a moment ago
@@ -525,7 +628,14 @@ class OrderClient:
         (``workflows.connection.connect`` does). ``link_secret`` defaults to
         ``ORDERS_LINK_SECRET``. ``settings`` (default: ``Settings.from_env()``,
         read when first needed) choose the email backend and ``ORDERS_OPS_EMAIL``
-        for the notice about a payment to a closed order."""
+        for the notice about a payment to a closed order.
+
+        Raises ``workflows.codec.EncryptionRequired`` when the client's codec
+        reads the environment and there is no key (and ``ORDERS_ENCRYPTION`` is
+        not ``off``): an order client never sends personal data in clear text."""
+        codec = client.data_converter.payload_codec
+        if isinstance(codec, EncryptionCodec) and codec.reads_environment:
+            require_encryption()
         self._client = client
         self._task_queue = task_queue or connection.task_queue()
         self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
@@ -618,21 +728,28 @@ class OrderClient:
         """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
         payload = self._payload(order_id, action, request)
         handle = self.handle(order_id)
-        give_up = asyncio.get_running_loop().time() + self._update_timeout.total_seconds()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._update_timeout.total_seconds()
         pause = UPDATE_RETRY_PAUSE
         while True:
             try:
                 with self._errors(order_id, "update", action):
                     # Without a worker the server answers "admitted" and the SDK asks
                     # again, so the whole wait needs its own limit. The update stays
-                    # admitted after that: see NoWorkerAvailable.
-                    async with asyncio.timeout(self._update_timeout.total_seconds()):
-                        result: ActionResult = await handle.execute_update(
-                            action, _wire(payload), result_type=ActionResult, rpc_timeout=self._update_timeout
+                    # admitted after that: see NoWorkerAvailable. A resend gets what is
+                    # left of the update timeout, not a new one.
+                    left = max(give_up - loop.time(), UPDATE_RETRY_PAUSE_MAX)
+                    async with asyncio.timeout(left):
+                        call = handle.execute_update(
+                            action, _wire(payload), result_type=ActionResult, rpc_timeout=timedelta(seconds=left)
                         )
+                        result: ActionResult = await self._unless_key_missing(order_id, call)
                 return result
             except OrderClosed as closed:
                 await self._report_money_to_closed_order(closed, payload)
+                raise
+            except NoWorkerAvailable:
+                await self._raise_if_key_missing(order_id)
                 raise
             except OrderBusy:
                 if asyncio.get_running_loop().time() + pause > give_up:
@@ -841,6 +958,7 @@ class OrderClient:
                             query, *args, result_type=result_type, rpc_timeout=self._query_timeout
                         )
             except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
+                await self._raise_if_key_missing(order_id)
                 if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
                     raise
                 if attempt >= QUERY_ATTEMPTS:
@@ -891,6 +1009,54 @@ class OrderClient:
         task = raw.pending_workflow_task
         started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
         return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
+
+    async def _unless_key_missing(self, order_id: str, call: Coroutine[Any, Any, ActionResult]) -> ActionResult:
+        """``call``'s answer; while it waits, every ``KEY_CHECK_EVERY`` seconds a look at
+        whether the order's workflow task fails for a missing key, so that the caller
+        learns it at once (``KeyMissingOnWorker``) rather than at the update timeout."""
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(_retrieve)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEY_CHECK_EVERY)
+                if done:
+                    return task.result()
+                await self._raise_if_key_missing(order_id)
+        finally:
+            task.cancel()  # if still waiting: the update stays admitted at the server (see KeyMissingOnWorker)
+
+    async def _raise_if_key_missing(self, order_id: str) -> None:
+        """``KeyMissingOnWorker`` if the order's workflow task is failing because the
+        worker lacks a key; called when the order did not answer, to say why.
+
+        The newest workflow-task outcome in the history tells: a failure whose
+        message is a ``PayloadDecryptionError`` for a missing key (only the first
+        failed attempt is recorded, and nothing has completed since).
+        """
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self._client.namespace,
+            execution=WorkflowExecution(workflow_id=names.workflow_id(order_id)),
+            maximum_page_size=MISSING_KEY_EVENTS,
+        )
+        try:
+            response = await self._client.workflow_service.get_workflow_execution_history_reverse(
+                request, timeout=self._query_timeout
+            )
+        except RPCError:
+            return  # the caller's own error says enough
+        for event in response.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failure = event.workflow_task_failed_event_attributes.failure
+                key_id = (
+                    missing_key_id(failure.message)
+                    if failure.application_failure_info.type == PayloadDecryptionError.__name__
+                    else None
+                )
+                if key_id is not None:
+                    raise KeyMissingOnWorker(order_id, key_id)
+                return
 
     async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
         with self._errors(order_id, "query"):
@@ -943,7 +1109,14 @@ class OrderClient:
     def _errors(self, order_id: str, operation: Operation, action: str = "") -> Iterator[None]:
         try:
             yield
-        except WorkflowUpdateFailedError as error:
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            aborted = aborted_update(error) if operation == "update" else None
+            if aborted is not None:
+                raise UpdateAborted(
+                    f"order {order_id} did not answer {action}: Temporal aborted it ({aborted})", order_id=order_id
+                ) from None
+            if isinstance(error, RPCError):
+                raise self._rpc_error(order_id, operation, action, error) from None
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
             if isinstance(cause, ApplicationError) and cause.type == names.ORDER_BUSY_ERROR:
@@ -954,8 +1127,6 @@ class OrderClient:
             raise NoWorkerAvailable(order_id, operation, timeout) from None
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
             raise OrderUnavailable(f"order {order_id} could not answer: {error}", order_id=order_id) from None
-        except RPCError as error:
-            raise self._rpc_error(order_id, operation, action, error) from None
 
     def _rpc_error(self, order_id: str, operation: Operation, action: str, error: RPCError) -> OrderError:
         text = error.message.lower()

@@ -48,7 +48,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from starter.bodies import CLIENT_GONE, read_capped
-from workflows.codec import PayloadDecryptionError
+from workflows.codec import KeyConfigError, PayloadDecryptionError
 
 log = logging.getLogger("orders.codec_server")
 
@@ -117,7 +117,11 @@ def create_app(
         except (json_format.ParseError, UnicodeDecodeError) as error:
             return JSONResponse({"error": f"not a Payloads JSON object: {error}"}, status_code=400)
         if operation == "encode":
-            result = await codec.encode(payloads.payloads)
+            try:
+                result = await codec.encode(payloads.payloads)
+            except KeyConfigError as error:  # no key: nothing is sent in clear text from the UI either
+                log.warning("codec encode refused: %s", error)
+                return JSONResponse({"error": str(error)}, status_code=503)
         else:
             result = [await _decode_one(codec, payload) for payload in payloads.payloads]
         return Response(

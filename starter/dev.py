@@ -53,7 +53,7 @@ from rich.panel import Panel
 
 from activities.config import HttpLimits
 from starter.serving import server_config
-from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, KeyConfigError, keys_from_environment, write_local_key
+from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, SWITCH_ENV, KeyConfigError, require_encryption, write_local_key
 from workflows.connection import connect
 from workflows.search import dev_server_args
 
@@ -461,11 +461,11 @@ def ensure_local_key() -> str:
         if created:
             console.print(f"[green]made a local encryption key in {LOCAL_KEY_FILE}[/] (keep it: it reads your orders)")
     try:
-        source = keys_from_environment()
+        source = require_encryption()  # an empty ORDERS_ENCRYPTION_KEYS is no key: refused unless switched off
     except KeyConfigError as error:
         raise DevError(str(error), 2) from None
     if not source.ring.active:
-        return f"off ({KEYS_ENV} is empty): personal data stored unencrypted"
+        return f"off ({SWITCH_ENV}=off): personal data stored unencrypted"
     return f"key {source.ring.encrypting_key_id} from {source.origin}"
 
 

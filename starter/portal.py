@@ -1131,9 +1131,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
     import os
 
     from starter.serving import run
+    from workflows.codec import require_encryption
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()
+    require_encryption()  # refuse to start rather than write customers' data in clear text
     app = create_app(
         lambda: OrderClient.connect(link_secret=chosen.link_secret, settings=chosen),
         chosen,

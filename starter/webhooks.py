@@ -534,6 +534,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     except ConfigError as error:
         raise SystemExit(str(error)) from None
     from starter.portal import build_stripe_client
+    from workflows.codec import require_encryption
 
+    require_encryption()  # refuse to start rather than write customers' data in clear text
     app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))
     run(app, host, port, settings.http)

@@ -25,32 +25,36 @@ from activities.email import EmailBackend
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
-from workflows.codec import KEYS_ENV
+from workflows.codec import KEYS_ENV, SWITCH_ENV
 from workflows.converter import data_converter
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Pin the encryption keys of the test process and of every process it starts: none.
+    """Pin the encryption of the test process and of every process it starts: none, switched off.
 
     Without this, a process whose working directory is the checkout (pytest
     itself) would read the key file the developer's ``orders dev`` keeps there
     (``.orders/encryption-keys``), or the keys in their shell's
     ``ORDERS_ENCRYPTION_KEYS``, and encrypt with a key the other processes of
-    a test lack. Set but empty means no encryption, as on a clean machine.
-    Set here, before test modules are imported, so that environments they copy
-    at import time carry it too. A test that wants keys sets its own
-    (monkeypatch); one that runs ``orders dev`` as a user does, in a directory
-    of its own, removes the variable so that ``orders dev`` makes its local key
-    there.
+    a test lack. Set but empty means no key, as on a clean machine, and the
+    codec refuses to send personal data without one unless encryption is
+    switched off explicitly (``ORDERS_ENCRYPTION=off``), as it is here: most
+    tests read what they sent. Set here, before test modules are imported, so
+    that environments they copy at import time carry it too. A test that wants
+    keys sets its own (monkeypatch, tests/codec); one that runs ``orders dev``
+    as a user does, in a directory of its own, removes ``ORDERS_ENCRYPTION_KEYS``
+    so that ``orders dev`` makes its local key there.
     """
-    saved = os.environ.get(KEYS_ENV)
+    saved = {name: os.environ.get(name) for name in (KEYS_ENV, SWITCH_ENV)}
     os.environ[KEYS_ENV] = ""
+    os.environ[SWITCH_ENV] = "off"
 
     def restore() -> None:
-        if saved is None:
-            os.environ.pop(KEYS_ENV, None)
-        else:
-            os.environ[KEYS_ENV] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     config.add_cleanup(restore)
 

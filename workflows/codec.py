@@ -15,8 +15,15 @@ Keys come from ``ORDERS_ENCRYPTION_KEYS``: ``id:base64key[,id:base64key...]``,
 each key 32 random bytes (``orders keygen`` prints one). When the variable is
 not set at all, the local key file ``orders dev`` keeps (``.orders/
 encryption-keys``) is used if it exists, so the CLI in the same directory
-reads what ``orders dev`` wrote. Set but empty means no encryption: payloads
-pass through unchanged, as they did before this codec existed.
+reads what ``orders dev`` wrote.
+
+Without a key, nothing is sent: encoding raises ``EncryptionRequired``, whose
+message says how to set one, and every process that talks to Temporal checks
+it when it connects (``require_encryption``). A shell, a portal or a webhook
+receiver deployed without the key would otherwise write customers' names,
+emails and phones in clear text. Only ``ORDERS_ENCRYPTION=off`` lets payloads
+pass through unchanged, as they did before this codec existed: for local
+experiments and the test suite, never for real orders.
 
 Decoding never guesses: a payload without the encryption encoding passes
 through (histories recorded before encryption still replay), and one encrypted
@@ -45,6 +52,8 @@ import temporalio.api.common.v1
 from temporalio.converter import PayloadCodec
 
 KEYS_ENV: Final = "ORDERS_ENCRYPTION_KEYS"
+SWITCH_ENV: Final = "ORDERS_ENCRYPTION"
+"""``off`` lets payloads pass in clear text when there is no key (local experiments only); ``on`` is the default."""
 LOCAL_KEY_FILE: Final = Path(".orders") / "encryption-keys"
 """Where ``orders dev`` keeps its local key; read only when ``ORDERS_ENCRYPTION_KEYS`` is unset."""
 
@@ -53,6 +62,9 @@ KEY_ID_METADATA: Final = "encryption-key-id"
 COMPRESSION_METADATA: Final = "encryption-compression"
 ZLIB: Final = b"zlib"
 NO_COMPRESSION: Final = b"none"
+ARRIVED_PLAIN: Final = "orders-arrived-plain"
+"""Metadata ``decode`` adds to a JSON payload that was not encrypted, so that the order can tell operations."""
+JSON_PLAIN: Final = b"json/plain"
 KEY_BYTES: Final = 32
 """AES-256."""
 NONCE_BYTES: Final = 12
@@ -66,6 +78,18 @@ _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class KeyConfigError(ValueError):
     """``ORDERS_ENCRYPTION_KEYS`` (or the local key file) holds something unusable; the message says what."""
+
+
+class EncryptionRequired(KeyConfigError):
+    """No key, and encryption not switched off: this process refuses to send personal data in clear text."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"no encryption key: this process would send customers' personal data to Temporal in clear text. Set "
+            f"{KEYS_ENV} to the keys the worker uses (`orders keygen ID` prints a new one; in the directory where "
+            f"`orders dev` runs, its key file {LOCAL_KEY_FILE} is read), or set {SWITCH_ENV}=off to send "
+            "unencrypted payloads (local experiments only, never real orders)"
+        )
 
 
 class PayloadDecryptionError(Exception):
@@ -199,17 +223,70 @@ def keys_from_environment() -> KeySource:
     return source
 
 
+_MISSING: Final = ", which this process does not have"
+_MISSING_KEY = re.compile(r"payload encrypted with key id '([A-Za-z0-9._-]{1,64})'" + re.escape(_MISSING))
+
+
+def missing_key_id(message: str) -> str | None:
+    """The key id a ``PayloadDecryptionError`` message says its process lacked, if it says so.
+
+    A worker's failed workflow task carries only that message (in plain text,
+    see ``PrivateFailureConverter``): this is how a client names the key.
+    """
+    found = _MISSING_KEY.search(message)
+    return found.group(1) if found else None
+
+
+def encryption_switched_off() -> bool:
+    """``ORDERS_ENCRYPTION=off``; any value but ``on``, ``off`` or unset is a ``KeyConfigError``."""
+    value = os.environ.get(SWITCH_ENV, "").strip().lower()
+    if value not in ("", "on", "off"):
+        raise KeyConfigError(f"{SWITCH_ENV} must be 'on' or 'off', not {value!r}")
+    return value == "off"
+
+
+def require_encryption() -> KeySource:
+    """The keys in force, or ``EncryptionRequired`` when there are none and encryption is not switched off.
+
+    Called by every process that writes to orders before it connects (``workflows.connection``,
+    ``OrderClient``, the worker, the portal and the webhook receiver), so that a missing key
+    stops it at start with a message, before any request.
+    """
+    source = keys_from_environment()
+    if not source.ring.active and not encryption_switched_off():
+        raise EncryptionRequired()
+    return source
+
+
+def _marked_plain(payload: temporalio.api.common.v1.Payload) -> temporalio.api.common.v1.Payload:
+    marked = temporalio.api.common.v1.Payload()
+    marked.CopyFrom(payload)
+    marked.metadata[ARRIVED_PLAIN] = b"1"
+    return marked
+
+
+def arrived_plain(payload: temporalio.api.common.v1.Payload) -> bool:
+    """Whether ``decode`` found this payload in clear text."""
+    return ARRIVED_PLAIN in payload.metadata
+
+
 def _aad(key_id: bytes, compression: bytes) -> bytes:
     return AAD_PREFIX + b"\0" + key_id + b"\0" + compression
 
 
 class EncryptionCodec(PayloadCodec):
-    """zlib, then AES-256-GCM. ``keys`` fixed for tests and tools; None reads the environment on each call.
+    """zlib, then AES-256-GCM. ``keys`` fixed for tests and tools (an empty ring passes payloads through);
+    None reads the environment on each call, and refuses to encode without a key (``require_encryption``).
     ``compress=False`` only for measuring what compression saves (bench/codec_cost.py)."""
 
     def __init__(self, keys: KeyRing | None = None, *, compress: bool = True) -> None:
         self._fixed = keys
         self._compress = compress
+
+    @property
+    def reads_environment(self) -> bool:
+        """Keys from the environment (the shared converter's codec), not fixed ones."""
+        return self._fixed is None
 
     @property
     def keyring(self) -> KeyRing:
@@ -220,6 +297,8 @@ class EncryptionCodec(PayloadCodec):
     ) -> list[temporalio.api.common.v1.Payload]:
         ring = self.keyring
         if not ring.active:
+            if payloads and self._fixed is None:
+                require_encryption()  # the last line of defence: nothing leaves in clear text by accident
             return list(payloads)
         return [self.encrypt(payload, ring, compress=self._compress) for payload in payloads]
 
@@ -229,8 +308,11 @@ class EncryptionCodec(PayloadCodec):
         ring: KeyRing | None = None
         decoded: list[temporalio.api.common.v1.Payload] = []
         for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                decoded.append(payload)  # written before encryption, or with no keys set
+            encoding = payload.metadata.get("encoding")
+            if encoding != ENCODING:
+                # Written before encryption, or by a process without keys: passed on, marked
+                # (the same whichever process decodes it, so a replay sees the same).
+                decoded.append(_marked_plain(payload) if encoding == JSON_PLAIN else payload)
                 continue
             ring = ring or self.keyring
             decoded.append(self.decrypt(payload, ring))
@@ -272,7 +354,7 @@ class EncryptionCodec(PayloadCodec):
             known = ", ".join(ring.ids) or "none: ORDERS_ENCRYPTION_KEYS is not set"
             raise PayloadDecryptionError(
                 key_id,
-                f"payload encrypted with key id {key_id!r}, which this process does not have "
+                f"payload encrypted with key id {key_id!r}{_MISSING} "
                 f"(known key ids: {known}); add that key to {KEYS_ENV}",
             )
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from workflows.codec import require_encryption
 from workflows.converter import data_converter
 from workflows.names import TASK_QUEUE
 
@@ -66,6 +67,9 @@ def connect_config(address: str | None = None, namespace: str | None = None) -> 
 
 
 async def connect(address: str | None = None, namespace: str | None = None, runtime: Runtime | None = None) -> Client:
+    """A client with the project's data converter; ``EncryptionRequired`` (before connecting)
+    when there is no encryption key and ``ORDERS_ENCRYPTION`` is not ``off``."""
+    require_encryption()
     config = connect_config(address, namespace)
     if runtime is not None:
         config["runtime"] = runtime

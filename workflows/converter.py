@@ -43,7 +43,7 @@ from temporalio.converter import (
     PayloadConverter,
 )
 
-from workflows.codec import EncryptionCodec, PayloadDecryptionError
+from workflows.codec import EncryptionCodec, PayloadDecryptionError, arrived_plain
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
@@ -165,6 +165,11 @@ class LenientPayloadConverter(CompositePayloadConverter):
             return super().from_payloads([payload])[0]
         if not _is_lenient(type_hint):
             return super().from_payloads([payload], [type_hint])[0]
+        value = self._lenient(payload, type_hint)
+        value._arrived_plain = arrived_plain(payload)
+        return value
+
+    def _lenient(self, payload: temporalio.api.common.v1.Payload, type_hint: type) -> Any:
         try:
             value = super().from_payloads([payload], [type_hint])[0]
         except Exception as error:

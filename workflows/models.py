@@ -206,6 +206,8 @@ class StartOrderInput(Model):
     # as new; callers never send it, so it is left out of the JSON Schema.
     resume: SkipJsonSchema[Continuation | None] = None
     _decode_error: str | None = PrivateAttr(default=None)
+    _arrived_plain: bool = PrivateAttr(default=False)
+    """Sent in clear text, not encrypted (``workflows.converter``): operations hear of it once."""
 
 
 # --------------------------------------------------------------------------
@@ -337,6 +339,8 @@ class Action(Model):
     # Set by the data converter when the payload did not validate, so that the
     # workflow can record the rejection instead of the SDK dropping a signal.
     _decode_error: str | None = PrivateAttr(default=None)
+    _arrived_plain: bool = PrivateAttr(default=False)
+    """Sent in clear text, not encrypted (``workflows.converter``): operations hear of it once."""
 
 
 class AddNoteInput(Action):
@@ -507,6 +511,10 @@ class Refund(Model):
     status: str
     refund_id: str | None = None
     failed_amount: Money = Decimal("0.00")
+    overpaid_by: str | None = Field(
+        default=None,
+        description="The payment (its reference) whose overpaid part this refund gave back; it no longer counts.",
+    )
 
 
 class Milestone(Model):
@@ -761,6 +769,9 @@ class Continuation(Model):
     waiting: list[WaitingAction] = Field(
         default_factory=list, description="Signals that arrived during the handover: the next run applies them first."
     )
+    plaintext_alerted: bool = Field(
+        default=False, description="Operations were told that the order received payloads in clear text."
+    )
 
 
 # --------------------------------------------------------------------------
@@ -793,6 +804,10 @@ class OrderPolicy(Model):
         description="Whether the worker can take card and hosted-invoice payments (STRIPE_API_KEY was set)"
         " when the order started.",
     )
+    plaintext_alerts: bool = Field(
+        default=False,
+        description="The worker encrypts: an order that receives a payload in clear text tells operations, once.",
+    )
 
 
 class Audience(StrEnum):
@@ -813,6 +828,8 @@ class MessageKind(StrEnum):
     PAYMENT_RECEIVED = "payment_received"
     PAYMENT_DUE_CHANGED = "payment_due_changed"
     OVERPAYMENT_ALERT = "overpayment_alert"
+    PLAINTEXT_RECEIVED = "plaintext_received"
+    OVERPAYMENT_REFUNDED = "overpayment_refunded"
     WORK_COMMENCED = "work_commenced"
     PROGRESS_UPDATE = "progress_update"
     PROGRESS_DIGEST = "progress_digest"

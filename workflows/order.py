@@ -194,6 +194,10 @@ PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
+REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
+
+# Refund statuses whose money has left (or is leaving) the company.
+GIVEN_BACK = ("succeeded", "pending")
 
 # Signals that arrive while a run hands over to the next wait for it, up to this
 # many bytes; past it they are applied at once and the handover waits for them.
@@ -246,6 +250,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
         self._preparing = False  # Stripe is still creating the hosted invoice
+        self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
         self._invoice_closed = False  # the hosted invoice was paid or voided: nobody can pay it again
         self._settled = False  # a cancellation has worked out its refund; later money is refunded on its own
         self._invoice_follows = False  # the payment email went before the invoice: its link follows alone
@@ -268,6 +273,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._handing_over = False  # continuing as new: signals wait for the next run
         self._waiting: list[WaitingAction] = []
         self._waiting_bytes = 0
+        # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
+        self._plain_seen = start._arrived_plain and start.resume is None
+        self._plaintext_alerted = False
         if start.resume is not None:
             self._resume(start.resume)
         else:
@@ -320,6 +328,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     summary="load default durations",
                 )
                 self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+                self._alert_plaintext()
 
             await self._agree_on_confirmation()
             await self._collect_payment()
@@ -420,6 +429,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             support_started=self._support_started,
             held_from=held_from,
             waiting=self._waiting,
+            plaintext_alerted=self._plaintext_alerted,
         )
 
     def _resume(self, carried: Continuation) -> None:
@@ -441,6 +451,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._support_started = carried.support_started
         self._held_from = dict(carried.held_from)
         self._waiting = list(carried.waiting)
+        self._plaintext_alerted = carried.plaintext_alerted
         self._publish_once = True  # A new run has every patch.
         self._log("run continued", f"run {self._order.runs}")
 
@@ -880,6 +891,9 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
+        if request._arrived_plain:
+            self._plain_seen = True
+            self._alert_plaintext()
         if via == "signal" and (self._handing_over or self._waiting) and not request._decode_error:
             return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
@@ -900,6 +914,20 @@ class ServiceOrderWorkflow(ActionHandlers):
         if applied:
             self._applied[applied] = result
         return result
+
+    def _alert_plaintext(self) -> None:
+        """Tell operations, once per order, that it received payloads in clear text.
+
+        Only when the worker encrypts (its policy, recorded in the history, says
+        so; orders recorded before this never do): a client without the key, or
+        with ``ORDERS_ENCRYPTION=off``, wrote personal data to Temporal in clear.
+        """
+        policy = self._policy
+        if not self._plain_seen or self._plaintext_alerted or policy is None or not policy.plaintext_alerts:
+            return
+        self._plaintext_alerted = True
+        self._log("payloads in clear text", "operations told")
+        self._email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""
@@ -1291,6 +1319,27 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
             return
+        overpaid_now = self._order.overpaid - overpaid_before
+        if payment.method is PaymentMethod.CARD and overpaid_now > ZERO and workflow.patched(REFUND_CARD_OVERPAYMENT):
+            # Paid twice (a card charge that landed after a transfer): the overpaid part goes back at once.
+            self._spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
+        else:
+            self._confirm_payment(payment, overpaid_before)
+        if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
+            self._start_work("paid in full")
+        instructions = self._order.payment_instructions
+        if (
+            instructions is not None
+            and instructions.invoice_id
+            and not self._invoice_closed
+            and self._order.balance_due == ZERO
+            and workflow.patched(VOID_INVOICE_WHEN_PAID)
+        ):
+            # Paid another way: an open invoice could be paid a second time.
+            self._spawn(self._void_invoice(instructions.invoice_id))
+
+    def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
+        """The payment confirmation, and the overpayment alert for operations when it paid too much."""
         owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._payment_due_at
         self._email(
             MessageKind.PAYMENT_RECEIVED,
@@ -1311,18 +1360,30 @@ class ServiceOrderWorkflow(ActionHandlers):
                 currency=self._order.currency,
                 payment=payment.model_dump(mode="json"),
             )
-        if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
-            self._start_work("paid in full")
-        instructions = self._order.payment_instructions
-        if (
-            instructions is not None
-            and instructions.invoice_id
-            and not self._invoice_closed
-            and self._order.balance_due == ZERO
-            and workflow.patched(VOID_INVOICE_WHEN_PAID)
-        ):
-            # Paid another way: an open invoice could be paid a second time.
-            self._spawn(self._void_invoice(instructions.invoice_id))
+
+    async def _refund_overpayment(self, payment: Payment, amount: Decimal) -> None:
+        """Give back what a card payment paid beyond the order's total, with no fee
+        (the customer paid twice), and tell the customer; a refund that fails goes
+        to operations (``_refund``)."""
+        self._returning += 1
+        try:
+            refund = await self._refund(
+                amount,
+                [payment],
+                f"refund:overpaid:{payment.reference}",
+                reason=f"card payment {payment.reference} paid {self._order.currency} {amount} more than due",
+            )
+            refund.overpaid_by = payment.reference
+            self._recompute_balance()
+        finally:
+            self._returning -= 1
+        self._email(
+            MessageKind.OVERPAYMENT_REFUNDED,
+            payment=payment.model_dump(mode="json"),
+            refund=refund.model_dump(mode="json"),
+            amount_paid=str(self._order.amount_paid),
+            currency=self._order.currency,
+        )
 
     def _why_not_counted(self, payment: Payment) -> str | None:
         """Why this money cannot count towards the order, or ``None`` when it can."""
@@ -1566,9 +1627,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         A charge or an invoice that Stripe is still working on decides what
         was paid, so the refund is worked out only once they have answered.
         """
-        if self._charging or self._preparing:
+        if self._charging or self._preparing or self._returning:
             # Only then: waiting even for a moment would reorder the commands of older orders.
-            await workflow.wait_condition(lambda: not self._charging and not self._preparing)
+            await workflow.wait_condition(lambda: not self._charging and not self._preparing and not self._returning)
         instructions = self._order.payment_instructions
         invoice_id = instructions.invoice_id if instructions else None
         if invoice_id and not self._invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
@@ -1580,7 +1641,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         refund: Refund | None = None
         if amount > ZERO and refund_allowed:
             reason = self._order.cancellation.reason if self._order.cancellation else ""
-            refund = await self._refund(amount, self._order.payments, "refund", reason=reason)
+            refund = await self._refund(amount, self._kept_payments(), "refund", reason=reason)
         elif amount > ZERO:
             self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
         if notify:
@@ -1924,8 +1985,22 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _milestone(self, name: str) -> Milestone | None:
         return next((m for m in self._order.milestones if m.name == name), None)
 
+    def _kept_payments(self) -> list[Payment]:
+        """The payments, less what overpayment refunds gave back of each (those given back in full left out)."""
+        returned: dict[str, Decimal] = {}
+        for r in self._order.refunds:
+            if r.overpaid_by and r.status in GIVEN_BACK:
+                returned[r.overpaid_by] = returned.get(r.overpaid_by, ZERO) + r.amount
+        if not returned:
+            return self._order.payments
+        payments = self._order.payments
+        kept = [p.model_copy(update={"amount": p.amount - returned.get(p.reference, ZERO)}) for p in payments]
+        return [p for p in kept if p.amount > ZERO]
+
     def _recompute_balance(self) -> None:
-        paid = sum((p.amount for p in self._order.payments), ZERO)
+        # What an overpayment refund gave back no longer counts as paid (none in older orders).
+        returned = sum((r.amount for r in self._order.refunds if r.overpaid_by and r.status in GIVEN_BACK), ZERO)
+        paid = sum((p.amount for p in self._order.payments), ZERO) - returned
         total = self._order.total or ZERO
         self._order.amount_paid = paid
         self._order.balance_due = max(total - paid, ZERO)

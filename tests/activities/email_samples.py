@@ -28,6 +28,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.PAYMENT_ERROR: Audience.OPERATIONS,
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
     MessageKind.INBOUND_EMAIL_REVIEW: Audience.OPERATIONS,
+    MessageKind.PLAINTEXT_RECEIVED: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
 
@@ -187,6 +188,13 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "overdue": False,
         "methods": ["bank_transfer", "invoice"],
         "instructions": _INSTRUCTIONS,
+    },
+    MessageKind.PLAINTEXT_RECEIVED: {},
+    MessageKind.OVERPAYMENT_REFUNDED: {
+        "payment": {**_PAYMENT, "method": "card", "reference": "pi_3QpaidTwice", "at": "2026-11-21T11:00:00Z"},
+        "refund": {"amount": "4800.00", "method": "card", "status": "succeeded", "refund_id": "re_3Q"},
+        "amount_paid": "4800.00",
+        "currency": "EUR",
     },
     MessageKind.OVERPAYMENT_ALERT: {
         "overpaid": "200.00",

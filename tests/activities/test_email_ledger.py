@@ -127,6 +127,21 @@ async def test_a_lost_answer_is_sent_again_at_least_once(
     assert {r.custom_args["message_key"] for r in sent} == {request.message_key}
 
 
+async def test_an_acceptance_answered_with_a_server_error_is_sent_again(
+    sendgrid_settings: Settings, sendgrid_api: SendGridDouble
+) -> None:
+    """The double's other lost acceptance: the message went out, the answer was a 500.
+    The sender reads a failure, so the retry sends it again: a duplicate the fault suite counts."""
+    sendgrid_api.script(Reply.accepted_then_error(500))
+    request = sample_request(MessageKind.CONTACT_ACK)
+    await failure(worker(sendgrid_settings), request)
+
+    await send(worker(sendgrid_settings), request)
+
+    sent = sendgrid_api.requests_for(message_key=request.message_key)
+    assert [(r.status, r.accepted) for r in sent] == [(500, True), (202, True)]
+
+
 async def test_a_retry_waits_for_an_attempt_of_a_worker_that_died_then_sends(
     sendgrid_settings: Settings, sendgrid_api: SendGridDouble, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from temporalio.api.failure.v1 import Failure
 
 from workflows import codec as codec_module
 from workflows.codec import (
+    ARRIVED_PLAIN,
     COMPRESSION_METADATA,
     ENCODING,
     KEY_ID_METADATA,
@@ -21,6 +22,7 @@ from workflows.codec import (
     KeyConfigError,
     KeyRing,
     PayloadDecryptionError,
+    arrived_plain,
     keys_from_environment,
     new_key_entry,
     write_local_key,
@@ -115,17 +117,33 @@ async def test_a_different_key_under_the_same_id_is_detected() -> None:
         await EncryptionCodec(KeyRing.parse(impostor)).decode([encoded])
 
 
+def unmarked(payload: Payload) -> Payload:
+    """The payload without the mark ``decode`` puts on JSON that arrived in clear text."""
+    copy = Payload()
+    copy.CopyFrom(payload)
+    copy.metadata.pop(ARRIVED_PLAIN, None)
+    return copy
+
+
 async def test_payloads_written_before_encryption_pass_through() -> None:
     plain = json_payload('{"name": "Old Order"}')
     binary_null = Payload(metadata={"encoding": b"binary/null"})
-    assert await EncryptionCodec(ring(OLD)).decode([plain, binary_null]) == [plain, binary_null]
+    decoded = await EncryptionCodec(ring(OLD)).decode([plain, binary_null])
+    assert [unmarked(p) for p in decoded] == [plain, binary_null]
+    assert [arrived_plain(p) for p in decoded] == [True, False]  # JSON in clear text is marked for the order
 
 
 async def test_no_keys_means_pass_through_both_ways() -> None:
     plain = json_payload('"x"')
     codec = EncryptionCodec(KeyRing())
     assert await codec.encode([plain]) == [plain]
-    assert await codec.decode([plain]) == [plain]
+    assert [unmarked(p) for p in await codec.decode([plain])] == [plain]
+
+
+async def test_a_decrypted_payload_is_not_marked_plain() -> None:
+    codec = EncryptionCodec(ring(OLD))
+    [decoded] = await codec.decode(await codec.encode([json_payload('"x"')]))
+    assert not arrived_plain(decoded)
 
 
 async def test_the_shared_converter_encrypts_with_the_environment_keys(monkeypatch: pytest.MonkeyPatch) -> None:

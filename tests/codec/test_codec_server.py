@@ -95,6 +95,20 @@ async def test_encode_with_the_token_encrypts(codec: EncryptionCodec) -> None:
     assert b"Quentin" not in base64.b64decode(encoded["data"])
 
 
+async def test_encode_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A codec server deployed without the key sends nothing from the UI in clear text."""
+    monkeypatch.setenv("ORDERS_ENCRYPTION_KEYS", "")
+    monkeypatch.delenv("ORDERS_ENCRYPTION", raising=False)
+    app = create_app(EncryptionCodec(), token=TOKEN)
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=CUSTOMER.encode())
+    async with client_for(app) as http:
+        response = await http.post(
+            "/encode", json={"payloads": [as_json(plain)]}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    assert response.status_code == 503 and "ORDERS_ENCRYPTION_KEYS" in response.json()["error"]
+    assert "Quentin" not in response.text
+
+
 async def test_cors_answers_the_ui_origin_only(codec: EncryptionCodec) -> None:
     app = create_app(codec, token=TOKEN, cors_origins=[UI])
     preflight = {

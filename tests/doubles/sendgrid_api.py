@@ -121,9 +121,19 @@ class Reply:
         without an answer: the sender cannot know it went out."""
         return cls(202, drop=True, answer_lost=True)
 
+    @classmethod
+    def accepted_then_error(cls, status: int = 500) -> Reply:
+        """Accept the message (it goes out, and is counted as accepted), then answer
+        ``status``, as a proxy or SendGrid's edge can after the mail was queued: the
+        sender reads a refusal for a message that was sent."""
+        return cls(status, _errors("internal server error"), message_id=False, answer_lost=True)
 
-CHAOS_FAULTS: tuple[str, ...] = ("500", "503", "429", "reset", "slow")
-"""The faults ``SendGridDouble.chaos`` draws from, equally likely."""
+
+CHAOS_FAULTS: tuple[str, ...] = ("500", "503", "429", "reset", "slow", "accepted-lost")
+"""The faults ``SendGridDouble.chaos`` draws from, equally likely. ``accepted-lost``
+accepts the message, then loses the answer, as ``accepted-500`` (a 500) or
+``accepted-reset`` (a connection reset), half each: the message went out, and
+the sender cannot tell, so only a duplicate can follow."""
 
 # --------------------------------------------------------------------------
 # Recorded requests
@@ -140,6 +150,8 @@ class RecordedRequest:
     """``time.time()`` when the request arrived."""
     status: int | None = None
     """What it was answered: 0 for a dropped connection, None while held."""
+    sent: bool = False
+    """Accepted (the message went out) whatever the answer said: ``Reply.accepted_then_error``."""
     answered_at: float | None = None
     reply_headers: dict[str, str] = field(default_factory=dict)
 
@@ -167,7 +179,8 @@ class RecordedRequest:
 
     @property
     def accepted(self) -> bool:
-        return self.status in (200, 202)
+        """The message went out: answered 2xx, or accepted and then answered with an error or nothing."""
+        return self.status in (200, 202) or self.sent
 
 
 class SendGridDouble:
@@ -222,8 +235,9 @@ class SendGridDouble:
     def chaos(self, rate: float, rng: random.Random, *, slow: float = 3.0) -> None:
         """Answer about ``rate`` of the unscripted requests with a fault drawn from
         ``CHAOS_FAULTS``: a 500 or 503, a 429 whose ``X-RateLimit-Reset`` is a
-        second away, a connection reset, or an acceptance held ``slow`` seconds,
-        past the client's timeout (SendGrid sends it; the client never hears).
+        second away, a connection reset, an acceptance held ``slow`` seconds,
+        past the client's timeout (SendGrid sends it; the client never hears),
+        or an acceptance answered with a 500 or a reset.
         ``rate=0`` stops."""
         with self._lock:
             self._chaos = (rate, rng, slow) if rate > 0 else None
@@ -239,6 +253,8 @@ class SendGridDouble:
                 rate, rng, slow = self._chaos
                 if rng.random() < rate:
                     name = rng.choice(CHAOS_FAULTS)
+                    if name == "accepted-lost":
+                        name = rng.choice(("accepted-500", "accepted-reset"))
                     self.chaos_faults.append(name)
                     return {
                         "500": Reply.server_error(500),
@@ -246,6 +262,8 @@ class SendGridDouble:
                         "429": Reply.rate_limited(reset_in=1),
                         "reset": Reply.dropped(),
                         "slow": Reply.slow(slow),
+                        "accepted-500": Reply.accepted_then_error(500),
+                        "accepted-reset": Reply.lost(),
                     }[name]
             return Reply.accepted()
 
@@ -327,6 +345,7 @@ def _handler_for(double: SendGridDouble) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            request.sent = reply.answer_lost  # accepted, then answered with an error
             headers = dict(reply.headers)
             if reply.message_id:
                 headers["X-Message-Id"] = double._new_message_id()

@@ -36,6 +36,7 @@ from starter.client import OrderClient
 from tests.doubles import sendgrid_api, stripe_api
 from tests.helpers import ALICE
 from workflows import connection, names
+from workflows.codec import KEYS_ENV, SWITCH_ENV
 from workflows.models import (
     AcceptInput,
     Action,
@@ -162,9 +163,20 @@ class DevServer:
             process.wait(10)
             return "SIGKILL"
 
-    async def restart(self, outage: float = 0.0) -> Client:
-        """Stop (SIGTERM, then SIGKILL), stay down ``outage`` seconds, start on the same file."""
-        self.stop()
+    def kill(self) -> None:
+        """SIGKILL the server's group at once: no graceful shutdown, updates in flight are cut."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+    async def restart(self, outage: float = 0.0, *, kill: bool = False) -> Client:
+        """Stop (SIGTERM, then SIGKILL; with ``kill``, SIGKILL at once), stay down ``outage``
+        seconds, start on the same file."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
         await asyncio.sleep(outage)
         self.start()
         self.restarts += 1
@@ -240,6 +252,9 @@ def worker_env(
 ) -> dict[str, str]:
     """The environment of ``python worker.py``: Temporal, the doubles, short policies."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "STRIPE_", "TEMPORAL_", "ORDERS_"))}
+    for name in (KEYS_ENV, SWITCH_ENV):  # the worker must read what the test's clients write
+        if name in os.environ:
+            base[name] = os.environ[name]
     env = {
         **base,
         "PYTHONUNBUFFERED": "1",

@@ -3,11 +3,12 @@
 The faults, drawn at random (``FAULTS_SEED`` replays a run): 500 and 503,
 429 (SendGrid's with ``X-RateLimit-Reset`` a second away), answers slower
 than the client's timeout (the work is done, the answer is lost), and
-connection resets, before or after Stripe did the work. Over 30 mixed orders
+connection resets, before or after Stripe did the work; SendGrid also accepts
+a message and then answers 500 or resets the connection. Over 30 mixed orders
 (card, card then cancelled, bank transfer) every order must reach its end with
-no duplicate charge or refund. SendGrid has no idempotency key, so duplicate
-emails can happen (a lost acceptance is sent again): they are counted and
-printed, not asserted.
+no duplicate charge or refund. SendGrid has no idempotency key, so a lost
+acceptance is sent again: duplicate emails are counted in the last line and
+must stay at or below ``EMAIL_DUPLICATES_LIMIT`` of the emails sent.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ KINDS = ("card", "refund", "bank")
 STEP_TIMEOUT = 150.0
 SLOW = 3.0
 """Seconds a slow answer takes: past the clients' timeouts below."""
+EMAIL_DUPLICATES_LIMIT = 0.067
+"""Duplicate emails per email sent at 20% faults: the red-team campaign's 6.7% (issue 18) is the ceiling."""
 
 
 async def test_orders_complete_despite_provider_faults(
@@ -89,5 +92,6 @@ async def test_orders_complete_despite_provider_faults(
         assert counts.duplicate_charges == counts.duplicate_refunds == 0
         assert counts.refunds == sum(o.kind == "refund" for o in driven)
         assert (lost, duplicated) == (0, 0)
+        assert counts.duplicate_emails <= EMAIL_DUPLICATES_LIMIT * counts.emails, counts.duplicated_keys
     finally:
         worker.kill()

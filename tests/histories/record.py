@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
 import uuid
@@ -31,6 +32,7 @@ from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import draft, eventually, start_order, start_time_skipping, view
 from worker import build_worker
 from workflows import names
+from workflows.codec import SWITCH_ENV
 from workflows.models import (
     AcceptInput,
     AddNoteInput,
@@ -165,6 +167,22 @@ async def cancelled_during_card_charge(
     held.release()
 
 
+async def card_overpayment_refunded(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """A card charge lands after a bank transfer paid in full: the card payment is refunded, then cancelled."""
+    held = api.hold_next("POST", "/v1/payment_intents")
+    draft_ = draft(payment_methods=["card", "bank_transfer"])
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft_))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.PROVIDE_PAYMENT_METHOD, CARD)
+    await asyncio.to_thread(held.wait_arrived)
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=draft_.total, reference="TX-1"))
+    await _until(h, lambda v: v.status == "IN_PROGRESS")
+    held.release()
+    await _until(h, lambda v: bool(v.refunds) and v.overpaid == 0)
+    await h.signal(names.CANCEL, CancelInput(reason="Plans changed", by="customer"))
+    await _until(h, lambda v: len(v.refunds) == 2)
+
+
 async def held_payments(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     """Money before approval and in the wrong currency is held; a refund fails later."""
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
@@ -277,6 +295,7 @@ SCENARIOS: dict[str, Scenario] = {
     "invoice_late_paid_then_cancelled": invoice_late_paid_then_cancelled,
     "invoice_voided_after_card": invoice_voided_after_card,
     "cancelled_through_temporal": cancelled_through_temporal,
+    "card_overpayment_refunded": card_overpayment_refunded,
     # The same walk as completed_with_revision, after search attributes went once
     # per task and the support desk beside the customer's emails.
     "completed_lean": completed_with_revision,
@@ -335,4 +354,6 @@ async def main(wanted: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    # Committed histories are readable JSON: recorded without a key, switched off explicitly.
+    os.environ.setdefault(SWITCH_ENV, "off")
     asyncio.run(main(sys.argv[1:]))

@@ -14,8 +14,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import GrpcStatus
+from temporalio.api.enums.v1 import ResourceExhaustedCause
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure, WorkflowNotReadyFailure
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
@@ -27,6 +34,7 @@ from starter.client import (
     OrderClosed,
     OrderNotFound,
     WrongOrderLink,
+    aborted_update,
     form_nonce,
     link_request_id,
     order_details,
@@ -402,3 +410,81 @@ async def test_a_second_attempt_through_a_link_is_not_dropped(orders: OrderClien
         assert texts == ["SSO fails in Safari", "And the logo is blurry"]
     finally:
         await _terminate_if_running(orders, order)
+
+
+def _rpc_error(status: RPCStatusCode, message: str, *details: Message) -> RPCError:
+    packed = []
+    for detail in details:
+        any_detail = AnyProto()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    raw = GrpcStatus(code=status.value, message=message, details=packed).SerializeToString()
+    return RPCError(message, status, raw)
+
+
+def test_updates_the_server_aborted_are_told_apart_from_final_errors() -> None:
+    """What server 1.32 answers for an update it aborted, each one by its exact code or failure type."""
+    busy = ResourceExhaustedFailure(cause=ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW)
+    aborted = [
+        _rpc_error(
+            RPCStatusCode.RESOURCE_EXHAUSTED, "workflow operation can not be applied because workflow is closing", busy
+        ),
+        _rpc_error(
+            RPCStatusCode.FAILED_PRECONDITION,
+            "Unable to perform workflow execution update due to unexpected workflow task failure.",
+            WorkflowNotReadyFailure(),
+        ),
+        _rpc_error(RPCStatusCode.UNAVAILABLE, "workflow update was aborted"),
+        _rpc_error(RPCStatusCode.NOT_FOUND, "workflow update was aborted by closing workflow"),
+        WorkflowUpdateFailedError(
+            ApplicationError(
+                "Workflow Update is rejected because it wasn't processed by worker.", type="UnprocessedUpdate"
+            )
+        ),
+        WorkflowUpdateFailedError(
+            ApplicationError(
+                "Workflow Update failed because the Workflow completed before the Update completed.",
+                type="AcceptedUpdateCompletedWorkflow",
+            )
+        ),
+    ]
+    for error in aborted:
+        assert aborted_update(error), error
+    rate_limited = ResourceExhaustedFailure(cause=ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT)
+    final = [
+        _rpc_error(RPCStatusCode.RESOURCE_EXHAUSTED, "namespace rate limit exceeded", rate_limited),
+        _rpc_error(RPCStatusCode.UNAVAILABLE, "connection refused"),
+        _rpc_error(RPCStatusCode.NOT_FOUND, "workflow execution already completed"),
+        _rpc_error(RPCStatusCode.INVALID_ARGUMENT, "bad update name"),
+        WorkflowUpdateFailedError(ApplicationError("no confirmation to approve", type="ActionRejected")),
+    ]
+    for error in final:
+        assert aborted_update(error) is None, error
+
+
+async def test_updates_through_continue_as_new_at_a_small_budget_all_answer(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """Concurrent updates and a stream of signals through many handovers: every update
+    answers with its result, none with an error the server's abort caused (issue 18, 3)."""
+    small = replace(settings, policy=OrderPolicy(run_event_budget=200))
+    async with make_worker(dev_env.client, small, task_queue):
+        orders = OrderClient(dev_env.client, task_queue=task_queue, update_timeout=timedelta(seconds=60))
+        order = (await orders.start(start_input())).order_id
+        await orders.status(order)  # the policy is loaded
+
+        async def customer() -> None:
+            for n in range(600):
+                await orders.send_signal(order, names.ADD_NOTE, AddNoteInput(text=f"signal {n}"))
+                if n % 10 == 0:
+                    await asyncio.sleep(0.05)
+
+        async def staff(who: int) -> None:
+            for n in range(40):
+                answer = await orders.add_note(order, AddNoteInput(text=f"staff {who} note {n}"))
+                assert answer.applied, answer
+
+        await asyncio.gather(customer(), *(staff(who) for who in range(8)))
+        view = await orders.status_in_full(order)
+        await orders.handle(order).terminate("test over")
+    assert len(view.notes) == 600 + 8 * 40, "every action applied once"

@@ -320,3 +320,60 @@ def test_amounts_the_currency_cannot_carry_are_refused_naming_the_field(
 def test_whole_yen_and_two_decimal_dinars_are_fine() -> None:
     ConfirmationDraft(currency="JPY", line_items=[LineItem(description="Setup", unit_price=Decimal("500"))])
     ConfirmationDraft(currency="KWD", line_items=[LineItem(description="Setup", unit_price=Decimal("12.34"))])
+
+
+# --------------------------------------------------------------------------
+# Paid twice: a card charge that lands after a bank transfer paid in full
+# --------------------------------------------------------------------------
+
+
+async def test_a_card_charge_after_a_bank_transfer_paid_in_full_is_refunded(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    await issue(order, "card", "bank_transfer", cancellation_fee=Decimal("300.00"))
+    held = stripe_api.hold_next("POST", "/v1/payment_intents")  # the card is charged, the answer is late
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())
+    await asyncio.to_thread(held.wait_arrived)
+    await order.signal(names.RECORD_PAYMENT, bank())  # meanwhile the bank transfer pays it in full
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "paid by bank transfer")
+    held.release()
+
+    result = await until(order, lambda o: o.refunds and o.overpaid == 0, "the card payment refunded")
+    [intent] = stripe_api.payment_intents.values()
+    [stored] = stripe_api.refunds.values()
+    assert stored["payment_intent"] == intent["id"] and stored["amount"] == 480000, "the overpaid part, no fee"
+    keys = [r.idempotency_key for r in stripe_api.requests_to("POST", "/v1/refunds")]
+    assert keys == [f"order-{result.order_id}:refund:overpaid:{intent['id']}"], "one key per order and payment"
+    [refund] = result.refunds
+    assert (refund.amount, refund.method, refund.status) == (Decimal("4800.00"), PaymentMethod.CARD, "succeeded")
+    assert [p.method for p in result.payments] == [PaymentMethod.BANK_TRANSFER, PaymentMethod.CARD]
+    assert result.amount_paid == Decimal("4800.00") and result.balance_due == 0
+    await eventually(lambda: "overpayment_refunded" in kinds(settings.outbox_dir), "the customer told")
+    assert "We have refunded EUR 4,800.00" in body(settings, "overpayment_refunded")
+    sent = kinds(settings.outbox_dir)
+    assert "overpayment_alert" not in sent and "refund_needed" not in sent, "nothing left for operations"
+
+    # A later cancellation refunds what was really kept, less the fee, not the card payment again.
+    await order.signal(names.CANCEL, CancelInput(reason="Budget was cut", by="customer"))
+    result = await until(order, lambda o: len(o.refunds) == 2, "the cancellation settled")
+    assert result.refunds[1].amount == Decimal("4500.00") and result.refunds[1].status == "manual"
+    assert len(stripe_api.refunds) == 1, "the bank transfer is refunded by hand, the card is not refunded twice"
+
+
+async def test_a_card_payment_that_pays_more_than_the_balance_refunds_only_the_difference(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    await issue(order, "card", "bank_transfer")
+    held = stripe_api.hold_next("POST", "/v1/payment_intents")
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())
+    await asyncio.to_thread(held.wait_arrived)
+    await order.signal(names.RECORD_PAYMENT, bank("1000.00"))  # part paid by transfer while the card is charged
+    await until(order, lambda o: o.amount_paid == Decimal("1000.00"), "part paid")
+    held.release()
+
+    result = await until(order, lambda o: o.refunds and o.overpaid == 0, "the overpaid part refunded")
+    [stored] = stripe_api.refunds.values()
+    assert stored["amount"] == 100000
+    assert result.amount_paid == Decimal("4800.00") and result.status is OrderStatus.IN_PROGRESS

@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import draft, eventually, start_order, view
 from workflows import names
-from workflows.codec import KEYS_ENV
+from workflows.codec import KEYS_ENV, SWITCH_ENV
 from workflows.models import (
     ActionResult,
     ApproveInput,
@@ -69,8 +69,9 @@ class WorkerProcess:
 
 def worker_env(env: WorkflowEnvironment, stripe_api: StripeDouble, task_queue: str, tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "STRIPE_", "TEMPORAL_", "ORDERS_"))}
-    if KEYS_ENV in os.environ:  # the worker must read what this process's client encrypts
-        base[KEYS_ENV] = os.environ[KEYS_ENV]
+    for name in (KEYS_ENV, SWITCH_ENV):  # the worker must read what this process's client encrypts
+        if name in os.environ:
+            base[name] = os.environ[name]
     return {
         **base,
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
