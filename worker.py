@@ -44,6 +44,7 @@ from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from workflows import connection
+from workflows.activity_refs import PolicyRefs
 from workflows.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.converter import data_converter
@@ -54,7 +55,7 @@ from workflows.order import ServiceOrderWorkflow
 log = logging.getLogger("orders.worker")
 
 
-class PolicyActivities:
+class PolicyActivities(PolicyRefs):
     def __init__(self, policy: OrderPolicy) -> None:
         self._policy = policy
 

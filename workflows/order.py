@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows import names
     from workflows import search as sa
+    from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
     from workflows.converter import describe, unvalidated
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
     from workflows.models import (
@@ -46,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         Channel,
         ChargeAttempt,
         ChargeRequest,
-        ChargeResult,
         CloseSupportRequest,
         Confirmation,
         ConfirmationState,
@@ -55,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         Deadline,
         DeliverInput,
         Delivery,
-        EmailReceipt,
         EmailRequest,
         ExtendDeadlineInput,
         FailedEmail,
@@ -92,7 +91,6 @@ with workflow.unsafe.imports_passed_through():
         SupportPeriodRequest,
         SupportRequest,
         SupportRequestInput,
-        SupportTicket,
         SupportWindow,
         TimelineEvent,
         UpdateCustomerInput,
@@ -321,9 +319,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         try:
             if start.resume is None:
                 self._upsert_changes()
-                self._policy = await workflow.execute_local_activity(
-                    names.LOAD_POLICY,
-                    result_type=OrderPolicy,
+                self._policy = await workflow.execute_local_activity_method(
+                    PolicyRefs.load_order_policy,
                     start_to_close_timeout=POLICY_TIMEOUT,
                     summary="load default durations",
                 )
@@ -523,10 +520,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         assert instructions is not None
         amount = self._order.balance_due
         try:
-            created: PaymentInstructions | None = await workflow.execute_activity(
-                names.REQUEST_PAYMENT,
+            created: PaymentInstructions | None = await workflow.execute_activity_method(
+                PaymentRefs.request_payment,
                 self._payment_request([PaymentMethod.INVOICE], amount),
-                result_type=PaymentInstructions,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
@@ -576,10 +572,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
         assert self._payment_due_at is not None
         try:
-            instructions: PaymentInstructions = await workflow.execute_activity(
-                names.REQUEST_PAYMENT,
+            instructions = await workflow.execute_activity_method(
+                PaymentRefs.request_payment,
                 self._payment_request(self._approved.terms.payment_methods, self._order.balance_due),
-                result_type=PaymentInstructions,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
@@ -626,8 +621,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         window = self._order.support
         assert window is not None
         try:
-            ticket = await workflow.execute_activity(
-                names.OPEN_SUPPORT,
+            ticket = await workflow.execute_activity_method(
+                SupportRefs.open_support_period,
                 SupportPeriodRequest(
                     order_id=self._order.order_id,
                     opened_at=window.opened_at,
@@ -635,7 +630,6 @@ class ServiceOrderWorkflow(ActionHandlers):
                     scope=window.scope,
                     notice=notice,
                 ),
-                result_type=SupportTicket,
                 start_to_close_timeout=SUPPORT_TIMEOUT,
                 schedule_to_close_timeout=SUPPORT_GIVE_UP,
                 summary="open support period",
@@ -876,8 +870,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         window = self._order.support
         assert window is not None and window.closed_at is not None
         try:
-            await workflow.execute_activity(
-                names.CLOSE_SUPPORT,
+            await workflow.execute_activity_method(
+                SupportRefs.close_support_period,
                 CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
                 start_to_close_timeout=SUPPORT_TIMEOUT,
                 schedule_to_close_timeout=SUPPORT_GIVE_UP,
@@ -1657,8 +1651,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Give money back through the payment port; what could not be refunded goes to operations."""
         currency = self._order.currency or next((p.currency for p in payments if p.currency), None) or ""
         try:
-            result = await workflow.execute_activity(
-                names.REFUND_PAYMENT,
+            result = await workflow.execute_activity_method(
+                PaymentRefs.refund_payment,
                 RefundRequest(
                     order_id=self._order.order_id,
                     amount=amount,
@@ -1666,7 +1660,6 @@ class ServiceOrderWorkflow(ActionHandlers):
                     payments=payments,
                     idempotency_key=self._key(step),
                 ),
-                result_type=RefundResult,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
@@ -1716,8 +1709,8 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
         amount = self._order.balance_due
         try:
-            result = await workflow.execute_activity(
-                names.CHARGE_CARD,
+            result = await workflow.execute_activity_method(
+                PaymentRefs.charge_card,
                 ChargeRequest(
                     order_id=self._order.order_id,
                     attempt=attempt,
@@ -1729,7 +1722,6 @@ class ServiceOrderWorkflow(ActionHandlers):
                     # The same key on every retry of this attempt, so Stripe charges once.
                     idempotency_key=self._key(f"charge:{attempt}"),
                 ),
-                result_type=ChargeResult,
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
                 # Far inside Stripe's 24-hour idempotency window.
@@ -1788,8 +1780,8 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         self._invoice_closed = True
         try:
-            await workflow.execute_activity(
-                names.VOID_INVOICE,
+            await workflow.execute_activity_method(
+                PaymentRefs.void_invoice,
                 VoidInvoiceRequest(
                     order_id=self._order.order_id, invoice_id=invoice_id, idempotency_key=self._key("void-invoice")
                 ),
@@ -1838,8 +1830,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         try:
             async with self._in_flight:
-                await workflow.execute_activity(
-                    names.FORWARD_SUPPORT_REQUEST,
+                await workflow.execute_activity_method(
+                    SupportRefs.forward_support_request,
                     ForwardSupportRequest(
                         order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
                     ),
@@ -1880,10 +1872,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         request = self._email_request(kind, audience, **context)
         try:
             async with self._in_flight:
-                receipt = await workflow.execute_activity(
-                    names.SEND_EMAIL,
+                receipt = await workflow.execute_activity_method(
+                    EmailRefs.send_email,
                     request,
-                    result_type=EmailReceipt,
                     start_to_close_timeout=EMAIL_TIMEOUT,
                     schedule_to_close_timeout=EMAIL_GIVE_UP,
                     retry_policy=EMAIL_RETRY,
