@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -746,24 +747,32 @@ class WaitingAction(Model):
     request: dict[str, Any]
 
 
-class Continuation(Model):
-    """Everything that decides an order's future, carried into its next run."""
+class OrderState(Model):
+    """Everything that decides an order's future, in one place.
+
+    The workflow keeps it and changes it; continue-as-new carries it whole
+    (``Continuation``), and the next run resumes from it. What a run knows only
+    for itself (effects in flight, what the search attributes hold now) stays
+    on the workflow.
+    """
 
     order: OrderView
-    policy: OrderPolicy | None = None
-    applied: dict[str, ActionResult] = Field(default_factory=dict)
-    fired: list[str] = Field(default_factory=list)
-    card: ProvidePaymentMethodInput | None = None
+    policy: OrderPolicy | None = Field(default=None, description="The worker's default durations, loaded once.")
+    applied: dict[str, ActionResult] = Field(
+        default_factory=dict, description="Answers to request ids already applied, the most recent ones."
+    )
+    fired: set[str] = Field(default_factory=set, description="Alarms that went off and must not again.")
+    card: ProvidePaymentMethodInput | None = Field(default=None, description="The saved card, charged when due.")
     charge_seq: int = 0
     email_seq: int = 0
-    reported_failures: list[str] = Field(default_factory=list)
+    reported_failures: set[str] = Field(default_factory=set, description="Refund failures operations heard of.")
     last_stripe_customer: str | None = None
     payment_requested_at: datetime | None = None
     payment_due_at: datetime | None = None
     last_update_at: datetime | None = None
-    invoice_closed: bool = False
-    settled: bool = False
-    invoice_follows: bool = False
+    invoice_closed: bool = Field(default=False, description="The hosted invoice was paid or voided.")
+    settled: bool = Field(default=False, description="A cancellation worked out its refund.")
+    invoice_follows: bool = Field(default=False, description="The payment email went before the invoice's link.")
     support_started: bool = False
     held_from: dict[str, int] = Field(default_factory=dict, description="Entries of each list left in earlier runs.")
     waiting: list[WaitingAction] = Field(
@@ -772,6 +781,26 @@ class Continuation(Model):
     plaintext_alerted: bool = Field(
         default=False, description="Operations were told that the order received payloads in clear text."
     )
+
+    @field_serializer("fired", "reported_failures")
+    def _sorted(self, values: set[str]) -> list[str]:
+        # Sorted, so that the same state always makes the same payload.
+        return sorted(values)
+
+
+class Continuation(Model):
+    """What a run hands to its next run: the order's state, whole."""
+
+    state: OrderState
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_the_old_shape(cls, data: Any) -> Any:
+        # Runs that continued as new before OrderState existed carried its
+        # fields at the top level ({"order": ..., "applied": ...}); they still resume.
+        if isinstance(data, dict) and "state" not in data and "order" in data:
+            return {"state": data}
+        return data
 
 
 # --------------------------------------------------------------------------

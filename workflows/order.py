@@ -66,8 +66,8 @@ with workflow.unsafe.imports_passed_through():
         MessageKind,
         Milestone,
         Note,
-        OrderPolicy,
         OrderResult,
+        OrderState,
         OrderStatus,
         OrderView,
         Payment,
@@ -230,35 +230,26 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             customer = Customer.model_construct(name="(invalid start input)", email="")
             channel, message = Channel.OTHER, ""
-        self._order = OrderView(
-            order_id=start.order_id if self._start_error is None else workflow.info().workflow_id,
-            status=S.DISCUSSING,
-            customer=customer,
-            channel=channel,
-            created_at=now,
-            first_message=message,
-        )
-        self._policy: OrderPolicy | None = None
-        self._applied: dict[str, ActionResult] = {}
-        self._fired: set[str] = set()
+        if start.resume is not None:
+            self._state = start.resume.state
+        else:
+            order = OrderView(
+                order_id=start.order_id if self._start_error is None else workflow.info().workflow_id,
+                status=S.DISCUSSING,
+                customer=customer,
+                channel=channel,
+                created_at=now,
+                first_message=message,
+            )
+            self._state = OrderState(order=order)
+        # What follows lives for this run only; everything else is in ``self._state``.
         self._wake = False
         self._effects: list[asyncio.Task[None]] = []
         self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
-        self._email_seq = 0
-        self._card: ProvidePaymentMethodInput | None = None
         self._charging = False
         self._preparing = False  # Stripe is still creating the hosted invoice
         self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
-        self._invoice_closed = False  # the hosted invoice was paid or voided: nobody can pay it again
-        self._settled = False  # a cancellation has worked out its refund; later money is refunded on its own
-        self._invoice_follows = False  # the payment email went before the invoice: its link follows alone
         self._opening_desk = False  # the support desk is still opening its ticket
-        self._charge_seq = 0
-        self._reported_failures: set[str] = set()
-        self._last_stripe_customer: str | None = None
-        self._payment_requested_at: datetime | None = None
-        self._payment_due_at: datetime | None = None
-        self._last_update_at: datetime | None = None
         self._deadline_published = False
         # What the search attributes hold now (the starter may have set some), so
         # that an upsert sends only what changed; ``None`` until the patch is known.
@@ -266,16 +257,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._published: dict[str, Any] = {pair.key.name: pair.value for pair in started_with}
         self._publish_once: bool | None = None
         self._publish_due = False
-        self._held_from: dict[str, int] = {}
-        self._support_started = False
         self._handing_over = False  # continuing as new: signals wait for the next run
-        self._waiting: list[WaitingAction] = []
         self._waiting_bytes = 0
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
-        self._plaintext_alerted = False
         if start.resume is not None:
-            self._resume(start.resume)
+            self._resume()
         else:
             self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
@@ -296,6 +283,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             names.PAYMENT_EVENT: self._payment_event,
             names.EXTEND_DEADLINE: self._extend_deadline,
         }
+
+    @property
+    def _order(self) -> OrderView:
+        """The order as its customer and staff see it, inside the state."""
+        return self._state.order
 
     # ------------------------------------------------------------------
     # The process
@@ -319,7 +311,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         try:
             if start.resume is None:
                 self._upsert_changes()
-                self._policy = await workflow.execute_local_activity_method(
+                self._state.policy = await workflow.execute_local_activity_method(
                     PolicyRefs.load_order_policy,
                     start_to_close_timeout=POLICY_TIMEOUT,
                     summary="load default durations",
@@ -358,7 +350,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             approved_version=o.approved_version,
             deliveries=len(o.deliveries),
             revisions=len(o.revisions),
-            support_requests=self._held_from.get("support_requests", 0) + len(o.support_requests),
+            support_requests=self._state.held_from.get("support_requests", 0) + len(o.support_requests),
             cancellation=o.cancellation,
             completed_at=workflow.now(),
         )
@@ -369,7 +361,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
-        events = self._policy.run_event_budget if self._policy else RUN_EVENT_BUDGET
+        events = self._state.policy.run_event_budget if self._state.policy else RUN_EVENT_BUDGET
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > events
@@ -399,56 +391,26 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     def _continuation(self) -> Continuation:
-        held_from = dict(self._held_from)
+        """The whole state, with the long lists cut to their newest entries."""
+        state = self._state
+        held_from = dict(state.held_from)
         carried: dict[str, list[Any]] = {}
         for kind, budget in LIST_BUDGET.items():
-            entries = getattr(self._order, kind)
+            entries = getattr(state.order, kind)
             kept = _newest_within(entries, budget)
             carried[kind] = kept
             held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
-        applied = dict(list(self._applied.items())[-APPLIED_KEPT:])
         return Continuation(
-            order=self._order.model_copy(update={**carried, "runs": self._order.runs + 1}),
-            policy=self._policy,
-            applied=applied,
-            fired=sorted(self._fired),
-            card=self._card,
-            charge_seq=self._charge_seq,
-            email_seq=self._email_seq,
-            reported_failures=sorted(self._reported_failures),
-            last_stripe_customer=self._last_stripe_customer,
-            payment_requested_at=self._payment_requested_at,
-            payment_due_at=self._payment_due_at,
-            last_update_at=self._last_update_at,
-            invoice_closed=self._invoice_closed,
-            settled=self._settled,
-            invoice_follows=self._invoice_follows,
-            support_started=self._support_started,
-            held_from=held_from,
-            waiting=self._waiting,
-            plaintext_alerted=self._plaintext_alerted,
+            state=state.model_copy(
+                update={
+                    "order": state.order.model_copy(update={**carried, "runs": state.order.runs + 1}),
+                    "applied": dict(list(state.applied.items())[-APPLIED_KEPT:]),
+                    "held_from": held_from,
+                }
+            )
         )
 
-    def _resume(self, carried: Continuation) -> None:
-        self._order = carried.order
-        self._policy = carried.policy
-        self._applied = dict(carried.applied)
-        self._fired = set(carried.fired)
-        self._card = carried.card
-        self._charge_seq = carried.charge_seq
-        self._email_seq = carried.email_seq
-        self._reported_failures = set(carried.reported_failures)
-        self._last_stripe_customer = carried.last_stripe_customer
-        self._payment_requested_at = carried.payment_requested_at
-        self._payment_due_at = carried.payment_due_at
-        self._last_update_at = carried.last_update_at
-        self._invoice_closed = carried.invoice_closed
-        self._settled = carried.settled
-        self._invoice_follows = carried.invoice_follows
-        self._support_started = carried.support_started
-        self._held_from = dict(carried.held_from)
-        self._waiting = list(carried.waiting)
-        self._plaintext_alerted = carried.plaintext_alerted
+    def _resume(self) -> None:
         self._publish_once = True  # A new run has every patch.
         self._log("run continued", f"run {self._order.runs}")
 
@@ -468,12 +430,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
         if self._status is not S.AWAITING_PAYMENT:
             return
-        if self._payment_due_at is not None:
+        if self._state.payment_due_at is not None:
             # A continued run: the customer was asked already.
             await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
             return
-        self._payment_requested_at = workflow.now()
-        self._payment_due_at = self._payment_requested_at + self._term("payment_due")
+        self._state.payment_requested_at = workflow.now()
+        self._state.payment_due_at = self._state.payment_requested_at + self._term("payment_due")
         if workflow.patched(PAYMENT_EMAIL_FIRST):
             await self._ask_for_payment()
         else:
@@ -490,10 +452,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Email the payment request at once. Bank details need no provider; a
         hosted invoice joins the email when Stripe is quick, else it follows."""
         methods = self._approved.terms.payment_methods
-        assert self._policy is not None
+        assert self._state.policy is not None
         instructions = PaymentInstructions(
             reference=self._payment_reference,
-            bank_transfer=self._policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
+            bank_transfer=self._state.policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
         )
         self._order.payment_instructions = instructions
         if PaymentMethod.INVOICE in methods:
@@ -507,7 +469,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     timeout_summary="payment email waits briefly for the hosted invoice",
                 )
             except TimeoutError:
-                self._invoice_follows = True
+                self._state.invoice_follows = True
                 self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
         if self._status is S.AWAITING_PAYMENT:
             self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
@@ -515,7 +477,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _prepare_invoice(self) -> None:
         """Seed 2.1, hosted invoice: created beside the order, so that no stage waits on Stripe."""
-        assert self._payment_due_at is not None
+        assert self._state.payment_due_at is not None
         instructions = self._order.payment_instructions
         assert instructions is not None
         amount = self._order.balance_due
@@ -548,18 +510,18 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is not S.AWAITING_PAYMENT:
             # Paid another way while Stripe was busy: nobody may pay this invoice now.
             self._spawn(self._void_invoice(created.invoice_id))
-        elif self._invoice_follows:
+        elif self._state.invoice_follows:
             self._email(MessageKind.INVOICE_READY, **self._payment_context())
 
     def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
-        assert self._payment_due_at is not None
+        assert self._state.payment_due_at is not None
         return PaymentRequest(
             order_id=self._order.order_id,
             methods=methods,
             amount=amount,
             currency=self._approved.currency,
             reference=self._payment_reference,
-            due_at=self._payment_due_at,
+            due_at=self._state.payment_due_at,
             idempotency_key=self._key("payment-request"),
             customer_name=self._order.customer.name,
             customer_email=self._order.customer.email,
@@ -570,7 +532,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _prepare_payment(self) -> PaymentInstructions:
         """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
-        assert self._payment_due_at is not None
+        assert self._state.payment_due_at is not None
         try:
             instructions = await workflow.execute_activity_method(
                 PaymentRefs.request_payment,
@@ -599,11 +561,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         window = self._order.support
         if self._status is not S.IN_SUPPORT or window is None:
             return
-        if self._support_started:
+        if self._state.support_started:
             # A continued run: the desk and the customer were told already.
             await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
             return
-        self._support_started = True
+        self._state.support_started = True
         notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
@@ -658,7 +620,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         while self._status in statuses:
             if self._should_continue_as_new():
                 await self._continue_as_new()
-            pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
+            pending = sorted((a for a in alarms() if a.key not in self._state.fired), key=lambda a: a.at)
             self._set_next(pending[0] if pending else None)
             self._wake = False
             self._upsert_changes()
@@ -684,7 +646,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             # The plan may have moved while the timer ran: fire only what is due now.
             due = next((a for a in alarms() if a.key == alarm.key and a.at <= workflow.now()), None)
             if due is not None:
-                self._fired.add(due.key)
+                self._state.fired.add(due.key)
                 await due.fire()
         self._set_next(None)
 
@@ -709,8 +671,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         ]
 
     def _payment_alarms(self) -> list[Alarm]:
-        assert self._payment_due_at is not None and self._payment_requested_at is not None
-        due = self._payment_due_at
+        assert self._state.payment_due_at is not None and self._state.payment_requested_at is not None
+        due = self._state.payment_due_at
         before = due - self._policy_value("payment_reminder_before")
         alarms = [
             Alarm(
@@ -723,7 +685,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 self._payment_overdue,
             ),
         ]
-        if before > self._payment_requested_at:
+        if before > self._state.payment_requested_at:
             alarms.append(
                 Alarm(
                     f"payment-reminder:before:{due:%Y%m%dT%H%M%S}",
@@ -745,11 +707,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             for m in self._order.milestones
             if m.completed_at is None and not m.overdue_alerted
         ]
-        assert self._last_update_at is not None
+        assert self._state.last_update_at is not None
         alarms.append(
             Alarm(
-                f"digest:{self._last_update_at.isoformat()}",
-                self._last_update_at + self._term("update_interval"),
+                f"digest:{self._state.last_update_at.isoformat()}",
+                self._state.last_update_at + self._term("update_interval"),
                 "progress digest",
                 self._send_digest,
             )
@@ -801,7 +763,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             MessageKind.PAYMENT_OVERDUE_CANCELLED,
             amount_due=str(self._order.balance_due),
             currency=self._order.currency,
-            due_at=self._iso(self._payment_due_at),
+            due_at=self._iso(self._state.payment_due_at),
         )
         self._cancel_order("system", "payment overdue past the grace period", notify=False)
 
@@ -818,10 +780,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         return alert
 
     async def _send_digest(self) -> None:
-        since = self._last_update_at
+        since = self._state.last_update_at
         assert since is not None
         recent = [u for u in self._order.updates if u.at >= since]
-        self._last_update_at = workflow.now()
+        self._state.last_update_at = workflow.now()
         self._log("progress digest")
         self._email(
             MessageKind.PROGRESS_DIGEST,
@@ -888,11 +850,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         if request._arrived_plain:
             self._plain_seen = True
             self._alert_plaintext()
-        if via == "signal" and (self._handing_over or self._waiting) and not request._decode_error:
+        if via == "signal" and (self._handing_over or self._state.waiting) and not request._decode_error:
             return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
-        if applied in self._applied:
-            return self._applied[applied].model_copy(update={"applied": False})
+        if applied in self._state.applied:
+            return self._state.applied[applied].model_copy(update={"applied": False})
         try:
             self._check(action, request)
         except ActionRejected as rejected:
@@ -906,7 +868,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
-            self._applied[applied] = result
+            self._state.applied[applied] = result
         return result
 
     def _alert_plaintext(self) -> None:
@@ -916,16 +878,16 @@ class ServiceOrderWorkflow(ActionHandlers):
         so; orders recorded before this never do): a client without the key, or
         with ``ORDERS_ENCRYPTION=off``, wrote personal data to Temporal in clear.
         """
-        policy = self._policy
-        if not self._plain_seen or self._plaintext_alerted or policy is None or not policy.plaintext_alerts:
+        policy = self._state.policy
+        if not self._plain_seen or self._state.plaintext_alerted or policy is None or not policy.plaintext_alerts:
             return
-        self._plaintext_alerted = True
+        self._state.plaintext_alerted = True
         self._log("payloads in clear text", "operations told")
         self._email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""
-        self._waiting.append(WaitingAction(action=action, request=request.model_dump(mode="json")))
+        self._state.waiting.append(WaitingAction(action=action, request=request.model_dump(mode="json")))
         self._waiting_bytes += len(request.model_dump_json())
         if self._waiting_bytes > WAITING_BYTES:
             # Too much to carry into the next run: apply it here after all.
@@ -937,7 +899,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _apply_waiting(self) -> None:
         """The signals that waited for this run, in the order they arrived."""
-        waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        waiting, self._state.waiting, self._waiting_bytes = self._state.waiting, [], 0
         for held in waiting:
             model = ACTION_MODELS[held.action]
             try:
@@ -953,9 +915,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         return f"{action}:{request.request_id}" if request.request_id else ""
 
     def _validate(self, action: str, request: Action) -> None:
-        if self._applied_key(action, request) in self._applied:
+        if self._applied_key(action, request) in self._state.applied:
             return  # A repeat: the handler answers with the first result.
-        if self._handing_over or self._waiting:
+        if self._handing_over or self._state.waiting:
             # Applied now, it would overtake the signals waiting for the next run.
             raise ApplicationError(
                 "the order is moving on to a new run of its history; send the same update again in a moment",
@@ -973,10 +935,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
         if self._status not in ALLOWED[action]:
             raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {self._status}")
-        if action in NEEDS_POLICY and self._policy is None:
+        if action in NEEDS_POLICY and self._state.policy is None:
             # Only reachable when a burst of actions lands in the order's very first task.
             raise ActionRejected("the order is still starting up; send the action again in a moment")
-        if action == names.PAYMENT_FAILED and self._payment_due_at is None:
+        if action == names.PAYMENT_FAILED and self._state.payment_due_at is None:
             raise ActionRejected("no payment has been requested yet, so no payment can have failed")
         if isinstance(request, (ApproveInput, RequestChangesInput)) and request.version != self._latest.version:
             raise ActionRejected(
@@ -1013,7 +975,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _check_methods_available(self, methods: list[PaymentMethod]) -> None:
         """Never promise the customer a way to pay that the worker cannot take."""
-        if self._policy is None or self._policy.stripe:
+        if self._state.policy is None or self._state.policy.stripe:
             return
         missing = " or ".join(repr(m.value) for m in methods if m in NEEDS_STRIPE)
         if missing:
@@ -1028,7 +990,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             raise ActionRejected(
                 f"the {request.target.replace('_', ' ')} cannot change while the order is {self._status}"
             )
-        if request.target == "payment_due" and self._payment_due_at is None:
+        if request.target == "payment_due" and self._state.payment_due_at is None:
             raise ActionRejected("the payment request is still being prepared; try again in a moment")
         if request.target == "milestone":
             milestone = self._milestone(request.milestone or "")
@@ -1045,8 +1007,8 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _current_deadline(self, request: ExtendDeadlineInput) -> datetime:
         if request.target == "payment_due":
-            assert self._payment_due_at is not None
-            return self._payment_due_at
+            assert self._state.payment_due_at is not None
+            return self._state.payment_due_at
         if request.target == "milestone":
             milestone = self._milestone(request.milestone or "")
             assert milestone is not None
@@ -1073,7 +1035,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         for kind, budget in LIST_BUDGET.items():
             entries = getattr(self._order, kind)
             trimmed[kind] = _newest_within(entries, budget)
-            left_out = self._held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
+            left_out = self._state.held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
             if left_out:
                 older[kind] = left_out
         return self._order.model_copy(update={**trimmed, "older": older, **self._dates()})
@@ -1085,9 +1047,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         carried run and recorded history has it; the answer calls it
         ``next_alarm`` and gives the real obligation as ``next_deadline``.
         """
-        if self._policy is None:
+        if self._state.policy is None:
             return {"next_deadline": None, "next_alarm": self._order.next_deadline}
-        due = self._payment_due_at
+        due = self._state.payment_due_at
         return {
             "closed_at": self._closed_at(),
             "payment_due_at": due,
@@ -1118,10 +1080,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.AWAITING_APPROVAL and o.confirmations:
             v = self._latest.version
             return Deadline(at=self._confirmation_expires_at(self._latest), what=f"approve confirmation v{v}")
-        if self._status is S.AWAITING_PAYMENT and self._payment_due_at is not None:
-            if now < self._payment_due_at:
-                return Deadline(at=self._payment_due_at, what="payment due")
-            cancel_at = self._payment_due_at + self._term("payment_grace")
+        if self._status is S.AWAITING_PAYMENT and self._state.payment_due_at is not None:
+            if now < self._state.payment_due_at:
+                return Deadline(at=self._state.payment_due_at, what="payment due")
+            cancel_at = self._state.payment_due_at + self._term("payment_grace")
             return Deadline(at=cancel_at, what="payment overdue: the order is cancelled if still unpaid")
         if self._status is S.IN_PROGRESS:
             open_ = sorted((m for m in o.milestones if m.completed_at is None), key=lambda m: m.due_at)
@@ -1143,7 +1105,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def history_page(self, request: HistoryPageInput) -> HistoryPage:
         """Entries of one long list, oldest first, from ``start``; earlier runs hold the oldest."""
         entries = getattr(self._order, request.kind)
-        held_from = self._held_from.get(request.kind, 0)
+        held_from = self._state.held_from.get(request.kind, 0)
         begin = max(request.start, held_from)
         items: list[dict[str, Any]] = []
         size = 0
@@ -1223,18 +1185,18 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     def _provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
-        self._card = request
-        self._last_stripe_customer = request.stripe_customer_id
+        self._state.card = request
+        self._state.last_stripe_customer = request.stripe_customer_id
         self._order.payment_method_on_file = request.payment_method_id
         self._log("payment method provided", request.payment_method_id)
         self._charge_card_if_ready()
 
     def _payment_failed(self, request: PaymentFailedInput) -> None:
-        if request.reference in self._reported_failures:
+        if request.reference in self._state.reported_failures:
             # Stripe reports a decline both to the charge and to the webhook.
             self._log("duplicate payment failure notice ignored", request.reference)
             return
-        self._reported_failures.add(request.reference)
+        self._state.reported_failures.add(request.reference)
         self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
         self._email(
             MessageKind.PAYMENT_DECLINED,
@@ -1278,7 +1240,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
         old, new = self._current_deadline(request), self._new_deadline(request)
         if request.target == "payment_due":
-            self._payment_due_at = new
+            self._state.payment_due_at = new
             if workflow.patched(NEW_DUE_DATE_EMAILED):
                 # The customer is held to the new date, so they hear of it.
                 self._email(MessageKind.PAYMENT_DUE_CHANGED, **self._payment_context(), previous_due_at=self._iso(old))
@@ -1308,7 +1270,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.payments.append(payment)
         self._recompute_balance()
         if payment.method is PaymentMethod.INVOICE:
-            self._invoice_closed = True
+            self._state.invoice_closed = True
         self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
@@ -1325,7 +1287,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if (
             instructions is not None
             and instructions.invoice_id
-            and not self._invoice_closed
+            and not self._state.invoice_closed
             and self._order.balance_due == ZERO
             and workflow.patched(VOID_INVOICE_WHEN_PAID)
         ):
@@ -1334,7 +1296,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
         """The payment confirmation, and the overpayment alert for operations when it paid too much."""
-        owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._payment_due_at
+        owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._state.payment_due_at
         self._email(
             MessageKind.PAYMENT_RECEIVED,
             payment=payment.model_dump(mode="json"),
@@ -1383,7 +1345,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         """Why this money cannot count towards the order, or ``None`` when it can."""
         if self._approved_or_none is None:
             return "it arrived before any order confirmation was approved"
-        if self._status in (S.EXPIRED, S.COMPLETED) or (self._status is S.CANCELLED and self._settled):
+        if self._status in (S.EXPIRED, S.COMPLETED) or (self._status is S.CANCELLED and self._state.settled):
             return f"it arrived after the order was {self._status}"
         currency = self._order.currency
         if payment.currency is not None and payment.currency != currency:
@@ -1442,7 +1404,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             milestone = self._milestone(request.milestone)
             assert milestone is not None
             milestone.completed_at = now
-        self._last_update_at = now
+        self._state.last_update_at = now
         self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")
         self._email(
             MessageKind.PROGRESS_UPDATE,
@@ -1469,7 +1431,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _request_revision(self, request: RequestRevisionInput) -> None:
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
         self._order.revisions.append(revision)
-        self._last_update_at = revision.at
+        self._state.last_update_at = revision.at
         self._email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
         self._set_status(S.IN_PROGRESS, f"revision round {revision.round} requested")
 
@@ -1527,7 +1489,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             sa.ORDER_CUSTOMER_REF: order.customer.customer_ref,
             sa.ORDER_TOTAL: float(order.total) if priced and order.total is not None else None,
             sa.ORDER_CURRENCY: order.currency if priced else None,
-            sa.ORDER_PAYMENT_DUE: self._payment_due_at,
+            sa.ORDER_PAYMENT_DUE: self._state.payment_due_at,
         }
 
     def _upsert_changes(self) -> None:
@@ -1561,9 +1523,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             updates.append(sa.ORDER_CUSTOMER_REF.value_set(order.customer.customer_ref))
         if order.total is not None and order.currency:
             updates += [sa.ORDER_TOTAL.value_set(float(order.total)), sa.ORDER_CURRENCY.value_set(order.currency)]
-        if self._payment_due_at is not None:
+        if self._state.payment_due_at is not None:
             # Finds overdue payments: past the due date, the next deadline is already the cancellation.
-            updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._payment_due_at))
+            updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._state.payment_due_at))
         workflow.upsert_search_attributes(updates)
 
     def _describe(self) -> None:
@@ -1577,7 +1539,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             S.IN_SUPPORT: "support requests until the period ends",
         }.get(self._status, "nothing: the order is closed")
         lines = [f"**{self._status}** — waiting for {waiting}"]
-        deadline = self._obligation() if self._policy is not None else None
+        deadline = self._obligation() if self._state.policy is not None else None
         if deadline is not None:
             lines.append(f"Deadline: {deadline.at:%Y-%m-%d %H:%M} UTC, {deadline.what}")
         upcoming = self._order.next_deadline  # the next timer, a reminder included
@@ -1588,7 +1550,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _start_work(self, why: str) -> None:
         """Seed 3.1: set the milestones from today and tell the customer the timeline."""
         now = workflow.now()
-        self._last_update_at = now
+        self._state.last_update_at = now
         self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
         estimated = self._approved.terms.estimated_delivery
         self._set_status(S.IN_PROGRESS, why)
@@ -1626,12 +1588,12 @@ class ServiceOrderWorkflow(ActionHandlers):
             await workflow.wait_condition(lambda: not self._charging and not self._preparing and not self._returning)
         instructions = self._order.payment_instructions
         invoice_id = instructions.invoice_id if instructions else None
-        if invoice_id and not self._invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
+        if invoice_id and not self._state.invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
             await self._void_invoice(invoice_id)
         fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
         amount = max(self._order.amount_paid - fee, ZERO)
         # From here on, money that arrives is refunded on its own (see ``_hold``).
-        self._settled = True
+        self._state.settled = True
         refund: Refund | None = None
         if amount > ZERO and refund_allowed:
             reason = self._order.cancellation.reason if self._order.cancellation else ""
@@ -1697,14 +1659,14 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _charge_card_if_ready(self) -> None:
         """Charge the saved card once payment is due; each new card is one new attempt."""
-        if self._card is None or self._charging or self._payment_due_at is None:
+        if self._state.card is None or self._charging or self._state.payment_due_at is None:
             return
         if self._status is not S.AWAITING_PAYMENT or PaymentMethod.CARD not in self._approved.terms.payment_methods:
             return
-        card, self._card = self._card, None
+        card, self._state.card = self._state.card, None
         self._charging = True
-        self._charge_seq += 1
-        self._spawn(self._charge_card(card, self._charge_seq))
+        self._state.charge_seq += 1
+        self._spawn(self._charge_card(card, self._state.charge_seq))
 
     async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
         amount = self._order.balance_due
@@ -1776,9 +1738,9 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _void_invoice(self, invoice_id: str) -> None:
         """Close the hosted invoice; one paid in the meantime is money in, and counted."""
-        if self._invoice_closed:
+        if self._state.invoice_closed:
             return
-        self._invoice_closed = True
+        self._state.invoice_closed = True
         try:
             await workflow.execute_activity_method(
                 PaymentRefs.void_invoice,
@@ -1795,7 +1757,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             if _invoice_status(error) == "paid":
                 self._take_payment(self._invoice_payment(invoice_id))
                 return
-            self._invoice_closed = False
+            self._state.invoice_closed = False
             message = _reason(error)
             self._log("invoice void failed", message)
             step = f"void invoice {invoice_id}"
@@ -1814,7 +1776,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
-        await workflow.wait_condition(lambda: self._policy is not None)
+        await workflow.wait_condition(lambda: self._state.policy is not None)
         await self._send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._confirmation_context(confirmation))
 
     async def _forward_support_request(self, request: SupportRequest) -> None:
@@ -1856,7 +1818,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._spawn(self._send(kind, audience, context))
 
     def _email_request(self, kind: MessageKind, audience: Audience, **context: Any) -> EmailRequest:
-        self._email_seq += 1
+        self._state.email_seq += 1
         customer = self._order.customer
         return EmailRequest(
             order_id=self._order.order_id,
@@ -1864,7 +1826,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             audience=audience,
             to_email=customer.email if audience is Audience.CUSTOMER else None,
             to_name=customer.name if audience is Audience.CUSTOMER else None,
-            message_key=self._key(f"email:{self._email_seq}:{kind}"),
+            message_key=self._key(f"email:{self._state.email_seq}:{kind}"),
             context={"order": self._order_context(), **context},
         )
 
@@ -1932,7 +1894,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @property
     def _stripe_customer_id(self) -> str | None:
-        return self._card.stripe_customer_id if self._card else self._last_stripe_customer
+        return self._state.card.stripe_customer_id if self._state.card else self._state.last_stripe_customer
 
     def _already_paid(self, method: PaymentMethod, reference: str) -> bool:
         # Stripe ids are unique; a bank reference (SO-42) is reused by design.
@@ -1953,8 +1915,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
 
     def _policy_value(self, name: str) -> timedelta:
-        assert self._policy is not None
-        value: timedelta = getattr(self._policy, name)
+        assert self._state.policy is not None
+        value: timedelta = getattr(self._state.policy, name)
         return value
 
     def _term(self, name: str, confirmation: Confirmation | None = None) -> timedelta:
@@ -2031,24 +1993,24 @@ class ServiceOrderWorkflow(ActionHandlers):
         }
 
     def _payment_context(self) -> dict[str, Any]:
-        assert self._payment_due_at is not None
+        assert self._state.payment_due_at is not None
         instructions = self._order.payment_instructions
         return {
             "amount_due": str(self._order.balance_due),
             "currency": self._order.currency,
-            "due_at": self._iso(self._payment_due_at),
-            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
-            "overdue": workflow.now() >= self._payment_due_at,
+            "due_at": self._iso(self._state.payment_due_at),
+            "cancel_at": self._iso(self._state.payment_due_at + self._term("payment_grace")),
+            "overdue": workflow.now() >= self._state.payment_due_at,
             "methods": [m.value for m in self._approved.terms.payment_methods],
             "instructions": instructions.model_dump(mode="json") if instructions else None,
         }
 
     def _balance_dates(self) -> dict[str, Any]:
         """When the rest of a part-paid order is due, and when it would be cancelled (the pay link's expiry)."""
-        assert self._payment_due_at is not None
+        assert self._state.payment_due_at is not None
         return {
-            "due_at": self._iso(self._payment_due_at),
-            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
+            "due_at": self._iso(self._state.payment_due_at),
+            "cancel_at": self._iso(self._state.payment_due_at + self._term("payment_grace")),
         }
 
     def _milestones_context(self) -> list[dict[str, Any]]:
