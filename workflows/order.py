@@ -28,10 +28,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows import names
+    from workflows import email_contexts as contexts
+    from workflows import facts, names
     from workflows import search as sa
     from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
     from workflows.converter import describe, unvalidated
+    from workflows.facts import GIVEN_BACK, ZERO, iso
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
     from workflows.models import (
         MAX_DURATION,
@@ -99,7 +101,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = OrderStatus
-ZERO = Decimal("0.00")
 
 # Which statuses each action may arrive in.
 ALLOWED: dict[str, frozenset[OrderStatus]] = {
@@ -193,9 +194,6 @@ SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
-
-# Refund statuses whose money has left (or is leaving) the company.
-GIVEN_BACK = ("succeeded", "pending")
 
 # Signals that arrive while a run hands over to the next wait for it, up to this
 # many bytes; past it they are applied at once and the handover waits for them.
@@ -435,7 +433,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
             return
         self._state.payment_requested_at = workflow.now()
-        self._state.payment_due_at = self._state.payment_requested_at + self._term("payment_due")
+        self._state.payment_due_at = self._state.payment_requested_at + facts.term(self._state, "payment_due")
         if workflow.patched(PAYMENT_EMAIL_FIRST):
             await self._ask_for_payment()
         else:
@@ -444,7 +442,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._order.payment_instructions = await self._prepare_payment()
             self._preparing = False
             if self._status is S.AWAITING_PAYMENT:
-                self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
+                self._email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
                 self._charge_card_if_ready()
         await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
 
@@ -454,7 +452,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         methods = self._approved.terms.payment_methods
         assert self._state.policy is not None
         instructions = PaymentInstructions(
-            reference=self._payment_reference,
+            reference=facts.payment_reference(self._state),
             bank_transfer=self._state.policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
         )
         self._order.payment_instructions = instructions
@@ -472,7 +470,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 self._state.invoice_follows = True
                 self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
         if self._status is S.AWAITING_PAYMENT:
-            self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
+            self._email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
             self._charge_card_if_ready()
 
     async def _prepare_invoice(self) -> None:
@@ -511,7 +509,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             # Paid another way while Stripe was busy: nobody may pay this invoice now.
             self._spawn(self._void_invoice(created.invoice_id))
         elif self._state.invoice_follows:
-            self._email(MessageKind.INVOICE_READY, **self._payment_context())
+            self._email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
 
     def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
         assert self._state.payment_due_at is not None
@@ -520,14 +518,14 @@ class ServiceOrderWorkflow(ActionHandlers):
             methods=methods,
             amount=amount,
             currency=self._approved.currency,
-            reference=self._payment_reference,
+            reference=facts.payment_reference(self._state),
             due_at=self._state.payment_due_at,
-            idempotency_key=self._key("payment-request"),
+            idempotency_key=facts.key(self._state, "payment-request"),
             customer_name=self._order.customer.name,
             customer_email=self._order.customer.email,
             stripe_customer_id=self._stripe_customer_id,
             line_items=self._approved.line_items,
-            days_until_due=max(1, self._term("payment_due").days),
+            days_until_due=max(1, facts.term(self._state, "payment_due").days),
         )
 
     async def _prepare_payment(self) -> PaymentInstructions:
@@ -548,7 +546,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             message = _reason(error)
             self._log("payment request failed", message)
             self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
-            return PaymentInstructions(reference=self._payment_reference)
+            return PaymentInstructions(reference=facts.payment_reference(self._state))
 
     async def _do_the_work(self) -> None:
         """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
@@ -566,17 +564,19 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
             return
         self._state.support_started = True
-        notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
+        notice = self._email_request(
+            MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=contexts.support_context(self._state)
+        )
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
             self._opening_desk = True
             self._spawn(self._open_support_desk(notice))
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
-            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+            self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
             await self._open_support_desk(notice)
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
-            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+            self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
 
     async def _open_support_desk(self, notice: EmailRequest) -> None:
@@ -658,13 +658,13 @@ class ServiceOrderWorkflow(ActionHandlers):
         return [
             Alarm(
                 f"confirmation-reminder:v{v}",
-                current.issued_at + self._term("reminder_interval"),
+                current.issued_at + facts.term(self._state, "reminder_interval"),
                 f"confirmation v{v} reminder",
                 self._remind_confirmation,
             ),
             Alarm(
                 f"confirmation-expiry:v{v}",
-                self._confirmation_expires_at(current),
+                facts.confirmation_expires_at(self._state, current),
                 f"confirmation v{v} expiry",
                 self._expire_confirmation,
             ),
@@ -673,14 +673,14 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _payment_alarms(self) -> list[Alarm]:
         assert self._state.payment_due_at is not None and self._state.payment_requested_at is not None
         due = self._state.payment_due_at
-        before = due - self._policy_value("payment_reminder_before")
+        before = due - facts.policy_value(self._state, "payment_reminder_before")
         alarms = [
             Alarm(
                 f"payment-reminder:due:{due:%Y%m%dT%H%M%S}", due, "payment reminder at due date", self._remind_payment
             ),
             Alarm(
                 f"payment-overdue:{due:%Y%m%dT%H%M%S}",
-                due + self._term("payment_grace"),
+                due + facts.term(self._state, "payment_grace"),
                 "payment overdue cancellation",
                 self._payment_overdue,
             ),
@@ -711,7 +711,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         alarms.append(
             Alarm(
                 f"digest:{self._state.last_update_at.isoformat()}",
-                self._state.last_update_at + self._term("update_interval"),
+                self._state.last_update_at + facts.term(self._state, "update_interval"),
                 "progress digest",
                 self._send_digest,
             )
@@ -720,8 +720,8 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _review_alarms(self) -> list[Alarm]:
         delivery = self._order.deliveries[-1]
-        ends = self._review_ends_at(delivery)
-        reminder = ends - self._policy_value("acceptance_reminder_before")
+        ends = facts.review_ends_at(self._state, delivery)
+        reminder = ends - facts.policy_value(self._state, "acceptance_reminder_before")
         if reminder <= delivery.at:
             reminder = delivery.at + (ends - delivery.at) / 2
         r = delivery.round
@@ -733,7 +733,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _support_alarms(self) -> list[Alarm]:
         window = self._order.support
         assert window is not None
-        reminder = window.ends_at - self._policy_value("support_reminder_before")
+        reminder = window.ends_at - facts.policy_value(self._state, "support_reminder_before")
         if reminder <= window.opened_at:
             reminder = window.opened_at + (window.ends_at - window.opened_at) / 2
         return [
@@ -747,7 +747,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_confirmation(self) -> None:
         self._log("confirmation reminder", f"v{self._latest.version}")
-        self._email(MessageKind.CONFIRMATION_REMINDER, **self._confirmation_context(self._latest))
+        self._email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
 
     async def _expire_confirmation(self) -> None:
         self._latest.state = ConfirmationState.EXPIRED
@@ -756,14 +756,14 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_payment(self) -> None:
         self._log("payment reminder", f"balance {self._order.balance_due}")
-        self._email(MessageKind.PAYMENT_REMINDER, **self._payment_context())
+        self._email(MessageKind.PAYMENT_REMINDER, **contexts.payment_context(self._state))
 
     async def _payment_overdue(self) -> None:
         self._email(
             MessageKind.PAYMENT_OVERDUE_CANCELLED,
             amount_due=str(self._order.balance_due),
             currency=self._order.currency,
-            due_at=self._iso(self._state.payment_due_at),
+            due_at=iso(self._state.payment_due_at),
         )
         self._cancel_order("system", "payment overdue past the grace period", notify=False)
 
@@ -774,7 +774,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._email(
                 MessageKind.MILESTONE_OVERDUE,
                 Audience.OPERATIONS,
-                milestone={"name": milestone.name, "due_at": self._iso(milestone.due_at)},
+                milestone={"name": milestone.name, "due_at": iso(milestone.due_at)},
             )
 
         return alert
@@ -787,20 +787,20 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("progress digest")
         self._email(
             MessageKind.PROGRESS_DIGEST,
-            since=self._iso(since),
-            milestones=self._milestones_context(),
+            since=iso(since),
+            milestones=contexts.milestones_context(self._state),
             recent_updates=[u.model_dump(mode="json") for u in recent],
         )
 
     async def _remind_acceptance(self) -> None:
         delivery = self._order.deliveries[-1]
         self._log("acceptance reminder", f"delivery {delivery.round}")
-        self._email(MessageKind.ACCEPTANCE_REMINDER, **self._delivery_context(delivery))
+        self._email(MessageKind.ACCEPTANCE_REMINDER, **contexts.delivery_context(self._state, delivery))
 
     async def _review_ended(self) -> None:
         delivery = self._order.deliveries[-1]
         if self._approved.terms.deemed_acceptance:
-            self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=self._iso(workflow.now()))
+            self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=iso(workflow.now()))
             self._enter_support(f"delivery {delivery.round} deemed accepted at the end of the review period")
         else:
             # Silence is not acceptance under these terms: staff must chase it.
@@ -809,12 +809,12 @@ class ServiceOrderWorkflow(ActionHandlers):
                 MessageKind.REVIEW_LAPSED,
                 Audience.OPERATIONS,
                 round=delivery.round,
-                review_ended_at=self._iso(workflow.now()),
+                review_ended_at=iso(workflow.now()),
             )
 
     async def _remind_support_end(self) -> None:
         self._log("support ending soon")
-        self._email(MessageKind.SUPPORT_ENDING_SOON, support=self._support_context())
+        self._email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
 
     async def _close_support(self) -> None:
         window = self._order.support
@@ -825,7 +825,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._spawn(self._close_support_desk())
         else:
             await self._close_support_desk()
-        self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
+        self._email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
         self._set_status(S.COMPLETED, "support period ended")
 
     async def _close_support_desk(self) -> None:
@@ -956,7 +956,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             if self._charging:
                 raise ActionRejected("a card charge is already in progress; wait for its outcome")
         if isinstance(request, PostUpdateInput) and request.milestone is not None:
-            milestone = self._milestone(request.milestone)
+            milestone = facts.milestone(self._state, request.milestone)
             if milestone is None:
                 known = ", ".join(m.name for m in self._order.milestones) or "none"
                 raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
@@ -993,7 +993,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if request.target == "payment_due" and self._state.payment_due_at is None:
             raise ActionRejected("the payment request is still being prepared; try again in a moment")
         if request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
+            milestone = facts.milestone(self._state, request.milestone or "")
             if milestone is None:
                 known = ", ".join(m.name for m in self._order.milestones) or "none"
                 raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
@@ -1010,10 +1010,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             assert self._state.payment_due_at is not None
             return self._state.payment_due_at
         if request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
+            milestone = facts.milestone(self._state, request.milestone or "")
             assert milestone is not None
             return milestone.due_at
-        return self._review_ends_at(self._order.deliveries[-1])
+        return facts.review_ends_at(self._state, self._order.deliveries[-1])
 
     def _new_deadline(self, request: ExtendDeadlineInput) -> datetime:
         if request.new_due_at is not None:
@@ -1053,9 +1053,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         return {
             "closed_at": self._closed_at(),
             "payment_due_at": due,
-            "payment_cancel_at": due + self._term("payment_grace") if due and self._approved_or_none else None,
+            "payment_cancel_at": due + facts.term(self._state, "payment_grace")
+            if due and self._approved_or_none
+            else None,
             "deliveries": [
-                d.model_copy(update={"review_ends_at": self._review_ends_at(d)}) for d in self._order.deliveries
+                d.model_copy(update={"review_ends_at": facts.review_ends_at(self._state, d)})
+                for d in self._order.deliveries
             ],
             "next_deadline": self._obligation(),
             "next_alarm": self._order.next_deadline,
@@ -1068,7 +1071,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.CANCELLED and o.cancellation is not None:
             return o.cancellation.at
         if self._status is S.EXPIRED and o.confirmations:
-            return self._confirmation_expires_at(self._latest)
+            return facts.confirmation_expires_at(self._state, self._latest)
         return None
 
     def _obligation(self) -> Deadline | None:
@@ -1079,18 +1082,20 @@ class ServiceOrderWorkflow(ActionHandlers):
         o, now = self._order, workflow.now()
         if self._status is S.AWAITING_APPROVAL and o.confirmations:
             v = self._latest.version
-            return Deadline(at=self._confirmation_expires_at(self._latest), what=f"approve confirmation v{v}")
+            return Deadline(
+                at=facts.confirmation_expires_at(self._state, self._latest), what=f"approve confirmation v{v}"
+            )
         if self._status is S.AWAITING_PAYMENT and self._state.payment_due_at is not None:
             if now < self._state.payment_due_at:
                 return Deadline(at=self._state.payment_due_at, what="payment due")
-            cancel_at = self._state.payment_due_at + self._term("payment_grace")
+            cancel_at = self._state.payment_due_at + facts.term(self._state, "payment_grace")
             return Deadline(at=cancel_at, what="payment overdue: the order is cancelled if still unpaid")
         if self._status is S.IN_PROGRESS:
             open_ = sorted((m for m in o.milestones if m.completed_at is None), key=lambda m: m.due_at)
             return Deadline(at=open_[0].due_at, what=f"milestone {open_[0].name!r} due") if open_ else None
         if self._status is S.AWAITING_ACCEPTANCE and o.deliveries:
             delivery = o.deliveries[-1]
-            ends = self._review_ends_at(delivery)
+            ends = facts.review_ends_at(self._state, delivery)
             if self._approved.terms.deemed_acceptance:
                 return Deadline(
                     at=ends, what=f"review of delivery {delivery.round} ends (silence counts as acceptance)"
@@ -1159,7 +1164,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.approved_version = confirmation.version
         self._order.currency = confirmation.currency
         self._order.total = confirmation.amount_total
-        self._order.payment_reference = self._payment_reference
+        self._order.payment_reference = facts.payment_reference(self._state)
         self._recompute_balance()
         self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
         if self._order.balance_due == ZERO:
@@ -1200,7 +1205,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
         self._email(
             MessageKind.PAYMENT_DECLINED,
-            **self._payment_context(),
+            **contexts.payment_context(self._state),
             reason=request.reason,
             requires_action=request.requires_action,
             hosted_url=request.hosted_url,
@@ -1243,9 +1248,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._state.payment_due_at = new
             if workflow.patched(NEW_DUE_DATE_EMAILED):
                 # The customer is held to the new date, so they hear of it.
-                self._email(MessageKind.PAYMENT_DUE_CHANGED, **self._payment_context(), previous_due_at=self._iso(old))
+                self._email(
+                    MessageKind.PAYMENT_DUE_CHANGED, **contexts.payment_context(self._state), previous_due_at=iso(old)
+                )
         elif request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
+            milestone = facts.milestone(self._state, request.milestone or "")
             assert milestone is not None
             milestone.due_at = new
             milestone.overdue_alerted = False
@@ -1304,7 +1311,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             balance_due=str(self._order.balance_due),
             currency=self._order.currency,
             # A part payment: when the rest is due, and (through the payment page's link) how to pay it.
-            **(self._balance_dates() if owing else {}),
+            **(contexts.balance_dates(self._state) if owing else {}),
         )
         if self._order.overpaid > overpaid_before:
             self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
@@ -1401,7 +1408,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         update = ProgressUpdate(at=now, text=request.text, milestone=request.milestone)
         self._order.updates.append(update)
         if request.milestone is not None:
-            milestone = self._milestone(request.milestone)
+            milestone = facts.milestone(self._state, request.milestone)
             assert milestone is not None
             milestone.completed_at = now
         self._state.last_update_at = now
@@ -1409,7 +1416,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._email(
             MessageKind.PROGRESS_UPDATE,
             update=update.model_dump(mode="json"),
-            milestones=self._milestones_context(),
+            milestones=contexts.milestones_context(self._state),
         )
 
     def _deliver(self, request: DeliverInput) -> None:
@@ -1422,10 +1429,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         self._order.deliveries.append(delivery)
         self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
-        self._email(MessageKind.DELIVERED, **self._delivery_context(delivery))
+        self._email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
 
     def _accept(self, request: AcceptInput) -> None:
-        self._email(MessageKind.ACCEPTED, accepted_at=self._iso(workflow.now()))
+        self._email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
         self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
     def _request_revision(self, request: RequestRevisionInput) -> None:
@@ -1556,15 +1563,15 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._set_status(S.IN_PROGRESS, why)
         self._email(
             MessageKind.WORK_COMMENCED,
-            milestones=[{"name": m.name, "due_at": self._iso(m.due_at)} for m in self._order.milestones],
-            estimated_delivery_at=self._iso(now + estimated) if estimated else None,
+            milestones=[{"name": m.name, "due_at": iso(m.due_at)} for m in self._order.milestones],
+            estimated_delivery_at=iso(now + estimated) if estimated else None,
         )
 
     def _enter_support(self, why: str) -> None:
         now = workflow.now()
         self._order.support = SupportWindow(
             opened_at=now,
-            ends_at=now + self._term("support_period"),
+            ends_at=now + facts.term(self._state, "support_period"),
             scope=self._approved.terms.support_scope,
         )
         self._set_status(S.IN_SUPPORT, why)
@@ -1597,7 +1604,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         refund: Refund | None = None
         if amount > ZERO and refund_allowed:
             reason = self._order.cancellation.reason if self._order.cancellation else ""
-            refund = await self._refund(amount, self._kept_payments(), "refund", reason=reason)
+            refund = await self._refund(amount, facts.kept_payments(self._state), "refund", reason=reason)
         elif amount > ZERO:
             self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
         if notify:
@@ -1620,7 +1627,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     amount=amount,
                     currency=currency,
                     payments=payments,
-                    idempotency_key=self._key(step),
+                    idempotency_key=facts.key(self._state, step),
                 ),
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -1682,7 +1689,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     payment_method_id=card.payment_method_id,
                     description=f"Order {self._order.order_id}",
                     # The same key on every retry of this attempt, so Stripe charges once.
-                    idempotency_key=self._key(f"charge:{attempt}"),
+                    idempotency_key=facts.key(self._state, f"charge:{attempt}"),
                 ),
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -1745,7 +1752,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             await workflow.execute_activity_method(
                 PaymentRefs.void_invoice,
                 VoidInvoiceRequest(
-                    order_id=self._order.order_id, invoice_id=invoice_id, idempotency_key=self._key("void-invoice")
+                    order_id=self._order.order_id,
+                    invoice_id=invoice_id,
+                    idempotency_key=facts.key(self._state, "void-invoice"),
                 ),
                 start_to_close_timeout=PAYMENT_TIMEOUT,
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -1777,10 +1786,12 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._state.policy is not None)
-        await self._send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._confirmation_context(confirmation))
+        await self._send(
+            MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, contexts.confirmation_context(self._state, confirmation)
+        )
 
     async def _forward_support_request(self, request: SupportRequest) -> None:
-        ack = {"request": request.model_dump(mode="json"), "support": self._support_context()}
+        ack = {"request": request.model_dump(mode="json"), "support": contexts.support_context(self._state)}
         beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
         if beside:
             # The customer hears at once; the desk gets the request once it has opened its ticket.
@@ -1826,8 +1837,8 @@ class ServiceOrderWorkflow(ActionHandlers):
             audience=audience,
             to_email=customer.email if audience is Audience.CUSTOMER else None,
             to_name=customer.name if audience is Audience.CUSTOMER else None,
-            message_key=self._key(f"email:{self._state.email_seq}:{kind}"),
-            context={"order": self._order_context(), **context},
+            message_key=facts.key(self._state, f"email:{self._state.email_seq}:{kind}"),
+            context={"order": contexts.order_context(self._state), **context},
         )
 
     async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
@@ -1879,18 +1890,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @property
     def _latest(self) -> Confirmation:
-        return self._order.confirmations[-1]
+        return facts.latest(self._state)
 
     @property
     def _approved_or_none(self) -> Confirmation | None:
-        v = self._order.approved_version
-        return self._order.confirmations[v - 1] if v else None
+        return facts.approved_or_none(self._state)
 
     @property
     def _approved(self) -> Confirmation:
-        confirmation = self._approved_or_none
-        assert confirmation is not None, "no approved confirmation"
-        return confirmation
+        return facts.approved(self._state)
 
     @property
     def _stripe_customer_id(self) -> str | None:
@@ -1903,52 +1911,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         seen: list[Payment | HeldPayment] = [*self._order.payments, *self._order.held_payments]
         return any(p.method is method and p.reference == reference for p in seen)
 
-    @property
-    def _payment_reference(self) -> str:
-        return f"SO-{self._order.order_id}".upper()
-
-    def _key(self, step: str) -> str:
-        """Idempotency key derived from the order and its step, never random."""
-        return f"order-{self._order.order_id}:{step}"
-
     def _log(self, event: str, detail: str = "") -> None:
         self._order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
-
-    def _policy_value(self, name: str) -> timedelta:
-        assert self._state.policy is not None
-        value: timedelta = getattr(self._state.policy, name)
-        return value
-
-    def _term(self, name: str, confirmation: Confirmation | None = None) -> timedelta:
-        """A duration from the confirmation's terms, else the worker's default."""
-        confirmation = confirmation or self._approved_or_none
-        if confirmation is None and self._order.confirmations:
-            confirmation = self._latest
-        value: timedelta | None = getattr(confirmation.terms, name) if confirmation else None
-        if value is not None:
-            return value
-        return self._policy_value(_POLICY_NAME.get(name, name))
-
-    def _confirmation_expires_at(self, confirmation: Confirmation) -> datetime:
-        return confirmation.issued_at + self._term("confirmation_expiry", confirmation)
-
-    def _review_ends_at(self, delivery: Delivery) -> datetime:
-        return delivery.review_ends_at or delivery.at + self._term("review_period")
-
-    def _milestone(self, name: str) -> Milestone | None:
-        return next((m for m in self._order.milestones if m.name == name), None)
-
-    def _kept_payments(self) -> list[Payment]:
-        """The payments, less what overpayment refunds gave back of each (those given back in full left out)."""
-        returned: dict[str, Decimal] = {}
-        for r in self._order.refunds:
-            if r.overpaid_by and r.status in GIVEN_BACK:
-                returned[r.overpaid_by] = returned.get(r.overpaid_by, ZERO) + r.amount
-        if not returned:
-            return self._order.payments
-        payments = self._order.payments
-        kept = [p.model_copy(update={"amount": p.amount - returned.get(p.reference, ZERO)}) for p in payments]
-        return [p for p in kept if p.amount > ZERO]
 
     def _recompute_balance(self) -> None:
         # What an overpayment refund gave back no longer counts as paid (none in older orders).
@@ -1958,74 +1922,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.amount_paid = paid
         self._order.balance_due = max(total - paid, ZERO)
         self._order.overpaid = max(paid - total, ZERO)
-
-    @staticmethod
-    def _iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    # Email contexts: what each template is given.
-
-    def _order_context(self) -> dict[str, Any]:
-        o = self._order
-        return {
-            "order_id": o.order_id,
-            "customer": o.customer.model_dump(mode="json", exclude={"customer_ref"}),
-            "status": o.status.value,
-            "currency": o.currency,
-            "total": str(o.total) if o.total is not None else None,
-            "version": o.version,
-            "payment_reference": o.payment_reference,
-        }
-
-    def _confirmation_context(self, confirmation: Confirmation) -> dict[str, Any]:
-        data = confirmation.model_dump(mode="json")
-        data["line_items"] = [
-            {**item.model_dump(mode="json"), "amount": str(item.amount)} for item in confirmation.line_items
-        ]
-        effective = {
-            name: _iso_duration(self._term(name, confirmation))
-            for name in ("payment_due", "payment_grace", "review_period", "support_period", "confirmation_expiry")
-        }
-        return {
-            "confirmation": data,
-            "effective": effective,
-            "expires_at": self._iso(self._confirmation_expires_at(confirmation)),
-        }
-
-    def _payment_context(self) -> dict[str, Any]:
-        assert self._state.payment_due_at is not None
-        instructions = self._order.payment_instructions
-        return {
-            "amount_due": str(self._order.balance_due),
-            "currency": self._order.currency,
-            "due_at": self._iso(self._state.payment_due_at),
-            "cancel_at": self._iso(self._state.payment_due_at + self._term("payment_grace")),
-            "overdue": workflow.now() >= self._state.payment_due_at,
-            "methods": [m.value for m in self._approved.terms.payment_methods],
-            "instructions": instructions.model_dump(mode="json") if instructions else None,
-        }
-
-    def _balance_dates(self) -> dict[str, Any]:
-        """When the rest of a part-paid order is due, and when it would be cancelled (the pay link's expiry)."""
-        assert self._state.payment_due_at is not None
-        return {
-            "due_at": self._iso(self._state.payment_due_at),
-            "cancel_at": self._iso(self._state.payment_due_at + self._term("payment_grace")),
-        }
-
-    def _milestones_context(self) -> list[dict[str, Any]]:
-        return [m.model_dump(mode="json", include={"name", "due_at", "completed_at"}) for m in self._order.milestones]
-
-    def _delivery_context(self, delivery: Delivery) -> dict[str, Any]:
-        return {
-            "delivery": delivery.model_dump(mode="json"),
-            "review_ends_at": self._iso(self._review_ends_at(delivery)),
-            "deemed_acceptance": self._approved.terms.deemed_acceptance,
-        }
-
-    def _support_context(self) -> dict[str, Any]:
-        window = self._order.support
-        return window.model_dump(mode="json") if window else {}
 
 
 def _newest_within(entries: list[Any], budget: int) -> list[Any]:
@@ -2059,16 +1955,3 @@ def _reason(error: ActivityError) -> str:
     """What went wrong, in the activity's own words when it gave any."""
     cause = error.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-
-
-# Terms spell one default differently from the worker's policy.
-_POLICY_NAME = {"reminder_interval": "confirmation_reminder"}
-
-
-def _iso_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
-    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
