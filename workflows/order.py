@@ -22,15 +22,14 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from workflows import details, facts, names
     from workflows import email_contexts as contexts
-    from workflows import facts, names
-    from workflows import search as sa
     from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
     from workflows.converter import describe, unvalidated
     from workflows.facts import GIVEN_BACK, ZERO, iso
@@ -169,17 +168,6 @@ RUN_EVENT_BUDGET = 8_000
 RUN_BYTE_BUDGET = 6 * 1024 * 1024
 # Request ids remembered for deduplication across runs: the most recent ones.
 APPLIED_KEPT = 1_000
-# Bytes of each long list in a ``status`` answer and in what a new run carries;
-# older entries are read page by page (``history_page``, ``orders status --all``).
-LIST_BUDGET: dict[str, int] = {
-    "timeline": 64_000,
-    "notes": 32_000,
-    "updates": 32_000,
-    "support_requests": 48_000,
-    "rejected": 16_000,
-    "failed_emails": 16_000,
-}
-PAGE_BUDGET = 1_000_000
 
 # How long the payment email waits for Stripe's hosted invoice before it goes
 # without the link; the link follows in its own email when Stripe answers.
@@ -189,7 +177,6 @@ INVOICE_WAIT = timedelta(seconds=30)
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
-PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
@@ -248,13 +235,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._preparing = False  # Stripe is still creating the hosted invoice
         self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
         self._opening_desk = False  # the support desk is still opening its ticket
-        self._deadline_published = False
-        # What the search attributes hold now (the starter may have set some), so
-        # that an upsert sends only what changed; ``None`` until the patch is known.
-        started_with = workflow.info().typed_search_attributes
-        self._published: dict[str, Any] = {pair.key.name: pair.value for pair in started_with}
-        self._publish_once: bool | None = None
-        self._publish_due = False
+        self._details = details.Details(self._state)
         self._handing_over = False  # continuing as new: signals wait for the next run
         self._waiting_bytes = 0
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
@@ -299,16 +280,16 @@ class ServiceOrderWorkflow(ActionHandlers):
                 f"invalid start input: {self._start_error}", type="InvalidStartInput", non_retryable=True
             )
         if start.resume is not None:
-            self._describe()  # A continued order: the search attributes came along.
+            self._details.describe()  # A continued order: the search attributes came along.
             self._apply_waiting()
         elif workflow.patched(PUBLISH_AT_START):
             # Searchable from the first moment, even when the starter set no search attributes.
-            self._publish()
+            self._details.publish()
         else:
-            self._describe()
+            self._details.describe()
         try:
             if start.resume is None:
-                self._upsert_changes()
+                self._details.upsert_changes()
                 self._state.policy = await workflow.execute_local_activity_method(
                     PolicyRefs.load_order_policy,
                     start_to_close_timeout=POLICY_TIMEOUT,
@@ -376,7 +357,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if workflow.patched(SIGNALS_WAIT_FOR_NEXT_RUN):
             self._handing_over = True
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
-        self._upsert_changes()
+        self._details.upsert_changes()
         order = self._order
         workflow.continue_as_new(
             StartOrderInput(
@@ -393,9 +374,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         state = self._state
         held_from = dict(state.held_from)
         carried: dict[str, list[Any]] = {}
-        for kind, budget in LIST_BUDGET.items():
+        for kind, budget in details.LIST_BUDGET.items():
             entries = getattr(state.order, kind)
-            kept = _newest_within(entries, budget)
+            kept = details.newest_within(entries, budget)
             carried[kind] = kept
             held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
         return Continuation(
@@ -409,16 +390,16 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     def _resume(self) -> None:
-        self._publish_once = True  # A new run has every patch.
+        self._details.every_patch()
         self._log("run continued", f"run {self._order.runs}")
 
     async def _drain(self) -> None:
         """Let emails, refunds and handlers in flight finish before closing;
         an effect may start another (a refund, then its email)."""
-        self._upsert_changes()
+        self._details.upsert_changes()
         await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
         await asyncio.gather(*self._effects)
-        self._upsert_changes()
+        self._details.upsert_changes()
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
@@ -459,7 +440,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if PaymentMethod.INVOICE in methods:
             self._preparing = instructions.invoice_pending = True
             self._spawn(self._prepare_invoice())
-            self._upsert_changes()
+            self._details.upsert_changes()
             try:
                 await workflow.wait_condition(
                     lambda: not self._preparing or self._status is not S.AWAITING_PAYMENT,
@@ -623,7 +604,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             pending = sorted((a for a in alarms() if a.key not in self._state.fired), key=lambda a: a.at)
             self._set_next(pending[0] if pending else None)
             self._wake = False
-            self._upsert_changes()
+            self._details.upsert_changes()
             if not pending:
                 await workflow.wait_condition(
                     lambda: self._wake or self._status not in statuses or self._should_continue_as_new()
@@ -865,7 +846,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
             )
         self._apply[action](request)
-        self._describe()  # a completed milestone or a payment moves the deadline without a new status
+        self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
             self._state.applied[applied] = result
@@ -1030,99 +1011,12 @@ class ServiceOrderWorkflow(ActionHandlers):
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
         """The order, with the recent part of each long list: bounded however long it lived."""
-        trimmed: dict[str, Any] = {}
-        older: dict[str, int] = {}
-        for kind, budget in LIST_BUDGET.items():
-            entries = getattr(self._order, kind)
-            trimmed[kind] = _newest_within(entries, budget)
-            left_out = self._state.held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
-            if left_out:
-                older[kind] = left_out
-        return self._order.model_copy(update={**trimmed, "older": older, **self._dates()})
-
-    def _dates(self) -> dict[str, Any]:
-        """The dates the customer's emails give, worked out now, so they are never stale.
-
-        The stored order keeps its next alarm in ``next_deadline``, as every
-        carried run and recorded history has it; the answer calls it
-        ``next_alarm`` and gives the real obligation as ``next_deadline``.
-        """
-        if self._state.policy is None:
-            return {"next_deadline": None, "next_alarm": self._order.next_deadline}
-        due = self._state.payment_due_at
-        return {
-            "closed_at": self._closed_at(),
-            "payment_due_at": due,
-            "payment_cancel_at": due + facts.term(self._state, "payment_grace")
-            if due and self._approved_or_none
-            else None,
-            "deliveries": [
-                d.model_copy(update={"review_ends_at": facts.review_ends_at(self._state, d)})
-                for d in self._order.deliveries
-            ],
-            "next_deadline": self._obligation(),
-            "next_alarm": self._order.next_deadline,
-        }
-
-    def _closed_at(self) -> datetime | None:
-        o = self._order
-        if self._status is S.COMPLETED and o.support is not None:
-            return o.support.closed_at
-        if self._status is S.CANCELLED and o.cancellation is not None:
-            return o.cancellation.at
-        if self._status is S.EXPIRED and o.confirmations:
-            return facts.confirmation_expires_at(self._state, self._latest)
-        return None
-
-    def _obligation(self) -> Deadline | None:
-        """The next date the customer or staff are held to, from the order as it is now.
-
-        Reminders and digests are the order's own business and never appear here.
-        """
-        o, now = self._order, workflow.now()
-        if self._status is S.AWAITING_APPROVAL and o.confirmations:
-            v = self._latest.version
-            return Deadline(
-                at=facts.confirmation_expires_at(self._state, self._latest), what=f"approve confirmation v{v}"
-            )
-        if self._status is S.AWAITING_PAYMENT and self._state.payment_due_at is not None:
-            if now < self._state.payment_due_at:
-                return Deadline(at=self._state.payment_due_at, what="payment due")
-            cancel_at = self._state.payment_due_at + facts.term(self._state, "payment_grace")
-            return Deadline(at=cancel_at, what="payment overdue: the order is cancelled if still unpaid")
-        if self._status is S.IN_PROGRESS:
-            open_ = sorted((m for m in o.milestones if m.completed_at is None), key=lambda m: m.due_at)
-            return Deadline(at=open_[0].due_at, what=f"milestone {open_[0].name!r} due") if open_ else None
-        if self._status is S.AWAITING_ACCEPTANCE and o.deliveries:
-            delivery = o.deliveries[-1]
-            ends = facts.review_ends_at(self._state, delivery)
-            if self._approved.terms.deemed_acceptance:
-                return Deadline(
-                    at=ends, what=f"review of delivery {delivery.round} ends (silence counts as acceptance)"
-                )
-            # Without deemed acceptance the date passes and the review stays open, without a date.
-            return Deadline(at=ends, what=f"review of delivery {delivery.round} ends") if now < ends else None
-        if self._status is S.IN_SUPPORT and o.support is not None:
-            return Deadline(at=o.support.ends_at, what="support period ends")
-        return None
+        return details.status_view(self._state)
 
     @workflow.query(name=names.HISTORY_PAGE_QUERY)
     def history_page(self, request: HistoryPageInput) -> HistoryPage:
         """Entries of one long list, oldest first, from ``start``; earlier runs hold the oldest."""
-        entries = getattr(self._order, request.kind)
-        held_from = self._state.held_from.get(request.kind, 0)
-        begin = max(request.start, held_from)
-        items: list[dict[str, Any]] = []
-        size = 0
-        for entry in entries[begin - held_from : begin - held_from + request.limit]:
-            item = entry.model_dump(mode="json")
-            size += len(entry.model_dump_json())
-            if items and size > PAGE_BUDGET:
-                break
-            items.append(item)
-        return HistoryPage(
-            kind=request.kind, start=begin, items=items, total=held_from + len(entries), held_from=held_from
-        )
+        return details.history_page(self._state, request)
 
     # ------------------------------------------------------------------
     # Applying actions (already checked)
@@ -1460,99 +1354,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.status = status
         self._wake = True
         self._log(f"status {status}", why)
-        self._publish()
+        self._details.publish()
 
     def _set_next(self, alarm: Alarm | None) -> None:
         deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
         if deadline == self._order.next_deadline:
             return
         self._order.next_deadline = deadline
-        self._publish()
-
-    def _publish(self) -> None:
-        """What operators see, written in one place: search attributes and the UI's current details.
-
-        A status change also moves the next deadline, so one workflow task may
-        ask several times: the upsert goes once, when the process next waits
-        (``_upsert_changes``), with only the attributes that changed.
-        """
-        self._describe()
-        if self._publish_once is None:
-            self._publish_once = workflow.patched(PUBLISH_ONCE_PER_TASK)
-        if self._publish_once:
-            self._publish_due = True
-        else:
-            self._publish_every_attribute()
-
-    def _search_attributes(self) -> dict[SearchAttributeKey[Any], Any]:
-        """Every attribute's value now; ``None`` means not set. No personal data (see workflows/search.py)."""
-        order = self._order
-        priced = order.total is not None and order.currency
-        upcoming = order.next_deadline if not order.status.is_final else None
-        return {
-            sa.ORDER_STATUS: order.status.value,
-            sa.ORDER_REVISION: len(order.revisions),
-            sa.ORDER_NEXT_DEADLINE: upcoming.at if upcoming else None,
-            sa.ORDER_CUSTOMER_REF: order.customer.customer_ref,
-            sa.ORDER_TOTAL: float(order.total) if priced and order.total is not None else None,
-            sa.ORDER_CURRENCY: order.currency if priced else None,
-            sa.ORDER_PAYMENT_DUE: self._state.payment_due_at,
-        }
-
-    def _upsert_changes(self) -> None:
-        """Called by the process just before it waits: one upsert for all that changed since."""
-        if not self._publish_due:
-            return
-        self._publish_due = False
-        updates: list[SearchAttributeUpdate[Any]] = []
-        for key, value in self._search_attributes().items():
-            if self._published.get(key.name) == value:
-                continue
-            updates.append(key.value_set(value) if value is not None else key.value_unset())
-            self._published[key.name] = value
-        if updates:
-            workflow.upsert_search_attributes(updates)
-
-    def _publish_every_attribute(self) -> None:
-        """Before ``PUBLISH_ONCE_PER_TASK``: every attribute on every call, as older orders did."""
-        order = self._order
-        next_at = order.next_deadline.at if order.next_deadline and not order.status.is_final else None
-        updates: list[SearchAttributeUpdate[Any]] = [
-            sa.ORDER_STATUS.value_set(order.status.value),
-            sa.ORDER_REVISION.value_set(len(order.revisions)),
-        ]
-        if next_at:
-            updates.append(sa.ORDER_NEXT_DEADLINE.value_set(next_at))
-        elif self._deadline_published:
-            updates.append(sa.ORDER_NEXT_DEADLINE.value_unset())
-        self._deadline_published = next_at is not None
-        if order.customer.customer_ref:
-            updates.append(sa.ORDER_CUSTOMER_REF.value_set(order.customer.customer_ref))
-        if order.total is not None and order.currency:
-            updates += [sa.ORDER_TOTAL.value_set(float(order.total)), sa.ORDER_CURRENCY.value_set(order.currency)]
-        if self._state.payment_due_at is not None:
-            # Finds overdue payments: past the due date, the next deadline is already the cancellation.
-            updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._state.payment_due_at))
-        workflow.upsert_search_attributes(updates)
-
-    def _describe(self) -> None:
-        """Keep the Temporal UI's 'current details' true for operators."""
-        waiting = {
-            S.DISCUSSING: "staff to issue an order confirmation",
-            S.AWAITING_APPROVAL: f"the customer to approve confirmation v{self._order.version}",
-            S.AWAITING_PAYMENT: f"the customer to pay {self._order.currency} {self._order.balance_due}",
-            S.IN_PROGRESS: "staff to post updates and deliver",
-            S.AWAITING_ACCEPTANCE: "the customer to accept the delivery or ask for a revision",
-            S.IN_SUPPORT: "support requests until the period ends",
-        }.get(self._status, "nothing: the order is closed")
-        lines = [f"**{self._status}** — waiting for {waiting}"]
-        deadline = self._obligation() if self._state.policy is not None else None
-        if deadline is not None:
-            lines.append(f"Deadline: {deadline.at:%Y-%m-%d %H:%M} UTC, {deadline.what}")
-        upcoming = self._order.next_deadline  # the next timer, a reminder included
-        if upcoming is not None:
-            lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
-        workflow.set_current_details("\n\n".join(lines))
+        self._details.publish()
 
     def _start_work(self, why: str) -> None:
         """Seed 3.1: set the milestones from today and tell the customer the timeline."""
@@ -1922,18 +1731,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.amount_paid = paid
         self._order.balance_due = max(total - paid, ZERO)
         self._order.overpaid = max(paid - total, ZERO)
-
-
-def _newest_within(entries: list[Any], budget: int) -> list[Any]:
-    """The newest entries whose JSON fits in ``budget`` bytes (always the newest one)."""
-    size = 0
-    count = 0
-    for entry in reversed(entries):
-        size += len(entry.model_dump_json())
-        if count and size > budget:
-            break
-        count += 1
-    return entries[len(entries) - count :]
 
 
 def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:
