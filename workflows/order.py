@@ -28,14 +28,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows import details, facts, names
+    from workflows import details, facts, names, rules
     from workflows import email_contexts as contexts
     from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
     from workflows.converter import describe, unvalidated
     from workflows.facts import GIVEN_BACK, ZERO, iso
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
     from workflows.models import (
-        MAX_DURATION,
         AcceptInput,
         Action,
         ActionResult,
@@ -101,45 +100,6 @@ with workflow.unsafe.imports_passed_through():
 
 S = OrderStatus
 
-# Which statuses each action may arrive in.
-ALLOWED: dict[str, frozenset[OrderStatus]] = {
-    names.ADD_NOTE: frozenset(s for s in S if not s.is_final),
-    names.UPDATE_CUSTOMER: frozenset(s for s in S if not s.is_final),
-    names.ISSUE_CONFIRMATION: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
-    names.APPROVE: frozenset({S.AWAITING_APPROVAL}),
-    names.REQUEST_CHANGES: frozenset({S.AWAITING_APPROVAL}),
-    # Money is never refused, whatever the status: what cannot be counted
-    # (before approval, after the order closed) is held and sent to operations.
-    names.RECORD_PAYMENT: frozenset(S),
-    names.POST_UPDATE: frozenset({S.IN_PROGRESS}),
-    names.DELIVER: frozenset({S.IN_PROGRESS}),
-    names.ACCEPT: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_REVISION: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_SUPPORT: frozenset({S.IN_SUPPORT}),
-    names.CANCEL: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, S.IN_PROGRESS}),
-    # A card may be saved before approval; it is charged once payment is due.
-    names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
-    names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
-    # Voids and refunds are reported after a cancellation, while it settles, and
-    # a refund can fail days after the order closed.
-    names.PAYMENT_EVENT: frozenset(S),
-    names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
-}
-
-# Actions whose effects need the worker's default durations, which the order
-# loads in its first task.
-NEEDS_POLICY = frozenset({names.DELIVER, names.ACCEPT, names.EXTEND_DEADLINE})
-
-# The payment methods that only Stripe can take.
-NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
-
-# Which deadline may move in which status.
-DEADLINE_STATUS: dict[str, OrderStatus] = {
-    "payment_due": S.AWAITING_PAYMENT,
-    "milestone": S.IN_PROGRESS,
-    "review_period": S.AWAITING_ACCEPTANCE,
-}
-
 # Timeouts and retries, next to the calls they govern.
 POLICY_TIMEOUT = timedelta(seconds=10)
 EMAIL_TIMEOUT = timedelta(seconds=30)
@@ -185,10 +145,6 @@ REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
 # Signals that arrive while a run hands over to the next wait for it, up to this
 # many bytes; past it they are applied at once and the handover waits for them.
 WAITING_BYTES = 1_000_000
-
-
-class ActionRejected(Exception):
-    """An action that does not fit the order; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -837,8 +793,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         if applied in self._state.applied:
             return self._state.applied[applied].model_copy(update={"applied": False})
         try:
-            self._check(action, request)
-        except ActionRejected as rejected:
+            rules.check(self._state, action, request, charging=self._charging)
+        except rules.ActionRejected as rejected:
             self._reject(action, request, str(rejected), via)
             if via == "update":
                 raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
@@ -906,101 +862,9 @@ class ServiceOrderWorkflow(ActionHandlers):
                 non_retryable=True,
             )
         try:
-            self._check(action, request)
-        except ActionRejected as rejected:
+            rules.check(self._state, action, request, charging=self._charging)
+        except rules.ActionRejected as rejected:
             raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
-
-    def _check(self, action: str, request: Action) -> None:
-        """Raise ActionRejected naming the problem, or return if the action fits."""
-        if request._decode_error:
-            raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
-        if self._status not in ALLOWED[action]:
-            raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {self._status}")
-        if action in NEEDS_POLICY and self._state.policy is None:
-            # Only reachable when a burst of actions lands in the order's very first task.
-            raise ActionRejected("the order is still starting up; send the action again in a moment")
-        if action == names.PAYMENT_FAILED and self._state.payment_due_at is None:
-            raise ActionRejected("no payment has been requested yet, so no payment can have failed")
-        if isinstance(request, (ApproveInput, RequestChangesInput)) and request.version != self._latest.version:
-            raise ActionRejected(
-                f"version {request.version} is not the current confirmation; "
-                f"the current version is {self._latest.version}"
-            )
-        if isinstance(request, IssueConfirmationInput):
-            self._check_methods_available(request.confirmation.terms.payment_methods)
-        if isinstance(request, ProvidePaymentMethodInput):
-            self._check_methods_available([PaymentMethod.CARD])
-            confirmation = self._approved_or_none or (self._latest if self._order.confirmations else None)
-            if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
-                allowed = ", ".join(confirmation.terms.payment_methods)
-                raise ActionRejected(f"the terms do not allow card payment; allowed methods: {allowed}")
-            if self._charging:
-                raise ActionRejected("a card charge is already in progress; wait for its outcome")
-        if isinstance(request, PostUpdateInput) and request.milestone is not None:
-            milestone = facts.milestone(self._state, request.milestone)
-            if milestone is None:
-                known = ", ".join(m.name for m in self._order.milestones) or "none"
-                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
-            if milestone.completed_at is not None:
-                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
-        if isinstance(request, ExtendDeadlineInput):
-            self._check_deadline_change(request)
-        if isinstance(request, UpdateCustomerInput) and not _customer_changes(request):
-            raise ActionRejected("update customer needs at least one field to change (null keeps a field as it is)")
-        if isinstance(request, (AcceptInput, RequestRevisionInput)) and request.round is not None:
-            current = self._order.deliveries[-1].round
-            if request.round != current:
-                raise ActionRejected(
-                    f"delivery round {request.round} is not the current delivery; the current round is {current}"
-                )
-
-    def _check_methods_available(self, methods: list[PaymentMethod]) -> None:
-        """Never promise the customer a way to pay that the worker cannot take."""
-        if self._state.policy is None or self._state.policy.stripe:
-            return
-        missing = " or ".join(repr(m.value) for m in methods if m in NEEDS_STRIPE)
-        if missing:
-            raise ActionRejected(
-                f"the worker cannot take {missing} payments: STRIPE_API_KEY was not set on the worker"
-                " when this order started. Offer 'bank_transfer' only, or set STRIPE_API_KEY on the worker"
-                " (`orders dev --stripe-test-double` to try cards locally) and start a new order"
-            )
-
-    def _check_deadline_change(self, request: ExtendDeadlineInput) -> None:
-        if self._status is not DEADLINE_STATUS[request.target]:
-            raise ActionRejected(
-                f"the {request.target.replace('_', ' ')} cannot change while the order is {self._status}"
-            )
-        if request.target == "payment_due" and self._state.payment_due_at is None:
-            raise ActionRejected("the payment request is still being prepared; try again in a moment")
-        if request.target == "milestone":
-            milestone = facts.milestone(self._state, request.milestone or "")
-            if milestone is None:
-                known = ", ".join(m.name for m in self._order.milestones) or "none"
-                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
-            if milestone.completed_at is not None:
-                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
-        new = self._new_deadline(request)
-        if new <= workflow.now():
-            raise ActionRejected("the new deadline must be in the future")
-        if new - workflow.now() > MAX_DURATION:
-            raise ActionRejected("the new deadline is more than ten years away")
-
-    def _current_deadline(self, request: ExtendDeadlineInput) -> datetime:
-        if request.target == "payment_due":
-            assert self._state.payment_due_at is not None
-            return self._state.payment_due_at
-        if request.target == "milestone":
-            milestone = facts.milestone(self._state, request.milestone or "")
-            assert milestone is not None
-            return milestone.due_at
-        return facts.review_ends_at(self._state, self._order.deliveries[-1])
-
-    def _new_deadline(self, request: ExtendDeadlineInput) -> datetime:
-        if request.new_due_at is not None:
-            return request.new_due_at
-        assert request.extend_by is not None
-        return self._current_deadline(request) + request.extend_by
 
     def _reject(self, action: str, request: Action, reason: str, via: Via) -> None:
         workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
@@ -1029,7 +893,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("note", f"from {request.author}")
 
     def _update_customer(self, request: UpdateCustomerInput) -> None:
-        changes = _customer_changes(request)
+        changes = rules.customer_changes(request)
         self._order.customer = self._order.customer.model_copy(update=changes)
         self._log("customer details updated", ", ".join(sorted(changes)))
 
@@ -1137,7 +1001,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
-        old, new = self._current_deadline(request), self._new_deadline(request)
+        old, new = rules.current_deadline(self._state, request), rules.new_deadline(self._state, request)
         if request.target == "payment_due":
             self._state.payment_due_at = new
             if workflow.patched(NEW_DUE_DATE_EMAILED):
@@ -1731,12 +1595,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.amount_paid = paid
         self._order.balance_due = max(total - paid, ZERO)
         self._order.overpaid = max(paid - total, ZERO)
-
-
-def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:
-    """The fields to change: one sent as null, or left out, keeps its value."""
-    sent = request.model_dump(exclude_unset=True, exclude={"request_id"})
-    return {name: value for name, value in sent.items() if value is not None}
 
 
 def _invoice_status(error: ActivityError) -> str | None:
