@@ -15,7 +15,7 @@ due or someone acted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import details, facts, names, rules
     from workflows import email_contexts as contexts
     from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
+    from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import GIVEN_BACK, ZERO, iso
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
@@ -50,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
         CloseSupportRequest,
         Confirmation,
         ConfirmationState,
-        Continuation,
         Customer,
         Deadline,
         DeliverInput,
@@ -95,7 +95,6 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         UpdateCustomerInput,
         VoidInvoiceRequest,
-        WaitingAction,
     )
 
 S = OrderStatus
@@ -120,15 +119,6 @@ SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
 
-# When one run's history grows this long, the order continues as new (or when
-# Temporal suggests it): far inside the limits (51,200 events, 50 MB) and the
-# warnings (10,240 events, 10 MB), however long a support period lasts. The
-# worker's ORDERS_RUN_EVENT_BUDGET (in the policy) takes the place of the default.
-RUN_EVENT_BUDGET = 8_000
-RUN_BYTE_BUDGET = 6 * 1024 * 1024
-# Request ids remembered for deduplication across runs: the most recent ones.
-APPLIED_KEPT = 1_000
-
 # How long the payment email waits for Stripe's hosted invoice before it goes
 # without the link; the link follows in its own email when Stripe answers.
 INVOICE_WAIT = timedelta(seconds=30)
@@ -138,13 +128,8 @@ PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
 SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
-SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
-
-# Signals that arrive while a run hands over to the next wait for it, up to this
-# many bytes; past it they are applied at once and the handover waits for them.
-WAITING_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -185,15 +170,14 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._state = OrderState(order=order)
         # What follows lives for this run only; everything else is in ``self._state``.
         self._wake = False
-        self._effects: list[asyncio.Task[None]] = []
+        self._effects = Effects()
         self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
         self._charging = False
         self._preparing = False  # Stripe is still creating the hosted invoice
         self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
         self._opening_desk = False  # the support desk is still opening its ticket
         self._details = details.Details(self._state)
-        self._handing_over = False  # continuing as new: signals wait for the next run
-        self._waiting_bytes = 0
+        self._handover = Handover(self._state, self._effects, self._details)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -260,7 +244,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._provide_support()
         except asyncio.CancelledError:
             # Signals that waited for a next run (a cancellation during the handover) come first.
-            self._handing_over = False
+            self._handover.stop()
             self._apply_waiting()
             # Cancel in the Temporal UI (or ``temporal workflow cancel``): the same
             # refund and void saga as any cancellation, then the run ends as cancelled.
@@ -291,70 +275,17 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     # ------------------------------------------------------------------
-    # A long life in bounded runs: continue-as-new
+    # A long life in bounded runs: continue-as-new (workflows/continuation.py)
     # ------------------------------------------------------------------
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        events = self._state.policy.run_event_budget if self._state.policy else RUN_EVENT_BUDGET
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > events
-            or info.get_current_history_size() > RUN_BYTE_BUDGET
-        )
-
-    async def _continue_as_new(self) -> None:
-        """Drain, then start the next run with everything that decides the future.
-
-        The effects in flight finish here. Signals that arrive meanwhile wait for
-        the next run (``_receive``): applied now, a steady stream would keep
-        starting effects, and the run could never close.
-        """
-        if workflow.patched(SIGNALS_WAIT_FOR_NEXT_RUN):
-            self._handing_over = True
-        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
-        self._details.upsert_changes()
-        order = self._order
-        workflow.continue_as_new(
-            StartOrderInput(
-                order_id=order.order_id,
-                customer=order.customer,
-                channel=order.channel,
-                message=order.first_message,
-                resume=self._continuation(),
-            )
-        )
-
-    def _continuation(self) -> Continuation:
-        """The whole state, with the long lists cut to their newest entries."""
-        state = self._state
-        held_from = dict(state.held_from)
-        carried: dict[str, list[Any]] = {}
-        for kind, budget in details.LIST_BUDGET.items():
-            entries = getattr(state.order, kind)
-            kept = details.newest_within(entries, budget)
-            carried[kind] = kept
-            held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
-        return Continuation(
-            state=state.model_copy(
-                update={
-                    "order": state.order.model_copy(update={**carried, "runs": state.order.runs + 1}),
-                    "applied": dict(list(state.applied.items())[-APPLIED_KEPT:]),
-                    "held_from": held_from,
-                }
-            )
-        )
 
     def _resume(self) -> None:
         self._details.every_patch()
         self._log("run continued", f"run {self._order.runs}")
 
     async def _drain(self) -> None:
-        """Let emails, refunds and handlers in flight finish before closing;
-        an effect may start another (a refund, then its email)."""
+        """Let emails, refunds and handlers in flight finish before closing."""
         self._details.upsert_changes()
-        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
-        await asyncio.gather(*self._effects)
+        await self._effects.finish()
         self._details.upsert_changes()
 
     async def _agree_on_confirmation(self) -> None:
@@ -395,7 +326,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.payment_instructions = instructions
         if PaymentMethod.INVOICE in methods:
             self._preparing = instructions.invoice_pending = True
-            self._spawn(self._prepare_invoice())
+            self._effects.spawn(self._prepare_invoice())
             self._details.upsert_changes()
             try:
                 await workflow.wait_condition(
@@ -444,7 +375,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return  # The cancellation, which waited for this, voids it.
         if self._status is not S.AWAITING_PAYMENT:
             # Paid another way while Stripe was busy: nobody may pay this invoice now.
-            self._spawn(self._void_invoice(created.invoice_id))
+            self._effects.spawn(self._void_invoice(created.invoice_id))
         elif self._state.invoice_follows:
             self._email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
 
@@ -507,7 +438,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
             self._opening_desk = True
-            self._spawn(self._open_support_desk(notice))
+            self._effects.spawn(self._open_support_desk(notice))
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
             self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
@@ -555,15 +486,15 @@ class ServiceOrderWorkflow(ActionHandlers):
         is made again at once.
         """
         while self._status in statuses:
-            if self._should_continue_as_new():
-                await self._continue_as_new()
+            if self._handover.due():
+                await self._handover.continue_as_new()
             pending = sorted((a for a in alarms() if a.key not in self._state.fired), key=lambda a: a.at)
             self._set_next(pending[0] if pending else None)
             self._wake = False
             self._details.upsert_changes()
             if not pending:
                 await workflow.wait_condition(
-                    lambda: self._wake or self._status not in statuses or self._should_continue_as_new()
+                    lambda: self._wake or self._status not in statuses or self._handover.due()
                 )
                 continue
             alarm = pending[0]
@@ -571,7 +502,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._wake or self._status not in statuses or self._should_continue_as_new(),
+                        lambda: self._wake or self._status not in statuses or self._handover.due(),
                         timeout=remaining,
                         timeout_summary=alarm.what,
                     )
@@ -759,7 +690,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         window.closed_at = workflow.now()
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The order closes once the desk has answered too (see ``_drain``).
-            self._spawn(self._close_support_desk())
+            self._effects.spawn(self._close_support_desk())
         else:
             await self._close_support_desk()
         self._email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
@@ -787,7 +718,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if request._arrived_plain:
             self._plain_seen = True
             self._alert_plaintext()
-        if via == "signal" and (self._handing_over or self._state.waiting) and not request._decode_error:
+        if via == "signal" and self._handover.busy() and not request._decode_error:
             return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
         if applied in self._state.applied:
@@ -824,11 +755,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""
-        self._state.waiting.append(WaitingAction(action=action, request=request.model_dump(mode="json")))
-        self._waiting_bytes += len(request.model_dump_json())
-        if self._waiting_bytes > WAITING_BYTES:
-            # Too much to carry into the next run: apply it here after all.
-            self._handing_over = False
+        if self._handover.keep(action, request):
             self._apply_waiting()
         return ActionResult(
             order_id=self._order.order_id, status=self._status, applied=False, message="applied by the next run"
@@ -836,8 +763,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _apply_waiting(self) -> None:
         """The signals that waited for this run, in the order they arrived."""
-        waiting, self._state.waiting, self._waiting_bytes = self._state.waiting, [], 0
-        for held in waiting:
+        for held in self._handover.take_waiting():
             model = ACTION_MODELS[held.action]
             try:
                 request = model.model_validate(held.request)
@@ -854,7 +780,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _validate(self, action: str, request: Action) -> None:
         if self._applied_key(action, request) in self._state.applied:
             return  # A repeat: the handler answers with the first result.
-        if self._handing_over or self._state.waiting:
+        if self._handover.busy():
             # Applied now, it would overtake the signals waiting for the next run.
             raise ApplicationError(
                 "the order is moving on to a new run of its history; send the same update again in a moment",
@@ -914,7 +840,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._set_status(
             S.AWAITING_APPROVAL, f"confirmation v{confirmation.version} issued, {draft.currency} {draft.total}"
         )
-        self._spawn(self._send_confirmation(confirmation))
+        self._effects.spawn(self._send_confirmation(confirmation))
 
     def _approve(self, request: ApproveInput) -> None:
         confirmation = self._latest
@@ -1043,7 +969,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         overpaid_now = self._order.overpaid - overpaid_before
         if payment.method is PaymentMethod.CARD and overpaid_now > ZERO and workflow.patched(REFUND_CARD_OVERPAYMENT):
             # Paid twice (a card charge that landed after a transfer): the overpaid part goes back at once.
-            self._spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
+            self._effects.spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
         else:
             self._confirm_payment(payment, overpaid_before)
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
@@ -1057,7 +983,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             and workflow.patched(VOID_INVOICE_WHEN_PAID)
         ):
             # Paid another way: an open invoice could be paid a second time.
-            self._spawn(self._void_invoice(instructions.invoice_id))
+            self._effects.spawn(self._void_invoice(instructions.invoice_id))
 
     def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
         """The payment confirmation, and the overpayment alert for operations when it paid too much."""
@@ -1152,7 +1078,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             ),
         )
         if refund:
-            self._spawn(self._refund_held(held, len(self._order.held_payments)))
+            self._effects.spawn(self._refund_held(held, len(self._order.held_payments)))
 
     async def _refund_held(self, held: HeldPayment, number: int) -> None:
         payment = Payment(
@@ -1204,7 +1130,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
         self._order.support_requests.append(support_request)
         self._log("support request", request.subject)
-        self._spawn(self._forward_support_request(support_request))
+        self._effects.spawn(self._forward_support_request(support_request))
 
     def _cancel(self, request: CancelInput) -> None:
         self._cancel_order(request.by, request.reason, notify=True)
@@ -1255,7 +1181,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         refund = self._status not in (S.AWAITING_ACCEPTANCE, S.IN_SUPPORT)
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
-        self._spawn(self._settle_cancellation(notify, refund))
+        self._effects.spawn(self._settle_cancellation(notify, refund))
 
     async def _settle_cancellation(self, notify: bool, refund_allowed: bool = True) -> None:
         """Refund what was really paid, less the cancellation fee, then tell the customer.
@@ -1346,7 +1272,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         card, self._state.card = self._state.card, None
         self._charging = True
         self._state.charge_seq += 1
-        self._spawn(self._charge_card(card, self._state.charge_seq))
+        self._effects.spawn(self._charge_card(card, self._state.charge_seq))
 
     async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
         amount = self._order.balance_due
@@ -1468,7 +1394,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
         if beside:
             # The customer hears at once; the desk gets the request once it has opened its ticket.
-            self._spawn(self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
+            self._effects.spawn(self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
             await workflow.wait_condition(lambda: not self._opening_desk)
         window = self._order.support
         notice = self._email_request(
@@ -1499,7 +1425,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _email(self, kind: MessageKind, audience: Audience = Audience.CUSTOMER, **context: Any) -> None:
         """Send without holding up the process; the order closes only after it went."""
-        self._spawn(self._send(kind, audience, context))
+        self._effects.spawn(self._send(kind, audience, context))
 
     def _email_request(self, kind: MessageKind, audience: Audience, **context: Any) -> EmailRequest:
         self._state.email_seq += 1
@@ -1546,12 +1472,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("email failed", f"{request.kind} to {request.audience}: {failure.error}")
         if request.audience is not Audience.OPERATIONS:
             self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
-
-    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
-        # Finished effects are dropped, so a years-long order holds only those in flight;
-        # one that failed is kept for ``_drain`` to raise.
-        self._effects = [t for t in self._effects if not t.done() or (not t.cancelled() and t.exception())]
-        self._effects.append(asyncio.create_task(step))
 
     # ------------------------------------------------------------------
     # Small helpers
