@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +27,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows import details, facts, names, rules
+    from workflows import alarms, details, facts, names, rules
     from workflows import email_contexts as contexts
     from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
+    from workflows.alarms import Alarm, AlarmLoop
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import GIVEN_BACK, ZERO, iso
@@ -52,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         Confirmation,
         ConfirmationState,
         Customer,
-        Deadline,
         DeliverInput,
         Delivery,
         EmailRequest,
@@ -132,16 +131,6 @@ NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
 
 
-@dataclass(frozen=True)
-class Alarm:
-    """Something due at a moment: a reminder, a deadline, a digest."""
-
-    key: str
-    at: datetime
-    what: str
-    fire: Callable[[], Awaitable[None]]
-
-
 @workflow.defn(name=names.WORKFLOW_TYPE)
 class ServiceOrderWorkflow(ActionHandlers):
     @workflow.init
@@ -169,7 +158,6 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
             self._state = OrderState(order=order)
         # What follows lives for this run only; everything else is in ``self._state``.
-        self._wake = False
         self._effects = Effects()
         self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
         self._charging = False
@@ -178,6 +166,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._opening_desk = False  # the support desk is still opening its ticket
         self._details = details.Details(self._state)
         self._handover = Handover(self._state, self._effects, self._details)
+        self._alarms = AlarmLoop(self._state, self._handover, self._details)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -290,7 +279,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
-        await self._stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
+        await self._alarms.stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
 
     async def _collect_payment(self) -> None:
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
@@ -298,7 +287,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         if self._state.payment_due_at is not None:
             # A continued run: the customer was asked already.
-            await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+            await self._alarms.stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
             return
         self._state.payment_requested_at = workflow.now()
         self._state.payment_due_at = self._state.payment_requested_at + facts.term(self._state, "payment_due")
@@ -312,7 +301,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             if self._status is S.AWAITING_PAYMENT:
                 self._email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
                 self._charge_card_if_ready()
-        await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+        await self._alarms.stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
 
     async def _ask_for_payment(self) -> None:
         """Email the payment request at once. Bank details need no provider; a
@@ -419,8 +408,8 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _do_the_work(self) -> None:
         """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
         while self._status in (S.IN_PROGRESS, S.AWAITING_ACCEPTANCE):
-            await self._stay_while({S.IN_PROGRESS}, self._work_alarms)
-            await self._stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
+            await self._alarms.stay_while({S.IN_PROGRESS}, self._work_alarms)
+            await self._alarms.stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
 
     async def _provide_support(self) -> None:
         """Seed 5.1: open the support period, forward requests, close it."""
@@ -429,7 +418,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         if self._state.support_started:
             # A continued run: the desk and the customer were told already.
-            await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+            await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
             return
         self._state.support_started = True
         notice = self._email_request(
@@ -445,7 +434,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._open_support_desk(notice)
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
             self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
-        await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+        await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
 
     async def _open_support_desk(self, notice: EmailRequest) -> None:
         window = self._order.support
@@ -474,140 +463,23 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._opening_desk = False
 
     # ------------------------------------------------------------------
-    # Waiting: one timer at a time, for the earliest alarm that is due
+    # Waiting: each stage's alarms (the loop is in workflows/alarms.py)
     # ------------------------------------------------------------------
 
-    async def _stay_while(self, statuses: set[OrderStatus], alarms: Callable[[], list[Alarm]]) -> None:
-        """Wait in a stage until the status leaves it, firing alarms as they fall due.
-
-        A deadline that moves later (a digest after a fresh update) needs
-        nothing: the running timer is re-checked when it fires. A status
-        change, or a deadline an operator moved, sets ``_wake`` and the plan
-        is made again at once.
-        """
-        while self._status in statuses:
-            if self._handover.due():
-                await self._handover.continue_as_new()
-            pending = sorted((a for a in alarms() if a.key not in self._state.fired), key=lambda a: a.at)
-            self._set_next(pending[0] if pending else None)
-            self._wake = False
-            self._details.upsert_changes()
-            if not pending:
-                await workflow.wait_condition(
-                    lambda: self._wake or self._status not in statuses or self._handover.due()
-                )
-                continue
-            alarm = pending[0]
-            remaining = alarm.at - workflow.now()
-            if remaining > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._wake or self._status not in statuses or self._handover.due(),
-                        timeout=remaining,
-                        timeout_summary=alarm.what,
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            if self._status not in statuses:
-                break
-            # The plan may have moved while the timer ran: fire only what is due now.
-            due = next((a for a in alarms() if a.key == alarm.key and a.at <= workflow.now()), None)
-            if due is not None:
-                self._state.fired.add(due.key)
-                await due.fire()
-        self._set_next(None)
-
     def _approval_alarms(self) -> list[Alarm]:
-        if self._status is not S.AWAITING_APPROVAL:
-            return []  # Staff's turn: nothing is due from the customer.
-        current = self._latest
-        v = current.version
-        return [
-            Alarm(
-                f"confirmation-reminder:v{v}",
-                current.issued_at + facts.term(self._state, "reminder_interval"),
-                f"confirmation v{v} reminder",
-                self._remind_confirmation,
-            ),
-            Alarm(
-                f"confirmation-expiry:v{v}",
-                facts.confirmation_expires_at(self._state, current),
-                f"confirmation v{v} expiry",
-                self._expire_confirmation,
-            ),
-        ]
+        return alarms.approval_alarms(self._state, self._remind_confirmation, self._expire_confirmation)
 
     def _payment_alarms(self) -> list[Alarm]:
-        assert self._state.payment_due_at is not None and self._state.payment_requested_at is not None
-        due = self._state.payment_due_at
-        before = due - facts.policy_value(self._state, "payment_reminder_before")
-        alarms = [
-            Alarm(
-                f"payment-reminder:due:{due:%Y%m%dT%H%M%S}", due, "payment reminder at due date", self._remind_payment
-            ),
-            Alarm(
-                f"payment-overdue:{due:%Y%m%dT%H%M%S}",
-                due + facts.term(self._state, "payment_grace"),
-                "payment overdue cancellation",
-                self._payment_overdue,
-            ),
-        ]
-        if before > self._state.payment_requested_at:
-            alarms.append(
-                Alarm(
-                    f"payment-reminder:before:{due:%Y%m%dT%H%M%S}",
-                    before,
-                    "payment reminder before due date",
-                    self._remind_payment,
-                )
-            )
-        return alarms
+        return alarms.payment_alarms(self._state, self._remind_payment, self._payment_overdue)
 
     def _work_alarms(self) -> list[Alarm]:
-        alarms = [
-            Alarm(
-                f"milestone-overdue:{m.name}:{m.due_at:%Y%m%dT%H%M%S}",
-                m.due_at,
-                f"milestone {m.name!r} due",
-                self._milestone_overdue(m),
-            )
-            for m in self._order.milestones
-            if m.completed_at is None and not m.overdue_alerted
-        ]
-        assert self._state.last_update_at is not None
-        alarms.append(
-            Alarm(
-                f"digest:{self._state.last_update_at.isoformat()}",
-                self._state.last_update_at + facts.term(self._state, "update_interval"),
-                "progress digest",
-                self._send_digest,
-            )
-        )
-        return alarms
+        return alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest)
 
     def _review_alarms(self) -> list[Alarm]:
-        delivery = self._order.deliveries[-1]
-        ends = facts.review_ends_at(self._state, delivery)
-        reminder = ends - facts.policy_value(self._state, "acceptance_reminder_before")
-        if reminder <= delivery.at:
-            reminder = delivery.at + (ends - delivery.at) / 2
-        r = delivery.round
-        return [
-            Alarm(f"acceptance-reminder:{r}", reminder, f"acceptance reminder, delivery {r}", self._remind_acceptance),
-            Alarm(f"review-end:{r}", ends, f"review period end, delivery {r}", self._review_ended),
-        ]
+        return alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended)
 
     def _support_alarms(self) -> list[Alarm]:
-        window = self._order.support
-        assert window is not None
-        reminder = window.ends_at - facts.policy_value(self._state, "support_reminder_before")
-        if reminder <= window.opened_at:
-            reminder = window.opened_at + (window.ends_at - window.opened_at) / 2
-        return [
-            Alarm("support-reminder", reminder, "support ending reminder", self._remind_support_end),
-            Alarm("support-end", window.ends_at, "support period end", self._close_support),
-        ]
+        return alarms.support_alarms(self._state, self._remind_support_end, self._close_support)
 
     # ------------------------------------------------------------------
     # What happens when an alarm fires
@@ -945,7 +817,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
         old, new = old.astimezone(UTC), new.astimezone(UTC)
         self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
-        self._wake = True
+        self._alarms.wake()
 
     def _take_payment(self, payment: Payment) -> None:
         """Seed 2.2: count money in, confirm it, and start work once the balance is zero."""
@@ -1142,15 +1014,8 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _set_status(self, status: OrderStatus, why: str) -> None:
         """The only place the status changes: timeline, search attributes, UI details."""
         self._order.status = status
-        self._wake = True
+        self._alarms.wake()
         self._log(f"status {status}", why)
-        self._details.publish()
-
-    def _set_next(self, alarm: Alarm | None) -> None:
-        deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
-        if deadline == self._order.next_deadline:
-            return
-        self._order.next_deadline = deadline
         self._details.publish()
 
     def _start_work(self, why: str) -> None:
