@@ -16,6 +16,7 @@ before these references existed call the same names and still replay.
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import names
 from workflows.models import (
@@ -82,3 +83,9 @@ class SupportRefs:
     @activity.defn(name=names.CLOSE_SUPPORT)
     async def close_support_period(self, request: CloseSupportRequest) -> None:
         raise ActivityNotImplemented(names.CLOSE_SUPPORT)
+
+
+def reason(error: ActivityError) -> str:
+    """What went wrong, in the activity's own words when it gave any."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)

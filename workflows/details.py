@@ -16,7 +16,15 @@ from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from workflows import facts
 from workflows import search as sa
-from workflows.models import Deadline, HistoryPage, HistoryPageInput, OrderState, OrderStatus, OrderView
+from workflows.models import (
+    Deadline,
+    HistoryPage,
+    HistoryPageInput,
+    OrderState,
+    OrderStatus,
+    OrderView,
+    TimelineEvent,
+)
 
 S = OrderStatus
 
@@ -125,6 +133,11 @@ class Details:
         if upcoming is not None:
             lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def log(state: OrderState, event: str, detail: str = "") -> None:
+    """Write an entry on the order's timeline."""
+    state.order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
 
 
 def search_attributes(state: OrderState) -> dict[SearchAttributeKey[Any], Any]:

@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -29,12 +28,14 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows import alarms, details, facts, names, rules
     from workflows import email_contexts as contexts
-    from workflows.activity_refs import EmailRefs, PaymentRefs, PolicyRefs, SupportRefs
+    from workflows.activity_refs import PaymentRefs, PolicyRefs, SupportRefs
+    from workflows.activity_refs import reason as why_failed
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import GIVEN_BACK, ZERO, iso
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
+    from workflows.mail import Mail
     from workflows.models import (
         AcceptInput,
         Action,
@@ -56,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
         Delivery,
         EmailRequest,
         ExtendDeadlineInput,
-        FailedEmail,
         ForwardSupportRequest,
         HeldPayment,
         HistoryPage,
@@ -91,7 +91,6 @@ with workflow.unsafe.imports_passed_through():
         SupportRequest,
         SupportRequestInput,
         SupportWindow,
-        TimelineEvent,
         UpdateCustomerInput,
         VoidInvoiceRequest,
     )
@@ -100,20 +99,11 @@ S = OrderStatus
 
 # Timeouts and retries, next to the calls they govern.
 POLICY_TIMEOUT = timedelta(seconds=10)
-EMAIL_TIMEOUT = timedelta(seconds=30)
-# An email that still fails after this long is recorded as failed; the order
-# goes on without it rather than stalling.
-EMAIL_GIVE_UP = timedelta(hours=6)
-EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10))
 PAYMENT_TIMEOUT = timedelta(seconds=60)
 # Payment activities heartbeat, so a worker that dies mid-call is noticed in
 # seconds and the retry (with the same idempotency key) starts at once.
 PAYMENT_HEARTBEAT = timedelta(seconds=10)
 PAYMENT_GIVE_UP = timedelta(hours=2)
-# Emails and forwarded requests in flight at once: a burst of large actions
-# must not put hundreds of 20 KB activity inputs into one workflow task's
-# completion, which the server refuses past its 4 MB message limit.
-MESSAGES_IN_FLIGHT = 20
 SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
 
@@ -159,12 +149,12 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._state = OrderState(order=order)
         # What follows lives for this run only; everything else is in ``self._state``.
         self._effects = Effects()
-        self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
         self._charging = False
         self._preparing = False  # Stripe is still creating the hosted invoice
         self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
         self._opening_desk = False  # the support desk is still opening its ticket
         self._details = details.Details(self._state)
+        self._mail = Mail(self._state, self._effects)
         self._handover = Handover(self._state, self._effects, self._details)
         self._alarms = AlarmLoop(self._state, self._handover, self._details)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
@@ -224,7 +214,9 @@ class ServiceOrderWorkflow(ActionHandlers):
                     start_to_close_timeout=POLICY_TIMEOUT,
                     summary="load default durations",
                 )
-                self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+                self._mail.email(
+                    MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel
+                )
                 self._alert_plaintext()
 
             await self._agree_on_confirmation()
@@ -299,7 +291,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._order.payment_instructions = await self._prepare_payment()
             self._preparing = False
             if self._status is S.AWAITING_PAYMENT:
-                self._email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
+                self._mail.email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
                 self._charge_card_if_ready()
         await self._alarms.stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
 
@@ -327,7 +319,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 self._state.invoice_follows = True
                 self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
         if self._status is S.AWAITING_PAYMENT:
-            self._email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
+            self._mail.email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
             self._charge_card_if_ready()
 
     async def _prepare_invoice(self) -> None:
@@ -347,10 +339,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         except ActivityError as error:
             created = None
-            message = _reason(error)
+            message = why_failed(error)
             self._log("hosted invoice failed", message)
             # The customer still has the reference (and bank details, where allowed); operations must act.
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
+            self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
         finally:
             self._preparing = instructions.invoice_pending = False
         if created is None or created.invoice_id is None:
@@ -366,7 +358,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             # Paid another way while Stripe was busy: nobody may pay this invoice now.
             self._effects.spawn(self._void_invoice(created.invoice_id))
         elif self._state.invoice_follows:
-            self._email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
+            self._mail.email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
 
     def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
         assert self._state.payment_due_at is not None
@@ -400,9 +392,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             return instructions
         except ActivityError as error:
             # Still ask for the money by reference; operations sort out the rest.
-            message = _reason(error)
+            message = why_failed(error)
             self._log("payment request failed", message)
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
+            self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
             return PaymentInstructions(reference=facts.payment_reference(self._state))
 
     async def _do_the_work(self) -> None:
@@ -421,7 +413,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
             return
         self._state.support_started = True
-        notice = self._email_request(
+        notice = self._mail.request(
             MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=contexts.support_context(self._state)
         )
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
@@ -429,11 +421,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._opening_desk = True
             self._effects.spawn(self._open_support_desk(notice))
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
-            self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
+            self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
             await self._open_support_desk(notice)
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
-            self._email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
+            self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
 
     async def _open_support_desk(self, notice: EmailRequest) -> None:
@@ -458,7 +450,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}")
         except ActivityError as error:
             # The customer's support period stands even if the desk missed the notice.
-            self._record_email_failure(notice, error)
+            self._mail.record_failure(notice, error)
         finally:
             self._opening_desk = False
 
@@ -487,19 +479,19 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_confirmation(self) -> None:
         self._log("confirmation reminder", f"v{self._latest.version}")
-        self._email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
+        self._mail.email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
 
     async def _expire_confirmation(self) -> None:
         self._latest.state = ConfirmationState.EXPIRED
-        self._email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
+        self._mail.email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
         self._set_status(S.EXPIRED, f"confirmation v{self._latest.version} was not approved in time")
 
     async def _remind_payment(self) -> None:
         self._log("payment reminder", f"balance {self._order.balance_due}")
-        self._email(MessageKind.PAYMENT_REMINDER, **contexts.payment_context(self._state))
+        self._mail.email(MessageKind.PAYMENT_REMINDER, **contexts.payment_context(self._state))
 
     async def _payment_overdue(self) -> None:
-        self._email(
+        self._mail.email(
             MessageKind.PAYMENT_OVERDUE_CANCELLED,
             amount_due=str(self._order.balance_due),
             currency=self._order.currency,
@@ -511,7 +503,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         async def alert() -> None:
             milestone.overdue_alerted = True
             self._log("milestone overdue", milestone.name)
-            self._email(
+            self._mail.email(
                 MessageKind.MILESTONE_OVERDUE,
                 Audience.OPERATIONS,
                 milestone={"name": milestone.name, "due_at": iso(milestone.due_at)},
@@ -525,7 +517,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         recent = [u for u in self._order.updates if u.at >= since]
         self._state.last_update_at = workflow.now()
         self._log("progress digest")
-        self._email(
+        self._mail.email(
             MessageKind.PROGRESS_DIGEST,
             since=iso(since),
             milestones=contexts.milestones_context(self._state),
@@ -535,17 +527,17 @@ class ServiceOrderWorkflow(ActionHandlers):
     async def _remind_acceptance(self) -> None:
         delivery = self._order.deliveries[-1]
         self._log("acceptance reminder", f"delivery {delivery.round}")
-        self._email(MessageKind.ACCEPTANCE_REMINDER, **contexts.delivery_context(self._state, delivery))
+        self._mail.email(MessageKind.ACCEPTANCE_REMINDER, **contexts.delivery_context(self._state, delivery))
 
     async def _review_ended(self) -> None:
         delivery = self._order.deliveries[-1]
         if self._approved.terms.deemed_acceptance:
-            self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=iso(workflow.now()))
+            self._mail.email(MessageKind.DEEMED_ACCEPTED, review_ended_at=iso(workflow.now()))
             self._enter_support(f"delivery {delivery.round} deemed accepted at the end of the review period")
         else:
             # Silence is not acceptance under these terms: staff must chase it.
             self._log("review period lapsed", f"delivery {delivery.round}")
-            self._email(
+            self._mail.email(
                 MessageKind.REVIEW_LAPSED,
                 Audience.OPERATIONS,
                 round=delivery.round,
@@ -554,7 +546,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_support_end(self) -> None:
         self._log("support ending soon")
-        self._email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
+        self._mail.email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
 
     async def _close_support(self) -> None:
         window = self._order.support
@@ -565,7 +557,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._effects.spawn(self._close_support_desk())
         else:
             await self._close_support_desk()
-        self._email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
+        self._mail.email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
         self._set_status(S.COMPLETED, "support period ended")
 
     async def _close_support_desk(self) -> None:
@@ -580,7 +572,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 summary="close support period",
             )
         except ActivityError as error:
-            self._log("support desk close failed", _reason(error))
+            self._log("support desk close failed", why_failed(error))
 
     # ------------------------------------------------------------------
     # Actions: signal and update of the same name, one implementation
@@ -623,7 +615,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         self._state.plaintext_alerted = True
         self._log("payloads in clear text", "operations told")
-        self._email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
+        self._mail.email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""
@@ -731,7 +723,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
         confirmation.comments = request.comments
         confirmation.comments_at = workflow.now()
-        self._email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
+        self._mail.email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 
     def _record_payment(self, request: RecordPaymentInput) -> None:
@@ -759,7 +751,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return
         self._state.reported_failures.add(request.reference)
         self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
-        self._email(
+        self._mail.email(
             MessageKind.PAYMENT_DECLINED,
             **contexts.payment_context(self._state),
             reason=request.reason,
@@ -783,7 +775,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 held.status = "refund_failed"
                 break
         amount = request.amount if request.amount is not None else (refund.amount if refund else ZERO)
-        self._email(
+        self._mail.email(
             MessageKind.REFUND_NEEDED,
             Audience.OPERATIONS,
             refund={
@@ -804,7 +796,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._state.payment_due_at = new
             if workflow.patched(NEW_DUE_DATE_EMAILED):
                 # The customer is held to the new date, so they hear of it.
-                self._email(
+                self._mail.email(
                     MessageKind.PAYMENT_DUE_CHANGED, **contexts.payment_context(self._state), previous_due_at=iso(old)
                 )
         elif request.target == "milestone":
@@ -860,7 +852,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
         """The payment confirmation, and the overpayment alert for operations when it paid too much."""
         owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._state.payment_due_at
-        self._email(
+        self._mail.email(
             MessageKind.PAYMENT_RECEIVED,
             payment=payment.model_dump(mode="json"),
             amount_paid=str(self._order.amount_paid),
@@ -871,7 +863,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         if self._order.overpaid > overpaid_before:
             self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
-            self._email(
+            self._mail.email(
                 MessageKind.OVERPAYMENT_ALERT,
                 Audience.OPERATIONS,
                 overpaid=str(self._order.overpaid),
@@ -896,7 +888,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._recompute_balance()
         finally:
             self._returning -= 1
-        self._email(
+        self._mail.email(
             MessageKind.OVERPAYMENT_REFUNDED,
             payment=payment.model_dump(mode="json"),
             refund=refund.model_dump(mode="json"),
@@ -937,7 +929,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("payment held", f"{held.currency} {held.amount} by {held.method} ({held.reference}): {reason}")
         # Money for a closed order goes back; a mismatch or an early payment is operations' call.
         refund = self._status in (S.CANCELLED, S.EXPIRED) and held.method is not PaymentMethod.BANK_TRANSFER
-        self._email(
+        self._mail.email(
             MessageKind.PAYMENT_NEEDS_REVIEW,
             Audience.OPERATIONS,
             payment=held.model_dump(mode="json", include={"at", "amount", "currency", "method", "reference"}),
@@ -969,7 +961,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             milestone.completed_at = now
         self._state.last_update_at = now
         self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")
-        self._email(
+        self._mail.email(
             MessageKind.PROGRESS_UPDATE,
             update=update.model_dump(mode="json"),
             milestones=contexts.milestones_context(self._state),
@@ -985,17 +977,17 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         self._order.deliveries.append(delivery)
         self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
-        self._email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
+        self._mail.email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
 
     def _accept(self, request: AcceptInput) -> None:
-        self._email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
+        self._mail.email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
         self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
     def _request_revision(self, request: RequestRevisionInput) -> None:
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
         self._order.revisions.append(revision)
         self._state.last_update_at = revision.at
-        self._email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
+        self._mail.email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
         self._set_status(S.IN_PROGRESS, f"revision round {revision.round} requested")
 
     def _request_support(self, request: SupportRequestInput) -> None:
@@ -1025,7 +1017,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
         estimated = self._approved.terms.estimated_delivery
         self._set_status(S.IN_PROGRESS, why)
-        self._email(
+        self._mail.email(
             MessageKind.WORK_COMMENCED,
             milestones=[{"name": m.name, "due_at": iso(m.due_at)} for m in self._order.milestones],
             estimated_delivery_at=iso(now + estimated) if estimated else None,
@@ -1072,7 +1064,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         elif amount > ZERO:
             self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
         if notify:
-            self._email(
+            self._mail.email(
                 MessageKind.CANCELLED,
                 cancellation=self._order.cancellation.model_dump(mode="json") if self._order.cancellation else None,
                 amount_paid=str(self._order.amount_paid),
@@ -1099,7 +1091,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                 summary=f"refund {currency} {amount}",
             )
         except ActivityError as error:
-            message = _reason(error)
+            message = why_failed(error)
             result = RefundResult(
                 amount=ZERO, method=payments[-1].method, status="failed", failed_amount=amount, message=message
             )
@@ -1117,7 +1109,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("refund", f"{refund.status} {currency} {refund.amount}{failed}")
         if refund.status in ("manual", "failed", "partial"):
             outstanding = refund.failed_amount if refund.status != "manual" else refund.amount
-            self._email(
+            self._mail.email(
                 MessageKind.REFUND_NEEDED,
                 Audience.OPERATIONS,
                 refund={**refund.model_dump(mode="json"), "amount": str(outstanding)},
@@ -1162,12 +1154,12 @@ class ServiceOrderWorkflow(ActionHandlers):
                 summary=f"charge card, attempt {attempt}",
             )
         except ActivityError as error:
-            message = _reason(error)
+            message = why_failed(error)
             self._order.charge_attempts.append(
                 ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
             )
             self._log("card charge failed", message)
-            self._email(
+            self._mail.email(
                 MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=f"card charge, attempt {attempt}", error=message
             )
             return
@@ -1231,10 +1223,10 @@ class ServiceOrderWorkflow(ActionHandlers):
                 self._take_payment(self._invoice_payment(invoice_id))
                 return
             self._state.invoice_closed = False
-            message = _reason(error)
+            message = why_failed(error)
             self._log("invoice void failed", message)
             step = f"void invoice {invoice_id}"
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
+            self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
 
     def _invoice_payment(self, invoice_id: str) -> Payment:
         """The payment of our own hosted invoice, found paid when we tried to void it."""
@@ -1250,7 +1242,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._state.policy is not None)
-        await self._send(
+        await self._mail.send(
             MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, contexts.confirmation_context(self._state, confirmation)
         )
 
@@ -1259,14 +1251,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
         if beside:
             # The customer hears at once; the desk gets the request once it has opened its ticket.
-            self._effects.spawn(self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
+            self._effects.spawn(self._mail.send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
             await workflow.wait_condition(lambda: not self._opening_desk)
         window = self._order.support
-        notice = self._email_request(
+        notice = self._mail.request(
             MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
         )
         try:
-            async with self._in_flight:
+            async with self._mail.in_flight:
                 await workflow.execute_activity_method(
                     SupportRefs.forward_support_request,
                     ForwardSupportRequest(
@@ -1278,65 +1270,15 @@ class ServiceOrderWorkflow(ActionHandlers):
                 )
         except ActivityError as error:
             # The request is on the order either way; operations are told it did not reach the desk.
-            self._record_email_failure(notice, error)
+            self._mail.record_failure(notice, error)
         else:
             self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk")
         if not beside:
-            await self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
+            await self._mail.send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 
     # ------------------------------------------------------------------
     # Email
     # ------------------------------------------------------------------
-
-    def _email(self, kind: MessageKind, audience: Audience = Audience.CUSTOMER, **context: Any) -> None:
-        """Send without holding up the process; the order closes only after it went."""
-        self._effects.spawn(self._send(kind, audience, context))
-
-    def _email_request(self, kind: MessageKind, audience: Audience, **context: Any) -> EmailRequest:
-        self._state.email_seq += 1
-        customer = self._order.customer
-        return EmailRequest(
-            order_id=self._order.order_id,
-            kind=kind,
-            audience=audience,
-            to_email=customer.email if audience is Audience.CUSTOMER else None,
-            to_name=customer.name if audience is Audience.CUSTOMER else None,
-            message_key=facts.key(self._state, f"email:{self._state.email_seq}:{kind}"),
-            context={"order": contexts.order_context(self._state), **context},
-        )
-
-    async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
-        request = self._email_request(kind, audience, **context)
-        try:
-            async with self._in_flight:
-                receipt = await workflow.execute_activity_method(
-                    EmailRefs.send_email,
-                    request,
-                    start_to_close_timeout=EMAIL_TIMEOUT,
-                    schedule_to_close_timeout=EMAIL_GIVE_UP,
-                    retry_policy=EMAIL_RETRY,
-                    summary=f"email {kind} to {audience}",
-                )
-        except ActivityError as error:
-            # A lost email must not stall the order: record it, tell operations, carry on.
-            self._record_email_failure(request, error)
-            return
-        self._log("email sent", f"{kind} to {audience} via {receipt.backend}, message id {receipt.message_id}")
-
-    def _record_email_failure(self, request: EmailRequest, error: ActivityError) -> None:
-        cause = error.cause if isinstance(error.cause, ApplicationError) else None
-        failure = FailedEmail(
-            at=workflow.now(),
-            kind=request.kind,
-            audience=request.audience,
-            message_key=request.message_key,
-            error=_reason(error),
-            error_type=cause.type if cause else None,
-        )
-        self._order.failed_emails.append(failure)
-        self._log("email failed", f"{request.kind} to {request.audience}: {failure.error}")
-        if request.audience is not Audience.OPERATIONS:
-            self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
 
     # ------------------------------------------------------------------
     # Small helpers
@@ -1370,7 +1312,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         return any(p.method is method and p.reference == reference for p in seen)
 
     def _log(self, event: str, detail: str = "") -> None:
-        self._order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
+        details.log(self._state, event, detail)
 
     def _recompute_balance(self) -> None:
         # What an overpayment refund gave back no longer counts as paid (none in older orders).
@@ -1389,9 +1331,3 @@ def _invoice_status(error: ActivityError) -> str | None:
         return None
     details = cause.details[0]
     return str(details.get("status")) if isinstance(details, dict) else None
-
-
-def _reason(error: ActivityError) -> str:
-    """What went wrong, in the activity's own words when it gave any."""
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
