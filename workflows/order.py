@@ -20,15 +20,14 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from workflows import alarms, details, facts, names, rules
     from workflows import email_contexts as contexts
-    from workflows.activity_refs import PolicyRefs, SupportRefs
-    from workflows.activity_refs import reason as why_failed
+    from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
@@ -46,15 +45,12 @@ with workflow.unsafe.imports_passed_through():
         Cancellation,
         CancelledBy,
         Channel,
-        CloseSupportRequest,
         Confirmation,
         ConfirmationState,
         Customer,
         DeliverInput,
         Delivery,
-        EmailRequest,
         ExtendDeadlineInput,
-        ForwardSupportRequest,
         HistoryPage,
         HistoryPageInput,
         IssueConfirmationInput,
@@ -77,25 +73,22 @@ with workflow.unsafe.imports_passed_through():
         RequestRevisionInput,
         Revision,
         StartOrderInput,
-        SupportPeriodRequest,
         SupportRequest,
         SupportRequestInput,
         SupportWindow,
         UpdateCustomerInput,
     )
     from workflows.saga import PaymentSaga
+    from workflows.support_desk import SUPPORT_DESK_BESIDE_EMAILS, SupportDesk
 
 S = OrderStatus
 
 # Timeouts and retries, next to the calls they govern.
 POLICY_TIMEOUT = timedelta(seconds=10)
-SUPPORT_TIMEOUT = timedelta(seconds=30)
-SUPPORT_GIVE_UP = timedelta(hours=6)
 
 # workflow.patched ids: each guards a change that would not replay older orders.
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
-SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 
 
@@ -127,9 +120,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._state = OrderState(order=order)
         # What follows lives for this run only; everything else is in ``self._state``.
         self._effects = Effects()
-        self._opening_desk = False  # the support desk is still opening its ticket
         self._details = details.Details(self._state)
         self._mail = Mail(self._state, self._effects)
+        self._desk = SupportDesk(self._state, self._effects, self._mail)
         self._saga = PaymentSaga(self._state, self._effects, self._mail, self._details, self._paid_in_full)
         self._handover = Handover(self._state, self._effects, self._details)
         self._alarms = AlarmLoop(self._state, self._handover, self._details)
@@ -286,41 +279,15 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
-            self._opening_desk = True
-            self._effects.spawn(self._open_support_desk(notice))
+            self._desk.opening = True
+            self._effects.spawn(self._desk.open(notice))
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
             self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
-            await self._open_support_desk(notice)
+            await self._desk.open(notice)
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
             self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
-
-    async def _open_support_desk(self, notice: EmailRequest) -> None:
-        window = self._order.support
-        assert window is not None
-        try:
-            ticket = await workflow.execute_activity_method(
-                SupportRefs.open_support_period,
-                SupportPeriodRequest(
-                    order_id=self._order.order_id,
-                    opened_at=window.opened_at,
-                    ends_at=window.ends_at,
-                    scope=window.scope,
-                    notice=notice,
-                ),
-                start_to_close_timeout=SUPPORT_TIMEOUT,
-                schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary="open support period",
-            )
-            window.ticket = ticket.ticket
-            # The desk's activity sent the team's notice: count it with the order's other emails.
-            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}")
-        except ActivityError as error:
-            # The customer's support period stands even if the desk missed the notice.
-            self._mail.record_failure(notice, error)
-        finally:
-            self._opening_desk = False
 
     # ------------------------------------------------------------------
     # Waiting: each stage's alarms (the loop is in workflows/alarms.py)
@@ -422,25 +389,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         window.closed_at = workflow.now()
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The order closes once the desk has answered too (see ``_drain``).
-            self._effects.spawn(self._close_support_desk())
+            self._effects.spawn(self._desk.close())
         else:
-            await self._close_support_desk()
+            await self._desk.close()
         self._mail.email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
         self._set_status(S.COMPLETED, "support period ended")
-
-    async def _close_support_desk(self) -> None:
-        window = self._order.support
-        assert window is not None and window.closed_at is not None
-        try:
-            await workflow.execute_activity_method(
-                SupportRefs.close_support_period,
-                CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
-                start_to_close_timeout=SUPPORT_TIMEOUT,
-                schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary="close support period",
-            )
-        except ActivityError as error:
-            self._log("support desk close failed", why_failed(error))
 
     # ------------------------------------------------------------------
     # Actions: signal and update of the same name, one implementation
@@ -686,7 +639,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
         self._order.support_requests.append(support_request)
         self._log("support request", request.subject)
-        self._effects.spawn(self._forward_support_request(support_request))
+        self._effects.spawn(self._desk.forward(support_request))
 
     def _cancel(self, request: CancelInput) -> None:
         self._cancel_order(request.by, request.reason, notify=True)
@@ -740,36 +693,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         await self._mail.send(
             MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, contexts.confirmation_context(self._state, confirmation)
         )
-
-    async def _forward_support_request(self, request: SupportRequest) -> None:
-        ack = {"request": request.model_dump(mode="json"), "support": contexts.support_context(self._state)}
-        beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
-        if beside:
-            # The customer hears at once; the desk gets the request once it has opened its ticket.
-            self._effects.spawn(self._mail.send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
-            await workflow.wait_condition(lambda: not self._opening_desk)
-        window = self._order.support
-        notice = self._mail.request(
-            MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
-        )
-        try:
-            async with self._mail.in_flight:
-                await workflow.execute_activity_method(
-                    SupportRefs.forward_support_request,
-                    ForwardSupportRequest(
-                        order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
-                    ),
-                    start_to_close_timeout=SUPPORT_TIMEOUT,
-                    schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                    summary=f"forward support request {len(self._order.support_requests)}",
-                )
-        except ActivityError as error:
-            # The request is on the order either way; operations are told it did not reach the desk.
-            self._mail.record_failure(notice, error)
-        else:
-            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk")
-        if not beside:
-            await self._mail.send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 
     # ------------------------------------------------------------------
     # Email
