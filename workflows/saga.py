@@ -30,6 +30,7 @@ from workflows.models import (
     ChargeRequest,
     Confirmation,
     HeldPayment,
+    InvoicePhase,
     MessageKind,
     OrderState,
     OrderStatus,
@@ -44,6 +45,7 @@ from workflows.models import (
     Refund,
     RefundRequest,
     RefundResult,
+    SagaPhase,
     VoidInvoiceRequest,
 )
 
@@ -75,9 +77,9 @@ class PaymentSaga:
         self._mail = mail
         self._details = published
         self._paid_in_full = paid_in_full
-        self.charging = False  # a card charge is in flight
-        self._preparing = False  # Stripe is still creating the hosted invoice
-        self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
+        # Steps in flight, which a cancellation waits for before it works out the refund.
+        self.charging = False  # a card charge
+        self._returning = 0  # overpayment refunds
 
     @property
     def _order(self) -> OrderView:
@@ -98,11 +100,19 @@ class PaymentSaga:
     def _log(self, event: str, detail: str = "") -> None:
         log(self._state, event, detail)
 
+    def _preparing(self) -> bool:
+        """Stripe is still creating the hosted invoice (or, in older orders, the payment instructions)."""
+        return self._state.invoice in (InvoicePhase.PREPARING, InvoicePhase.FOLLOWING)
+
+    def _in_flight(self) -> bool:
+        """A charge, an invoice or an overpayment refund that Stripe is still working on."""
+        return self.charging or self._preparing() or self._returning > 0
+
     async def prepare_then_ask(self) -> None:
         """Orders that reached payment before ``PAYMENT_EMAIL_FIRST``: instructions first, then the email."""
-        self._preparing = True
-        self._order.payment_instructions = await self._prepare_payment()
-        self._preparing = False
+        self._state.invoice = InvoicePhase.PREPARING
+        instructions = self._order.payment_instructions = await self._prepare_payment()
+        self._state.invoice = InvoicePhase.OPEN if instructions.invoice_id else InvoicePhase.NONE
         if self._status is S.AWAITING_PAYMENT:
             self._mail.email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
             self.charge_card_if_ready()
@@ -118,17 +128,19 @@ class PaymentSaga:
         )
         self._order.payment_instructions = instructions
         if PaymentMethod.INVOICE in methods:
-            self._preparing = instructions.invoice_pending = True
+            self._state.invoice = InvoicePhase.PREPARING
+            instructions.invoice_pending = True
             self._effects.spawn(self._prepare_invoice())
             self._details.upsert_changes()
             try:
                 await workflow.wait_condition(
-                    lambda: not self._preparing or self._status is not S.AWAITING_PAYMENT,
+                    lambda: not self._preparing() or self._status is not S.AWAITING_PAYMENT,
                     timeout=INVOICE_WAIT,
                     timeout_summary="payment email waits briefly for the hosted invoice",
                 )
             except TimeoutError:
-                self._state.invoice_follows = True
+                if self._state.invoice is InvoicePhase.PREPARING:
+                    self._state.invoice = InvoicePhase.FOLLOWING
                 self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
         if self._status is S.AWAITING_PAYMENT:
             self._mail.email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
@@ -156,10 +168,13 @@ class PaymentSaga:
             # The customer still has the reference (and bank details, where allowed); operations must act.
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
         finally:
-            self._preparing = instructions.invoice_pending = False
+            follows = self._state.invoice is InvoicePhase.FOLLOWING
+            self._state.invoice = InvoicePhase.NONE
+            instructions.invoice_pending = False
         if created is None or created.invoice_id is None:
             return
         instructions.invoice_id = created.invoice_id
+        self._state.invoice = InvoicePhase.OPEN
         instructions.invoice_url = created.invoice_url
         instructions.invoice_pdf = created.invoice_pdf
         instructions.invoice_amount = amount
@@ -169,7 +184,7 @@ class PaymentSaga:
         if self._status is not S.AWAITING_PAYMENT:
             # Paid another way while Stripe was busy: nobody may pay this invoice now.
             self._effects.spawn(self._void_invoice(created.invoice_id))
-        elif self._state.invoice_follows:
+        elif follows:
             self._mail.email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
 
     def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
@@ -247,7 +262,7 @@ class PaymentSaga:
         self._order.payments.append(payment)
         self.recompute_balance()
         if payment.method is PaymentMethod.INVOICE:
-            self._state.invoice_closed = True
+            self._state.invoice = InvoicePhase.CLOSED
         self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
@@ -264,7 +279,7 @@ class PaymentSaga:
         if (
             instructions is not None
             and instructions.invoice_id
-            and not self._state.invoice_closed
+            and self._state.invoice is not InvoicePhase.CLOSED
             and self._order.balance_due == ZERO
             and workflow.patched(VOID_INVOICE_WHEN_PAID)
         ):
@@ -322,7 +337,9 @@ class PaymentSaga:
         """Why this money cannot count towards the order, or ``None`` when it can."""
         if self._approved_or_none is None:
             return "it arrived before any order confirmation was approved"
-        if self._status in (S.EXPIRED, S.COMPLETED) or (self._status is S.CANCELLED and self._state.settled):
+        if self._status in (S.EXPIRED, S.COMPLETED) or (
+            self._status is S.CANCELLED and self._state.saga is SagaPhase.SETTLED
+        ):
             return f"it arrived after the order was {self._status}"
         currency = self._order.currency
         if payment.currency is not None and payment.currency != currency:
@@ -379,17 +396,19 @@ class PaymentSaga:
         A charge or an invoice that Stripe is still working on decides what
         was paid, so the refund is worked out only once they have answered.
         """
-        if self.charging or self._preparing or self._returning:
+        self._state.saga = SagaPhase.SETTLING
+        if self._in_flight():
             # Only then: waiting even for a moment would reorder the commands of older orders.
-            await workflow.wait_condition(lambda: not self.charging and not self._preparing and not self._returning)
+            await workflow.wait_condition(lambda: not self._in_flight())
         instructions = self._order.payment_instructions
         invoice_id = instructions.invoice_id if instructions else None
-        if invoice_id and not self._state.invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
+        closed = self._state.invoice is InvoicePhase.CLOSED
+        if invoice_id and not closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
             await self._void_invoice(invoice_id)
         fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
         amount = max(self._order.amount_paid - fee, ZERO)
         # From here on, money that arrives is refunded on its own (see ``_hold``).
-        self._state.settled = True
+        self._state.saga = SagaPhase.SETTLED
         refund: Refund | None = None
         if amount > ZERO and refund_allowed:
             reason = self._order.cancellation.reason if self._order.cancellation else ""
@@ -534,9 +553,9 @@ class PaymentSaga:
 
     async def _void_invoice(self, invoice_id: str) -> None:
         """Close the hosted invoice; one paid in the meantime is money in, and counted."""
-        if self._state.invoice_closed:
+        if self._state.invoice is InvoicePhase.CLOSED:
             return
-        self._state.invoice_closed = True
+        self._state.invoice = InvoicePhase.CLOSED
         try:
             await workflow.execute_activity_method(
                 PaymentRefs.void_invoice,
@@ -555,7 +574,7 @@ class PaymentSaga:
             if _invoice_status(error) == "paid":
                 self.take_payment(self._invoice_payment(invoice_id))
                 return
-            self._state.invoice_closed = False
+            self._state.invoice = InvoicePhase.OPEN  # still open: operations must act
             message = why_failed(error)
             self._log("invoice void failed", message)
             step = f"void invoice {invoice_id}"

@@ -20,10 +20,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows import names
-from workflows.models import Continuation, OrderPolicy, OrderState, OrderView, StartOrderInput
+from workflows.models import (
+    Continuation,
+    InvoicePhase,
+    OrderPolicy,
+    OrderState,
+    OrderView,
+    SagaPhase,
+    StartOrderInput,
+)
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 OLD_SHAPE = ["continued_as_new.json", "continued_with_waiting_signals.json"]
+# Flags of the older state that are phases now.
+OLD_FLAGS = {"invoice_closed", "settled", "invoice_follows"}
 
 
 def old_start_input(history: str) -> dict[str, Any]:
@@ -46,8 +56,33 @@ def test_the_older_continuation_converts_to_the_whole_state(history: str) -> Non
         elif field == "policy":
             # Fields the policy gained since have their defaults.
             assert OrderPolicy.model_validate(value) == state.policy
+        elif field in OLD_FLAGS:
+            continue  # became phases: checked below
         else:
             assert carried[field] == value, field
+
+    assert (state.invoice is InvoicePhase.CLOSED) == old["invoice_closed"]
+    assert (state.saga is SagaPhase.SETTLED) == old["settled"]
+
+
+@pytest.mark.parametrize(
+    ("closed", "settled", "invoice_id", "invoice", "saga"),
+    [
+        (False, False, None, InvoicePhase.NONE, SagaPhase.COLLECTING),
+        (False, False, "in_1", InvoicePhase.OPEN, SagaPhase.COLLECTING),
+        (True, False, "in_1", InvoicePhase.CLOSED, SagaPhase.COLLECTING),
+        (True, True, "in_1", InvoicePhase.CLOSED, SagaPhase.SETTLED),
+    ],
+)
+def test_the_old_saga_flags_become_phases(
+    closed: bool, settled: bool, invoice_id: str | None, invoice: InvoicePhase, saga: SagaPhase
+) -> None:
+    old = old_start_input(OLD_SHAPE[0])["resume"]
+    old["order"]["payment_instructions"] = {"reference": "SO-1", "invoice_id": invoice_id}
+    old |= {"invoice_closed": closed, "settled": settled, "invoice_follows": True}
+    state = Continuation.model_validate(old).state
+    assert (state.invoice, state.saga) == (invoice, saga)
+    assert not {"invoice_closed", "settled", "invoice_follows"} & state.model_dump().keys()
 
 
 def test_every_field_of_the_state_is_carried_once() -> None:
