@@ -347,8 +347,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         return alert
 
     async def _send_digest(self) -> None:
-        since = self._state.last_update_at
-        assert since is not None
+        since = facts.require(self._state.last_update_at, "last update date")
         recent = [u for u in self._order.updates if u.at >= since]
         self._state.last_update_at = workflow.now()
         self._log("progress digest")
@@ -384,8 +383,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._mail.email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
 
     async def _close_support(self) -> None:
-        window = self._order.support
-        assert window is not None
+        window = facts.require(self._order.support, "support window")
         window.closed_at = workflow.now()
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The order closes once the desk has answered too (see ``_drain``).
@@ -585,8 +583,7 @@ class ServiceOrderWorkflow(ActionHandlers):
                     MessageKind.PAYMENT_DUE_CHANGED, **contexts.payment_context(self._state), previous_due_at=iso(old)
                 )
         elif request.target == "milestone":
-            milestone = facts.milestone(self._state, request.milestone or "")
-            assert milestone is not None
+            milestone = facts.require(facts.milestone(self._state, request.milestone or ""), "milestone")
             milestone.due_at = new
             milestone.overdue_alerted = False
         else:
@@ -601,8 +598,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         update = ProgressUpdate(at=now, text=request.text, milestone=request.milestone)
         self._order.updates.append(update)
         if request.milestone is not None:
-            milestone = facts.milestone(self._state, request.milestone)
-            assert milestone is not None
+            milestone = facts.require(facts.milestone(self._state, request.milestone), "milestone")
             milestone.completed_at = now
         self._state.last_update_at = now
         self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")

@@ -121,10 +121,10 @@ class PaymentSaga:
         """Email the payment request at once. Bank details need no provider; a
         hosted invoice joins the email when Stripe is quick, else it follows."""
         methods = self._approved.terms.payment_methods
-        assert self._state.policy is not None
+        policy = facts.require(self._state.policy, "policy")
         instructions = PaymentInstructions(
             reference=facts.payment_reference(self._state),
-            bank_transfer=self._state.policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
+            bank_transfer=policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
         )
         self._order.payment_instructions = instructions
         if PaymentMethod.INVOICE in methods:
@@ -148,9 +148,7 @@ class PaymentSaga:
 
     async def _prepare_invoice(self) -> None:
         """Seed 2.1, hosted invoice: created beside the order, so that no stage waits on Stripe."""
-        assert self._state.payment_due_at is not None
-        instructions = self._order.payment_instructions
-        assert instructions is not None
+        instructions = facts.require(self._order.payment_instructions, "payment instructions")
         amount = self._order.balance_due
         try:
             created: PaymentInstructions | None = await workflow.execute_activity_method(
@@ -188,14 +186,14 @@ class PaymentSaga:
             self._mail.email(MessageKind.INVOICE_READY, **contexts.payment_context(self._state))
 
     def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
-        assert self._state.payment_due_at is not None
+        due_at = facts.require(self._state.payment_due_at, "payment due date")
         return PaymentRequest(
             order_id=self._order.order_id,
             methods=methods,
             amount=amount,
             currency=self._approved.currency,
             reference=facts.payment_reference(self._state),
-            due_at=self._state.payment_due_at,
+            due_at=due_at,
             idempotency_key=facts.key(self._state, "payment-request"),
             customer_name=self._order.customer.name,
             customer_email=self._order.customer.email,
@@ -206,7 +204,6 @@ class PaymentSaga:
 
     async def _prepare_payment(self) -> PaymentInstructions:
         """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
-        assert self._state.payment_due_at is not None
         try:
             instructions = await workflow.execute_activity_method(
                 PaymentRefs.request_payment,
