@@ -1,5 +1,6 @@
 """What operators and callers see of an order: search attributes, the Temporal
-UI's current details, and the answers of the ``status`` and ``history_page`` queries.
+UI's current details, the timeline, the answers of the ``status`` and
+``history_page`` queries, and the result of a finished order.
 
 ``Details`` writes what is published; the functions read the state. The next
 deadline someone is held to (``obligation``) is worked out here, from the
@@ -20,6 +21,7 @@ from workflows.models import (
     Deadline,
     HistoryPage,
     HistoryPageInput,
+    OrderResult,
     OrderState,
     OrderStatus,
     OrderView,
@@ -138,6 +140,26 @@ class Details:
 def log(state: OrderState, event: str, detail: str = "") -> None:
     """Write an entry on the order's timeline."""
     state.order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
+
+
+def result(state: OrderState) -> OrderResult:
+    """What a finished order returns: a few KB whatever its size; the whole order stays readable by query."""
+    o = state.order
+    return OrderResult(
+        order_id=o.order_id,
+        status=o.status,
+        currency=o.currency,
+        total=o.total,
+        amount_paid=o.amount_paid,
+        refunded=sum((r.amount for r in o.refunds if r.status in ("succeeded", "pending")), facts.ZERO),
+        held_payments=len(o.held_payments),
+        approved_version=o.approved_version,
+        deliveries=len(o.deliveries),
+        revisions=len(o.revisions),
+        support_requests=state.held_from.get("support_requests", 0) + len(o.support_requests),
+        cancellation=o.cancellation,
+        completed_at=workflow.now(),
+    )
 
 
 def search_attributes(state: OrderState) -> dict[SearchAttributeKey[Any], Any]:

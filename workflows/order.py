@@ -203,26 +203,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._drain()
             raise
         await self._drain()
-        return self._result()
-
-    def _result(self) -> OrderResult:
-        """A few KB whatever the order's size: the whole order stays readable by query."""
-        o = self._order
-        return OrderResult(
-            order_id=o.order_id,
-            status=o.status,
-            currency=o.currency,
-            total=o.total,
-            amount_paid=o.amount_paid,
-            refunded=sum((r.amount for r in o.refunds if r.status in ("succeeded", "pending")), ZERO),
-            held_payments=len(o.held_payments),
-            approved_version=o.approved_version,
-            deliveries=len(o.deliveries),
-            revisions=len(o.revisions),
-            support_requests=self._state.held_from.get("support_requests", 0) + len(o.support_requests),
-            cancellation=o.cancellation,
-            completed_at=workflow.now(),
-        )
+        return details.result(self._state)
 
     # ------------------------------------------------------------------
     # A long life in bounded runs: continue-as-new (workflows/continuation.py)
