@@ -39,7 +39,8 @@ from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails,
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
-from activities.email import EmailActivities, EmailBackend, backend_from_settings
+from activities.email import EmailActivities, backend_from_settings
+from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities

@@ -311,7 +311,6 @@ class Settings:
     # Stripe is used when the key is set. Secrets are kept out of repr().
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
-    stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
     # Set only by `orders dev --stripe-test-double` (not an environment variable): Stripe is
     # the local double, and the portal's pages say so.
@@ -373,7 +372,6 @@ class Settings:
             sendgrid_templates=parse_sendgrid_templates(env.get("SENDGRID_TEMPLATES", "")),
             stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
             stripe_api_base=_base_url(env, "STRIPE_API_BASE", "https://api.stripe.com"),
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),

@@ -55,7 +55,7 @@ import logging
 import re
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 from python_multipart.exceptions import MultipartParseError
@@ -65,8 +65,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.config import Settings
 from activities.email import alert_operations
 from starter.client import OrderClient, OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
+from starter.ratelimit import CONTACT_WINDOW, RateLimiter
 from workflows.converter import describe
 from workflows.models import (
     ORDER_ID_PATTERN,
@@ -78,8 +80,19 @@ from workflows.models import (
     StartOrderInput,
 )
 
-if TYPE_CHECKING:
-    from starter.portal import Portal
+
+class InboundSite(Protocol):
+    """What inbound mail needs of the portal that serves it (``starter.portal.Portal``)."""
+
+    settings: Settings
+    inbound_secret: str | None
+    inbound_senders: RateLimiter
+    """New orders per sender address."""
+    inbound_domains: RateLimiter
+    """New orders per sender domain."""
+
+    async def orders(self) -> OrderClient: ...
+
 
 INBOUND_PATH: Final = "/inbound/sendgrid"
 MAX_INBOUND_BYTES: Final = 10 * 1024 * 1024
@@ -226,12 +239,6 @@ def order_reference(mail: InboundMail) -> tuple[str | None, str]:
     return None, ""
 
 
-def plus_address(address: str, order_id: str) -> str:
-    """``orders@in.example.com`` and ``42`` give ``orders+42@in.example.com``."""
-    local, _, domain = address.partition("@")
-    return f"{local.split('+', 1)[0]}+{order_id}@{domain}"
-
-
 def note_text(mail: InboundMail) -> str:
     text = mail.text[:MAX_NOTE_TEXT] + (" […]" if len(mail.text) > MAX_NOTE_TEXT else "")
     lines = [f"Email from {mail.sender}: {mail.subject or '(no subject)'}", "", text or "(no text)"]
@@ -255,7 +262,7 @@ def _authorized(request: Request, secret: str) -> bool:
     return hmac.compare_digest(password.encode(), secret.encode())
 
 
-def routes(portal: Portal) -> list[BaseRoute]:
+def routes(portal: InboundSite) -> list[BaseRoute]:
     """``POST /inbound/sendgrid`` (basic auth) and ``POST /inbound/sendgrid/{secret}``."""
 
     async def receive(request: Request) -> Response:
@@ -412,7 +419,7 @@ async def read_post(request: Request) -> InboundPost:
     return InboundPost(fields=fields, files=reader.files, field_count=reader.field_count, size=size)
 
 
-async def handle(portal: Portal, mail: InboundMail) -> JSONResponse:
+async def handle(portal: InboundSite, mail: InboundMail) -> JSONResponse:
     """A note on the order it answers, a new order, or a notice to operations."""
     orders = await portal.orders()
     order_id, found_by = order_reference(mail)
@@ -428,7 +435,7 @@ async def handle(portal: Portal, mail: InboundMail) -> JSONResponse:
     return await _new_order(portal, mail)
 
 
-async def _reply(portal: Portal, mail: InboundMail, view: OrderView) -> JSONResponse:
+async def _reply(portal: InboundSite, mail: InboundMail, view: OrderView) -> JSONResponse:
     if view.status.is_final:
         return await _review(
             portal, mail, view, view.order_id, f"order {view.order_id} is closed ({view.status.value.lower()})"
@@ -453,7 +460,7 @@ async def _reply(portal: Portal, mail: InboundMail, view: OrderView) -> JSONResp
     return JSONResponse({"order_id": view.order_id, "note": True})
 
 
-async def _new_order(portal: Portal, mail: InboundMail) -> JSONResponse:
+async def _new_order(portal: InboundSite, mail: InboundMail) -> JSONResponse:
     verified, how = authenticate(mail)
     if not verified:
         return await _review(portal, mail, None, None, how)
@@ -493,10 +500,8 @@ async def _exists(orders: OrderClient, order_id: str) -> bool:
     return True
 
 
-def _rate_limited(portal: Portal, sender: str) -> str | None:
+def _rate_limited(portal: InboundSite, sender: str) -> str | None:
     """Why a new order from ``sender`` is refused now (the contact form's limiter), or None."""
-    from starter.portal import CONTACT_WINDOW
-
     minutes = int(CONTACT_WINDOW.total_seconds() // 60)
     if not portal.inbound_senders.allow(sender):
         return f"too many new messages from {sender} in {minutes} minutes: no order was started"
@@ -507,7 +512,7 @@ def _rate_limited(portal: Portal, sender: str) -> str | None:
 
 
 async def _review(
-    portal: Portal,
+    portal: InboundSite,
     mail: InboundMail,
     view: OrderView | None,
     order_id: str | None,

@@ -45,10 +45,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -82,6 +79,7 @@ from starter.client import (
     OrderError,
     OrderNotFound,
 )
+from starter.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows import names
 from workflows.converter import describe
 from workflows.models import (
@@ -104,10 +102,6 @@ CSRF_COOKIE: Final = "orders_csrf"
 CSRF_FIELD: Final = "csrf"
 HONEYPOT_FIELD: Final = "website"
 """A field people never see (hidden by CSS); bots fill it in."""
-
-CONTACT_LIMIT: Final = 5
-CONTACT_WINDOW: Final = timedelta(minutes=10)
-"""At most ``CONTACT_LIMIT`` contact forms per client address per window."""
 
 INBOUND_DOMAIN_FACTOR: Final = 4
 """New orders by email per sender domain: this many times the per-sender (contact form) limit."""
@@ -224,14 +218,6 @@ def contact_order_id(nonce: str) -> str:
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Page:
-    """A link page the portal serves, and the link action signed into its token."""
-
-    action: str
-    path: str
-
-
 LINK_REASONS: Final[dict[str, str]] = {
     "malformed": "The link is incomplete or damaged. Please open it again from the email, or copy it whole.",
     "tampered": "The link is not one we sent: it was changed, or it is from another system.",
@@ -254,29 +240,6 @@ def _environment() -> Environment:
             lstrip_blocks=True,
         )
     )
-
-
-class RateLimiter:
-    """At most ``limit`` hits per key in a sliding ``window`` (in memory, per process)."""
-
-    def __init__(self, limit: int, window: timedelta, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = limit
-        self._window = window.total_seconds()
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self._window:
-            hits.popleft()
-        if len(hits) >= self._limit:
-            return False
-        hits.append(now)
-        if len(self._hits) > 10_000:  # forget idle clients
-            for idle in [k for k, v in self._hits.items() if not v]:
-                del self._hits[idle]
-        return True
 
 
 SECURITY_HEADERS: Final[dict[str, str]] = {

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
-from activities.email import EmailBackend
+from activities.outgoing import EmailBackend
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
