@@ -27,6 +27,8 @@ RUN groupadd --system --gid 10001 orders \
 COPY pyproject.toml README.md ./
 COPY workflows ./workflows
 COPY activities ./activities
+COPY ordersecurity ./ordersecurity
+COPY orderclient ./orderclient
 COPY starter ./starter
 COPY worker.py ./
 RUN pip install --no-cache-dir .

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
-from workflows.connection import DEFAULT_CONNECT_TIMEOUT
+from orderclient.connection import DEFAULT_CONNECT_TIMEOUT
 from workflows.models import MessageKind, OrderPolicy
 
 _DURATION = TypeAdapter(timedelta)
@@ -315,7 +315,7 @@ class Settings:
     # Set only by `orders dev --stripe-test-double` (not an environment variable): Stripe is
     # the local double, and the portal's pages say so.
     stripe_test_double: bool = False
-    # Key of the signed action links in emails (activities/links.py); None sends plain links.
+    # Key of the signed action links in emails (ordersecurity/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
     # How long the worker keeps retrying a Temporal server that is not up yet.
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT

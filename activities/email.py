@@ -47,8 +47,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
-from activities.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from activities.outgoing import EmailBackend, OutgoingEmail
+from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
 

@@ -50,9 +50,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import links
 from activities.config import Settings
-from activities.links import (
+from orderclient import connection
+from ordersecurity import links
+from ordersecurity.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
+from ordersecurity.links import (
     AUTHENTICATE,
     ExpiredLink,
     InvalidLink,
@@ -66,8 +68,7 @@ from activities.links import (
     link_request_id,
 )
 from starter.contract import ACTION_MODELS
-from workflows import connection, names, search
-from workflows.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
+from workflows import names, search
 from workflows.converter import describe
 from workflows.models import (
     HISTORY_KINDS,
@@ -625,12 +626,12 @@ class OrderClient:
         settings: Settings | None = None,
     ) -> None:
         """Wrap a connected client. It must use ``workflows.converter.data_converter``
-        (``workflows.connection.connect`` does). ``link_secret`` defaults to
+        (``orderclient.connection.connect`` does). ``link_secret`` defaults to
         ``ORDERS_LINK_SECRET``. ``settings`` (default: ``Settings.from_env()``,
         read when first needed) choose the email backend and ``ORDERS_OPS_EMAIL``
         for the notice about a payment to a closed order.
 
-        Raises ``workflows.codec.EncryptionRequired`` when the client's codec
+        Raises ``ordersecurity.codec.EncryptionRequired`` when the client's codec
         reads the environment and there is no key (and ``ORDERS_ENCRYPTION`` is
         not ``off``): an order client never sends personal data in clear text."""
         codec = client.data_converter.payload_codec

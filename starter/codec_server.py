@@ -4,7 +4,7 @@ Temporal's codec-server protocol, served by Starlette and uvicorn like the
 webhook receiver: ``POST .../encode`` and ``POST .../decode`` take and return
 ``{"payloads": [...]}``, protobuf JSON with base64 ``data`` and ``metadata``.
 Only the last part of the path counts, so the server may sit under any prefix
-behind a proxy. The codec is the project's own (``workflows/codec.py``), with
+behind a proxy. The codec is the project's own (``ordersecurity/codec.py``), with
 the keys of ``ORDERS_ENCRYPTION_KEYS``.
 
 It hands out decrypted personal data, so:
@@ -47,8 +47,8 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
 from starter.bodies import CLIENT_GONE, read_capped
-from workflows.codec import KeyConfigError, PayloadDecryptionError
 
 log = logging.getLogger("orders.codec_server")
 
@@ -159,8 +159,8 @@ def _peer(request: Request) -> str:
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run until Ctrl-C (``orders codec-server``), with the keys, token and origins from the environment."""
     from activities.config import ConfigError, HttpLimits
+    from ordersecurity.codec import keys_from_environment
     from starter.serving import run
-    from workflows.codec import keys_from_environment
     from workflows.converter import codec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -52,9 +52,16 @@ from rich.console import Console
 from rich.panel import Panel
 
 from activities.config import HttpLimits
+from orderclient.connection import connect
+from ordersecurity.codec import (
+    KEYS_ENV,
+    LOCAL_KEY_FILE,
+    SWITCH_ENV,
+    KeyConfigError,
+    require_encryption,
+    write_local_key,
+)
 from starter.serving import server_config
-from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, SWITCH_ENV, KeyConfigError, require_encryption, write_local_key
-from workflows.connection import connect
 from workflows.search import dev_server_args
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ page                                          what the customer does there
 The rules every page follows:
 
 - **Signed links.** An order page opens only with the signed token of an email
-  link (``activities.links``), verified before Temporal is asked anything: a
+  link (``ordersecurity.links``), verified before Temporal is asked anything: a
   bad, expired or other order's link gets a plain page saying why, and never
   tells whether the order exists. Without ``ORDERS_LINK_SECRET`` order pages
   refuse, and say so; the contact form still works.
@@ -61,7 +61,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from activities import links
 from activities.config import Settings
 from activities.email import (
     LINK_FALLBACK_LIFETIME,
@@ -70,7 +69,8 @@ from activities.email import (
     is_web_url,
     with_formatting,
 )
-from activities.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
+from ordersecurity import links
+from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
 from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import (
     ActionRejected,
@@ -1093,8 +1093,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
     """Run the portal until Ctrl-C (``orders portal``)."""
     import os
 
+    from ordersecurity.codec import require_encryption
     from starter.serving import run
-    from workflows.codec import require_encryption
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()

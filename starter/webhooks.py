@@ -83,10 +83,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.config import ConfigError, Settings
 from activities.email import alert_operations
 from activities.stripe_payments import decline_message, from_minor_units
+from orderclient.connection import connect
 from starter.bodies import CLIENT_GONE, read_capped
 from starter.client import alert_money_not_counted, is_money
 from workflows import names
-from workflows.connection import connect
 from workflows.models import (
     ORDER_ID_PATTERN,
     Action,
@@ -533,8 +533,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
         settings = Settings.from_env()
     except ConfigError as error:
         raise SystemExit(str(error)) from None
+    from ordersecurity.codec import require_encryption
     from starter.portal import build_stripe_client
-    from workflows.codec import require_encryption
 
     require_encryption()  # refuse to start rather than write customers' data in clear text
     app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.links import sign_link
+from ordersecurity.links import sign_link
 from tests.helpers import draft, eventually, outbox, start_input
 from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal, watch_csp
 from workflows.models import (

@@ -18,7 +18,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import HttpLimits
-from activities.links import sign_link
+from ordersecurity.links import sign_link
 from starter.client import OrderClient
 from tests.helpers import draft, eventually, start_input
 from tests.starter.portal_harness import LINK_SECRET, PortalHarness, running_portal

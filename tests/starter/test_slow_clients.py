@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from activities.config import ConfigError, HttpLimits, Settings
+from ordersecurity.codec import new_key_entry
 from tests.starter.portal_harness import free_port
-from workflows.codec import new_key_entry
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 READ_TIMEOUT = "0.5"

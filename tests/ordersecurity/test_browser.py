@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from ordersecurity.codec import KEYS_ENV, LOCAL_KEY_FILE
 from workflows import names
-from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 ROOT = Path(__file__).resolve().parents[2]

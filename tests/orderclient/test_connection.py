@@ -9,10 +9,10 @@ import urllib.request
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from orderclient.connection import connect, metrics_runtime
 from starter.client import OrderClient
 from tests.helpers import start_input
 from worker import build_worker
-from workflows.connection import connect, metrics_runtime
 from workflows.models import AddNoteInput
 
 

@@ -15,10 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from activities.config import ConfigError
+from orderclient import connection
+from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, EncryptionCodec, EncryptionRequired, KeyRing, require_encryption
 from starter.client import OrderClient
 from tests.helpers import start_input
-from workflows import connection, names
-from workflows.codec import KEYS_ENV, SWITCH_ENV, EncryptionCodec, EncryptionRequired, KeyRing, require_encryption
+from workflows import names
 from workflows.converter import data_converter
 
 ORDERS = str(Path(sys.executable).parent / "orders")

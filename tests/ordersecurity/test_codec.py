@@ -11,8 +11,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 
-from workflows import codec as codec_module
-from workflows.codec import (
+from ordersecurity import codec as codec_module
+from ordersecurity.codec import (
     ARRIVED_PLAIN,
     COMPRESSION_METADATA,
     ENCODING,

@@ -24,11 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.config import Settings
+from ordersecurity.codec import ENCODING, KEY_ID_METADATA, KEYS_ENV, new_key_entry
 from starter.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import draft
 from workflows import names
-from workflows.codec import ENCODING, KEY_ID_METADATA, KEYS_ENV, new_key_entry
 from workflows.converter import data_converter
 from workflows.models import AddNoteInput, Customer, IssueConfirmationInput, StartOrderInput
 from workflows.order import ServiceOrderWorkflow

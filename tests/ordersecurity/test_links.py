@@ -12,7 +12,7 @@ import pytest
 
 from activities.config import ConfigError, Settings
 from activities.email import EmailActivities, OutboxBackend, render
-from activities.links import (
+from ordersecurity.links import (
     ExpiredLink,
     InvalidLink,
     LinkClaims,
@@ -243,7 +243,7 @@ def test_the_delivery_email_links_carry_the_round() -> None:
 
 
 def test_a_double_click_is_one_request_and_a_second_attempt_another() -> None:
-    from activities.links import form_nonce, link_request_id
+    from ordersecurity.links import form_nonce, link_request_id
 
     pay = token(action="pay", version=None)
     first_form, second_form = form_nonce(), form_nonce()
@@ -275,7 +275,7 @@ def _declined_context() -> dict[str, object]:
 
 
 def test_the_authentication_link_is_signed_and_carries_stripes_address() -> None:
-    from activities.links import AUTHENTICATE
+    from ordersecurity.links import AUTHENTICATE
 
     settings = replace(Settings(), link_secret=SECRET, web_base_url="https://shop.example.com")
     rendered = render(MessageKind.PAYMENT_DECLINED, _declined_context(), settings)
@@ -297,7 +297,7 @@ def test_without_a_secret_the_authentication_link_is_stripes() -> None:
 
 
 def test_an_authentication_target_cannot_be_forged_or_left_out() -> None:
-    from activities.links import AUTHENTICATE
+    from ordersecurity.links import AUTHENTICATE
 
     with pytest.raises(ValueError):
         sign_link(SECRET, "42", AUTHENTICATE, None, LATER)  # no target

@@ -248,7 +248,7 @@ def encryption_switched_off() -> bool:
 def require_encryption() -> KeySource:
     """The keys in force, or ``EncryptionRequired`` when there are none and encryption is not switched off.
 
-    Called by every process that writes to orders before it connects (``workflows.connection``,
+    Called by every process that writes to orders before it connects (``orderclient.connection``,
     ``OrderClient``, the worker, the portal and the webhook receiver), so that a missing key
     stops it at start with a message, before any request.
     """

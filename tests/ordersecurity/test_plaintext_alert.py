@@ -13,11 +13,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from ordersecurity.codec import KEYS_ENV, EncryptionCodec, KeyRing, new_key_entry
 from starter.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import eventually, kinds, start_input
 from workflows import names
-from workflows.codec import KEYS_ENV, EncryptionCodec, KeyRing, new_key_entry
 from workflows.converter import data_converter
 from workflows.models import AddNoteInput, MessageKind
 

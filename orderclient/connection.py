@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from workflows.codec import require_encryption
+from ordersecurity.codec import require_encryption
 from workflows.converter import data_converter
 from workflows.names import TASK_QUEUE
 

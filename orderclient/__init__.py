@@ -1,0 +1,1 @@
+"""The client library: how any program connects to Temporal and acts on orders."""
