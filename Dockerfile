@@ -29,6 +29,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY ordersecurity ./ordersecurity
 COPY orderclient ./orderclient
+COPY orderweb ./orderweb
 COPY starter ./starter
 COPY worker.py ./
 RUN pip install --no-cache-dir .

@@ -260,7 +260,7 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """What the web-facing processes allow their clients (``starter/serving.py``).
+    """What the web-facing processes allow their clients (``orderweb/serving.py``).
 
     A client that has not sent a request's head within ``header_timeout``
     seconds of connecting (or of its previous answer), or its body within

@@ -640,7 +640,7 @@ class EmailActivities:
             customer = (request.context.get("order") or {}).get("customer") or {}
             if isinstance(customer, dict) and customer.get("email"):
                 return str(customer["email"])
-        # A customer's reply reaches the order itself (SendGrid Inbound Parse, starter/inbound.py).
+        # A customer's reply reaches the order itself (SendGrid Inbound Parse, orderweb/inbound.py).
         if request.audience == Audience.CUSTOMER and self._settings.inbound_address:
             local, _, domain = self._settings.inbound_address.partition("@")
             return f"{local.split('+', 1)[0]}+{request.order_id}@{domain}"

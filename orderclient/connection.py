@@ -1,5 +1,5 @@
 """How every part of this project connects to Temporal: the worker, the CLI,
-the webhook receiver and web backends using ``starter.client.OrderClient``.
+the webhook receiver and web backends using ``orderclient.client.OrderClient``.
 
 Temporal's environment configuration decides (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, the TLS variables, profiles);

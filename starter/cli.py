@@ -40,10 +40,8 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
-from orderclient.connection import DEFAULT_ADDRESS
-from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
-from starter import client as order_client
-from starter.client import (
+from orderclient import client as order_client
+from orderclient.client import (
     ActionRejected,
     InvalidListQuery,
     NamespaceNotFound,
@@ -54,7 +52,9 @@ from starter.client import (
     OrderNotFound,
     TemporalUnreachable,
 )
-from starter.contract import ACTION_MODELS, schemas
+from orderclient.connection import DEFAULT_ADDRESS
+from orderclient.contract import ACTION_MODELS, schemas
+from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
 from workflows import names
 from workflows.converter import describe
 from workflows.models import (
@@ -566,7 +566,7 @@ def outbox_table(entries: list[Any], directory: str, *, with_order: bool = True,
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
-    from starter.webhooks import MissingWebhookSecret, serve
+    from orderweb.webhooks import MissingWebhookSecret, serve
 
     try:
         serve(args.host, args.port)
@@ -577,7 +577,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
     from ordersecurity.codec import KeyConfigError
-    from starter.codec_server import CodecServerConfigError, serve
+    from orderweb.codec_server import CodecServerConfigError, serve
 
     try:
         serve(args.host, args.port)
@@ -598,7 +598,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_portal(args: argparse.Namespace) -> int:
     from activities.config import ConfigError
-    from starter.portal import serve
+    from orderweb.portal import serve
 
     try:
         serve(args.host, args.port)

@@ -96,3 +96,16 @@ def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path:
 def test_the_benchmark_imports_product_code_only() -> None:
     for path in (ROOT / "bench").glob("*.py"):
         assert not [name for name in imported(path) if name.split(".")[0] == "tests"], path
+
+
+def loads_workflow_code(path: Path) -> bool:
+    """Whether the module defines workflow code: it imports the SDK's workflow API."""
+    return any(name in ("temporalio.workflow", "temporalio.workflow.workflow") for name in imported(path))
+
+
+def test_the_client_library_loads_no_workflow_code() -> None:
+    modules = product_modules()
+    graph = import_graph(modules)
+    for client in sorted(name for name in modules if name.split(".")[0] == "orderclient"):
+        loaded = sorted(name for name in reachable(graph, client) if loads_workflow_code(modules[name]))
+        assert loaded == [], f"{client} loads workflow code through {loaded}"

@@ -32,9 +32,9 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
 
 from orderclient import connection
+from orderclient.client import OrderClient
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
 from starter import dev
-from starter.client import OrderClient
 from tests.doubles import sendgrid_api, stripe_api
 from tests.helpers import ALICE
 from workflows import names

@@ -9,8 +9,8 @@ import urllib.request
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from orderclient.client import OrderClient
 from orderclient.connection import connect, metrics_runtime
-from starter.client import OrderClient
 from tests.helpers import start_input
 from worker import build_worker
 from workflows.models import AddNoteInput

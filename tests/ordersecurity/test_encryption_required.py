@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from activities.config import ConfigError
 from orderclient import connection
+from orderclient.client import OrderClient
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, EncryptionCodec, EncryptionRequired, KeyRing, require_encryption
-from starter.client import OrderClient
 from tests.helpers import start_input
 from workflows import names
 from workflows.converter import data_converter

@@ -17,8 +17,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from orderclient.client import KeyMissingOnWorker, OrderClient
 from ordersecurity.codec import KEYS_ENV, EncryptionCodec, KeyRing, new_key_entry
-from starter.client import KeyMissingOnWorker, OrderClient
 from tests.conftest import make_worker
 from tests.helpers import start_input
 from workflows.converter import data_converter

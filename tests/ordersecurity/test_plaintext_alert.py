@@ -13,8 +13,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from orderclient.client import OrderClient
 from ordersecurity.codec import KEYS_ENV, EncryptionCodec, KeyRing, new_key_entry
-from starter.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import eventually, kinds, start_input
 from workflows import names

@@ -24,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.config import Settings
+from orderclient.client import OrderClient
 from ordersecurity.codec import ENCODING, KEY_ID_METADATA, KEYS_ENV, new_key_entry
-from starter.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import draft
 from workflows import names

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from orderclient.contract import ACTION_MODELS, schemas
 from starter import cli
-from starter.contract import ACTION_MODELS, schemas
 from workflows import names
 from workflows.models import (
     AcceptInput,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.webhooks import MAX_BODY_BYTES, WEBHOOK_PATH, Ignored, Routed, create_app, route_event
+from orderweb.webhooks import MAX_BODY_BYTES, WEBHOOK_PATH, Ignored, Routed, create_app, route_event
 from tests.doubles.stripe_api import StripeDouble, serve, sign
 from workflows import names
 from workflows.models import PaymentEventInput, PaymentFailedInput, PaymentMethod, RecordPaymentInput
@@ -284,7 +284,7 @@ async def test_unhandled_events_and_unknown_orders_are_acknowledged(
     assert response.status_code == 200 and "unhandled" in response.json()["ignored"]
 
     # An event that is not money: nothing to hand over. (Money for a closed or
-    # unknown order alerts operations: tests/starter/test_webhooks_money.py.)
+    # unknown order alerts operations: tests/orderweb/test_webhooks_money.py.)
     temporal.fail_with = RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
     payload = json.dumps(event(stripe_api, "invoice.voided", invoice(status="void"))).encode()
     response = await post(temporal, payload, sign(payload, SECRET))

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import (
+from orderclient.client import (
     ActionRejected,
     InvalidPayload,
     NoWorkerAvailable,

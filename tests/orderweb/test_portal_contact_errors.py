@@ -14,10 +14,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import OrderNotFound
-from starter.portal import contact_order_id
-from tests.starter.portal_harness import running_portal
-from tests.starter.test_portal_security import hidden
+from orderclient.client import OrderNotFound
+from orderweb.portal import contact_order_id
+from tests.orderweb.portal_harness import running_portal
+from tests.orderweb.test_portal_security import hidden
 
 
 async def test_the_contact_form_lists_every_problem_at_once(

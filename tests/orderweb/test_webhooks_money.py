@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from activities.email import read_outbox_message
-from starter.client import OrderClient
-from starter.webhooks import WEBHOOK_PATH, create_app
+from orderclient.client import OrderClient
+from orderweb.webhooks import WEBHOOK_PATH, create_app
 from tests.conftest import make_worker
 from tests.doubles.stripe_api import StripeDouble, serve, sign
 from tests.helpers import draft, eventually, start_input
@@ -204,7 +204,7 @@ async def test_money_for_an_unknown_order_alerts_operations(
 async def test_record_payment_to_a_closed_order_alerts_then_raises(
     dev_env: WorkflowEnvironment, ops_settings: Settings, task_queue: str
 ) -> None:
-    from starter.client import OrderClosed
+    from orderclient.client import OrderClosed
 
     order_id = await closed_order(dev_env, ops_settings, task_queue)
     orders = OrderClient(dev_env.client, task_queue=task_queue, settings=ops_settings)
@@ -225,7 +225,7 @@ async def test_record_payment_to_a_closed_order_alerts_then_raises(
 
 
 def test_payment_events_are_money() -> None:
-    from starter.client import is_money
+    from orderclient.client import is_money
 
     assert is_money(PaymentEventInput(event="refund_failed", reference="re_1"))
     assert not is_money(PaymentEventInput(event="invoice_voided", reference="in_1"))

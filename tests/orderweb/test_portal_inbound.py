@@ -11,9 +11,9 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST, authenticate, parse_mail
+from orderweb.inbound import INBOUND_PATH, MAX_INBOUND_BYTES, MAX_INBOUND_POST, authenticate, parse_mail
 from tests.helpers import eventually, outbox, start_input
-from tests.starter.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
+from tests.orderweb.portal_harness import INBOUND_SECRET, PortalHarness, running_portal
 from workflows.models import CancelInput, Channel, OrderStatus
 
 

@@ -83,9 +83,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.config import ConfigError, Settings
 from activities.email import alert_operations
 from activities.stripe_payments import decline_message, from_minor_units
+from orderclient.client import alert_money_not_counted, is_money
 from orderclient.connection import connect
-from starter.bodies import CLIENT_GONE, read_capped
-from starter.client import alert_money_not_counted, is_money
+from orderweb.bodies import CLIENT_GONE, read_capped
 from workflows import names
 from workflows.models import (
     ORDER_ID_PATTERN,
@@ -525,7 +525,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the receiver until Ctrl-C (``orders webhooks``). Reads ``STRIPE_WEBHOOK_SECRET``
     and Temporal's environment configuration; raises ``MissingWebhookSecret`` before
     listening when the secret is not set."""
-    from starter.serving import run
+    from orderweb.serving import run
 
     secret = webhook_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -534,7 +534,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     except ConfigError as error:
         raise SystemExit(str(error)) from None
     from ordersecurity.codec import require_encryption
-    from starter.portal import build_stripe_client
+    from orderweb.portal import build_stripe_client
 
     require_encryption()  # refuse to start rather than write customers' data in clear text
     app = create_app(lambda: connect(), secret, settings=settings, stripe_client=build_stripe_client(settings))

@@ -21,7 +21,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers import draft, eventually
-from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal
+from tests.orderweb.portal_harness import CHROMIUM, PortalHarness, running_portal
 from workflows.models import (
     DeliverInput,
     IssueConfirmationInput,

@@ -67,8 +67,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import Settings
 from activities.email import alert_operations
-from starter.client import OrderClient, OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
-from starter.ratelimit import CONTACT_WINDOW, RateLimiter
+from orderclient.client import OrderClient, OrderClosed, OrderError, OrderNotFound, TemporalUnreachable
+from orderweb.ratelimit import CONTACT_WINDOW, RateLimiter
 from workflows.converter import describe
 from workflows.models import (
     ORDER_ID_PATTERN,
@@ -82,7 +82,7 @@ from workflows.models import (
 
 
 class InboundSite(Protocol):
-    """What inbound mail needs of the portal that serves it (``starter.portal.Portal``)."""
+    """What inbound mail needs of the portal that serves it (``orderweb.portal.Portal``)."""
 
     settings: Settings
     inbound_secret: str | None

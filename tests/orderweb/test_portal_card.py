@@ -20,13 +20,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import ActionRejected, OrderClient
-from starter.portal import build_stripe_client
-from starter.webhooks import WEBHOOK_PATH, create_app
+from orderclient.client import ActionRejected, OrderClient
+from orderweb.portal import build_stripe_client
+from orderweb.webhooks import WEBHOOK_PATH, create_app
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve, sign
 from tests.helpers import draft, eventually, kinds, start_input
-from tests.starter.portal_harness import CHROMIUM, PortalHarness, running_portal, watch_csp
-from tests.starter.test_portal_security import hidden
+from tests.orderweb.portal_harness import CHROMIUM, PortalHarness, running_portal, watch_csp
+from tests.orderweb.test_portal_security import hidden
 from workflows.models import ApproveInput, IssueConfirmationInput, OrderStatus
 
 WEBHOOK_SECRET = "whsec_portal_0123456789"

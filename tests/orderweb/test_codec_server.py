@@ -16,7 +16,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from ordersecurity.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec, KeyRing, new_key_entry
-from starter.codec_server import MAX_BODY_BYTES, CodecServerConfigError, create_app
+from orderweb.codec_server import MAX_BODY_BYTES, CodecServerConfigError, create_app
 
 TOKEN = "s3cret-token-for-tests"
 UI = "http://localhost:8080"

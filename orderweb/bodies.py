@@ -27,7 +27,7 @@ async def read_capped(request: Request, limit: int) -> bytes | None:
 
 async def client_gone(request: Request, exc: Exception) -> Response:
     """The exception handler for ``ClientDisconnect``: the client left (or was cut off as too
-    slow, ``starter/serving.py``) while its body was read. Nobody is left to answer; not an error."""
+    slow, ``orderweb/serving.py``) while its body was read. Nobody is left to answer; not an error."""
     log.info("%s %s: the client left before sending the whole body", request.method, request.url.path)
     return Response(status_code=400)
 

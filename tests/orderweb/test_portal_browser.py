@@ -7,7 +7,7 @@ Temporal dev server are real, and every link is the one found in the
 outbox's ``.eml`` files.
 
 Screenshots for the README: ``PORTAL_SCREENSHOTS=docs/img python -m pytest
-tests/starter/test_portal_browser.py -k walk`` writes
+tests/orderweb/test_portal_browser.py -k walk`` writes
 ``portal-confirmation.png`` and ``portal-delivery.png`` there.
 """
 
@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordersecurity.links import sign_link
 from tests.helpers import draft, eventually, outbox, start_input
-from tests.starter.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal, watch_csp
+from tests.orderweb.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal, watch_csp
 from workflows.models import (
     AddNoteInput,
     ApproveInput,

@@ -25,9 +25,9 @@ from temporalio.client import Client
 
 from activities.config import HttpLimits, Settings
 from activities.email import read_outbox_message
-from starter.client import OrderClient
-from starter.portal import create_app
-from starter.serving import server_config
+from orderclient.client import OrderClient
+from orderweb.portal import create_app
+from orderweb.serving import server_config
 from tests.helpers import outbox
 from worker import build_worker
 

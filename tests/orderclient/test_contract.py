@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from orderclient.contract import ACTION_MODELS, ACTION_RESULT, START, STATUS
 from starter import cli
-from starter.contract import ACTION_MODELS, ACTION_RESULT, START, STATUS
 from workflows import names
 from workflows.models import ActionResult, OrderView, StartOrderInput
 

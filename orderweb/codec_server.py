@@ -48,7 +48,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
-from starter.bodies import CLIENT_GONE, read_capped
+from orderweb.bodies import CLIENT_GONE, read_capped
 
 log = logging.getLogger("orders.codec_server")
 
@@ -160,7 +160,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run until Ctrl-C (``orders codec-server``), with the keys, token and origins from the environment."""
     from activities.config import ConfigError, HttpLimits
     from ordersecurity.codec import keys_from_environment
-    from starter.serving import run
+    from orderweb.serving import run
     from workflows.converter import codec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -2,7 +2,7 @@
 
 ``orders portal`` serves this Starlette app (``orders dev`` starts it too, on
 the port ``ORDERS_WEB_BASE_URL`` names). Its pages are rendered on the server
-from Jinja2 templates (``starter/templates/portal/``), work without
+from Jinja2 templates (``orderweb/templates/portal/``), work without
 JavaScript, and act on orders only through ``OrderClient``:
 
 ============================================  ===========================================
@@ -69,17 +69,17 @@ from activities.email import (
     is_web_url,
     with_formatting,
 )
-from ordersecurity import links
-from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
-from starter.bodies import CLIENT_GONE, read_capped
-from starter.client import (
+from orderclient.client import (
     ActionRejected,
     NoWorkerAvailable,
     OrderClient,
     OrderError,
     OrderNotFound,
 )
-from starter.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
+from ordersecurity import links
+from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
+from orderweb.bodies import CLIENT_GONE, read_capped
+from orderweb.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows import names
 from workflows.converter import describe
 from workflows.models import (
@@ -337,7 +337,7 @@ class Portal:
         seed = settings.link_secret or secrets.token_urlsafe(32)
         self._csrf_key = hashlib.sha256(b"orders-portal-csrf\x00" + seed.encode()).digest()
         self.contact_limiter = RateLimiter(contact_limit, CONTACT_WINDOW)
-        # New orders by email, per sender address and per sender domain (starter/inbound.py).
+        # New orders by email, per sender address and per sender domain (orderweb/inbound.py).
         self.inbound_senders = RateLimiter(contact_limit, CONTACT_WINDOW)
         self.inbound_domains = RateLimiter(contact_limit * INBOUND_DOMAIN_FACTOR, CONTACT_WINDOW)
         self.env = _environment()
@@ -637,7 +637,7 @@ def create_app(
     details; ``stripe_client`` (a ``stripe.StripeClient``) turns on card
     payments through Checkout; ``inbound_secret`` turns on ``/inbound/sendgrid``.
     """
-    from starter import inbound
+    from orderweb import inbound
 
     portal = Portal(
         orders_factory,
@@ -1039,7 +1039,7 @@ def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back
 
     Blocking (the SDK's synchronous client): run it in a thread. Its
     ``checkout.session.completed`` webhook becomes ``provide_payment_method``
-    (``starter/webhooks.py``). Idempotency keys come from the form's request
+    (``orderweb/webhooks.py``). Idempotency keys come from the form's request
     id, so a double click opens the same session.
     """
     metadata = {"order_id": view.order_id}
@@ -1094,7 +1094,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
     import os
 
     from ordersecurity.codec import require_encryption
-    from starter.serving import run
+    from orderweb.serving import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()

@@ -18,10 +18,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import HttpLimits
+from orderclient.client import OrderClient
 from ordersecurity.links import sign_link
-from starter.client import OrderClient
 from tests.helpers import draft, eventually, start_input
-from tests.starter.portal_harness import LINK_SECRET, PortalHarness, running_portal
+from tests.orderweb.portal_harness import LINK_SECRET, PortalHarness, running_portal
 from workflows.models import (
     AcceptInput,
     ApproveInput,

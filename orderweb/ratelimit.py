@@ -1,6 +1,6 @@
 """How many new orders one client may start: the contact form's and inbound mail's limit.
 
-Both ``starter/portal.py`` and ``starter/inbound.py`` use it, so it sits in
+Both ``orderweb/portal.py`` and ``orderweb/inbound.py`` use it, so it sits in
 neither (inbound is served by the portal, and must not import it back).
 """
 

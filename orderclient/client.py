@@ -52,6 +52,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import Settings
 from orderclient import connection
+from orderclient.contract import ACTION_MODELS
 from ordersecurity import links
 from ordersecurity.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
 from ordersecurity.links import (
@@ -67,7 +68,6 @@ from ordersecurity.links import (
     form_nonce,
     link_request_id,
 )
-from starter.contract import ACTION_MODELS
 from workflows import names, search
 from workflows.converter import describe
 from workflows.models import (

@@ -11,7 +11,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from workflows import names
-from workflows.handlers import ACTION_MODELS
+from workflows.action_models import ACTION_MODELS
 from workflows.models import ActionResult, OrderView, StartOrderInput
 
 __all__ = ["ACTION_MODELS", "schemas"]
