@@ -22,6 +22,11 @@ every later start, and every ``orders`` command run from the same directory,
 uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
 server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
 orders decrypted (starter/codec_server.py says why it needs no token here).
+
+With ``--stripe-test-double`` the Stripe double stands in for Stripe, and the
+webhook receiver of ``orders webhooks`` runs here too, on a free 127.0.0.1 port
+with a signing secret made for the run: the double's checkout page posts its
+signed ``checkout.session.completed`` there, as ``stripe listen`` would.
 """
 
 from __future__ import annotations

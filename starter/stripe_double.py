@@ -24,7 +24,11 @@ Endpoints: ``POST /v1/customers``, ``POST /v1/invoiceitems``,
 ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` and
 ``GET /v1/refunds?payment_intent=``, ``POST /v1/checkout/sessions``,
 ``GET /v1/checkout/sessions/{id}`` and ``GET /v1/setup_intents/{id}``
-(``complete_checkout`` plays the customer finishing a setup-mode session). Lists page with
+(``complete_checkout`` plays the customer finishing a setup-mode session). With
+``hosted_checkout=True`` (``orders dev``) a session's ``url`` is the double's own
+checkout page, ``GET /c/pay/{id}``, where a person picks a test card; it completes
+the session and posts the signed event to ``forward_events_to``'s address
+(``starter/stripe_double_checkout.py``). Lists page with
 ``limit`` and ``starting_after``. Objects are shaped like the pinned API
 version's (an invoice has no ``payment_intent``; its payments are
 ``invoice_payment`` objects).

@@ -9,7 +9,7 @@ test card and comes back. The double completes the session and posts the
 signed ``checkout.session.completed`` event to the webhook receiver that
 ``orders dev`` serves: the same webhook code as with real Stripe. The success
 card takes the order to IN_PROGRESS, paid by card; the decline card leaves it
-awaiting payment, and the customer gets the decline email.
+awaiting payment: the pay page and an email tell the customer.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ async def _fits_and_passes_axe(page: Any, name: str) -> list[str]:
 
 async def _checkout(browser: Any, dev: Dev, order_id: str, width: int, card: str) -> Any:
     """From the email's pay link through the double's checkout page with ``card``, back to the pay page."""
-    page = await browser.new_page(viewport={"width": width, "height": 900})
+    # bypass_csp only lets axe be injected; test_portal_card checks the portal's policy on this redirect.
+    page = await browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
     await page.goto(await _pay_link(dev, order_id))
     notice = await page.text_content("#test-double")
     assert notice is not None and "test double" in notice and "No real card is charged" in notice, notice
@@ -138,10 +139,16 @@ async def test_a_customer_pays_by_card_on_the_test_doubles_checkout_page(dev: De
     assert [p["method"] for p in status["payments"]] == ["card"], status["payments"]
     await page.close()
 
-    # The decline card: still awaiting payment, and the customer is told by email.
+    # The decline card: still awaiting payment, and the customer is told on the page and by email.
     assert _order(dev, declined_id)["status"] == "AWAITING_PAYMENT"
     page = await _checkout(browser, dev, declined_id, width, "4000 0000 0000 0002")
-    for _ in range(300):
+    await _reload_until(page, "#card-declined")
+    told = await page.text_content("#card-declined")
+    assert told is not None and "declined" in told and "another card" in told, told
+    assert await page.query_selector("#pay-card"), "the customer can try another card"
+    if AXE.exists():
+        assert await _fits_and_passes_axe(page, "the pay page after a decline") == []
+    for _ in range(300):  # the email activity runs after the attempt is recorded
         if _emails(dev, declined_id, "payment_declined"):
             break
         await asyncio.sleep(0.1)
