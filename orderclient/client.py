@@ -732,6 +732,7 @@ class OrderClient:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._update_timeout.total_seconds()
         pause = UPDATE_RETRY_PAUSE
+        resent = False
         while True:
             try:
                 with self._errors(order_id, "update", action):
@@ -745,6 +746,10 @@ class OrderClient:
                             action, _wire(payload), result_type=ActionResult, rpc_timeout=timedelta(seconds=left)
                         )
                         result: ActionResult = await self._unless_key_missing(order_id, call)
+                if resent and not result.applied and not result.message:
+                    # "Already applied" to a resend: the attempt Temporal aborted had reached
+                    # the order after all, so this call did apply the action, once.
+                    return result.model_copy(update={"applied": True})
                 return result
             except OrderClosed as closed:
                 await self._report_money_to_closed_order(closed, payload)
@@ -756,6 +761,7 @@ class OrderClient:
                 if asyncio.get_running_loop().time() + pause > give_up:
                     raise
             # The same payload and request id: applied once, however many times it is sent.
+            resent = True
             await asyncio.sleep(pause)
             pause = min(pause * 2, UPDATE_RETRY_PAUSE_MAX)
 

@@ -894,6 +894,7 @@ def create_app(
             card_unavailable=card_offered and portal.stripe is None,
             stripe_test_double=settings.stripe_test_double,
             needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
+            declined=latest_attempt if latest_attempt is not None and latest_attempt.status == "declined" else None,
             card_on_file=view.payment_method_on_file is not None,
             overdue=view.payment_due_at is not None and portal.now() >= view.payment_due_at,
         )
