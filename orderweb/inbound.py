@@ -82,7 +82,7 @@ from workflows.models import (
 
 
 class InboundSite(Protocol):
-    """What inbound mail needs of the portal that serves it (``orderweb.portal.Portal``)."""
+    """What inbound mail needs of the portal that serves it (``orderweb.site.Portal``)."""
 
     settings: Settings
     inbound_secret: str | None

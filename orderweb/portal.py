@@ -42,46 +42,37 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
-import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from activities.config import Settings
-from activities.email import (
-    LINK_FALLBACK_LIFETIME,
-    format_date,
-    format_duration,
-    is_web_url,
-    with_formatting,
+from activities.email import is_web_url
+from orderclient.client import OrderClient, OrderError
+from ordersecurity.links import AUTHENTICATE, InvalidLink, link_request_id
+from orderweb import inbound
+from orderweb.bodies import CLIENT_GONE
+from orderweb.ratelimit import CONTACT_LIMIT
+from orderweb.site import (
+    CSRF_FIELD,
+    SECURITY_HEADERS,
+    FormTooLarge,
+    OrdersFactory,
+    Portal,
+    SecurityHeaders,
+    int_param,
+    read_form,
+    verify_any,
 )
-from orderclient.client import (
-    ActionRejected,
-    NoWorkerAvailable,
-    OrderClient,
-    OrderError,
-    OrderNotFound,
-)
-from ordersecurity import links
-from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
-from orderweb.bodies import CLIENT_GONE, read_capped
-from orderweb.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows import names
-from workflows.converter import describe
 from workflows.models import (
     AcceptInput,
     ApproveInput,
@@ -96,512 +87,18 @@ from workflows.models import (
     SupportRequestInput,
 )
 
-TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates" / "portal"
-
-CSRF_COOKIE: Final = "orders_csrf"
-CSRF_FIELD: Final = "csrf"
 HONEYPOT_FIELD: Final = "website"
 """A field people never see (hidden by CSS); bots fill it in."""
-
-INBOUND_DOMAIN_FACTOR: Final = 4
-"""New orders by email per sender domain: this many times the per-sender (contact form) limit."""
-
-MAX_FORM_BYTES: Final = 64 * 1024
-"""The largest form body an order page or the contact form reads (413 above it)."""
 
 ORDER_ID_PREFIX: Final = "web-"
 
 log = logging.getLogger("orders.portal")
-
-OrdersFactory = Callable[[], Awaitable[OrderClient]]
-
-
-# --------------------------------------------------------------------------
-# What the customer sees of an order
-# --------------------------------------------------------------------------
-
-STAGES: Final[dict[OrderStatus, tuple[str, str]]] = {
-    OrderStatus.DISCUSSING: ("We are discussing your request", "We will send you an order confirmation to review."),
-    OrderStatus.AWAITING_APPROVAL: (
-        "Your order confirmation is ready",
-        "Please review the order confirmation: approve it or request changes.",
-    ),
-    OrderStatus.AWAITING_PAYMENT: ("Awaiting your payment", "Please pay the amount due; work starts once it is paid."),
-    OrderStatus.IN_PROGRESS: ("Work in progress", "We are working on your order and will keep you posted."),
-    OrderStatus.AWAITING_ACCEPTANCE: (
-        "Delivered: awaiting your review",
-        "Please review the delivery: accept it or request a revision.",
-    ),
-    OrderStatus.IN_SUPPORT: ("Delivered and accepted", "Your support period is open: ask us whenever you need help."),
-    OrderStatus.COMPLETED: ("Completed", "The order and its support period are complete. Thank you!"),
-    OrderStatus.CANCELLED: ("Cancelled", "This order was cancelled."),
-    OrderStatus.EXPIRED: ("Expired", "The order confirmation expired before it was approved."),
-}
-
-STEPS: Final = (
-    (OrderStatus.DISCUSSING, "Request"),
-    (OrderStatus.AWAITING_APPROVAL, "Confirmation"),
-    (OrderStatus.AWAITING_PAYMENT, "Payment"),
-    (OrderStatus.IN_PROGRESS, "Work"),
-    (OrderStatus.AWAITING_ACCEPTANCE, "Delivery"),
-    (OrderStatus.IN_SUPPORT, "Support"),
-)
-
-
-def customer_view(view: OrderView) -> dict[str, Any]:
-    """The order as its customer may see it.
-
-    Only what the customer's own emails say, or the customer wrote: never
-    staff notes, held payments and their reasons, rejected actions, failed
-    emails, charge attempts' internals or the timeline (operators' view).
-    """
-    return {
-        "order_id": view.order_id,
-        "status": view.status.value,
-        "customer": {"name": view.customer.name, "company": view.customer.company},
-        "created_at": view.created_at,
-        "first_message": view.first_message,
-        "version": view.version,
-        "approved_version": view.approved_version,
-        "currency": view.currency,
-        "total": view.total,
-        "payment_reference": view.payment_reference,
-        "payments": [p.model_dump() for p in view.payments],
-        "amount_paid": view.amount_paid,
-        "balance_due": view.balance_due,
-        "refunds": [{"at": r.at, "amount": r.amount, "status": r.status} for r in view.refunds],
-        "milestones": [m.model_dump(exclude={"overdue_alerted"}) for m in view.milestones],
-        "updates": [u.model_dump() for u in view.updates],
-        "deliveries": [d.model_dump() for d in view.deliveries],
-        "revisions": [r.model_dump() for r in view.revisions],
-        "support": view.support.model_dump(exclude={"ticket"}) if view.support else None,
-        "support_requests": [s.model_dump() for s in view.support_requests],
-        "notes": [n.model_dump() for n in view.notes if n.author == "customer"],
-        "messages": customer_messages(view),
-        "cancellation": {"at": view.cancellation.at} if view.cancellation else None,
-        "payment_due_at": view.payment_due_at,
-        "payment_cancel_at": view.payment_cancel_at,
-        "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
-    }
-
-
-def customer_messages(view: OrderView) -> list[dict[str, Any]]:
-    """Everything the customer sent, oldest first: the first contact, their notes, change
-    requests, revision requests and support requests."""
-    sent: list[dict[str, Any]] = [{"at": view.created_at, "what": "Your first message", "text": view.first_message}]
-    sent += [{"at": n.at, "what": "Your message", "text": n.text} for n in view.notes if n.author == "customer"]
-    for c in view.confirmations:
-        if c.comments is not None:
-            # Orders from before comments_at: the changes came before the next version.
-            at = c.comments_at or _next_issue(view, c.version) or c.issued_at
-            sent.append({"at": at, "what": f"Changes you asked for (version {c.version})", "text": c.comments})
-    sent += [
-        {"at": r.at, "what": f"Revision you asked for (delivery {r.round})", "text": r.comments} for r in view.revisions
-    ]
-    sent += [{"at": s.at, "what": f"Support request: {s.subject}", "text": s.text} for s in view.support_requests]
-    return sorted(sent, key=lambda m: m["at"])
-
-
-def _next_issue(view: OrderView, version: int) -> datetime | None:
-    later = [c.issued_at for c in view.confirmations if c.version == version + 1]
-    return later[0] if later else None
 
 
 def contact_order_id(nonce: str) -> str:
     """The order id of a contact form: from its nonce, so the same form posted twice starts one order."""
     digest = hashlib.sha256(b"orders-contact\x00" + nonce.encode()).hexdigest()
     return ORDER_ID_PREFIX + digest[:12]
-
-
-# --------------------------------------------------------------------------
-# Small helpers
-# --------------------------------------------------------------------------
-
-
-LINK_REASONS: Final[dict[str, str]] = {
-    "malformed": "The link is incomplete or damaged. Please open it again from the email, or copy it whole.",
-    "tampered": "The link is not one we sent: it was changed, or it is from another system.",
-    "expired": "The link has expired.",
-    "replayed-for-another-order": "The link belongs to another order.",
-    "wrong-action": "The link is for another page or another version of this order.",
-    "signing-disabled": (
-        "This site does not sign its email links (ORDERS_LINK_SECRET is not set), so it cannot tell who you are "
-        "and does not act on orders from links. Please reply to our email instead."
-    ),
-}
-
-
-def _environment() -> Environment:
-    return with_formatting(
-        Environment(
-            loader=FileSystemLoader(TEMPLATES_DIR),
-            autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-    )
-
-
-SECURITY_HEADERS: Final[dict[str, str]] = {
-    # The pages load nothing but their own inline <style> (base.html) and
-    # style attributes: no script, font, frame or remote image. Forms post to
-    # the portal, and the card form's answer redirects to Stripe Checkout, so
-    # form-action is left open (Chrome applies it to that redirect too).
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    # Older browsers' equivalent of frame-ancestors: no page of the portal in
-    # a frame (clickjacking); the CSRF check refuses a framed post as well.
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    # Order links carry their signed token in the URL: never send it on to another site.
-    "Referrer-Policy": "no-referrer",
-}
-
-
-class SecurityHeaders:
-    """ASGI middleware: ``SECURITY_HEADERS`` on every response (pages, redirects, errors, JSON)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class FormTooLarge(Exception):
-    pass
-
-
-async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
-    """The url-encoded or multipart form's text fields; ``FormTooLarge`` above ``limit`` bytes."""
-    body = await read_capped(request, limit)
-    if body is None:
-        raise FormTooLarge
-    replay = Request(request.scope, receive=_replay(body))
-    async with replay.form(max_files=0, max_fields=50) as form:
-        return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
-def _replay(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-# --------------------------------------------------------------------------
-# The app
-# --------------------------------------------------------------------------
-
-
-class Portal:
-    """The portal's state and handlers; ``create_app`` wires them into Starlette."""
-
-    def __init__(
-        self,
-        orders_factory: OrdersFactory,
-        settings: Settings,
-        *,
-        stripe_client: Any | None = None,
-        inbound_secret: str | None = None,
-        contact_limit: int = CONTACT_LIMIT,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.settings = settings
-        self._orders_factory = orders_factory
-        self._orders: OrderClient | None = None
-        self._connecting = asyncio.Lock()
-        self.stripe = stripe_client
-        self.inbound_secret = inbound_secret or None
-        self.signer = LinkSigner(settings.link_secret)
-        # The CSRF key: derived from the link secret when there is one, so
-        # several portal processes agree; otherwise one per process.
-        seed = settings.link_secret or secrets.token_urlsafe(32)
-        self._csrf_key = hashlib.sha256(b"orders-portal-csrf\x00" + seed.encode()).digest()
-        self.contact_limiter = RateLimiter(contact_limit, CONTACT_WINDOW)
-        # New orders by email, per sender address and per sender domain (orderweb/inbound.py).
-        self.inbound_senders = RateLimiter(contact_limit, CONTACT_WINDOW)
-        self.inbound_domains = RateLimiter(contact_limit * INBOUND_DOMAIN_FACTOR, CONTACT_WINDOW)
-        self.env = _environment()
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self.secure_cookies = settings.web_base_url.startswith("https://")
-
-    # -- plumbing --------------------------------------------------------
-
-    def now(self) -> datetime:
-        return self._clock()
-
-    async def orders(self) -> OrderClient:
-        async with self._connecting:
-            if self._orders is None:
-                self._orders = await self._orders_factory()
-            return self._orders
-
-    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        variables = {
-            "company": self.settings.company_name,
-            "support_email": self.settings.support_email,
-            "title": "",
-            "notice": None,
-            **context,
-        }
-        html = self.env.get_template(template).render(variables)
-        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
-
-    def message(self, title: str, text: str, status_code: int, *, link: tuple[str, str] | None = None) -> HTMLResponse:
-        return self.render("message.html", status_code, title=title, text=text, link=link)
-
-    def link_refused(self, error: InvalidLink) -> HTMLResponse:
-        reason = LINK_REASONS.get(error.reason, "The link cannot be used.")
-        if error.reason == "expired":
-            reason += f" Please reply to our latest email, or write to {self.settings.support_email}, and we will help."
-        return self.message("This link cannot be used", reason + " Nothing was changed.", 403)
-
-    def unavailable(self, error: Exception) -> HTMLResponse:
-        log.error("portal: the order service failed: %s", error)
-        return self.message(
-            "Please try again in a few minutes",
-            "We cannot reach our order system right now. Nothing was lost: please try again shortly.",
-            503,
-        )
-
-    def csrf_token(self, cookie: str) -> str:
-        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()[:40]
-
-    def form_context(self, request: Request) -> tuple[dict[str, str], str | None]:
-        """Hidden fields for a form (CSRF token and a fresh nonce), and a new cookie to set if any."""
-        cookie = request.cookies.get(CSRF_COOKIE)
-        new_cookie = None
-        if not cookie or len(cookie) > 100:
-            cookie = new_cookie = secrets.token_urlsafe(24)
-        return {CSRF_FIELD: self.csrf_token(cookie), "nonce": form_nonce()}, new_cookie
-
-    def with_cookie(self, response: Response, cookie: str | None) -> Response:
-        if cookie:
-            response.set_cookie(
-                CSRF_COOKIE, cookie, httponly=True, samesite="lax", secure=self.secure_cookies, path="/"
-            )
-        return response
-
-    def csrf_ok(self, request: Request, form: Mapping[str, str]) -> bool:
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        sent = form.get(CSRF_FIELD, "")
-        return bool(cookie and sent) and hmac.compare_digest(self.csrf_token(cookie), sent)
-
-    def csrf_refused(self) -> HTMLResponse:
-        return self.message(
-            "Please send the form again",
-            "We could not check that this form came from our page (its security token is missing or out of date)."
-            " Nothing was changed. Go back, reload the page and send it again.",
-            403,
-        )
-
-    def verify(
-        self, token: str, order_id: str, page: str, *, action: str | None = None, version: int | None = None
-    ) -> LinkClaims:
-        """The token's claims for ``page`` of ``order_id``, or ``InvalidLink``."""
-        if not self.settings.link_secret:
-            raise links.LinkSigningDisabled("link signing is off")
-        claims = links.verify_link(
-            self.settings.link_secret, token, now=self.now(), order_id=order_id, action=action, version=version
-        )
-        if claims.action != page:
-            raise links.WrongActionLink(f"the link opens the {claims.action} page, not {page}")
-        return claims
-
-    def sign(self, order_id: str, page: str, version: int | None, view: OrderView) -> str | None:
-        """A fresh link token for another page of an order the customer has a valid link to."""
-        expires = view.next_deadline.at if view.next_deadline else self.now() + LINK_FALLBACK_LIFETIME
-        expires = max(expires, self.now() + timedelta(days=1))
-        return self.signer.sign(order_id, page, version, expires)
-
-    def page_url(self, order_id: str, *parts: str | int, token: str | None, **query: str) -> str:
-        path = "/".join(quote(str(p), safe="") for p in (order_id, *parts))
-        params = {**({"token": token} if token else {}), **query}
-        return f"/orders/{path}" + (f"?{urlencode(params)}" if params else "")
-
-    def hub_links(self, view: OrderView) -> list[tuple[str, str]]:
-        """The pages the customer can act on now, with fresh signed links."""
-        found: list[tuple[str, str]] = []
-        order_id = view.order_id
-        if view.status == OrderStatus.AWAITING_APPROVAL and view.version:
-            token = self.sign(order_id, "confirmation", view.version, view)
-            found.append(
-                ("Review the order confirmation", self.page_url(order_id, "confirmation", view.version, token=token))
-            )
-        if view.status == OrderStatus.AWAITING_PAYMENT:
-            token = self.sign(order_id, "pay", view.version, view)
-            found.append(("Pay", self.page_url(order_id, "pay", token=token)))
-        if view.status == OrderStatus.AWAITING_ACCEPTANCE and view.deliveries:
-            latest = view.deliveries[-1].round
-            token = self.sign(order_id, "delivery", latest, view)
-            found.append(("Review the delivery", self.page_url(order_id, "delivery", latest, token=token)))
-        if view.status == OrderStatus.IN_SUPPORT:
-            token = self.sign(order_id, "support", None, view)
-            found.append(("Ask for support", self.page_url(order_id, "support", token=token)))
-        return found
-
-    async def load(self, order_id: str) -> OrderView | HTMLResponse:
-        """The order, or the page that says why it cannot be shown (the link was valid).
-
-        A closed order stays readable for ``settings.closed_order_visible`` after
-        it closed, whatever link opens it; then its pages are gone.
-        """
-        try:
-            view = await (await self.orders()).status(order_id)
-            kept = self.settings.closed_order_visible
-            if view.closed_at is not None and self.now() > view.closed_at + kept:
-                return self.message(
-                    "This order is closed",
-                    f"Order {order_id} closed on {format_date(view.closed_at)}. We keep an order's pages for "
-                    f"{format_duration(kept)} after it closes. Please write to {self.settings.support_email} "
-                    "if you need anything about it.",
-                    410,
-                )
-            return view
-        except OrderNotFound:
-            return self.message("Order not found", "This order is no longer available.", 404)
-        except NoWorkerAvailable as error:
-            return self.unavailable(error)
-        except OrderError as error:
-            return self.unavailable(error)
-
-    async def load_page(
-        self, request: Request, page: str, version: int | None = None
-    ) -> tuple[OrderView, str] | Response:
-        """Check that the request's link opens ``page`` (of this ``version``) of its
-        order, then load the order. The order and the token; or the page that says why not."""
-        order_id = request.path_params["order_id"]
-        token = request.query_params.get("token", "")
-        try:
-            self.verify(token, order_id, page, version=version)
-        except InvalidLink as error:
-            return self.link_refused(error)
-        view = await self.load(order_id)
-        if isinstance(view, Response):
-            return view
-        return view, token
-
-    async def load_versioned(self, request: Request, page: str, param: str) -> tuple[OrderView, int, str] | Response:
-        """``load_page`` for a page of one version (a confirmation, a delivery round),
-        named by the query parameter ``param``: the order, the version and the token."""
-        version = _int_param(request, param)
-        if version is None:
-            return self.link_refused(links.MalformedLink(f"no {param}"))
-        loaded = await self.load_page(request, page, version)
-        if isinstance(loaded, Response):
-            return loaded
-        view, token = loaded
-        return view, version, token
-
-    def newer_url(self, view: OrderView, page: str, shown: int, latest: int) -> str | None:
-        """A signed link to the newest version, when the one shown is older; else ``None``."""
-        if latest <= shown:
-            return None
-        return self.page_url(view.order_id, page, latest, token=self.sign(view.order_id, page, latest, view))
-
-    def order_page(self, request: Request, template: str, view: OrderView, token: str, **context: Any) -> Response:
-        fields, cookie = self.form_context(request)
-        stage, next_step = STAGES[view.status]
-        response = self.render(
-            template,
-            order=customer_view(view),
-            stage=stage,
-            next_step=next_step,
-            steps=STEPS,
-            step_index=_step_index(view.status),
-            token=token,
-            fields=fields,
-            overview_url=self.page_url(view.order_id, token=token),
-            hub=self.hub_links(view),
-            **context,
-        )
-        return self.with_cookie(response, cookie)
-
-    async def act(
-        self,
-        request: Request,
-        order_id: str,
-        page: str,
-        action: str,
-        version: int | None,
-        build: Callable[[Mapping[str, str], LinkClaims, str], Any],
-    ) -> Response:
-        """A form POST from a link page: CSRF, the link, the action, then back to the order's page."""
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return self.message("Too long", "The form is too long. Please shorten your text.", 413)
-        if not self.csrf_ok(request, form):
-            return self.csrf_refused()
-        token, nonce = form.get("token", ""), form.get("nonce", "")
-        try:
-            claims = self.verify(token, order_id, page, action=action, version=version)
-            request_id = link_request_id(token, nonce)
-        except InvalidLink as error:
-            return self.link_refused(error)
-        except ValueError:
-            return self.csrf_refused()
-        try:
-            payload = build(form, claims, request_id)
-        except ValidationError as error:
-            return self.message(
-                "Please check the form", f"Nothing was sent: {describe(error)}. Go back and try again.", 400
-            )
-        try:
-            result = await (await self.orders()).update(order_id, action, payload)
-        except NoWorkerAvailable:
-            return self.message(
-                "Received",
-                "We have received your answer; it will be recorded in a minute. There is no need to send it again.",
-                202,
-                link=("Back to your order", self.page_url(order_id, token=token)),
-            )
-        except ActionRejected as error:
-            return self.message(
-                "Your answer was not recorded",
-                _sentence(error.reason),
-                409,
-                link=("See your order", self.page_url(order_id, token=token)),
-            )
-        except OrderNotFound:
-            return self.message("Order not found", "This order is no longer available.", 404)
-        except OrderError as error:
-            return self.unavailable(error)
-        done = action if result.applied else f"{action}-again"
-        return RedirectResponse(self.page_url(order_id, token=token, done=done), status_code=303)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return "The order did not accept it."
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def _step_index(status: OrderStatus) -> int:
-    for number, (step, _) in enumerate(STEPS):
-        if step == status:
-            return number
-    return len(STEPS) if status == OrderStatus.COMPLETED else -1
 
 
 DONE_NOTICES: Final[dict[str, str]] = {
@@ -613,68 +110,36 @@ DONE_NOTICES: Final[dict[str, str]] = {
 }
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    raw = str(request.path_params.get(name, ""))
-    try:
-        number = int(raw)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 1 else None
-
-
-def create_app(
-    orders_factory: OrdersFactory,
-    settings: Settings,
-    *,
-    stripe_client: Any | None = None,
-    inbound_secret: str | None = None,
-    contact_limit: int = CONTACT_LIMIT,
-    clock: Callable[[], datetime] | None = None,
-) -> Starlette:
-    """The portal app. ``orders_factory`` is awaited once, on the first request that needs Temporal.
-
-    ``settings`` give the link secret, the company's details and bank
-    details; ``stripe_client`` (a ``stripe.StripeClient``) turns on card
-    payments through Checkout; ``inbound_secret`` turns on ``/inbound/sendgrid``.
-    """
-    from orderweb import inbound
-
-    portal = Portal(
-        orders_factory,
-        settings,
-        stripe_client=stripe_client,
-        inbound_secret=inbound_secret,
-        contact_limit=contact_limit,
-        clock=clock,
-    )
+class PortalPages(Portal):
+    """Every page of the portal, one handler method each; ``routes`` maps the addresses to them."""
 
     # -- contact ---------------------------------------------------------
 
-    async def contact_form(request: Request) -> Response:
-        fields, cookie = portal.form_context(request)
-        return portal.with_cookie(
-            portal.render("contact.html", title="Contact us", fields=fields, values={}, errors=[]), cookie
+    async def contact_form(self, request: Request) -> Response:
+        fields, cookie = self.form_context(request)
+        return self.with_cookie(
+            self.render("contact.html", title="Contact us", fields=fields, values={}, errors=[]), cookie
         )
 
-    async def contact_submit(request: Request) -> Response:
+    async def contact_submit(self, request: Request) -> Response:
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return portal.message("Too long", "Your message is too long. Please shorten it.", 413)
-        if not portal.csrf_ok(request, form):
-            return portal.csrf_refused()
+            return self.message("Too long", "Your message is too long. Please shorten it.", 413)
+        if not self.csrf_ok(request, form):
+            return self.csrf_refused()
         nonce = form.get("nonce", "")
         if not nonce or len(nonce) > 200 or any(c.isspace() for c in nonce):
-            return portal.csrf_refused()
+            return self.csrf_refused()
         if form.get(HONEYPOT_FIELD):
             log.info("contact form: honeypot filled in; dropped")
-            return portal.render("contact_done.html", title="Thank you", order_id=None, name="", email="")
+            return self.render("contact_done.html", title="Thank you", order_id=None, name="", email="")
         client_address = request.client.host if request.client else "unknown"
-        if not portal.contact_limiter.allow(client_address):
-            return portal.message(
+        if not self.contact_limiter.allow(client_address):
+            return self.message(
                 "Too many messages",
                 f"We received several messages from your network in a short time. Please wait a few minutes, "
-                f"or write to {settings.support_email}.",
+                f"or write to {self.settings.support_email}.",
                 429,
             )
         values = {k: form.get(k, "").strip() for k in ("name", "email", "company", "phone", "message")}
@@ -696,13 +161,13 @@ def create_app(
         except ValidationError as error:
             fields = {CSRF_FIELD: form.get(CSRF_FIELD, ""), "nonce": nonce}
             problems = [_field_problem(e) for e in error.errors()]
-            return portal.render("contact.html", 400, title="Contact us", fields=fields, values=values, errors=problems)
+            return self.render("contact.html", 400, title="Contact us", fields=fields, values=values, errors=problems)
         try:
-            started = await (await portal.orders()).start(start)
+            started = await (await self.orders()).start(start)
         except OrderError as error:
-            return portal.unavailable(error)
+            return self.unavailable(error)
         log.info("contact form: order %s %s", started.order_id, "existed" if started.existing else "started")
-        return portal.render(
+        return self.render(
             "contact_done.html",
             title="Thank you",
             order_id=started.order_id,
@@ -712,14 +177,14 @@ def create_app(
 
     # -- order pages -----------------------------------------------------
 
-    async def overview(request: Request) -> Response:
+    async def overview(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
         token = request.query_params.get("token", "")
         try:
-            claims = _verify_any(portal, token, order_id)
+            claims = verify_any(self, token, order_id)
         except InvalidLink as error:
-            return portal.link_refused(error)
-        loaded = await portal.load(order_id)
+            return self.link_refused(error)
+        loaded = await self.load(order_id)
         if isinstance(loaded, Response):
             return loaded
         done = request.query_params.get("done", "")
@@ -727,34 +192,34 @@ def create_app(
         if notice and done.endswith("-again"):
             notice = "We had already received this; it was recorded once."
         del claims
-        return portal.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
+        return self.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
 
-    async def confirmation(request: Request) -> Response:
-        loaded = await portal.load_versioned(request, "confirmation", "version")
+    async def confirmation(self, request: Request) -> Response:
+        loaded = await self.load_versioned(request, "confirmation", "version")
         if isinstance(loaded, Response):
             return loaded
         view, version, token = loaded
         order_id = view.order_id
         if version > len(view.confirmations):
-            return portal.message("Not found", "This version of the order confirmation does not exist.", 404)
+            return self.message("Not found", "This version of the order confirmation does not exist.", 404)
         shown = view.confirmations[version - 1]
-        current_url = portal.newer_url(view, "confirmation", version, view.version or version)
+        current_url = self.newer_url(view, "confirmation", version, view.version or version)
         can_answer = view.status == OrderStatus.AWAITING_APPROVAL and shown.state == ConfirmationState.ISSUED
-        return portal.order_page(
+        return self.order_page(
             request,
             "confirmation.html",
             view,
             token,
             title=f"Order {order_id}: confirmation, version {version}",
             confirmation=shown.model_dump(),
-            terms=_terms(shown.terms.model_dump(), settings),
+            terms=_terms(shown.terms.model_dump(), self.settings),
             current_url=current_url,
             can_answer=can_answer and current_url is None,
         )
 
-    async def approve(request: Request) -> Response:
-        version = _int_param(request, "version")
-        return await portal.act(
+    async def approve(self, request: Request) -> Response:
+        version = int_param(request, "version")
+        return await self.act(
             request,
             request.path_params["order_id"],
             "confirmation",
@@ -763,9 +228,9 @@ def create_app(
             lambda form, claims, rid: ApproveInput(version=claims.version or 0, request_id=rid),
         )
 
-    async def request_changes(request: Request) -> Response:
-        version = _int_param(request, "version")
-        return await portal.act(
+    async def request_changes(self, request: Request) -> Response:
+        version = int_param(request, "version")
+        return await self.act(
             request,
             request.path_params["order_id"],
             "confirmation",
@@ -776,18 +241,18 @@ def create_app(
             ),
         )
 
-    async def delivery(request: Request) -> Response:
-        loaded = await portal.load_versioned(request, "delivery", "round")
+    async def delivery(self, request: Request) -> Response:
+        loaded = await self.load_versioned(request, "delivery", "round")
         if isinstance(loaded, Response):
             return loaded
         view, round_, token = loaded
         order_id = view.order_id
         shown = next((d for d in view.deliveries if d.round == round_), None)
         if shown is None:
-            return portal.message("Not found", "This delivery does not exist.", 404)
-        current_url = portal.newer_url(view, "delivery", round_, view.deliveries[-1].round)
+            return self.message("Not found", "This delivery does not exist.", 404)
+        current_url = self.newer_url(view, "delivery", round_, view.deliveries[-1].round)
         revision = next((r for r in view.revisions if r.round == round_), None)
-        return portal.order_page(
+        return self.order_page(
             request,
             "delivery.html",
             view,
@@ -801,37 +266,37 @@ def create_app(
             can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
         )
 
-    async def accept(request: Request) -> Response:
-        return await portal.act(
+    async def accept(self, request: Request) -> Response:
+        return await self.act(
             request,
             request.path_params["order_id"],
             "delivery",
             names.ACCEPT,
-            _int_param(request, "round"),
+            int_param(request, "round"),
             lambda form, claims, rid: AcceptInput(
                 round=claims.version, comments=form.get("comments", "").strip() or None, request_id=rid
             ),
         )
 
-    async def request_revision(request: Request) -> Response:
-        return await portal.act(
+    async def request_revision(self, request: Request) -> Response:
+        return await self.act(
             request,
             request.path_params["order_id"],
             "delivery",
             names.REQUEST_REVISION,
-            _int_param(request, "round"),
+            int_param(request, "round"),
             lambda form, claims, rid: RequestRevisionInput(
                 round=claims.version, comments=form.get("comments", ""), request_id=rid
             ),
         )
 
-    async def support(request: Request) -> Response:
-        loaded = await portal.load_page(request, "support")
+    async def support(self, request: Request) -> Response:
+        loaded = await self.load_page(request, "support")
         if isinstance(loaded, Response):
             return loaded
         view, token = loaded
         order_id = view.order_id
-        return portal.order_page(
+        return self.order_page(
             request,
             "support.html",
             view,
@@ -840,8 +305,8 @@ def create_app(
             can_ask=view.status == OrderStatus.IN_SUPPORT,
         )
 
-    async def support_submit(request: Request) -> Response:
-        return await portal.act(
+    async def support_submit(self, request: Request) -> Response:
+        return await self.act(
             request,
             request.path_params["order_id"],
             "support",
@@ -852,8 +317,8 @@ def create_app(
             ),
         )
 
-    async def pay(request: Request) -> Response:
-        loaded = await portal.load_page(request, "pay")
+    async def pay(self, request: Request) -> Response:
+        loaded = await self.load_page(request, "pay")
         if isinstance(loaded, Response):
             return loaded
         view, token = loaded
@@ -862,16 +327,16 @@ def create_app(
         instructions = view.payment_instructions
         bank = instructions.bank_transfer if instructions else None
         if bank is None and PaymentMethod.BANK_TRANSFER in methods:
-            bank = settings.bank_details  # an older order: the company's details
+            bank = self.settings.bank_details  # an older order: the company's details
         card_offered = (
             PaymentMethod.CARD in methods and view.status == OrderStatus.AWAITING_PAYMENT and view.balance_due > 0
         )
-        card_allowed = card_offered and portal.stripe is not None
+        card_allowed = card_offered and self.stripe is not None
         latest_attempt = view.charge_attempts[-1] if view.charge_attempts else None
         notice = None
         if request.query_params.get("card") == "saved":
             notice = "Thank you: your card was saved. We will charge it and email you a receipt."
-        return portal.order_page(
+        return self.order_page(
             request,
             "pay.html",
             view,
@@ -886,114 +351,134 @@ def create_app(
                     "pdf": instructions.invoice_pdf,
                     "pending": instructions.invoice_pending,
                 }
-                if instructions and PaymentMethod.INVOICE in methods and portal.stripe is not None
+                if instructions and PaymentMethod.INVOICE in methods and self.stripe is not None
                 else None
             ),
             card_allowed=card_allowed,
             # The terms offer card, but this portal has no Stripe: say so rather than leave card out.
-            card_unavailable=card_offered and portal.stripe is None,
-            stripe_test_double=settings.stripe_test_double,
+            card_unavailable=card_offered and self.stripe is None,
+            stripe_test_double=self.settings.stripe_test_double,
             needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
             declined=latest_attempt if latest_attempt is not None and latest_attempt.status == "declined" else None,
             card_on_file=view.payment_method_on_file is not None,
-            overdue=view.payment_due_at is not None and portal.now() >= view.payment_due_at,
+            overdue=view.payment_due_at is not None and self.now() >= view.payment_due_at,
         )
 
-    async def pay_card(request: Request) -> Response:
+    async def pay_card(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return portal.message("Too long", "The form is too long.", 413)
-        if not portal.csrf_ok(request, form):
-            return portal.csrf_refused()
+            return self.message("Too long", "The form is too long.", 413)
+        if not self.csrf_ok(request, form):
+            return self.csrf_refused()
         token, nonce = form.get("token", ""), form.get("nonce", "")
         try:
-            portal.verify(token, order_id, "pay", action=names.PROVIDE_PAYMENT_METHOD)
+            self.verify(token, order_id, "pay", action=names.PROVIDE_PAYMENT_METHOD)
             request_id = link_request_id(token, nonce)
         except InvalidLink as error:
-            return portal.link_refused(error)
+            return self.link_refused(error)
         except ValueError:
-            return portal.csrf_refused()
-        if portal.stripe is None:
-            return portal.message("Card payments are not available", "Please pay by bank transfer.", 409)
-        view = await portal.load(order_id)
+            return self.csrf_refused()
+        if self.stripe is None:
+            return self.message("Card payments are not available", "Please pay by bank transfer.", 409)
+        view = await self.load(order_id)
         if isinstance(view, Response):
             return view
         if view.status != OrderStatus.AWAITING_PAYMENT or PaymentMethod.CARD not in _payment_methods(view):
-            return portal.message(
+            return self.message(
                 "No card payment is due",
                 "This order is not waiting for a card payment.",
                 409,
-                link=("See your order", portal.page_url(order_id, token=token)),
+                link=("See your order", self.page_url(order_id, token=token)),
             )
-        back = settings.web_base_url.rstrip("/") + portal.page_url(order_id, "pay", token=token)
+        back = self.settings.web_base_url.rstrip("/") + self.page_url(order_id, "pay", token=token)
         try:
-            url = await asyncio.to_thread(_checkout_session, portal.stripe, view, request_id, back)
+            url = await asyncio.to_thread(_checkout_session, self.stripe, view, request_id, back)
         except Exception as error:  # Stripe's errors, in words for the customer and in full in the log
             log.error("portal: Checkout Session for order %s failed: %s", order_id, error)
-            return portal.message(
+            return self.message(
                 "Card payment is not available right now",
                 "We could not open the card payment page. Please try again in a few minutes, or pay by bank transfer.",
                 503,
             )
         return RedirectResponse(url, status_code=303)
 
-    async def authenticate(request: Request) -> Response:
+    async def authenticate(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
         try:
-            claims = portal.verify(request.query_params.get("token", ""), order_id, AUTHENTICATE, action=AUTHENTICATE)
+            claims = self.verify(request.query_params.get("token", ""), order_id, AUTHENTICATE, action=AUTHENTICATE)
         except InvalidLink as error:
-            return portal.link_refused(error)
+            return self.link_refused(error)
         assert claims.target is not None
         return RedirectResponse(claims.target, status_code=303)
 
-    async def home(request: Request) -> Response:
+    async def home(self, request: Request) -> Response:
         return RedirectResponse("/contact", status_code=303)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return portal.message("Page not found", "There is no page at this address.", 404)
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return self.message("Page not found", "There is no page at this address.", 404)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
+    async def server_error(self, request: Request, exc: Exception) -> Response:
         log.exception("portal: unexpected error on %s", request.url.path, exc_info=exc)
-        failed = portal.message("Something went wrong", "Please try again in a few minutes.", 500)
+        failed = self.message("Something went wrong", "Please try again in a few minutes.", 500)
         failed.headers.update(SECURITY_HEADERS)  # this answer is sent outside the middleware
         return failed
 
-    order = "/orders/{order_id}"
-    routes = [
-        Route("/", home),
-        Route("/contact", contact_form, methods=["GET"]),
-        Route("/contact", contact_submit, methods=["POST"]),
-        Route(order, overview, methods=["GET"]),
-        Route(order + "/confirmation/{version}", confirmation, methods=["GET"]),
-        Route(order + "/confirmation/{version}/approve", approve, methods=["POST"]),
-        Route(order + "/confirmation/{version}/request-changes", request_changes, methods=["POST"]),
-        Route(order + "/pay", pay, methods=["GET"]),
-        Route(order + "/pay/card", pay_card, methods=["POST"]),
-        Route(order + "/authenticate", authenticate, methods=["GET"]),
-        Route(order + "/delivery/{round}", delivery, methods=["GET"]),
-        Route(order + "/delivery/{round}/accept", accept, methods=["POST"]),
-        Route(order + "/delivery/{round}/request-revision", request_revision, methods=["POST"]),
-        Route(order + "/support", support, methods=["GET"]),
-        Route(order + "/support", support_submit, methods=["POST"]),
-        *inbound.routes(portal),
+
+ORDER: Final = "/orders/{order_id}"
+
+
+def routes(pages: PortalPages) -> list[BaseRoute]:
+    """The portal's addresses: one line per route, naming the page's handler."""
+    return [
+        Route("/", pages.home),
+        Route("/contact", pages.contact_form, methods=["GET"]),
+        Route("/contact", pages.contact_submit, methods=["POST"]),
+        Route(ORDER, pages.overview, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}/approve", pages.approve, methods=["POST"]),
+        Route(ORDER + "/confirmation/{version}/request-changes", pages.request_changes, methods=["POST"]),
+        Route(ORDER + "/pay", pages.pay, methods=["GET"]),
+        Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),
+        Route(ORDER + "/authenticate", pages.authenticate, methods=["GET"]),
+        Route(ORDER + "/delivery/{round}", pages.delivery, methods=["GET"]),
+        Route(ORDER + "/delivery/{round}/accept", pages.accept, methods=["POST"]),
+        Route(ORDER + "/delivery/{round}/request-revision", pages.request_revision, methods=["POST"]),
+        Route(ORDER + "/support", pages.support, methods=["GET"]),
+        Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
+        *inbound.routes(pages),
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={404: not_found, 405: not_found, 500: server_error, **CLIENT_GONE},
+
+
+def create_app(
+    orders_factory: OrdersFactory,
+    settings: Settings,
+    *,
+    stripe_client: Any | None = None,
+    inbound_secret: str | None = None,
+    contact_limit: int = CONTACT_LIMIT,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The portal app. ``orders_factory`` is awaited once, on the first request that needs Temporal.
+
+    ``settings`` give the link secret, the company's details and bank
+    details; ``stripe_client`` (a ``stripe.StripeClient``) turns on card
+    payments through Checkout; ``inbound_secret`` turns on ``/inbound/sendgrid``.
+    """
+    pages = PortalPages(
+        orders_factory,
+        settings,
+        stripe_client=stripe_client,
+        inbound_secret=inbound_secret,
+        contact_limit=contact_limit,
+        clock=clock,
     )
-
-
-def _verify_any(portal: Portal, token: str, order_id: str) -> LinkClaims:
-    """Any page's link of the order opens its overview (not the authentication link: it only redirects)."""
-    if not portal.settings.link_secret:
-        raise links.LinkSigningDisabled("link signing is off")
-    claims = links.verify_link(portal.settings.link_secret, token, now=portal.now(), order_id=order_id)
-    if claims.action == AUTHENTICATE:
-        raise links.WrongActionLink("an authentication link opens no page")
-    return claims
+    return Starlette(
+        routes=routes(pages),
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: pages.not_found, 405: pages.not_found, 500: pages.server_error, **CLIENT_GONE},
+    )
 
 
 def _field_problem(error: Mapping[str, Any]) -> str:
