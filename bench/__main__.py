@@ -52,8 +52,8 @@ from activities.config import Settings
 from activities.email import EmailActivities, backend_from_settings
 from bench.floor import FLOOR_WORKFLOW, PROBE_WORKFLOW, FloorOrder, probe_activity
 from bench.history import HistoryCost, action_breakdown, cost, runs, workflow_cost
+from ordersecurity.codec import SWITCH_ENV
 from workflows import names, search
-from workflows.codec import SWITCH_ENV
 from workflows.converter import data_converter
 from workflows.models import (
     AcceptInput,

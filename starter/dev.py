@@ -21,7 +21,7 @@ first start writes a local key to ``.orders/encryption-keys`` (mode 0600) and
 every later start, and every ``orders`` command run from the same directory,
 uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
 server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
-orders decrypted (starter/codec_server.py says why it needs no token here).
+orders decrypted (orderweb/codec_server.py says why it needs no token here).
 
 With ``--stripe-test-double`` the Stripe double stands in for Stripe, and the
 webhook receiver of ``orders webhooks`` runs here too, on a free 127.0.0.1 port
@@ -57,9 +57,16 @@ from rich.console import Console
 from rich.panel import Panel
 
 from activities.config import HttpLimits
-from starter.serving import server_config
-from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, SWITCH_ENV, KeyConfigError, require_encryption, write_local_key
-from workflows.connection import connect
+from orderclient.connection import connect
+from ordersecurity.codec import (
+    KEYS_ENV,
+    LOCAL_KEY_FILE,
+    SWITCH_ENV,
+    KeyConfigError,
+    require_encryption,
+    write_local_key,
+)
+from orderweb.serving import server_config
 from workflows.search import dev_server_args
 
 if TYPE_CHECKING:
@@ -449,7 +456,7 @@ def use_stripe_test_double() -> StripeDouble:
 
 
 class WebhookReceiver:
-    """``orders webhooks``'s app (starter/webhooks.py) on a free 127.0.0.1 port, for the double's events.
+    """``orders webhooks``'s app (orderweb/webhooks.py) on a free 127.0.0.1 port, for the double's events.
 
     The double signs each event with a secret made here for this run and posts it
     (what ``stripe listen --forward-to`` does with real Stripe), so a card saved on the
@@ -458,8 +465,8 @@ class WebhookReceiver:
     """
 
     def __init__(self, client: Client, settings: Settings, double: StripeDouble) -> None:
-        from starter.portal import build_stripe_client
-        from starter.webhooks import WEBHOOK_PATH, create_app
+        from orderweb.portal import build_stripe_client
+        from orderweb.webhooks import WEBHOOK_PATH, create_app
 
         secret = "whsec_" + secrets.token_hex(24)
 
@@ -530,7 +537,7 @@ class CodecServer:
     """The codec server in this process, on 127.0.0.1, for the dev server's UI."""
 
     def __init__(self, options: DevOptions) -> None:
-        from starter.codec_server import create_app
+        from orderweb.codec_server import create_app
         from workflows.converter import codec
 
         app = create_app(codec, token=None, cors_origins=ui_origins(options), allow_loopback=True)
@@ -647,7 +654,7 @@ async def serve(
 
 
 class PortalServer:
-    """The customer portal (``starter/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
+    """The customer portal (``orderweb/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
 
     def __init__(self, app: Any, port: int) -> None:
         config = server_config(app, "127.0.0.1", port, HttpLimits(), log_level="warning", lifespan="off")
@@ -662,8 +669,8 @@ class PortalServer:
 
 def start_portal(client: Client, settings: Settings) -> tuple[PortalServer | None, str | None]:
     """Serve the portal on the port of ``ORDERS_WEB_BASE_URL``; a busy port is a warning, not an error."""
-    from starter.client import OrderClient
-    from starter.portal import build_stripe_client, create_app
+    from orderclient.client import OrderClient
+    from orderweb.portal import build_stripe_client, create_app
 
     port = portal_port(settings)
     try:

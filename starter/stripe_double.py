@@ -77,7 +77,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import stripe
+from starter.stripe_double_checkout import handle
 
 TEST_API_KEY = "sk_test_double_0123456789"
 API_VERSION = "2026-10-28.endive"
@@ -712,6 +712,15 @@ class StripeDouble:
             session.update(status="complete", setup_intent=intent["id"], url=None)
             return _public(session)
 
+    def pay_checkout(self, session_id: str, payment_method: str) -> dict[str, Any]:
+        """The customer pays on the double's checkout page: a Customer if the session has none, as Stripe makes
+        one, then ``complete_checkout``."""
+        with self._lock:
+            session = self.checkout_sessions[session_id]
+            if not session.get("customer"):
+                session["customer"] = self._create_customer({})["id"]
+        return self.complete_checkout(session_id, payment_method=payment_method)
+
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
         invoice = self.invoices.get(invoice_id)
         if invoice is None:
@@ -1081,8 +1090,6 @@ def _handler_for(double: StripeDouble) -> type[BaseHTTPRequestHandler]:
             self._answer(request, status, body, headers)
 
         def _checkout_page(self, method: str, path: str, form: dict[str, str]) -> None:
-            from starter.stripe_double_checkout import handle
-
             page = handle(double, method, path, form)
             try:
                 self.send_response(page.status)
@@ -1124,9 +1131,3 @@ def serve() -> Iterator[StripeDouble]:
         yield double
     finally:
         double.stop()
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header Stripe would send for ``payload``."""
-    header: str = stripe.WebhookSignature.generate_signature_header(payload.decode("utf-8"), secret, timestamp)
-    return header

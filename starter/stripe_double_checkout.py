@@ -7,7 +7,7 @@ Customer) and delivers ``checkout.session.completed`` to ``orders webhooks``.
 
 The double plays both parts, and nothing else changes: the portal creates
 the session through the same API call, and the event reaches the same webhook
-code (``starter/webhooks.py``), signature checked, which reads the SetupIntent
+code (``orderweb/webhooks.py``), signature checked, which reads the SetupIntent
 back from the double and sends ``provide_payment_method`` to the order.
 
 - ``GET /c/pay/{session}`` on the double's own 127.0.0.1 port: a plain page,
@@ -32,10 +32,21 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final, Protocol
 
-if TYPE_CHECKING:
-    from starter.stripe_double import StripeDouble
+import stripe
+
+
+class CheckoutHost(Protocol):
+    """What the page needs of the double that serves it (``starter.stripe_double.StripeDouble``)."""
+
+    checkout_sessions: dict[str, dict[str, Any]]
+    forward_target: tuple[str, str] | None
+
+    def pay_checkout(self, session_id: str, payment_method: str) -> dict[str, Any]: ...
+
+    def event(self, event_type: str, obj: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]: ...
+
 
 CHECKOUT_PATH: Final = "/c/pay/"
 FORWARD_ATTEMPTS: Final = 3
@@ -77,7 +88,7 @@ class Page:
     headers: dict[str, str]
 
 
-def handle(double: StripeDouble, method: str, path: str, form: dict[str, str]) -> Page:
+def handle(double: CheckoutHost, method: str, path: str, form: dict[str, str]) -> Page:
     """The hosted checkout's answer to ``GET`` or ``POST /c/pay/{session}``."""
     session_id = path[len(CHECKOUT_PATH) :].strip("/")
     session = double.checkout_sessions.get(session_id)
@@ -100,24 +111,18 @@ def handle(double: StripeDouble, method: str, path: str, form: dict[str, str]) -
     return Page(303, b"", {"Location": str(completed["success_url"])})
 
 
-def complete(double: StripeDouble, session_id: str, payment_method: str) -> dict[str, object]:
+def complete(double: CheckoutHost, session_id: str, payment_method: str) -> dict[str, object]:
     """Complete the session as Stripe does (a Customer if the session has none), then forward its event."""
-    with double._lock:
-        session = double.checkout_sessions[session_id]
-        if not session.get("customer"):
-            session["customer"] = double._create_customer({})["id"]
-    completed = double.complete_checkout(session_id, payment_method=payment_method)
+    completed = double.pay_checkout(session_id, payment_method)
     forward(double, double.event("checkout.session.completed", completed))
     return completed
 
 
-def forward(double: StripeDouble, event: dict[str, object]) -> None:
+def forward(double: CheckoutHost, event: dict[str, object]) -> None:
     """Post ``event``, signed, to the forwarding address, as ``stripe listen`` does; logged if it never lands."""
     target = double.forward_target
     if target is None:
         return
-    from starter.stripe_double import sign
-
     url, secret = target
     payload = json.dumps(event).encode()
     for attempt in range(1, FORWARD_ATTEMPTS + 1):
@@ -207,3 +212,9 @@ def _message(status: int, title: str, text: str) -> Page:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
     )
     return _html(status, _document(title, content))
+
+
+def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The ``Stripe-Signature`` header Stripe would send for ``payload``."""
+    header: str = stripe.WebhookSignature.generate_signature_header(payload.decode("utf-8"), secret, timestamp)
+    return header
