@@ -27,6 +27,9 @@ RUN groupadd --system --gid 10001 orders \
 COPY pyproject.toml README.md ./
 COPY workflows ./workflows
 COPY activities ./activities
+COPY ordersecurity ./ordersecurity
+COPY orderclient ./orderclient
+COPY orderweb ./orderweb
 COPY starter ./starter
 COPY worker.py ./
 RUN pip install --no-cache-dir .

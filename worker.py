@@ -39,14 +39,15 @@ from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails,
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
-from activities.email import EmailActivities, EmailBackend, backend_from_settings
+from activities.email import EmailActivities, backend_from_settings
+from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
-from workflows import connection
+from orderclient import connection
+from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
+from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.activity_refs import PolicyRefs
-from workflows.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
-from workflows.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from workflows.converter import data_converter
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE

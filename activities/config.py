@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
-from workflows.connection import DEFAULT_CONNECT_TIMEOUT
+from orderclient.connection import DEFAULT_CONNECT_TIMEOUT
 from workflows.models import MessageKind, OrderPolicy
 
 _DURATION = TypeAdapter(timedelta)
@@ -260,7 +260,7 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """What the web-facing processes allow their clients (``starter/serving.py``).
+    """What the web-facing processes allow their clients (``orderweb/serving.py``).
 
     A client that has not sent a request's head within ``header_timeout``
     seconds of connecting (or of its previous answer), or its body within
@@ -311,12 +311,11 @@ class Settings:
     # Stripe is used when the key is set. Secrets are kept out of repr().
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
-    stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_timeout: float = STRIPE_DEFAULT_TIMEOUT
     # Set only by `orders dev --stripe-test-double` (not an environment variable): Stripe is
     # the local double, and the portal's pages say so.
     stripe_test_double: bool = False
-    # Key of the signed action links in emails (activities/links.py); None sends plain links.
+    # Key of the signed action links in emails (ordersecurity/links.py); None sends plain links.
     link_secret: str | None = field(default=None, repr=False)
     # How long the worker keeps retrying a Temporal server that is not up yet.
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -373,7 +372,6 @@ class Settings:
             sendgrid_templates=parse_sendgrid_templates(env.get("SENDGRID_TEMPLATES", "")),
             stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
             stripe_api_base=_base_url(env, "STRIPE_API_BASE", "https://api.stripe.com"),
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),

@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Context as DecimalContext
 from decimal import Decimal, InvalidOperation
@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from jinja2 import (
@@ -47,7 +47,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
-from activities.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
+from activities.outgoing import EmailBackend, OutgoingEmail
+from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.activity_refs import EmailRefs
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
@@ -389,35 +390,6 @@ def render(kind: MessageKind, context: Mapping[str, Any], settings: Settings) ->
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutgoingEmail:
-    order_id: str
-    kind: str
-    message_key: str
-    to_email: str
-    to_name: str | None
-    from_email: str
-    from_name: str | None
-    reply_to: str | None
-    subject: str
-    text: str
-    html: str
-    template_data: Mapping[str, Any] = field(default_factory=dict)
-    """The template variables and the rendered subject, for provider-side templates."""
-
-
-class EmailBackend(Protocol):
-    """Where rendered mail goes. ``send`` is synchronous (it runs in a worker
-    thread) and must be idempotent per ``message_key``: an activity retry
-    calls it again with the same message."""
-
-    name: str
-
-    def send(self, message: OutgoingEmail) -> str | None:
-        """Deliver the message; return the provider's message id if it has one."""
-        ...
-
-
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -500,6 +472,8 @@ class OutboxBackend:
 def backend_from_settings(settings: Settings) -> EmailBackend:
     """The configured backend: ``settings.email_backend`` (see ``Settings.from_env``)."""
     if settings.email_backend == "sendgrid":
+        # Imported here so that a process on the outbox never loads SendGrid's client
+        # (this is not hiding a cycle: sendgrid_backend imports activities.outgoing only).
         from activities.sendgrid_backend import SendGridBackend
 
         return SendGridBackend.from_settings(settings)
@@ -667,7 +641,7 @@ class EmailActivities(EmailRefs):
             customer = (request.context.get("order") or {}).get("customer") or {}
             if isinstance(customer, dict) and customer.get("email"):
                 return str(customer["email"])
-        # A customer's reply reaches the order itself (SendGrid Inbound Parse, starter/inbound.py).
+        # A customer's reply reaches the order itself (SendGrid Inbound Parse, orderweb/inbound.py).
         if request.audience == Audience.CUSTOMER and self._settings.inbound_address:
             local, _, domain = self._settings.inbound_address.partition("@")
             return f"{local.split('+', 1)[0]}+{request.order_id}@{domain}"

@@ -54,7 +54,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
@@ -74,9 +74,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.config import SENDGRID_DEFAULT_HOST, SENDGRID_DEFAULT_TIMEOUT, ConfigError, Settings
 from activities.email_ledger import SentLedger
-
-if TYPE_CHECKING:
-    from activities.email import OutgoingEmail
+from activities.outgoing import OutgoingEmail
 
 log = logging.getLogger("orders.email.sendgrid")
 

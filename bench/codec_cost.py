@@ -24,7 +24,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
 
-from workflows.codec import EncryptionCodec, KeyRing, new_key_entry
+from ordersecurity.codec import EncryptionCodec, KeyRing, new_key_entry
 
 DEFAULT_HISTORY = Path(__file__).resolve().parent.parent / "tests" / "histories" / "completed_with_revision.json"
 ROUNDS = 200

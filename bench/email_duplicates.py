@@ -38,10 +38,10 @@ from typing import Final
 
 from temporalio.exceptions import ApplicationError
 
-from activities.email import OutgoingEmail
 from activities.email_ledger import SentLedger
+from activities.outgoing import OutgoingEmail
 from activities.sendgrid_backend import SendGridBackend
-from tests.doubles.sendgrid_api import TEST_API_KEY, Reply, SendGridDouble
+from bench.sendgrid_double import TEST_API_KEY, Reply, SendGridDouble
 
 CLIENT_TIMEOUT: Final = 0.3
 """The attempt's wait for an answer (``SENDGRID_TIMEOUT``), scaled down."""

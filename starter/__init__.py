@@ -1,1 +1,1 @@
-"""The ``orders`` command line and its embedded development server."""
+"""The ``orders`` command line, its development server (``orders dev``) and the Stripe test double it serves."""

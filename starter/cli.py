@@ -40,8 +40,8 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
-from starter import client as order_client
-from starter.client import (
+from orderclient import client as order_client
+from orderclient.client import (
     ActionRejected,
     InvalidListQuery,
     NamespaceNotFound,
@@ -52,10 +52,10 @@ from starter.client import (
     OrderNotFound,
     TemporalUnreachable,
 )
-from starter.contract import ACTION_MODELS, schemas
+from orderclient.connection import DEFAULT_ADDRESS
+from orderclient.contract import ACTION_MODELS, schemas
+from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
 from workflows import names
-from workflows.codec import KeyConfigError, PayloadDecryptionError
-from workflows.connection import DEFAULT_ADDRESS
 from workflows.converter import describe
 from workflows.models import (
     Action,
@@ -472,7 +472,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise CliError(Exit.REJECTED, f"cannot load the worker: {error}") from None
     from activities.config import ConfigError
-    from workflows.connection import TemporalUnreachableError
+    from orderclient.connection import TemporalUnreachableError
 
     try:
         asyncio.run(worker.main())
@@ -566,7 +566,7 @@ def outbox_table(entries: list[Any], directory: str, *, with_order: bool = True,
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
-    from starter.webhooks import MissingWebhookSecret, serve
+    from orderweb.webhooks import MissingWebhookSecret, serve
 
     try:
         serve(args.host, args.port)
@@ -576,8 +576,8 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
-    from starter.codec_server import CodecServerConfigError, serve
-    from workflows.codec import KeyConfigError
+    from ordersecurity.codec import KeyConfigError
+    from orderweb.codec_server import CodecServerConfigError, serve
 
     try:
         serve(args.host, args.port)
@@ -587,7 +587,7 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from workflows.codec import KeyConfigError, new_key_entry
+    from ordersecurity.codec import KeyConfigError, new_key_entry
 
     try:
         out.print(new_key_entry(args.key_id), highlight=False, soft_wrap=True)
@@ -598,7 +598,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_portal(args: argparse.Namespace) -> int:
     from activities.config import ConfigError
-    from starter.portal import serve
+    from orderweb.portal import serve
 
     try:
         serve(args.host, args.port)

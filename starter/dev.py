@@ -21,7 +21,12 @@ first start writes a local key to ``.orders/encryption-keys`` (mode 0600) and
 every later start, and every ``orders`` command run from the same directory,
 uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
 server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
-orders decrypted (starter/codec_server.py says why it needs no token here).
+orders decrypted (orderweb/codec_server.py says why it needs no token here).
+
+With ``--stripe-test-double`` the Stripe double stands in for Stripe, and the
+webhook receiver of ``orders webhooks`` runs here too, on a free 127.0.0.1 port
+with a signing secret made for the run: the double's checkout page posts its
+signed ``checkout.session.completed`` there, as ``stripe listen`` would.
 """
 
 from __future__ import annotations
@@ -52,15 +57,23 @@ from rich.console import Console
 from rich.panel import Panel
 
 from activities.config import HttpLimits
-from starter.serving import server_config
-from workflows.codec import KEYS_ENV, LOCAL_KEY_FILE, SWITCH_ENV, KeyConfigError, require_encryption, write_local_key
-from workflows.connection import connect
+from orderclient.connection import connect
+from ordersecurity.codec import (
+    KEYS_ENV,
+    LOCAL_KEY_FILE,
+    SWITCH_ENV,
+    KeyConfigError,
+    require_encryption,
+    write_local_key,
+)
+from orderweb.serving import server_config
 from workflows.search import dev_server_args
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
     from activities.config import Settings
+    from starter.stripe_double import StripeDouble
 
 STATE_DIR: Final = Path(".orders")
 DEFAULT_DB: Final = STATE_DIR / "temporal.db"
@@ -427,27 +440,67 @@ STRIPE_TEST_CARDS: Final = (
 """The double's test cards the banner and the README name (starter/stripe_double.py has them all)."""
 
 
-def use_stripe_test_double() -> None:
+def use_stripe_test_double() -> StripeDouble:
     """``--stripe-test-double``: serve the Stripe double on a free 127.0.0.1 port, and point
-    the worker and the portal at it. It is a daemon thread: it ends with ``orders dev``."""
+    the worker and the portal at it. Its Checkout Sessions open the double's own checkout page,
+    where a test card is chosen. It is a daemon thread: it ends with ``orders dev``."""
     from starter.stripe_double import TEST_API_KEY, StripeDouble
 
     if os.environ.get("STRIPE_API_KEY", "").strip():
         console.print(
             "[yellow]--stripe-test-double: STRIPE_API_KEY is set and not used; the test double takes its place[/]"
         )
-    double = StripeDouble().start()
+    double = StripeDouble(hosted_checkout=True).start()
     os.environ.update(STRIPE_API_KEY=TEST_API_KEY, STRIPE_API_BASE=double.url)
+    return double
 
 
-def stripe_lines(settings: Settings) -> list[str]:
+class WebhookReceiver:
+    """``orders webhooks``'s app (orderweb/webhooks.py) on a free 127.0.0.1 port, for the double's events.
+
+    The double signs each event with a secret made here for this run and posts it
+    (what ``stripe listen --forward-to`` does with real Stripe), so a card saved on the
+    double's checkout page reaches the order through the production webhook code,
+    signature check included.
+    """
+
+    def __init__(self, client: Client, settings: Settings, double: StripeDouble) -> None:
+        from orderweb.portal import build_stripe_client
+        from orderweb.webhooks import WEBHOOK_PATH, create_app
+
+        secret = "whsec_" + secrets.token_hex(24)
+
+        async def temporal() -> Client:
+            return client
+
+        app = create_app(temporal, secret, settings=settings, stripe_client=build_stripe_client(settings))
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))  # a free port: nobody needs to choose one
+        port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        config = server_config(app, "127.0.0.1", port, HttpLimits(), log_level="warning", lifespan="off")
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        double.forward_events_to(self.url, secret)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, STOP_TIMEOUT)
+        self._socket.close()
+
+
+def stripe_lines(settings: Settings, webhooks: str | None = None) -> list[str]:
     """The banner's lines on card payments: who takes them, and with the double, which cards to use."""
     if settings.stripe_test_double:
         cards = [f"           {card} {what}" for card, what in STRIPE_TEST_CARDS]
         return [
             f"Stripe     TEST DOUBLE at {settings.stripe_api_base} (no real card, no money)",
+            "           the pay page's Pay by card opens the double's checkout page; choose:",
             *cards,
-            "           orders card ID --customer cus_test --payment-method pm_card_visa",
+            "           or from a terminal: orders card ID --customer cus_test --payment-method pm_card_visa",
+            *([f"Webhooks   {webhooks}  (the double's events, signed)"] if webhooks else []),
         ]
     if settings.stripe_api_key:
         return [f"Stripe     {settings.stripe_api_base or 'api.stripe.com'}"]
@@ -484,7 +537,7 @@ class CodecServer:
     """The codec server in this process, on 127.0.0.1, for the dev server's UI."""
 
     def __init__(self, options: DevOptions) -> None:
-        from starter.codec_server import create_app
+        from orderweb.codec_server import create_app
         from workflows.converter import codec
 
         app = create_app(codec, token=None, cors_origins=ui_origins(options), allow_loopback=True)
@@ -506,7 +559,14 @@ class CodecServer:
                 await self.task
 
 
-def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = "", portal: str | None = None) -> Panel:
+def banner(
+    options: DevOptions,
+    db: Path,
+    settings: Settings,
+    encryption: str = "",
+    portal: str | None = None,
+    webhooks: str | None = None,
+) -> Panel:
     lines = [
         f"Temporal   127.0.0.1:{options.port}",
         f"Web UI     http://localhost:{options.ui_port}",
@@ -515,7 +575,7 @@ def banner(options: DevOptions, db: Path, settings: Settings, encryption: str = 
         f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
-        *stripe_lines(settings),
+        *stripe_lines(settings, webhooks),
         f"Server log {server_log(db)}",
         "",
         "try: orders start --file examples/request.json",
@@ -537,8 +597,7 @@ async def run(options: DevOptions) -> int:
     make_dir(STATE_DIR, "state")
     encryption = ensure_local_key()
     use_local_link_secret()
-    if options.stripe_test_double:
-        use_stripe_test_double()
+    double = use_stripe_test_double() if options.stripe_test_double else None
     settings = load_settings(options.outbox, stripe_test_double=options.stripe_test_double)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
@@ -554,7 +613,7 @@ async def run(options: DevOptions) -> int:
             process = start_server(server_command(binary, options, db), log_file)
             write_pid_file(db, process.pid)
             try:
-                return await serve(process, options, db, settings, stop, encryption=encryption)
+                return await serve(process, options, db, settings, stop, encryption=encryption, double=double)
             finally:
                 stop_server(process)
                 pid_file(db).unlink(missing_ok=True)
@@ -569,6 +628,7 @@ async def serve(
     stop: asyncio.Event,
     *,
     encryption: str = "",
+    double: StripeDouble | None = None,
 ) -> int:
     import worker
 
@@ -578,7 +638,8 @@ async def serve(
     codec_server = CodecServer(options)
     await codec_server.start()
     portal, portal_url = start_portal(client, settings)
-    console.print(banner(options, db, settings, encryption, portal_url))
+    receiver = WebhookReceiver(client, settings, double) if double is not None else None
+    console.print(banner(options, db, settings, encryption, portal_url, receiver.url if receiver else None))
     watcher = asyncio.create_task(watch_server(process, stop))
     try:
         await worker.run_worker(client, settings, stop)
@@ -587,11 +648,13 @@ async def serve(
         await codec_server.stop()
         if portal is not None:
             await portal.stop()
+        if receiver is not None:
+            await receiver.stop()
     return 4 if process.poll() is not None else 0
 
 
 class PortalServer:
-    """The customer portal (``starter/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
+    """The customer portal (``orderweb/portal.py``) served by uvicorn inside ``orders dev``'s event loop."""
 
     def __init__(self, app: Any, port: int) -> None:
         config = server_config(app, "127.0.0.1", port, HttpLimits(), log_level="warning", lifespan="off")
@@ -606,8 +669,8 @@ class PortalServer:
 
 def start_portal(client: Client, settings: Settings) -> tuple[PortalServer | None, str | None]:
     """Serve the portal on the port of ``ORDERS_WEB_BASE_URL``; a busy port is a warning, not an error."""
-    from starter.client import OrderClient
-    from starter.portal import build_stripe_client, create_app
+    from orderclient.client import OrderClient
+    from orderweb.portal import build_stripe_client, create_app
 
     port = portal_port(settings)
     try:

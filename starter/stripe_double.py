@@ -24,7 +24,11 @@ Endpoints: ``POST /v1/customers``, ``POST /v1/invoiceitems``,
 ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds`` and
 ``GET /v1/refunds?payment_intent=``, ``POST /v1/checkout/sessions``,
 ``GET /v1/checkout/sessions/{id}`` and ``GET /v1/setup_intents/{id}``
-(``complete_checkout`` plays the customer finishing a setup-mode session). Lists page with
+(``complete_checkout`` plays the customer finishing a setup-mode session). With
+``hosted_checkout=True`` (``orders dev``) a session's ``url`` is the double's own
+checkout page, ``GET /c/pay/{id}``, where a person picks a test card; it completes
+the session and posts the signed event to ``forward_events_to``'s address
+(``starter/stripe_double_checkout.py``). Lists page with
 ``limit`` and ``starting_after``. Objects are shaped like the pinned API
 version's (an invoice has no ``payment_intent``; its payments are
 ``invoice_payment`` objects).
@@ -73,7 +77,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import stripe
+from starter.stripe_double_checkout import handle
 
 TEST_API_KEY = "sk_test_double_0123456789"
 API_VERSION = "2026-10-28.endive"
@@ -236,8 +240,13 @@ _EDGE_ERRORS: dict[int, dict[str, Any]] = {
 
 
 class StripeDouble:
-    def __init__(self, api_key: str = TEST_API_KEY) -> None:
+    def __init__(self, api_key: str = TEST_API_KEY, *, hosted_checkout: bool = False) -> None:
         self.api_key = api_key
+        self.hosted_checkout = hosted_checkout
+        """Checkout Sessions' ``url`` is the double's own checkout page (starter/stripe_double_checkout.py),
+        not checkout.stripe.com: for ``orders dev``, where a person walks the card path in a browser."""
+        self.forward_target: tuple[str, str] | None = None
+        """Where the checkout page posts its signed events, and the signing secret (``forward_events_to``)."""
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
@@ -287,6 +296,11 @@ class StripeDouble:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def forward_events_to(self, url: str, secret: str) -> None:
+        """Post the events of the hosted checkout page to ``url``, signed with ``secret``
+        (what ``stripe listen --forward-to`` does with real Stripe)."""
+        self.forward_target = (url, secret)
 
     # Scripting -------------------------------------------------------------
 
@@ -669,7 +683,7 @@ class StripeDouble:
             "setup_intent": None,
             "success_url": success_url,
             "cancel_url": form.get("cancel_url"),
-            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "url": f"{self.url if self.hosted_checkout else 'https://checkout.stripe.com'}/c/pay/{session_id}",
             "livemode": False,
             "created": int(time.time()),
             # Not an API field: what the SetupIntent gets when the session completes.
@@ -697,6 +711,15 @@ class StripeDouble:
             self.setup_intents[intent["id"]] = intent
             session.update(status="complete", setup_intent=intent["id"], url=None)
             return _public(session)
+
+    def pay_checkout(self, session_id: str, payment_method: str) -> dict[str, Any]:
+        """The customer pays on the double's checkout page: a Customer if the session has none, as Stripe makes
+        one, then ``complete_checkout``."""
+        with self._lock:
+            session = self.checkout_sessions[session_id]
+            if not session.get("customer"):
+                session["customer"] = self._create_customer({})["id"]
+        return self.complete_checkout(session_id, payment_method=payment_method)
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
         invoice = self.invoices.get(invoice_id)
@@ -1039,6 +1062,9 @@ def _handler_for(double: StripeDouble) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str, raw: bytes) -> None:
             url = urlsplit(self.path)
+            if url.path.startswith("/c/pay/"):  # the hosted checkout page: a browser's, not the API
+                self._checkout_page(method, url.path, dict(parse_qsl(raw.decode("utf-8", "replace"))))
+                return
             request = RecordedRequest(
                 method=method,
                 path=url.path,
@@ -1062,6 +1088,18 @@ def _handler_for(double: StripeDouble) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
             self._answer(request, status, body, headers)
+
+        def _checkout_page(self, method: str, path: str, form: dict[str, str]) -> None:
+            page = handle(double, method, path, form)
+            try:
+                self.send_response(page.status)
+                for name, value in page.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(page.body)))
+                self.end_headers()
+                self.wfile.write(page.body)
+            except OSError:
+                self.close_connection = True
 
         def _answer(self, request: RecordedRequest, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
             data = json.dumps(body).encode()
@@ -1093,9 +1131,3 @@ def serve() -> Iterator[StripeDouble]:
         yield double
     finally:
         double.stop()
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header Stripe would send for ``payload``."""
-    header: str = stripe.WebhookSignature.generate_signature_header(payload.decode("utf-8"), secret, timestamp)
-    return header

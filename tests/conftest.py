@@ -21,11 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.config import Settings
-from activities.email import EmailBackend
+from activities.outgoing import EmailBackend
+from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
-from workflows.codec import KEYS_ENV, SWITCH_ENV
 from workflows.converter import data_converter
 
 
@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     switched off explicitly (``ORDERS_ENCRYPTION=off``), as it is here: most
     tests read what they sent. Set here, before test modules are imported, so
     that environments they copy at import time carry it too. A test that wants
-    keys sets its own (monkeypatch, tests/codec); one that runs ``orders dev``
+    keys sets its own (monkeypatch, tests/ordersecurity); one that runs ``orders dev``
     as a user does, in a directory of its own, removes ``ORDERS_ENCRYPTION_KEYS``
     so that ``orders dev`` makes its local key there.
     """

@@ -19,7 +19,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import OutboxBackend, OutgoingEmail
+from activities.email import OutboxBackend
+from activities.outgoing import OutgoingEmail
 from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (

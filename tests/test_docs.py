@@ -23,7 +23,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.contract import ACTION_MODELS
+from orderclient.contract import ACTION_MODELS
 from workflows import names, search
 from workflows.models import ActionResult, OrderView, StartOrderInput
 
@@ -137,11 +137,15 @@ def test_python_examples_compile_and_import_what_exists(block: Block) -> None:
     tree = compile(block.text, block.where, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     assert isinstance(tree, ast.Module)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in {"starter", "workflows"}:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PRODUCT_PACKAGES:
             module = importlib.import_module(node.module)
             for alias in node.names:
                 assert hasattr(module, alias.name), f"{block.where}: {node.module} has no {alias.name}"
 
+
+PRODUCT_PACKAGES = {"workflows", "activities", "ordersecurity", "orderclient", "orderweb", "starter"}
+ENV_READERS = sorted(PRODUCT_PACKAGES - {"workflows"})
+"""Where configuration is read (workflow code reads no environment)."""
 
 _PLACEHOLDER = re.compile(r"<now(?:\s*([+-])\s*(\d+)\s*days?)?>")
 
@@ -186,7 +190,7 @@ def _section(text: str, heading: str) -> str:
 
 def test_readme_configuration_table_lists_every_variable_the_code_reads() -> None:
     root = DOCS.parent
-    sources = [root / "worker.py", *(root / "activities").glob("*.py"), *(root / "starter").glob("*.py")]
+    sources = [root / "worker.py", *(path for package in ENV_READERS for path in (root / package).glob("*.py"))]
     read = {name for path in sources for name in _ENV_NAME.findall(path.read_text(encoding="utf-8"))}
     assert "ORDERS_METRICS_ADDRESS" in read
     table = _section(README.read_text(encoding="utf-8"), "## Configuration")

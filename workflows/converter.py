@@ -15,7 +15,7 @@ parameters; a message with no payload or several never gets a type hint from
 the SDK. ``workflows/handlers.py`` therefore takes actions raw and checks
 the count itself before calling ``from_payload`` here.
 
-The same converter carries the payload codec (``workflows/codec.py``): every
+The same converter carries the payload codec (``ordersecurity/codec.py``): every
 payload is compressed and encrypted before it leaves the process, and failure
 messages and stack traces travel as an encoded payload too (Temporal keeps
 them in plain text otherwise). There is one ``data_converter``, so no entry
@@ -43,7 +43,7 @@ from temporalio.converter import (
     PayloadConverter,
 )
 
-from workflows.codec import EncryptionCodec, PayloadDecryptionError, arrived_plain
+from ordersecurity.codec import EncryptionCodec, PayloadDecryptionError, arrived_plain
 from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)

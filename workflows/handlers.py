@@ -21,7 +21,7 @@ is not exactly one valid model into that action's model carrying
 (a signal) or its validator refuses it (an update), and the order goes on.
 
 Each action still takes exactly one pydantic model: ``ACTION_MODELS`` says
-which, and ``starter/contract.py`` publishes the same table as JSON Schema.
+which, and ``orderclient/contract.py`` publishes the same table as JSON Schema.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -37,51 +37,16 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import names
+    from workflows.action_models import ACTION_MODELS as ACTION_MODELS  # order.py reads it here too
     from workflows.converter import decode_error, describe_payload, unvalidated
     from workflows.models import (
-        AcceptInput,
         Action,
         ActionResult,
-        AddNoteInput,
-        ApproveInput,
-        CancelInput,
-        DeliverInput,
-        ExtendDeadlineInput,
-        IssueConfirmationInput,
-        PaymentEventInput,
-        PaymentFailedInput,
-        PostUpdateInput,
-        ProvidePaymentMethodInput,
-        RecordPaymentInput,
-        RequestChangesInput,
-        RequestRevisionInput,
         StartOrderInput,
-        SupportRequestInput,
-        UpdateCustomerInput,
     )
 
 Via = Literal["signal", "update"]
 StartFn = TypeVar("StartFn", bound=Callable[..., Any])
-
-ACTION_MODELS: Final[dict[str, type[Action]]] = {
-    names.ADD_NOTE: AddNoteInput,
-    names.UPDATE_CUSTOMER: UpdateCustomerInput,
-    names.ISSUE_CONFIRMATION: IssueConfirmationInput,
-    names.APPROVE: ApproveInput,
-    names.REQUEST_CHANGES: RequestChangesInput,
-    names.RECORD_PAYMENT: RecordPaymentInput,
-    names.POST_UPDATE: PostUpdateInput,
-    names.DELIVER: DeliverInput,
-    names.ACCEPT: AcceptInput,
-    names.REQUEST_REVISION: RequestRevisionInput,
-    names.REQUEST_SUPPORT: SupportRequestInput,
-    names.CANCEL: CancelInput,
-    names.PROVIDE_PAYMENT_METHOD: ProvidePaymentMethodInput,
-    names.PAYMENT_FAILED: PaymentFailedInput,
-    names.PAYMENT_EVENT: PaymentEventInput,
-    names.EXTEND_DEADLINE: ExtendDeadlineInput,
-}
-"""The one model each action takes, by action name (the signal and update name)."""
 
 
 class ActionHandlers:

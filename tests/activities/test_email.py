@@ -21,7 +21,6 @@ from activities.config import Settings
 from activities.email import (
     EmailActivities,
     OutboxBackend,
-    OutgoingEmail,
     backend_from_settings,
     build_message,
     format_date,
@@ -33,6 +32,7 @@ from activities.email import (
     read_outbox_message,
     render,
 )
+from activities.outgoing import OutgoingEmail
 from tests.activities.email_samples import (
     CUSTOMER_EMAIL,
     ORDER_ID,

@@ -16,7 +16,7 @@ import pytest
 
 from activities.config import ConfigError, Settings
 from activities.email import INTERNAL_KINDS, render
-from activities.links import WrongActionLink, verify_link
+from ordersecurity.links import WrongActionLink, verify_link
 from tests.activities.email_samples import ORDER_ID, sample_context
 from workflows import names
 from workflows.models import MessageKind

@@ -25,7 +25,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.config import SENDGRID_MAX_TIMEOUT, ConfigError, Settings
-from activities.email import EmailActivities, OutboxBackend, OutgoingEmail, backend_from_settings, render
+from activities.email import EmailActivities, OutboxBackend, backend_from_settings, render
+from activities.outgoing import OutgoingEmail
 from activities.sendgrid_backend import (
     MAX_RATE_LIMIT_DELAY,
     SendGridBackend,

@@ -14,8 +14,8 @@ from starter.stripe_double import (
     StripeDouble,
     error_body,
     serve,
-    sign,
 )
+from starter.stripe_double_checkout import sign
 
 __all__ = [
     "API_VERSION",

@@ -31,12 +31,13 @@ from typing import IO, Any, Final
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
 
+from orderclient import connection
+from orderclient.client import OrderClient
+from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
 from starter import dev
-from starter.client import OrderClient
 from tests.doubles import sendgrid_api, stripe_api
 from tests.helpers import ALICE
-from workflows import connection, names
-from workflows.codec import KEYS_ENV, SWITCH_ENV
+from workflows import names
 from workflows.models import (
     AcceptInput,
     Action,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.doubles.stripe_api import StripeDouble
 from tests.faults import harness
 from tests.faults.harness import DevServer, DrivenOrder, WorkerProcess

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.doubles.sendgrid_api import SendGridDouble
 from tests.doubles.stripe_api import StripeDouble
 from tests.faults import harness

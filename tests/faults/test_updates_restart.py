@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from starter.client import ActionRejected, OrderClient, TemporalError
+from orderclient.client import ActionRejected, OrderClient, TemporalError
 from tests.faults import harness
 from tests.faults.harness import DevServer, WorkerProcess
 from workflows.models import AddNoteInput

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.doubles.stripe_api import StripeDouble
 from tests.faults import harness
 from tests.faults.harness import DevServer, DrivenOrder, WorkerProcess

@@ -28,11 +28,11 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
+from ordersecurity.codec import SWITCH_ENV
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import draft, eventually, start_order, start_time_skipping, view
 from worker import build_worker
 from workflows import names
-from workflows.codec import SWITCH_ENV
 from workflows.models import (
     AcceptInput,
     AddNoteInput,

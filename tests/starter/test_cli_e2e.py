@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from activities.email import message_sequence
-from workflows.codec import KEYS_ENV
+from ordersecurity.codec import KEYS_ENV
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -21,13 +21,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from activities.email import (
-    OutgoingEmail,
     build_message,
     list_outbox,
     message_id_for,
     message_sequence,
     outbox_filename,
 )
+from activities.outgoing import OutgoingEmail
 from starter import cli
 from workflows.converter import describe
 from workflows.models import (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from orderclient.contract import ACTION_MODELS, schemas
 from starter import cli
-from starter.contract import ACTION_MODELS, schemas
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -247,7 +247,8 @@ def test_card_ids_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _outbox(tmp_path: Path) -> Path:
-    from activities.email import OutboxBackend, OutgoingEmail
+    from activities.email import OutboxBackend
+    from activities.outgoing import OutgoingEmail
 
     backend = OutboxBackend(tmp_path)
     for n, (order, kind) in enumerate([("42", "contact_ack"), ("43", "contact_ack"), ("42", "payment_requested")], 1):

@@ -21,7 +21,7 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import draft, eventually, kinds, start_input
 from workflows import names

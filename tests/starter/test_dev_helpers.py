@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ordersecurity.codec import LOCAL_KEY_FILE, keys_from_environment, write_local_key
 from starter import dev
-from workflows.codec import LOCAL_KEY_FILE, keys_from_environment, write_local_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_tests_never_read_the_local_key_orders_dev_leaves_in_the_checkout(
     monkeypatch.chdir(tmp_path)
     assert write_local_key(LOCAL_KEY_FILE)  # as `orders dev` writes it
     assert keys_from_environment().origin != str(LOCAL_KEY_FILE)
-    probe = "from workflows.codec import keys_from_environment; print(keys_from_environment().origin)"
+    probe = "from ordersecurity.codec import keys_from_environment; print(keys_from_environment().origin)"
     ran = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from ordersecurity.codec import KEYS_ENV
 from starter import dev
 from tests.helpers import server_binary
-from workflows.codec import KEYS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = [sys.executable, "-c", "from starter.cli import run; run()"]

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from ordersecurity.codec import new_key_entry
 from tests.starter.test_cli_e2e import free_port
-from workflows.codec import new_key_entry
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from activities.config import Settings
 from tests.conftest import make_worker
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
-from tests.helpers import STRIPE_WEBHOOK_SECRET, start_order
+from tests.helpers import start_order
 
 
 @pytest.fixture
@@ -29,7 +29,6 @@ def stripe_settings(settings: Settings, stripe_api: StripeDouble) -> Settings:
         settings,
         stripe_api_key=TEST_API_KEY,
         stripe_api_base=stripe_api.url,
-        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
         stripe_timeout=5.0,
     )
 

@@ -12,7 +12,7 @@ starts, but the old one never records its continue-as-new, the query is never
 answered, and the task's time-skipping lock is never released: no timer is
 skipped again, so the year of support would pass in real time. A real server
 answers such a query from the closing run (see test_status_while_an_order_switches_runs
-in tests/starter/test_client.py, on the dev server)."""
+in tests/orderclient/test_client.py, on the dev server)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import CountingOutbox, draft, start_order
 from workflows import names

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.client import OrderClient
+from orderclient.client import OrderClient
 from tests.conftest import make_worker
 from tests.helpers import draft, eventually, finished, kinds, start_input, start_order
 from workflows import names

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from orderclient.contract import schemas
 from starter import cli
-from starter.contract import schemas
 from workflows.converter import describe
 from workflows.models import (
     AddNoteInput,

@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter.webhooks import WEBHOOK_PATH, create_app
+from orderweb.webhooks import WEBHOOK_PATH, create_app
 from tests.conftest import make_worker
 from tests.doubles.stripe_api import StripeDouble, sign
 from tests.helpers import STRIPE_CUSTOMER, card, eventually, issue, kinds, outbox, start_order, until, view

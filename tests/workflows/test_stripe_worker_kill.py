@@ -29,10 +29,10 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import draft, eventually, start_order, view
 from workflows import names
-from workflows.codec import KEYS_ENV, SWITCH_ENV
 from workflows.models import (
     ActionResult,
     ApproveInput,

@@ -1,0 +1,1188 @@
+"""``OrderClient``: a typed async client for Python web backends (and the CLI).
+
+    orders = await OrderClient.connect()            # envconfig, like the worker
+    started = await orders.start(StartOrderInput(...))
+    result = await orders.approve("42", ApproveInput(version=1, request_id="click-7f3a"))
+    result.status                                   # OrderStatus.AWAITING_PAYMENT
+
+Every action is an update that answers with the new status, or raises a typed
+exception (``ActionRejected`` with the order's reason, ``OrderNotFound``,
+``OrderClosed``, ``NoWorkerAvailable``...); ``send_signal`` sends the same
+action as a durable fire-and-forget signal instead. ``verify_link`` checks the
+signed tokens of the links in customer emails. Money never vanishes here: a
+payment for an order whose workflow has closed is reported to operations
+(``alert_money_not_counted``) before ``OrderClosed`` is raised. Like the CLI,
+this module never imports workflow code. See ``docs/integration.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import os
+import re
+import uuid
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from pydantic import ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, ResourceExhaustedCause, TaskQueueType
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure, WorkflowNotReadyFailure
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.config import Settings
+from orderclient import connection
+from orderclient.contract import ACTION_MODELS
+from ordersecurity import links
+from ordersecurity.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
+from ordersecurity.links import (
+    AUTHENTICATE,
+    ExpiredLink,
+    InvalidLink,
+    LinkClaims,
+    LinkSigningDisabled,
+    MalformedLink,
+    TamperedLink,
+    WrongActionLink,
+    WrongOrderLink,
+    form_nonce,
+    link_request_id,
+)
+from workflows import names, search
+from workflows.converter import describe
+from workflows.models import (
+    HISTORY_KINDS,
+    AcceptInput,
+    Action,
+    ActionResult,
+    AddNoteInput,
+    ApproveInput,
+    CancelInput,
+    ChargeAttempt,
+    Customer,
+    DeliverInput,
+    ExtendDeadlineInput,
+    HistoryKind,
+    HistoryPage,
+    HistoryPageInput,
+    IssueConfirmationInput,
+    MessageKind,
+    OrderStatus,
+    OrderView,
+    PaymentEventInput,
+    PaymentFailedInput,
+    PostUpdateInput,
+    ProvidePaymentMethodInput,
+    RecordPaymentInput,
+    RequestChangesInput,
+    RequestRevisionInput,
+    StartOrderInput,
+    SupportRequestInput,
+    UpdateCustomerInput,
+)
+
+__all__ = [
+    "AUTHENTICATE",
+    "ActionRejected",
+    "ExpiredLink",
+    "InvalidLink",
+    "InvalidListQuery",
+    "InvalidPayload",
+    "KeyMissingOnWorker",
+    "LinkClaims",
+    "LinkSigningDisabled",
+    "MalformedLink",
+    "MoneyAlert",
+    "NamespaceNotFound",
+    "NoWorkerAvailable",
+    "OrderBusy",
+    "OrderClient",
+    "OrderClosed",
+    "OrderError",
+    "OrderNotFound",
+    "OrderSummary",
+    "OrderUnavailable",
+    "SignalSent",
+    "StartResult",
+    "TamperedLink",
+    "TemporalError",
+    "TemporalUnreachable",
+    "UpdateAborted",
+    "WrongActionLink",
+    "WrongOrderLink",
+    "form_nonce",
+    "link_request_id",
+]
+
+CONNECT_TIMEOUT: Final = 10.0
+UPDATE_TIMEOUT: Final = timedelta(seconds=30)
+QUERY_TIMEOUT: Final = timedelta(seconds=10)
+# A query to an order that is busy can go unanswered for a while: Temporal holds
+# one query per workflow while its workflow task runs (history.MaxBufferedQueryCount
+# is 1) and answers RESOURCE_EXHAUSTED to the others, which the SDK retries after
+# 1 s, 2 s, 4 s...; the moment an order continues as new is two tasks in a row. So
+# while a worker is at work on the order, a query is asked again, of the run that
+# is current by then, up to this many times in all (docs/integration.md).
+QUERY_ATTEMPTS: Final = 3
+# An order takes no update for the moment it hands over to its next run (it would
+# overtake the signals waiting for that run): the same update is sent again, for
+# up to the update timeout, pausing a little longer each time up to a second.
+UPDATE_RETRY_PAUSE: Final = 0.1
+UPDATE_RETRY_PAUSE_MAX: Final = 1.0
+QUERY_RETRY_PAUSE: Final = 0.5
+# How far back from the newest event to look for the workflow task failure that
+# says a worker lacks a key (a failing task is retried without new events).
+MISSING_KEY_EVENTS: Final = 20
+# An update still unanswered after this many seconds has the order's history looked
+# at, then again as often: a worker without the key fails its task at once.
+KEY_CHECK_EVERY: Final = 2.0
+# Allowance for the client's clock against the server's when comparing their times.
+CLOCK_SKEW: Final = timedelta(seconds=1)
+
+NOT_COUNTED_ACTION: Final = "It was not counted. Refund it or agree a credit with the customer."
+"""What operations are asked to do about money an order could not take."""
+REFUND_FAILED_ACTION: Final = (
+    "The customer has not got this money back. Refund it another way, or agree a credit with the customer."
+)
+
+log = logging.getLogger("orders.client")
+
+Operation = Literal["start", "update", "signal", "query", "list"]
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+
+class OrderError(Exception):
+    """Base of every error OrderClient raises (signed-link errors are ``InvalidLink``)."""
+
+    def __init__(self, message: str, *, order_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.order_id = order_id
+
+
+class TemporalUnreachable(OrderError):
+    """The Temporal frontend cannot be reached (``address`` is set when connecting failed)."""
+
+    def __init__(self, message: str, *, address: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.address = address
+        self.detail = detail
+
+
+class NamespaceNotFound(OrderError):
+    """The configured Temporal namespace does not exist."""
+
+
+class OrderNotFound(OrderError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order {order_id}", order_id=order_id)
+
+
+class ActionRejected(OrderError):
+    """The order refused the action; ``reason`` says why, in the workflow's words."""
+
+    def __init__(self, order_id: str, action: str, reason: str) -> None:
+        super().__init__(reason, order_id=order_id)
+        self.action = action
+        self.reason = reason
+
+
+class OrderClosed(ActionRejected):
+    """The order's workflow has closed (completed, cancelled, expired, terminated): it accepts no more actions.
+
+    For ``record_payment`` operations have already been sent a
+    ``payment_needs_review`` notice when this is raised (``alert`` says which
+    one; None when it could not be sent, and the failure was logged).
+    """
+
+    def __init__(self, order_id: str, action: str) -> None:
+        super().__init__(order_id, action, "the order is closed and accepts no more actions")
+        self.alert: MoneyAlert | None = None
+
+
+class InvalidPayload(ActionRejected):
+    """The payload did not validate against the action's model; nothing was sent."""
+
+
+class NoWorkerAvailable(OrderError):
+    """No worker answered an update (or a query) in time.
+
+    The update is **not lost**: Temporal keeps it and the order applies it when
+    a worker starts. So do not resend it under a new request id. To retry
+    safely, resend the same action with the **same** ``request_id``, as an
+    update or with ``send_signal``: the order applies an (action, request id)
+    at most once, whichever copy arrives first.
+    """
+
+    def __init__(self, order_id: str | None, operation: Operation, timeout: timedelta) -> None:
+        seconds = int(timeout.total_seconds())
+        super().__init__(f"no worker answered within {seconds} s", order_id=order_id)
+        self.operation = operation
+        self.timeout = timeout
+
+
+class OrderUnavailable(OrderError):
+    """The order exists but cannot answer now (a failing workflow task, a failed query,
+    or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
+
+
+class KeyMissingOnWorker(OrderUnavailable):
+    """The worker cannot decrypt a payload of this order: it lacks the key ``key_id``.
+
+    The order is unharmed and waits: Temporal keeps retrying its workflow task,
+    and an update sent meanwhile stays admitted and is applied once a worker has
+    the key. Add the key to every worker's ``ORDERS_ENCRYPTION_KEYS``; to retry,
+    resend with the same ``request_id`` (see ``NoWorkerAvailable``).
+    """
+
+    def __init__(self, order_id: str, key_id: str) -> None:
+        super().__init__(
+            f"the worker cannot decrypt this order: key id {key_id!r} is not in its {KEYS_ENV} (add it to every "
+            "worker's keys; the order waits meanwhile, and applies an update sent now once a worker has the key)",
+            order_id=order_id,
+        )
+        self.key_id = key_id
+
+
+class OrderBusy(OrderUnavailable):
+    """The order did not take an update while it moved on to a new run of its
+    history (continue-as-new), asked again for as long as the update timeout."""
+
+
+class UpdateAborted(OrderBusy):
+    """Temporal aborted the update before the order answered it, for as long as
+    the update timeout (it was sent again meanwhile, with the same request id).
+
+    The server does this when the run the update reached continues as new, when
+    the workflow task that carried it fails, and when the server restarts
+    (``aborted_update``). The order applies one request id once, so sending
+    the same action again with the same ``request_id`` is safe.
+    """
+
+
+class InvalidListQuery(OrderError, ValueError):
+    """A status or list filter Temporal's visibility refused."""
+
+
+class TemporalError(OrderError):
+    """Anything else Temporal refused; ``status`` is the gRPC status."""
+
+    def __init__(self, message: str, *, order_id: str | None = None, status: RPCStatusCode | None = None) -> None:
+        super().__init__(message, order_id=order_id)
+        self.status = status
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartResult:
+    order_id: str
+    workflow_id: str
+    existing: bool
+    """True when the order id was already taken: the existing order was kept as it is."""
+
+
+@dataclass(frozen=True)
+class SignalSent:
+    order_id: str
+    action: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """One row of ``list``: from search attributes, no query to the worker."""
+
+    order_id: str
+    workflow_id: str
+    status: OrderStatus | None
+    workflow_status: str | None
+    started_at: datetime
+    next_deadline: datetime | None
+    total: float | None
+    currency: str | None
+    revision: int | None
+
+
+# --------------------------------------------------------------------------
+# What operators see in the Temporal UI for a new order
+# --------------------------------------------------------------------------
+
+_EMAIL_LIKE = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+def _scrub(text: str, customer: Customer) -> str:
+    """Drop email addresses (and the customer's phone) from text shown to operators."""
+    text = _EMAIL_LIKE.sub("[email]", text)
+    if customer.phone:
+        text = text.replace(customer.phone, "[phone]")
+    return text
+
+
+def _excerpt(text: str, limit: int) -> str:
+    one_line = " ".join(text.split())
+    if len(one_line) <= limit:
+        return one_line
+    cut = one_line[: limit - 1].rsplit(" ", 1)[0] or one_line[: limit - 1]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def order_summary(start: StartOrderInput) -> str:
+    """The UI's one-line summary: ``Order 42 for ACME Ltd: We need our booking website…``.
+
+    The company (or the name) and the first words of the request; never the
+    email address.
+    """
+    who = start.customer.company or start.customer.name
+    return f"Order {start.order_id} for {_excerpt(who, 40)}: {_excerpt(_scrub(start.message, start.customer), 80)}"
+
+
+def order_details(start: StartOrderInput) -> str:
+    """The UI's static details, in markdown: who, through which channel, and what they asked."""
+    customer = start.customer
+    who = customer.name + (f", {customer.company}" if customer.company else "")
+    lines = [
+        f"- **Customer:** {who}",
+        f"- **Channel:** {start.channel.value.replace('_', ' ')}",
+    ]
+    if customer.customer_ref:
+        lines.append(f"- **Customer ref:** {customer.customer_ref}")
+    message = _excerpt(_scrub(start.message, customer), 500)
+    return "\n".join(lines) + "\n\n**First message:**\n\n> " + message
+
+
+# --------------------------------------------------------------------------
+# Listing
+# --------------------------------------------------------------------------
+
+
+def list_query(status: OrderStatus | str | None = None) -> str:
+    """The visibility query of ``list``; ``ValueError`` for an unknown status."""
+    query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
+    if status is not None:
+        try:
+            value = OrderStatus(str(status).upper()).value
+        except ValueError:
+            known = ", ".join(s.value for s in OrderStatus)
+            raise ValueError(f"unknown status {status!r}; one of {known}") from None
+        query += f" AND {search.ORDER_STATUS.name} = '{value}'"
+    return query
+
+
+def _status_or_none(value: str | None) -> OrderStatus | None:
+    try:
+        return OrderStatus(value) if value else None
+    except ValueError:
+        return None
+
+
+def _wire(payload: Action) -> dict[str, Any]:
+    """What goes to the order: only the fields the caller gave (and the request id).
+
+    A field left out is not sent as ``null``: ``update_customer`` with only a
+    new email must not carry ``"name": null``. The order fills in each model's
+    defaults itself.
+    """
+    return payload.model_dump(mode="json", exclude_unset=True)
+
+
+# --------------------------------------------------------------------------
+# Money for an order whose workflow has closed
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoneyAlert:
+    """The ``payment_needs_review`` notice sent to operations about money no order counted."""
+
+    order_id: str
+    reason: str
+    message_key: str
+
+
+def is_money(payload: RecordPaymentInput | PaymentEventInput) -> bool:
+    """A payment received, or a refund that failed: money someone must act on."""
+    return isinstance(payload, RecordPaymentInput) or payload.event == "refund_failed"
+
+
+async def _start_input(client: Client, handle: WorkflowHandle[Any, Any]) -> StartOrderInput | None:
+    """The order's start input, from the first event of its history (needs no worker)."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        decoded = await client.data_converter.decode(payloads, [StartOrderInput])
+        start = decoded[0] if decoded else None
+        # The lenient converter marks an input that did not validate.
+        if isinstance(start, StartOrderInput) and getattr(start, "_decode_error", None) is None:
+            return start
+        return None
+    return None
+
+
+async def alert_money_not_counted(
+    client: Client,
+    settings: Settings,
+    order_id: str,
+    money: RecordPaymentInput | PaymentEventInput,
+    *,
+    message_key: str | None = None,
+) -> MoneyAlert:
+    """Tell operations about a payment (or a failed refund) that reached no running order.
+
+    For the webhook receiver and ``OrderClient``: the order's workflow has
+    closed (or never existed), so no workflow can hold the money or send the
+    notice. Sends the ``payment_needs_review`` email to ``ORDERS_OPS_EMAIL``
+    through the configured backend (``activities.email.alert_operations``),
+    naming the order, the amount, the currency, the provider's id and why it
+    was not counted. ``message_key`` defaults to one per (order, action,
+    request id), so a retried call sends no second outbox file.
+    """
+    from activities.email import alert_operations
+
+    handle = client.get_workflow_handle(names.workflow_id(order_id))
+    order: dict[str, Any] = {
+        "order_id": order_id,
+        "status": "unknown",
+        "total": None,
+        "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
+    }
+    currency: str | None = None
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        closed = f"no order {order_id} exists"
+    else:
+        workflow_status = described.status.name if described.status else "CLOSED"
+        closed = f"the order's workflow has closed ({workflow_status})"
+        attrs = described.typed_search_attributes
+        order["status"] = attrs.get(search.ORDER_STATUS) or workflow_status
+        total = attrs.get(search.ORDER_TOTAL)
+        order["total"] = f"{total:.2f}" if total is not None else None
+        currency = attrs.get(search.ORDER_CURRENCY)
+        try:
+            start = await _start_input(client, handle)
+        except (RPCError, ValueError, TypeError):  # the notice matters more than the customer's name
+            start = None
+        if start is not None:
+            order["customer"] = start.customer.model_dump(mode="json")
+    if isinstance(money, RecordPaymentInput):
+        action, method, what = names.RECORD_PAYMENT, money.method.value, "payment"
+        reason, todo = closed, NOT_COUNTED_ACTION
+        at = money.received_at
+        payment_currency = money.currency or currency
+    else:
+        action, method, what = names.PAYMENT_EVENT, "stripe refund", "failed refund"
+        reason = f"a refund failed ({money.detail or 'no reason given'}) and {closed}"
+        todo, at, payment_currency = REFUND_FAILED_ACTION, None, currency
+    amount = money.amount if money.amount is not None else Decimal("0.00")
+    payment_currency = payment_currency or currency or "EUR"
+    context = {
+        "order": order,
+        "payment": {
+            "amount": str(amount),
+            "currency": payment_currency,
+            "method": method,
+            "reference": money.reference,
+            "at": (at or datetime.now(UTC)).isoformat(),
+        },
+        "currency": currency or payment_currency,
+        "reason": reason,
+        "action": todo,
+    }
+    key = message_key or f"order-{order_id}:ops-alert:{action}:{money.request_id or money.reference}"
+    await asyncio.to_thread(
+        alert_operations, settings, order_id, MessageKind.PAYMENT_NEEDS_REVIEW, context, message_key=key
+    )
+    log.warning(
+        "%s %s %s (%s) for order %s was not counted: %s; operations were told",
+        what,
+        payment_currency,
+        amount,
+        money.reference,
+        order_id,
+        reason,
+    )
+    return MoneyAlert(order_id=order_id, reason=reason, message_key=key)
+
+
+# --------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------
+
+
+# What Temporal answers for an update it aborted before the order answered it
+# (server 1.32, service/history/workflow/update: abort_reason.go and
+# errors_failures.go). Each is safe to send again with the same request id.
+UNPROCESSED_UPDATE: Final = "UnprocessedUpdate"
+"""A workflow task completed without the update (a speculative task lost in a server restart): never applied."""
+ACCEPTED_THEN_CLOSED: Final = "AcceptedUpdateCompletedWorkflow"
+"""The run closed (continued as new) between accepting and completing it; its request id decides on a resend."""
+_ABORTED_BY_SERVER: Final = ("workflow update was aborted", "update registry was cleared")
+"""UNAVAILABLE (AbortedByServerErr, registryClearedErr): the server lost its in-memory updates, as in a restart."""
+
+
+def aborted_update(error: BaseException) -> str | None:
+    """Why Temporal aborted an update before the order answered it, or None for any other error.
+
+    Precisely these, nothing else:
+
+    - ``RESOURCE_EXHAUSTED`` with cause ``BUSY_WORKFLOW`` ("workflow is closing"): the
+      run continued as new while the update waited (the SDK's own retries ran out);
+    - ``WorkflowNotReady``: the workflow task that carried it failed (a continue-as-new
+      the server refused with ``UNHANDLED_COMMAND``), so the server aborted it;
+    - ``UNAVAILABLE`` "workflow update was aborted" / "update registry was cleared",
+      and ``NOT_FOUND`` "aborted by closing workflow": aborted as the run closed or the
+      server restarted (a resend reaches the next run, or learns that the order closed);
+    - the update failed with ``UnprocessedUpdate`` ("wasn't processed by worker") or
+      ``AcceptedUpdateCompletedWorkflow``: the order never saw it, or its run closed
+      before answering.
+    """
+    if isinstance(error, WorkflowUpdateFailedError):
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in (UNPROCESSED_UPDATE, ACCEPTED_THEN_CLOSED):
+            return cause.message
+        return None
+    if not isinstance(error, RPCError):
+        return None
+    text = error.message.lower()
+    if error.status == RPCStatusCode.UNAVAILABLE:
+        return error.message if any(part in text for part in _ABORTED_BY_SERVER) else None
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return error.message if "aborted by closing workflow" in text else None
+    for detail in _details(error):
+        if detail.Is(WorkflowNotReadyFailure.DESCRIPTOR):
+            return error.message
+        if detail.Is(ResourceExhaustedFailure.DESCRIPTOR):
+            exhausted = ResourceExhaustedFailure()
+            detail.Unpack(exhausted)
+            if exhausted.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW:
+                return error.message
+    return None
+
+
+def _details(error: RPCError) -> builtins.list[Any]:
+    try:
+        return builtins.list(error.grpc_status.details)
+    except Exception:  # an answer without a parsable status: no details to go on
+        return []
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Read the outcome of an update call given up on, so that asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _maybe_busy(error: OrderError) -> bool:
+    """A query error a busy order can cause: no answer in time, Temporal's query
+    buffer full (RESOURCE_EXHAUSTED), or a workflow task refused a moment ago
+    (the continue-as-new a signal overtook counts as a failed attempt)."""
+    if isinstance(error, NoWorkerAvailable):
+        return True
+    if isinstance(error, TemporalError):
+        return error.status is RPCStatusCode.RESOURCE_EXHAUSTED
+    return "workflow task is failing" in error.message
+
+
+class OrderClient:
+    """Start orders, act on them and read them, with typed results and errors."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str | None = None,
+        link_secret: str | None = None,
+        update_timeout: timedelta = UPDATE_TIMEOUT,
+        query_timeout: timedelta = QUERY_TIMEOUT,
+        settings: Settings | None = None,
+    ) -> None:
+        """Wrap a connected client. It must use ``workflows.converter.data_converter``
+        (``orderclient.connection.connect`` does). ``link_secret`` defaults to
+        ``ORDERS_LINK_SECRET``. ``settings`` (default: ``Settings.from_env()``,
+        read when first needed) choose the email backend and ``ORDERS_OPS_EMAIL``
+        for the notice about a payment to a closed order.
+
+        Raises ``ordersecurity.codec.EncryptionRequired`` when the client's codec
+        reads the environment and there is no key (and ``ORDERS_ENCRYPTION`` is
+        not ``off``): an order client never sends personal data in clear text."""
+        codec = client.data_converter.payload_codec
+        if isinstance(codec, EncryptionCodec) and codec.reads_environment:
+            require_encryption()
+        self._client = client
+        self._task_queue = task_queue or connection.task_queue()
+        self._link_secret = link_secret or os.environ.get(links.SECRET_ENV) or None
+        self._update_timeout = update_timeout
+        self._query_timeout = query_timeout
+        self._settings = settings
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str | None = None,
+        namespace: str | None = None,
+        *,
+        task_queue: str | None = None,
+        link_secret: str | None = None,
+        runtime: Runtime | None = None,
+        timeout: float = CONNECT_TIMEOUT,
+        update_timeout: timedelta = UPDATE_TIMEOUT,
+        settings: Settings | None = None,
+    ) -> OrderClient:
+        """Connect as the worker does: envconfig (``TEMPORAL_ADDRESS``...), then the arguments."""
+        target = str(connection.connect_config(address, namespace)["target_host"])
+        try:
+            client = await asyncio.wait_for(connection.connect(address, namespace, runtime), timeout)
+        except (RuntimeError, RPCError, TimeoutError, OSError) as error:
+            raise TemporalUnreachable(
+                f"cannot reach Temporal at {target}: {error}", address=target, detail=str(error)
+            ) from None
+        return cls(
+            client, task_queue=task_queue, link_secret=link_secret, update_timeout=update_timeout, settings=settings
+        )
+
+    @property
+    def client(self) -> Client:
+        """The underlying Temporal client."""
+        return self._client
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
+    def handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(names.workflow_id(order_id))
+
+    # ------------------------------------------------------------------
+    # Starting
+    # ------------------------------------------------------------------
+
+    async def start(self, request: StartOrderInput | Mapping[str, Any]) -> StartResult:
+        """Start an order; idempotent on the order id (an existing order is kept)."""
+        start = self._validated_start(request)
+        workflow_id = names.workflow_id(start.order_id)
+        existing = False
+        with self._errors(start.order_id, "start"):
+            try:
+                handle: WorkflowHandle[Any, Any] = await self._client.start_workflow(
+                    names.WORKFLOW_TYPE,
+                    start,
+                    id=workflow_id,
+                    task_queue=self._task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=search.initial(OrderStatus.DISCUSSING.value, start.customer.customer_ref),
+                    static_summary=order_summary(start),
+                    static_details=order_details(start),
+                )
+                # With USE_EXISTING the server answers with the running order's
+                # run; only the raw response tells whether this call started it.
+                response = getattr(handle, "_start_workflow_response", None)
+                existing = response is not None and not getattr(response, "started", True)
+            except WorkflowAlreadyStartedError:
+                existing = True  # a closed order with this id
+        return StartResult(order_id=start.order_id, workflow_id=workflow_id, existing=existing)
+
+    @staticmethod
+    def _validated_start(request: StartOrderInput | Mapping[str, Any]) -> StartOrderInput:
+        if isinstance(request, StartOrderInput):
+            return request
+        try:
+            return StartOrderInput.model_validate(request)
+        except ValidationError as error:
+            order_id = str(request.get("order_id") or "")
+            raise InvalidPayload(order_id, "start", f"invalid start payload: {describe(error)}") from None
+
+    # ------------------------------------------------------------------
+    # Acting: an update that answers, or a signal that is queued
+    # ------------------------------------------------------------------
+
+    async def update(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> ActionResult:
+        """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
+        payload = self._payload(order_id, action, request)
+        handle = self.handle(order_id)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._update_timeout.total_seconds()
+        pause = UPDATE_RETRY_PAUSE
+        resent = False
+        while True:
+            try:
+                with self._errors(order_id, "update", action):
+                    # Without a worker the server answers "admitted" and the SDK asks
+                    # again, so the whole wait needs its own limit. The update stays
+                    # admitted after that: see NoWorkerAvailable. A resend gets what is
+                    # left of the update timeout, not a new one.
+                    left = max(give_up - loop.time(), UPDATE_RETRY_PAUSE_MAX)
+                    async with asyncio.timeout(left):
+                        call = handle.execute_update(
+                            action, _wire(payload), result_type=ActionResult, rpc_timeout=timedelta(seconds=left)
+                        )
+                        result: ActionResult = await self._unless_key_missing(order_id, call)
+                if resent and not result.applied and not result.message:
+                    # "Already applied" to a resend: the attempt Temporal aborted had reached
+                    # the order after all, so this call did apply the action, once.
+                    return result.model_copy(update={"applied": True})
+                return result
+            except OrderClosed as closed:
+                await self._report_money_to_closed_order(closed, payload)
+                raise
+            except NoWorkerAvailable:
+                await self._raise_if_key_missing(order_id)
+                raise
+            except OrderBusy:
+                if asyncio.get_running_loop().time() + pause > give_up:
+                    raise
+            # The same payload and request id: applied once, however many times it is sent.
+            resent = True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, UPDATE_RETRY_PAUSE_MAX)
+
+    async def send_signal(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> SignalSent:
+        """Send the action as a durable signal: queued even when no worker runs.
+
+        The order applies it later; an invalid one is recorded under ``rejected``
+        in ``status`` rather than raised here.
+        """
+        payload = self._payload(order_id, action, request)
+        try:
+            with self._errors(order_id, "signal", action):
+                await self.handle(order_id).signal(action, _wire(payload))
+        except OrderClosed as closed:
+            await self._report_money_to_closed_order(closed, payload)
+            raise
+        assert payload.request_id is not None
+        return SignalSent(order_id=order_id, action=action, request_id=payload.request_id)
+
+    async def _report_money_to_closed_order(self, closed: OrderClosed, payload: Action) -> None:
+        """Money sent to a closed order is never dropped in silence: operations hear of it."""
+        if not isinstance(payload, RecordPaymentInput | PaymentEventInput) or not is_money(payload):
+            return
+        assert closed.order_id is not None
+        try:
+            if self._settings is None:
+                self._settings = Settings.from_env()
+            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.order_id, payload)
+        except Exception:  # the caller still learns the order is closed; the log says the rest
+            log.exception(
+                "order %s is closed and operations could NOT be told about %s %s",
+                closed.order_id,
+                type(payload).__name__,
+                payload.reference,
+            )
+
+    @staticmethod
+    def _payload(order_id: str, action: str, request: Action | Mapping[str, Any]) -> Action:
+        model = ACTION_MODELS.get(action)
+        if model is None:
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(names.ACTIONS)}")
+        if isinstance(request, Action):
+            if not isinstance(request, model):
+                raise TypeError(f"{action} takes {model.__name__}, not {type(request).__name__}")
+            payload: Action = request
+        else:
+            try:
+                payload = model.model_validate(request)
+            except ValidationError as error:
+                raise InvalidPayload(order_id, action, f"invalid {action} payload: {describe(error)}") from None
+        if payload.request_id is None:
+            # Pass your own request id to make retries safe; this one only labels the call.
+            payload = payload.model_copy(update={"request_id": uuid.uuid4().hex})
+        return payload
+
+    async def add_note(self, order_id: str, request: AddNoteInput) -> ActionResult:
+        return await self.update(order_id, names.ADD_NOTE, request)
+
+    async def update_customer(self, order_id: str, request: UpdateCustomerInput) -> ActionResult:
+        return await self.update(order_id, names.UPDATE_CUSTOMER, request)
+
+    async def issue_confirmation(self, order_id: str, request: IssueConfirmationInput) -> ActionResult:
+        return await self.update(order_id, names.ISSUE_CONFIRMATION, request)
+
+    async def approve(self, order_id: str, request: ApproveInput) -> ActionResult:
+        return await self.update(order_id, names.APPROVE, request)
+
+    async def request_changes(self, order_id: str, request: RequestChangesInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_CHANGES, request)
+
+    async def record_payment(self, order_id: str, request: RecordPaymentInput) -> ActionResult:
+        return await self.update(order_id, names.RECORD_PAYMENT, request)
+
+    async def post_update(self, order_id: str, request: PostUpdateInput) -> ActionResult:
+        return await self.update(order_id, names.POST_UPDATE, request)
+
+    async def deliver(self, order_id: str, request: DeliverInput) -> ActionResult:
+        return await self.update(order_id, names.DELIVER, request)
+
+    async def accept(self, order_id: str, request: AcceptInput | None = None) -> ActionResult:
+        return await self.update(order_id, names.ACCEPT, request or AcceptInput())
+
+    async def request_revision(self, order_id: str, request: RequestRevisionInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_REVISION, request)
+
+    async def request_support(self, order_id: str, request: SupportRequestInput) -> ActionResult:
+        return await self.update(order_id, names.REQUEST_SUPPORT, request)
+
+    async def cancel(self, order_id: str, request: CancelInput) -> ActionResult:
+        return await self.update(order_id, names.CANCEL, request)
+
+    async def provide_payment_method(self, order_id: str, request: ProvidePaymentMethodInput) -> ActionResult:
+        return await self.update(order_id, names.PROVIDE_PAYMENT_METHOD, request)
+
+    async def payment_failed(self, order_id: str, request: PaymentFailedInput) -> ActionResult:
+        return await self.update(order_id, names.PAYMENT_FAILED, request)
+
+    async def payment_event(self, order_id: str, request: PaymentEventInput) -> ActionResult:
+        return await self.update(order_id, names.PAYMENT_EVENT, request)
+
+    async def extend_deadline(self, order_id: str, request: ExtendDeadlineInput) -> ActionResult:
+        return await self.update(order_id, names.EXTEND_DEADLINE, request)
+
+    # ------------------------------------------------------------------
+    # Reading
+    # ------------------------------------------------------------------
+
+    async def status(self, order_id: str) -> OrderView:
+        """The whole order, from the ``status`` query (needs a worker).
+
+        Asked again, of the run that is current by then, while the order is busy
+        (see ``QUERY_ATTEMPTS``); a worker that is missing is reported at once.
+        """
+        view: OrderView = await self._query(order_id, self.handle(order_id), names.STATUS_QUERY, result_type=OrderView)
+        return view
+
+    async def charge_outcome(
+        self, order_id: str, after: int, timeout: timedelta, poll: float = 0.3
+    ) -> ChargeAttempt | None:
+        """The first card charge attempt numbered above ``after``, once the order has recorded it.
+
+        ``provide_payment_method`` is applied at once and the charge runs after
+        it, as an activity; this is how a caller learns what the charge did.
+        ``None`` when nothing was recorded within ``timeout``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            view = await self.status(order_id)
+            attempt = next((a for a in view.charge_attempts if a.attempt > after), None)
+            if attempt is not None or loop.time() >= deadline:
+                return attempt
+            await asyncio.sleep(poll)
+
+    async def status_in_full(self, order_id: str) -> OrderView:
+        """The whole order with every entry of its long lists, however long it lived.
+
+        The ``status`` answer keeps the recent part of each list; the rest is
+        read page by page (``history_page``), from earlier runs too when the
+        order continued as new: those closed runs are queried by run id.
+        """
+        view = await self.status(order_id)
+        if not view.older:
+            return view
+        full: dict[str, Any] = {
+            kind: await self.history(order_id, kind) for kind in HISTORY_KINDS if kind in view.older
+        }
+        return OrderView.model_validate({**view.model_dump(mode="json"), **full, "older": {}})
+
+    async def history(self, order_id: str, kind: HistoryKind) -> builtins.list[dict[str, Any]]:
+        """Every entry of one long list of the order (as JSON), oldest first."""
+        pages: builtins.list[builtins.list[dict[str, Any]]] = []
+        run_id: str | None = None
+        wanted_below: int | None = None
+        while True:
+            handle = self._client.get_workflow_handle(names.workflow_id(order_id), run_id=run_id)
+            entries, held_from = await self._pages(order_id, handle, kind, wanted_below)
+            pages.append(entries)
+            if held_from == 0:
+                break
+            wanted_below = held_from
+            run_id = await self._previous_run(order_id, handle)
+            if run_id is None:
+                break
+        return [entry for page in reversed(pages) for entry in page]
+
+    async def _pages(
+        self, order_id: str, handle: WorkflowHandle[Any, Any], kind: HistoryKind, below: int | None
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        entries: builtins.list[dict[str, Any]] = []
+        start = 0
+        while True:
+            page: HistoryPage = await self._query(
+                order_id,
+                handle,
+                names.HISTORY_PAGE_QUERY,
+                HistoryPageInput(kind=kind, start=start, limit=200),
+                result_type=HistoryPage,
+            )
+            end = below if below is not None else page.total
+            entries += page.items[: max(0, end - page.start)]
+            start = page.start + len(page.items)
+            if not page.items or start >= end:
+                return entries, page.held_from
+
+    async def _query(
+        self, order_id: str, handle: WorkflowHandle[Any, Any], query: str, *args: Any, result_type: type
+    ) -> Any:
+        """One query, asked up to ``QUERY_ATTEMPTS`` times while the order is busy.
+
+        A handle without a run id reaches the current run on each attempt, so a
+        query that met the order as it continued as new is answered by the new run.
+        """
+        attempt = 1
+        while True:
+            asked_at = datetime.now(UTC)
+            try:
+                with self._errors(order_id, "query"):
+                    async with asyncio.timeout(self._query_timeout.total_seconds() + 2):
+                        return await handle.query(
+                            query, *args, result_type=result_type, rpc_timeout=self._query_timeout
+                        )
+            except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
+                await self._raise_if_key_missing(order_id)
+                if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
+                    raise
+                if attempt >= QUERY_ATTEMPTS:
+                    if isinstance(error, OrderUnavailable):
+                        raise  # its workflow task is failing: the worker's log says why
+                    raise OrderUnavailable(
+                        f"order {order_id} did not answer {attempt} queries in a row ({error.message}) while "
+                        "a worker was at work on it: it is busy, with a burst of actions or while it continues "
+                        "as new. Try again; if it persists, see the worker's log",
+                        order_id=order_id,
+                    ) from None
+                log.info(
+                    "order %s did not answer (%s); asking again (attempt %d)", order_id, error.message, attempt + 1
+                )
+            await asyncio.sleep(QUERY_RETRY_PAUSE * attempt)
+            attempt += 1
+
+    async def _busy(self, order_id: str, since: datetime) -> bool:
+        """Whether a worker was at work on the open order while a query went unanswered.
+
+        A worker polls the order's task queue, and the order either started a new
+        run ``since`` then, or has a workflow task that a worker took, or that was
+        scheduled only since then. A task left waiting longer means no worker
+        takes it: that is ``NoWorkerAvailable``, reported without asking again.
+        """
+        try:
+            described = await self.handle(order_id).describe(rpc_timeout=self._query_timeout)
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                return False
+            raw = described.raw_description
+            queue = raw.execution_config.task_queue.name or self._task_queue
+            polled = await self._client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self._client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                ),
+                timeout=self._query_timeout,
+            )
+        except RPCError:
+            return False
+        if not polled.pollers:
+            return False
+        if described.start_time is not None and described.start_time >= since:
+            return True  # it continued as new meanwhile
+        if not raw.HasField("pending_workflow_task"):
+            return False
+        task = raw.pending_workflow_task
+        started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+        return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
+
+    async def _unless_key_missing(self, order_id: str, call: Coroutine[Any, Any, ActionResult]) -> ActionResult:
+        """``call``'s answer; while it waits, every ``KEY_CHECK_EVERY`` seconds a look at
+        whether the order's workflow task fails for a missing key, so that the caller
+        learns it at once (``KeyMissingOnWorker``) rather than at the update timeout."""
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(_retrieve)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEY_CHECK_EVERY)
+                if done:
+                    return task.result()
+                await self._raise_if_key_missing(order_id)
+        finally:
+            task.cancel()  # if still waiting: the update stays admitted at the server (see KeyMissingOnWorker)
+
+    async def _raise_if_key_missing(self, order_id: str) -> None:
+        """``KeyMissingOnWorker`` if the order's workflow task is failing because the
+        worker lacks a key; called when the order did not answer, to say why.
+
+        The newest workflow-task outcome in the history tells: a failure whose
+        message is a ``PayloadDecryptionError`` for a missing key (only the first
+        failed attempt is recorded, and nothing has completed since).
+        """
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self._client.namespace,
+            execution=WorkflowExecution(workflow_id=names.workflow_id(order_id)),
+            maximum_page_size=MISSING_KEY_EVENTS,
+        )
+        try:
+            response = await self._client.workflow_service.get_workflow_execution_history_reverse(
+                request, timeout=self._query_timeout
+            )
+        except RPCError:
+            return  # the caller's own error says enough
+        for event in response.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failure = event.workflow_task_failed_event_attributes.failure
+                key_id = (
+                    missing_key_id(failure.message)
+                    if failure.application_failure_info.type == PayloadDecryptionError.__name__
+                    else None
+                )
+                if key_id is not None:
+                    raise KeyMissingOnWorker(order_id, key_id)
+                return
+
+    async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
+        with self._errors(order_id, "query"):
+            async for event in handle.fetch_history_events():
+                previous = event.workflow_execution_started_event_attributes.continued_execution_run_id
+                return previous or None
+        return None
+
+    # ------------------------------------------------------------------
+    # Signed links
+    # ------------------------------------------------------------------
+
+    def verify_link(
+        self,
+        token: str,
+        *,
+        order_id: str,
+        action: str | None = None,
+        version: int | None = None,
+        now: datetime | None = None,
+    ) -> LinkClaims:
+        """The claims of a link token from a customer email, checked against ``order_id``.
+
+        The token's page must be a known one; ``action`` (``names.APPROVE``...,
+        or ``AUTHENTICATE``) and ``version`` are checked when given. Leave
+        ``action`` out only to open the page; verify again with the action the
+        customer chose. Send the action with ``link_request_id(token, nonce)``
+        (a nonce per rendered form) and, for a delivery link, with
+        ``round=claims.version``.
+        Raises an ``InvalidLink`` subclass: ``MalformedLink``, ``TamperedLink``,
+        ``ExpiredLink``, ``WrongOrderLink`` (a token replayed for another order),
+        ``WrongActionLink``, or ``LinkSigningDisabled`` when no secret is set.
+        """
+        if not self._link_secret:
+            raise LinkSigningDisabled(f"link signing is off: set {links.SECRET_ENV}")
+        return links.verify_link(
+            self._link_secret,
+            token,
+            now=now or datetime.now(UTC),
+            order_id=order_id,
+            action=action,
+            version=version,
+        )
+
+    # ------------------------------------------------------------------
+    # Errors: the one place Temporal's exceptions become typed ones
+    # ------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, order_id: str, operation: Operation, action: str = "") -> Iterator[None]:
+        try:
+            yield
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            aborted = aborted_update(error) if operation == "update" else None
+            if aborted is not None:
+                raise UpdateAborted(
+                    f"order {order_id} did not answer {action}: Temporal aborted it ({aborted})", order_id=order_id
+                ) from None
+            if isinstance(error, RPCError):
+                raise self._rpc_error(order_id, operation, action, error) from None
+            cause = error.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            if isinstance(cause, ApplicationError) and cause.type == names.ORDER_BUSY_ERROR:
+                raise OrderBusy(f"order {order_id} did not take {action}: {reason}", order_id=order_id) from None
+            raise ActionRejected(order_id, action, reason) from None
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            timeout = self._query_timeout if operation == "query" else self._update_timeout
+            raise NoWorkerAvailable(order_id, operation, timeout) from None
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+            raise OrderUnavailable(f"order {order_id} could not answer: {error}", order_id=order_id) from None
+
+    def _rpc_error(self, order_id: str, operation: Operation, action: str, error: RPCError) -> OrderError:
+        text = error.message.lower()
+        if error.status == RPCStatusCode.NOT_FOUND:
+            if "namespace" in text:
+                return NamespaceNotFound(error.message)
+            if "completed" in text or "closed" in text:
+                return OrderClosed(order_id, action)
+            return OrderNotFound(order_id)
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            # A query's rpc_timeout expiring: nobody is polling the task queue.
+            return NoWorkerAvailable(order_id, operation, self._query_timeout)
+        if "workflow task in failed state" in text:
+            return OrderUnavailable(
+                f"order {order_id} cannot answer: its workflow task is failing (see the worker's log)",
+                order_id=order_id,
+            )
+        if error.status == RPCStatusCode.UNAVAILABLE:
+            return TemporalUnreachable(f"Temporal became unreachable: {error.message}", detail=error.message)
+        if operation == "list" and error.status == RPCStatusCode.INVALID_ARGUMENT:
+            return InvalidListQuery(f"bad list query: {error.message}")
+        return TemporalError(f"Temporal refused: {error.message}", order_id=order_id or None, status=error.status)
+
+    # ``list`` last: inside the class body it shadows the builtin.
+
+    async def list(
+        self, status: OrderStatus | str | None = None, *, limit: int | None = None
+    ) -> builtins.list[OrderSummary]:
+        """Orders, newest first, optionally with one status; from visibility (eventually consistent)."""
+        try:
+            query = list_query(status)
+        except ValueError as error:
+            raise InvalidListQuery(str(error)) from None
+        rows: builtins.list[OrderSummary] = []
+        with self._errors("", "list"):
+            async for wf in self._client.list_workflows(query, limit=limit):
+                attrs = wf.typed_search_attributes
+                raw_status = attrs.get(search.ORDER_STATUS)
+                rows.append(
+                    OrderSummary(
+                        order_id=wf.id.removeprefix(names.WORKFLOW_ID_PREFIX),
+                        workflow_id=wf.id,
+                        status=_status_or_none(raw_status),
+                        workflow_status=wf.status.name if wf.status else None,
+                        started_at=wf.start_time,
+                        next_deadline=attrs.get(search.ORDER_NEXT_DEADLINE),
+                        total=attrs.get(search.ORDER_TOTAL),
+                        currency=attrs.get(search.ORDER_CURRENCY),
+                        revision=attrs.get(search.ORDER_REVISION),
+                    )
+                )
+        return rows

@@ -1,0 +1,594 @@
+"""The customer's side: a portal behind every email link, the contact form and inbound email.
+
+``orders portal`` serves this Starlette app (``orders dev`` starts it too, on
+the port ``ORDERS_WEB_BASE_URL`` names). Its pages are rendered on the server
+from Jinja2 templates (``orderweb/templates/portal/``), work without
+JavaScript, and act on orders only through ``OrderClient``:
+
+============================================  ===========================================
+page                                          what the customer does there
+============================================  ===========================================
+``/contact``                                  first contact: starts an order (``web_form``)
+``/orders/{id}?token=``                       the order's status (any link of the order)
+``/orders/{id}/confirmation/{version}``       approve, or request changes
+``/orders/{id}/pay``                          bank details, invoice, a card (Stripe Checkout)
+``/orders/{id}/authenticate``                 redirect to Stripe's card authentication
+``/orders/{id}/delivery/{round}``             accept, or request a revision
+``/orders/{id}/support``                      a new support request
+``POST /inbound/sendgrid``                    SendGrid Inbound Parse: mail in (see ``inbound``)
+============================================  ===========================================
+
+The rules every page follows:
+
+- **Signed links.** An order page opens only with the signed token of an email
+  link (``ordersecurity.links``), verified before Temporal is asked anything: a
+  bad, expired or other order's link gets a plain page saying why, and never
+  tells whether the order exists. Without ``ORDERS_LINK_SECRET`` order pages
+  refuse, and say so; the contact form still works.
+- **Forms.** Every POST carries a CSRF token bound to a cookie (``_check_csrf``),
+  and a fresh nonce per rendered form: the request id is
+  ``link_request_id(token, nonce)``, so a double click is applied once and a
+  second real attempt is a new request. The contact form derives the order id
+  from its nonce, so a double submit starts one order.
+- **Words, not stack traces.** The order's rejections (a superseded version,
+  the wrong stage) are shown as the order words them; other failures get a
+  short page, and the details go to the log.
+- **Privacy.** A page shows the customer's own order only, never internal
+  notes, operations alerts, held payments, rejected actions or failed emails
+  (``customer_view``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from activities.config import Settings
+from activities.email import is_web_url
+from orderclient.client import OrderClient, OrderError
+from ordersecurity.links import AUTHENTICATE, InvalidLink, link_request_id
+from orderweb import inbound
+from orderweb.bodies import CLIENT_GONE
+from orderweb.ratelimit import CONTACT_LIMIT
+from orderweb.site import (
+    CSRF_FIELD,
+    SECURITY_HEADERS,
+    FormTooLarge,
+    OrdersFactory,
+    Portal,
+    SecurityHeaders,
+    int_param,
+    read_form,
+    verify_any,
+)
+from workflows import names
+from workflows.models import (
+    AcceptInput,
+    ApproveInput,
+    Channel,
+    ConfirmationState,
+    OrderStatus,
+    OrderView,
+    PaymentMethod,
+    RequestChangesInput,
+    RequestRevisionInput,
+    StartOrderInput,
+    SupportRequestInput,
+)
+
+HONEYPOT_FIELD: Final = "website"
+"""A field people never see (hidden by CSS); bots fill it in."""
+
+ORDER_ID_PREFIX: Final = "web-"
+
+log = logging.getLogger("orders.portal")
+
+
+def contact_order_id(nonce: str) -> str:
+    """The order id of a contact form: from its nonce, so the same form posted twice starts one order."""
+    digest = hashlib.sha256(b"orders-contact\x00" + nonce.encode()).hexdigest()
+    return ORDER_ID_PREFIX + digest[:12]
+
+
+DONE_NOTICES: Final[dict[str, str]] = {
+    names.APPROVE: "Thank you: you approved the order confirmation. We have sent you the payment details.",
+    names.REQUEST_CHANGES: "Thank you: we received your requested changes and will send a new version.",
+    names.ACCEPT: "Thank you: you accepted the delivery. Your support period has started.",
+    names.REQUEST_REVISION: "Thank you: we received your revision request and are on it.",
+    names.REQUEST_SUPPORT: "Thank you: we received your support request and will answer soon.",
+}
+
+
+class PortalPages(Portal):
+    """Every page of the portal, one handler method each; ``routes`` maps the addresses to them."""
+
+    # -- contact ---------------------------------------------------------
+
+    async def contact_form(self, request: Request) -> Response:
+        fields, cookie = self.form_context(request)
+        return self.with_cookie(
+            self.render("contact.html", title="Contact us", fields=fields, values={}, errors=[]), cookie
+        )
+
+    async def contact_submit(self, request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return self.message("Too long", "Your message is too long. Please shorten it.", 413)
+        if not self.csrf_ok(request, form):
+            return self.csrf_refused()
+        nonce = form.get("nonce", "")
+        if not nonce or len(nonce) > 200 or any(c.isspace() for c in nonce):
+            return self.csrf_refused()
+        if form.get(HONEYPOT_FIELD):
+            log.info("contact form: honeypot filled in; dropped")
+            return self.render("contact_done.html", title="Thank you", order_id=None, name="", email="")
+        client_address = request.client.host if request.client else "unknown"
+        if not self.contact_limiter.allow(client_address):
+            return self.message(
+                "Too many messages",
+                f"We received several messages from your network in a short time. Please wait a few minutes, "
+                f"or write to {self.settings.support_email}.",
+                429,
+            )
+        values = {k: form.get(k, "").strip() for k in ("name", "email", "company", "phone", "message")}
+        try:
+            # One validation of the whole form, so that every field's problem is listed at once.
+            start = StartOrderInput.model_validate(
+                {
+                    "order_id": contact_order_id(nonce),
+                    "customer": {
+                        "name": values["name"],
+                        "email": values["email"],
+                        "company": values["company"] or None,
+                        "phone": values["phone"] or None,
+                    },
+                    "channel": Channel.WEB_FORM,
+                    "message": values["message"],
+                }
+            )
+        except ValidationError as error:
+            fields = {CSRF_FIELD: form.get(CSRF_FIELD, ""), "nonce": nonce}
+            problems = [_field_problem(e) for e in error.errors()]
+            return self.render("contact.html", 400, title="Contact us", fields=fields, values=values, errors=problems)
+        try:
+            started = await (await self.orders()).start(start)
+        except OrderError as error:
+            return self.unavailable(error)
+        log.info("contact form: order %s %s", started.order_id, "existed" if started.existing else "started")
+        return self.render(
+            "contact_done.html",
+            title="Thank you",
+            order_id=started.order_id,
+            name=start.customer.name,
+            email=start.customer.email,
+        )
+
+    # -- order pages -----------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        token = request.query_params.get("token", "")
+        try:
+            claims = verify_any(self, token, order_id)
+        except InvalidLink as error:
+            return self.link_refused(error)
+        loaded = await self.load(order_id)
+        if isinstance(loaded, Response):
+            return loaded
+        done = request.query_params.get("done", "")
+        notice = DONE_NOTICES.get(done.removesuffix("-again"))
+        if notice and done.endswith("-again"):
+            notice = "We had already received this; it was recorded once."
+        del claims
+        return self.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
+
+    async def confirmation(self, request: Request) -> Response:
+        loaded = await self.load_versioned(request, "confirmation", "version")
+        if isinstance(loaded, Response):
+            return loaded
+        view, version, token = loaded
+        order_id = view.order_id
+        if version > len(view.confirmations):
+            return self.message("Not found", "This version of the order confirmation does not exist.", 404)
+        shown = view.confirmations[version - 1]
+        current_url = self.newer_url(view, "confirmation", version, view.version or version)
+        can_answer = view.status == OrderStatus.AWAITING_APPROVAL and shown.state == ConfirmationState.ISSUED
+        return self.order_page(
+            request,
+            "confirmation.html",
+            view,
+            token,
+            title=f"Order {order_id}: confirmation, version {version}",
+            confirmation=shown.model_dump(),
+            terms=_terms(shown.terms.model_dump(), self.settings),
+            current_url=current_url,
+            can_answer=can_answer and current_url is None,
+        )
+
+    async def approve(self, request: Request) -> Response:
+        version = int_param(request, "version")
+        return await self.act(
+            request,
+            request.path_params["order_id"],
+            "confirmation",
+            names.APPROVE,
+            version,
+            lambda form, claims, rid: ApproveInput(version=claims.version or 0, request_id=rid),
+        )
+
+    async def request_changes(self, request: Request) -> Response:
+        version = int_param(request, "version")
+        return await self.act(
+            request,
+            request.path_params["order_id"],
+            "confirmation",
+            names.REQUEST_CHANGES,
+            version,
+            lambda form, claims, rid: RequestChangesInput(
+                version=claims.version or 0, comments=form.get("comments", ""), request_id=rid
+            ),
+        )
+
+    async def delivery(self, request: Request) -> Response:
+        loaded = await self.load_versioned(request, "delivery", "round")
+        if isinstance(loaded, Response):
+            return loaded
+        view, round_, token = loaded
+        order_id = view.order_id
+        shown = next((d for d in view.deliveries if d.round == round_), None)
+        if shown is None:
+            return self.message("Not found", "This delivery does not exist.", 404)
+        current_url = self.newer_url(view, "delivery", round_, view.deliveries[-1].round)
+        revision = next((r for r in view.revisions if r.round == round_), None)
+        return self.order_page(
+            request,
+            "delivery.html",
+            view,
+            token,
+            title=f"Order {order_id}: delivery {round_}",
+            delivery=shown.model_dump(),
+            revision=revision.model_dump() if revision else None,
+            review_ends_at=shown.review_ends_at,
+            deemed_acceptance=_deemed_acceptance(view),
+            current_url=current_url,
+            can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
+        )
+
+    async def accept(self, request: Request) -> Response:
+        return await self.act(
+            request,
+            request.path_params["order_id"],
+            "delivery",
+            names.ACCEPT,
+            int_param(request, "round"),
+            lambda form, claims, rid: AcceptInput(
+                round=claims.version, comments=form.get("comments", "").strip() or None, request_id=rid
+            ),
+        )
+
+    async def request_revision(self, request: Request) -> Response:
+        return await self.act(
+            request,
+            request.path_params["order_id"],
+            "delivery",
+            names.REQUEST_REVISION,
+            int_param(request, "round"),
+            lambda form, claims, rid: RequestRevisionInput(
+                round=claims.version, comments=form.get("comments", ""), request_id=rid
+            ),
+        )
+
+    async def support(self, request: Request) -> Response:
+        loaded = await self.load_page(request, "support")
+        if isinstance(loaded, Response):
+            return loaded
+        view, token = loaded
+        order_id = view.order_id
+        return self.order_page(
+            request,
+            "support.html",
+            view,
+            token,
+            title=f"Order {order_id}: support",
+            can_ask=view.status == OrderStatus.IN_SUPPORT,
+        )
+
+    async def support_submit(self, request: Request) -> Response:
+        return await self.act(
+            request,
+            request.path_params["order_id"],
+            "support",
+            names.REQUEST_SUPPORT,
+            None,
+            lambda form, claims, rid: SupportRequestInput(
+                subject=form.get("subject", ""), text=form.get("text", ""), request_id=rid
+            ),
+        )
+
+    async def pay(self, request: Request) -> Response:
+        loaded = await self.load_page(request, "pay")
+        if isinstance(loaded, Response):
+            return loaded
+        view, token = loaded
+        order_id = view.order_id
+        methods = _payment_methods(view)
+        instructions = view.payment_instructions
+        bank = instructions.bank_transfer if instructions else None
+        if bank is None and PaymentMethod.BANK_TRANSFER in methods:
+            bank = self.settings.bank_details  # an older order: the company's details
+        card_offered = (
+            PaymentMethod.CARD in methods and view.status == OrderStatus.AWAITING_PAYMENT and view.balance_due > 0
+        )
+        card_allowed = card_offered and self.stripe is not None
+        latest_attempt = view.charge_attempts[-1] if view.charge_attempts else None
+        notice = None
+        if request.query_params.get("card") == "saved":
+            notice = "Thank you: your card was saved. We will charge it and email you a receipt."
+        return self.order_page(
+            request,
+            "pay.html",
+            view,
+            token,
+            title=f"Order {order_id}: payment",
+            notice=notice,
+            reference=(instructions.reference if instructions else None) or view.payment_reference,
+            bank=bank,
+            invoice=(
+                {
+                    "url": instructions.invoice_url,
+                    "pdf": instructions.invoice_pdf,
+                    "pending": instructions.invoice_pending,
+                }
+                if instructions and PaymentMethod.INVOICE in methods and self.stripe is not None
+                else None
+            ),
+            card_allowed=card_allowed,
+            # The terms offer card, but this portal has no Stripe: say so rather than leave card out.
+            card_unavailable=card_offered and self.stripe is None,
+            stripe_test_double=self.settings.stripe_test_double,
+            needs_authentication=latest_attempt is not None and latest_attempt.status == "requires_action",
+            declined=latest_attempt if latest_attempt is not None and latest_attempt.status == "declined" else None,
+            card_on_file=view.payment_method_on_file is not None,
+            overdue=view.payment_due_at is not None and self.now() >= view.payment_due_at,
+        )
+
+    async def pay_card(self, request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return self.message("Too long", "The form is too long.", 413)
+        if not self.csrf_ok(request, form):
+            return self.csrf_refused()
+        token, nonce = form.get("token", ""), form.get("nonce", "")
+        try:
+            self.verify(token, order_id, "pay", action=names.PROVIDE_PAYMENT_METHOD)
+            request_id = link_request_id(token, nonce)
+        except InvalidLink as error:
+            return self.link_refused(error)
+        except ValueError:
+            return self.csrf_refused()
+        if self.stripe is None:
+            return self.message("Card payments are not available", "Please pay by bank transfer.", 409)
+        view = await self.load(order_id)
+        if isinstance(view, Response):
+            return view
+        if view.status != OrderStatus.AWAITING_PAYMENT or PaymentMethod.CARD not in _payment_methods(view):
+            return self.message(
+                "No card payment is due",
+                "This order is not waiting for a card payment.",
+                409,
+                link=("See your order", self.page_url(order_id, token=token)),
+            )
+        back = self.settings.web_base_url.rstrip("/") + self.page_url(order_id, "pay", token=token)
+        try:
+            url = await asyncio.to_thread(_checkout_session, self.stripe, view, request_id, back)
+        except Exception as error:  # Stripe's errors, in words for the customer and in full in the log
+            log.error("portal: Checkout Session for order %s failed: %s", order_id, error)
+            return self.message(
+                "Card payment is not available right now",
+                "We could not open the card payment page. Please try again in a few minutes, or pay by bank transfer.",
+                503,
+            )
+        return RedirectResponse(url, status_code=303)
+
+    async def authenticate(self, request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            claims = self.verify(request.query_params.get("token", ""), order_id, AUTHENTICATE, action=AUTHENTICATE)
+        except InvalidLink as error:
+            return self.link_refused(error)
+        assert claims.target is not None
+        return RedirectResponse(claims.target, status_code=303)
+
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse("/contact", status_code=303)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return self.message("Page not found", "There is no page at this address.", 404)
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        log.exception("portal: unexpected error on %s", request.url.path, exc_info=exc)
+        failed = self.message("Something went wrong", "Please try again in a few minutes.", 500)
+        failed.headers.update(SECURITY_HEADERS)  # this answer is sent outside the middleware
+        return failed
+
+
+ORDER: Final = "/orders/{order_id}"
+
+
+def routes(pages: PortalPages) -> list[BaseRoute]:
+    """The portal's addresses: one line per route, naming the page's handler."""
+    return [
+        Route("/", pages.home),
+        Route("/contact", pages.contact_form, methods=["GET"]),
+        Route("/contact", pages.contact_submit, methods=["POST"]),
+        Route(ORDER, pages.overview, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}/approve", pages.approve, methods=["POST"]),
+        Route(ORDER + "/confirmation/{version}/request-changes", pages.request_changes, methods=["POST"]),
+        Route(ORDER + "/pay", pages.pay, methods=["GET"]),
+        Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),
+        Route(ORDER + "/authenticate", pages.authenticate, methods=["GET"]),
+        Route(ORDER + "/delivery/{round}", pages.delivery, methods=["GET"]),
+        Route(ORDER + "/delivery/{round}/accept", pages.accept, methods=["POST"]),
+        Route(ORDER + "/delivery/{round}/request-revision", pages.request_revision, methods=["POST"]),
+        Route(ORDER + "/support", pages.support, methods=["GET"]),
+        Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
+        *inbound.routes(pages),
+    ]
+
+
+def create_app(
+    orders_factory: OrdersFactory,
+    settings: Settings,
+    *,
+    stripe_client: Any | None = None,
+    inbound_secret: str | None = None,
+    contact_limit: int = CONTACT_LIMIT,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The portal app. ``orders_factory`` is awaited once, on the first request that needs Temporal.
+
+    ``settings`` give the link secret, the company's details and bank
+    details; ``stripe_client`` (a ``stripe.StripeClient``) turns on card
+    payments through Checkout; ``inbound_secret`` turns on ``/inbound/sendgrid``.
+    """
+    pages = PortalPages(
+        orders_factory,
+        settings,
+        stripe_client=stripe_client,
+        inbound_secret=inbound_secret,
+        contact_limit=contact_limit,
+        clock=clock,
+    )
+    return Starlette(
+        routes=routes(pages),
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: pages.not_found, 405: pages.not_found, 500: pages.server_error, **CLIENT_GONE},
+    )
+
+
+def _field_problem(error: Mapping[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part != "customer"]
+    field = location[-1] if location else "form"
+    message = str(error.get("msg", "is not valid"))
+    if field == "email":
+        message = "not a valid email address"
+    elif error.get("type") == "string_too_short":
+        message = "please fill this in"
+    return f"{field.replace('_', ' ')}: {message}"
+
+
+def _payment_methods(view: OrderView) -> list[PaymentMethod]:
+    number = view.approved_version or view.version
+    if not number or number > len(view.confirmations):
+        return [PaymentMethod.BANK_TRANSFER]
+    return list(view.confirmations[number - 1].terms.payment_methods)
+
+
+def _deemed_acceptance(view: OrderView) -> bool:
+    """Whether silence at the end of a review counts as acceptance under the approved terms."""
+    number = view.approved_version
+    if not number or number > len(view.confirmations):
+        return False
+    return view.confirmations[number - 1].terms.deemed_acceptance
+
+
+def _terms(terms: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The terms with every left-out duration filled in from the company's defaults."""
+    policy = settings.policy
+    defaults = {
+        "payment_due": policy.payment_due,
+        "payment_grace": policy.payment_grace,
+        "review_period": policy.review_period,
+        "support_period": policy.support_period,
+        "confirmation_expiry": policy.confirmation_expiry,
+    }
+    return {**terms, **{k: v for k, v in defaults.items() if terms.get(k) is None}}
+
+
+def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back_url: str) -> str:
+    """A Stripe Checkout Session in ``setup`` mode for the order; its address.
+
+    Blocking (the SDK's synchronous client): run it in a thread. Its
+    ``checkout.session.completed`` webhook becomes ``provide_payment_method``
+    (``orderweb/webhooks.py``). Idempotency keys come from the form's request
+    id, so a double click opens the same session.
+    """
+    metadata = {"order_id": view.order_id}
+    customer = stripe_client.v1.customers.create(
+        {
+            "email": view.customer.email,
+            "name": view.customer.name,
+            "metadata": metadata,
+        },
+        {"idempotency_key": f"{request_id}:customer"},
+    )
+    separator = "&" if "?" in back_url else "?"
+    session = stripe_client.v1.checkout.sessions.create(
+        {
+            "mode": "setup",
+            "currency": (view.currency or "EUR").lower(),
+            "customer": customer.id,
+            "payment_method_types": ["card"],
+            "client_reference_id": view.order_id,
+            "metadata": metadata,
+            "setup_intent_data": {"metadata": metadata},
+            "success_url": f"{back_url}{separator}card=saved",
+            "cancel_url": back_url,
+        },
+        {"idempotency_key": f"{request_id}:checkout"},
+    )
+    url = session.url
+    if not isinstance(url, str) or not is_web_url(url):
+        raise RuntimeError("Stripe returned a Checkout Session without an address")
+    return url
+
+
+def build_stripe_client(settings: Settings) -> Any | None:
+    """The official ``stripe.StripeClient``, built as the worker's gateway builds it; None without a key."""
+    if not settings.stripe_api_key:
+        return None
+    import stripe
+
+    from activities.stripe_payments import STRIPE_API_VERSION
+
+    return stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": (settings.stripe_api_base or stripe.DEFAULT_API_BASE).rstrip("/")},
+        stripe_version=STRIPE_API_VERSION,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout),
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | None = None) -> None:
+    """Run the portal until Ctrl-C (``orders portal``)."""
+    import os
+
+    from ordersecurity.codec import require_encryption
+    from orderweb.serving import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    chosen = settings or Settings.from_env()
+    require_encryption()  # refuse to start rather than write customers' data in clear text
+    app = create_app(
+        lambda: OrderClient.connect(link_secret=chosen.link_secret, settings=chosen),
+        chosen,
+        stripe_client=build_stripe_client(chosen),
+        inbound_secret=os.environ.get("ORDERS_INBOUND_SECRET", "").strip() or None,
+    )
+    run(app, host, port, chosen.http)
