@@ -47,6 +47,7 @@ from activities.support import SupportActivities
 from orderclient import connection
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
+from workflows.activity_refs import PolicyRefs
 from workflows.converter import data_converter
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
@@ -55,7 +56,7 @@ from workflows.order import ServiceOrderWorkflow
 log = logging.getLogger("orders.worker")
 
 
-class PolicyActivities:
+class PolicyActivities(PolicyRefs):
     def __init__(self, policy: OrderPolicy) -> None:
         self._policy = policy
 

@@ -49,6 +49,7 @@ from temporalio.exceptions import ApplicationError
 from activities.config import Settings
 from activities.outgoing import EmailBackend, OutgoingEmail
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
+from workflows.activity_refs import EmailRefs
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
 from workflows.names import SEND_EMAIL
 
@@ -616,7 +617,7 @@ def read_outbox_message(path: Path | str) -> EmailMessage:
 # --------------------------------------------------------------------------
 
 
-class EmailActivities:
+class EmailActivities(EmailRefs):
     def __init__(self, settings: Settings, backend: EmailBackend) -> None:
         self._settings = settings
         self._backend = backend

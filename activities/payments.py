@@ -23,6 +23,7 @@ from temporalio import activity
 
 from activities.config import Settings
 from activities.stripe_payments import StripeGateway, not_configured
+from workflows.activity_refs import PaymentRefs
 from workflows.models import (
     ChargeRequest,
     ChargeResult,
@@ -55,7 +56,7 @@ async def _heartbeating(call: Awaitable[T]) -> T:
         task.cancel()
 
 
-class PaymentActivities:
+class PaymentActivities(PaymentRefs):
     def __init__(self, settings: Settings, gateway: StripeGateway | None = None) -> None:
         self._settings = settings
         self._gateway = gateway

@@ -11,6 +11,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.email import EmailActivities
+from workflows.activity_refs import SupportRefs
 from workflows.models import (
     CloseSupportRequest,
     ForwardSupportRequest,
@@ -25,7 +26,7 @@ def ticket_for(order_id: str) -> str:
     return f"SUP-{order_id}"
 
 
-class SupportActivities:
+class SupportActivities(SupportRefs):
     def __init__(self, email: EmailActivities) -> None:
         self._email = email
 

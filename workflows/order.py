@@ -15,25 +15,26 @@ due or someone acted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows import names
-    from workflows import search as sa
+    from workflows import alarms, details, facts, names, rules
+    from workflows import email_contexts as contexts
+    from workflows.activity_refs import PolicyRefs
+    from workflows.alarms import Alarm, AlarmLoop
+    from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
+    from workflows.facts import ZERO, iso
     from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
+    from workflows.mail import Mail
     from workflows.models import (
-        MAX_DURATION,
         AcceptInput,
         Action,
         ActionResult,
@@ -44,178 +45,51 @@ with workflow.unsafe.imports_passed_through():
         Cancellation,
         CancelledBy,
         Channel,
-        ChargeAttempt,
-        ChargeRequest,
-        ChargeResult,
-        CloseSupportRequest,
         Confirmation,
         ConfirmationState,
-        Continuation,
         Customer,
-        Deadline,
         DeliverInput,
         Delivery,
-        EmailReceipt,
-        EmailRequest,
         ExtendDeadlineInput,
-        FailedEmail,
-        ForwardSupportRequest,
-        HeldPayment,
         HistoryPage,
         HistoryPageInput,
         IssueConfirmationInput,
         MessageKind,
         Milestone,
         Note,
-        OrderPolicy,
         OrderResult,
+        OrderState,
         OrderStatus,
         OrderView,
         Payment,
         PaymentEventInput,
         PaymentFailedInput,
-        PaymentInstructions,
-        PaymentMethod,
-        PaymentRequest,
         PostUpdateInput,
         ProgressUpdate,
         ProvidePaymentMethodInput,
         RecordPaymentInput,
-        Refund,
-        RefundRequest,
-        RefundResult,
         RejectedAction,
         RequestChangesInput,
         RequestRevisionInput,
         Revision,
         StartOrderInput,
-        SupportPeriodRequest,
         SupportRequest,
         SupportRequestInput,
-        SupportTicket,
         SupportWindow,
-        TimelineEvent,
         UpdateCustomerInput,
-        VoidInvoiceRequest,
-        WaitingAction,
     )
+    from workflows.saga import PaymentSaga
+    from workflows.support_desk import SUPPORT_DESK_BESIDE_EMAILS, SupportDesk
 
 S = OrderStatus
-ZERO = Decimal("0.00")
-
-# Which statuses each action may arrive in.
-ALLOWED: dict[str, frozenset[OrderStatus]] = {
-    names.ADD_NOTE: frozenset(s for s in S if not s.is_final),
-    names.UPDATE_CUSTOMER: frozenset(s for s in S if not s.is_final),
-    names.ISSUE_CONFIRMATION: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
-    names.APPROVE: frozenset({S.AWAITING_APPROVAL}),
-    names.REQUEST_CHANGES: frozenset({S.AWAITING_APPROVAL}),
-    # Money is never refused, whatever the status: what cannot be counted
-    # (before approval, after the order closed) is held and sent to operations.
-    names.RECORD_PAYMENT: frozenset(S),
-    names.POST_UPDATE: frozenset({S.IN_PROGRESS}),
-    names.DELIVER: frozenset({S.IN_PROGRESS}),
-    names.ACCEPT: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_REVISION: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_SUPPORT: frozenset({S.IN_SUPPORT}),
-    names.CANCEL: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, S.IN_PROGRESS}),
-    # A card may be saved before approval; it is charged once payment is due.
-    names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
-    names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
-    # Voids and refunds are reported after a cancellation, while it settles, and
-    # a refund can fail days after the order closed.
-    names.PAYMENT_EVENT: frozenset(S),
-    names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
-}
-
-# Actions whose effects need the worker's default durations, which the order
-# loads in its first task.
-NEEDS_POLICY = frozenset({names.DELIVER, names.ACCEPT, names.EXTEND_DEADLINE})
-
-# The payment methods that only Stripe can take.
-NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
-
-# Which deadline may move in which status.
-DEADLINE_STATUS: dict[str, OrderStatus] = {
-    "payment_due": S.AWAITING_PAYMENT,
-    "milestone": S.IN_PROGRESS,
-    "review_period": S.AWAITING_ACCEPTANCE,
-}
 
 # Timeouts and retries, next to the calls they govern.
 POLICY_TIMEOUT = timedelta(seconds=10)
-EMAIL_TIMEOUT = timedelta(seconds=30)
-# An email that still fails after this long is recorded as failed; the order
-# goes on without it rather than stalling.
-EMAIL_GIVE_UP = timedelta(hours=6)
-EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10))
-PAYMENT_TIMEOUT = timedelta(seconds=60)
-# Payment activities heartbeat, so a worker that dies mid-call is noticed in
-# seconds and the retry (with the same idempotency key) starts at once.
-PAYMENT_HEARTBEAT = timedelta(seconds=10)
-PAYMENT_GIVE_UP = timedelta(hours=2)
-# Emails and forwarded requests in flight at once: a burst of large actions
-# must not put hundreds of 20 KB activity inputs into one workflow task's
-# completion, which the server refuses past its 4 MB message limit.
-MESSAGES_IN_FLIGHT = 20
-SUPPORT_TIMEOUT = timedelta(seconds=30)
-SUPPORT_GIVE_UP = timedelta(hours=6)
-
-
-# When one run's history grows this long, the order continues as new (or when
-# Temporal suggests it): far inside the limits (51,200 events, 50 MB) and the
-# warnings (10,240 events, 10 MB), however long a support period lasts. The
-# worker's ORDERS_RUN_EVENT_BUDGET (in the policy) takes the place of the default.
-RUN_EVENT_BUDGET = 8_000
-RUN_BYTE_BUDGET = 6 * 1024 * 1024
-# Request ids remembered for deduplication across runs: the most recent ones.
-APPLIED_KEPT = 1_000
-# Bytes of each long list in a ``status`` answer and in what a new run carries;
-# older entries are read page by page (``history_page``, ``orders status --all``).
-LIST_BUDGET: dict[str, int] = {
-    "timeline": 64_000,
-    "notes": 32_000,
-    "updates": 32_000,
-    "support_requests": 48_000,
-    "rejected": 16_000,
-    "failed_emails": 16_000,
-}
-PAGE_BUDGET = 1_000_000
-
-# How long the payment email waits for Stripe's hosted invoice before it goes
-# without the link; the link follows in its own email when Stripe answers.
-INVOICE_WAIT = timedelta(seconds=30)
 
 # workflow.patched ids: each guards a change that would not replay older orders.
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
-VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
-PUBLISH_ONCE_PER_TASK = "publish-changed-search-attributes-once-per-task"
-SUPPORT_DESK_BESIDE_EMAILS = "support-desk-beside-customer-emails"
-SIGNALS_WAIT_FOR_NEXT_RUN = "signals-during-continue-as-new-wait-for-next-run"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
-REFUND_CARD_OVERPAYMENT = "refund-the-overpaid-part-of-a-card-payment"
-
-# Refund statuses whose money has left (or is leaving) the company.
-GIVEN_BACK = ("succeeded", "pending")
-
-# Signals that arrive while a run hands over to the next wait for it, up to this
-# many bytes; past it they are applied at once and the handover waits for them.
-WAITING_BYTES = 1_000_000
-
-
-class ActionRejected(Exception):
-    """An action that does not fit the order; the message says why."""
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """Something due at a moment: a reminder, a deadline, a digest."""
-
-    key: str
-    at: datetime
-    what: str
-    fire: Callable[[], Awaitable[None]]
 
 
 @workflow.defn(name=names.WORKFLOW_TYPE)
@@ -232,52 +106,30 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             customer = Customer.model_construct(name="(invalid start input)", email="")
             channel, message = Channel.OTHER, ""
-        self._order = OrderView(
-            order_id=start.order_id if self._start_error is None else workflow.info().workflow_id,
-            status=S.DISCUSSING,
-            customer=customer,
-            channel=channel,
-            created_at=now,
-            first_message=message,
-        )
-        self._policy: OrderPolicy | None = None
-        self._applied: dict[str, ActionResult] = {}
-        self._fired: set[str] = set()
-        self._wake = False
-        self._effects: list[asyncio.Task[None]] = []
-        self._in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
-        self._email_seq = 0
-        self._card: ProvidePaymentMethodInput | None = None
-        self._charging = False
-        self._preparing = False  # Stripe is still creating the hosted invoice
-        self._returning = 0  # overpayment refunds in flight: a cancellation waits for them
-        self._invoice_closed = False  # the hosted invoice was paid or voided: nobody can pay it again
-        self._settled = False  # a cancellation has worked out its refund; later money is refunded on its own
-        self._invoice_follows = False  # the payment email went before the invoice: its link follows alone
-        self._opening_desk = False  # the support desk is still opening its ticket
-        self._charge_seq = 0
-        self._reported_failures: set[str] = set()
-        self._last_stripe_customer: str | None = None
-        self._payment_requested_at: datetime | None = None
-        self._payment_due_at: datetime | None = None
-        self._last_update_at: datetime | None = None
-        self._deadline_published = False
-        # What the search attributes hold now (the starter may have set some), so
-        # that an upsert sends only what changed; ``None`` until the patch is known.
-        started_with = workflow.info().typed_search_attributes
-        self._published: dict[str, Any] = {pair.key.name: pair.value for pair in started_with}
-        self._publish_once: bool | None = None
-        self._publish_due = False
-        self._held_from: dict[str, int] = {}
-        self._support_started = False
-        self._handing_over = False  # continuing as new: signals wait for the next run
-        self._waiting: list[WaitingAction] = []
-        self._waiting_bytes = 0
+        if start.resume is not None:
+            self._state = start.resume.state
+        else:
+            order = OrderView(
+                order_id=start.order_id if self._start_error is None else workflow.info().workflow_id,
+                status=S.DISCUSSING,
+                customer=customer,
+                channel=channel,
+                created_at=now,
+                first_message=message,
+            )
+            self._state = OrderState(order=order)
+        # What follows lives for this run only; everything else is in ``self._state``.
+        self._effects = Effects()
+        self._details = details.Details(self._state)
+        self._mail = Mail(self._state, self._effects)
+        self._desk = SupportDesk(self._state, self._effects, self._mail)
+        self._saga = PaymentSaga(self._state, self._effects, self._mail, self._details, self._paid_in_full)
+        self._handover = Handover(self._state, self._effects, self._details)
+        self._alarms = AlarmLoop(self._state, self._handover, self._details)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
-        self._plaintext_alerted = False
         if start.resume is not None:
-            self._resume(start.resume)
+            self._resume()
         else:
             self._log("contact received", f"via {channel}")
         self._apply: dict[str, Callable[[Any], None]] = {
@@ -299,6 +151,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             names.EXTEND_DEADLINE: self._extend_deadline,
         }
 
+    @property
+    def _order(self) -> OrderView:
+        """The order as its customer and staff see it, inside the state."""
+        return self._state.order
+
     # ------------------------------------------------------------------
     # The process
     # ------------------------------------------------------------------
@@ -311,23 +168,24 @@ class ServiceOrderWorkflow(ActionHandlers):
                 f"invalid start input: {self._start_error}", type="InvalidStartInput", non_retryable=True
             )
         if start.resume is not None:
-            self._describe()  # A continued order: the search attributes came along.
+            self._details.describe()  # A continued order: the search attributes came along.
             self._apply_waiting()
         elif workflow.patched(PUBLISH_AT_START):
             # Searchable from the first moment, even when the starter set no search attributes.
-            self._publish()
+            self._details.publish()
         else:
-            self._describe()
+            self._details.describe()
         try:
             if start.resume is None:
-                self._upsert_changes()
-                self._policy = await workflow.execute_local_activity(
-                    names.LOAD_POLICY,
-                    result_type=OrderPolicy,
+                self._details.upsert_changes()
+                self._state.policy = await workflow.execute_local_activity_method(
+                    PolicyRefs.load_order_policy,
                     start_to_close_timeout=POLICY_TIMEOUT,
                     summary="load default durations",
                 )
-                self._email(MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel)
+                self._mail.email(
+                    MessageKind.CONTACT_ACK, message=self._order.first_message, channel=self._order.channel
+                )
                 self._alert_plaintext()
 
             await self._agree_on_confirmation()
@@ -336,7 +194,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._provide_support()
         except asyncio.CancelledError:
             # Signals that waited for a next run (a cancellation during the handover) come first.
-            self._handing_over = False
+            self._handover.stop()
             self._apply_waiting()
             # Cancel in the Temporal UI (or ``temporal workflow cancel``): the same
             # refund and void saga as any cancellation, then the run ends as cancelled.
@@ -345,445 +203,91 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._drain()
             raise
         await self._drain()
-        return self._result()
-
-    def _result(self) -> OrderResult:
-        """A few KB whatever the order's size: the whole order stays readable by query."""
-        o = self._order
-        return OrderResult(
-            order_id=o.order_id,
-            status=o.status,
-            currency=o.currency,
-            total=o.total,
-            amount_paid=o.amount_paid,
-            refunded=sum((r.amount for r in o.refunds if r.status in ("succeeded", "pending")), ZERO),
-            held_payments=len(o.held_payments),
-            approved_version=o.approved_version,
-            deliveries=len(o.deliveries),
-            revisions=len(o.revisions),
-            support_requests=self._held_from.get("support_requests", 0) + len(o.support_requests),
-            cancellation=o.cancellation,
-            completed_at=workflow.now(),
-        )
+        return details.result(self._state)
 
     # ------------------------------------------------------------------
-    # A long life in bounded runs: continue-as-new
+    # A long life in bounded runs: continue-as-new (workflows/continuation.py)
     # ------------------------------------------------------------------
 
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        events = self._policy.run_event_budget if self._policy else RUN_EVENT_BUDGET
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > events
-            or info.get_current_history_size() > RUN_BYTE_BUDGET
-        )
-
-    async def _continue_as_new(self) -> None:
-        """Drain, then start the next run with everything that decides the future.
-
-        The effects in flight finish here. Signals that arrive meanwhile wait for
-        the next run (``_receive``): applied now, a steady stream would keep
-        starting effects, and the run could never close.
-        """
-        if workflow.patched(SIGNALS_WAIT_FOR_NEXT_RUN):
-            self._handing_over = True
-        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
-        self._upsert_changes()
-        order = self._order
-        workflow.continue_as_new(
-            StartOrderInput(
-                order_id=order.order_id,
-                customer=order.customer,
-                channel=order.channel,
-                message=order.first_message,
-                resume=self._continuation(),
-            )
-        )
-
-    def _continuation(self) -> Continuation:
-        held_from = dict(self._held_from)
-        carried: dict[str, list[Any]] = {}
-        for kind, budget in LIST_BUDGET.items():
-            entries = getattr(self._order, kind)
-            kept = _newest_within(entries, budget)
-            carried[kind] = kept
-            held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
-        applied = dict(list(self._applied.items())[-APPLIED_KEPT:])
-        return Continuation(
-            order=self._order.model_copy(update={**carried, "runs": self._order.runs + 1}),
-            policy=self._policy,
-            applied=applied,
-            fired=sorted(self._fired),
-            card=self._card,
-            charge_seq=self._charge_seq,
-            email_seq=self._email_seq,
-            reported_failures=sorted(self._reported_failures),
-            last_stripe_customer=self._last_stripe_customer,
-            payment_requested_at=self._payment_requested_at,
-            payment_due_at=self._payment_due_at,
-            last_update_at=self._last_update_at,
-            invoice_closed=self._invoice_closed,
-            settled=self._settled,
-            invoice_follows=self._invoice_follows,
-            support_started=self._support_started,
-            held_from=held_from,
-            waiting=self._waiting,
-            plaintext_alerted=self._plaintext_alerted,
-        )
-
-    def _resume(self, carried: Continuation) -> None:
-        self._order = carried.order
-        self._policy = carried.policy
-        self._applied = dict(carried.applied)
-        self._fired = set(carried.fired)
-        self._card = carried.card
-        self._charge_seq = carried.charge_seq
-        self._email_seq = carried.email_seq
-        self._reported_failures = set(carried.reported_failures)
-        self._last_stripe_customer = carried.last_stripe_customer
-        self._payment_requested_at = carried.payment_requested_at
-        self._payment_due_at = carried.payment_due_at
-        self._last_update_at = carried.last_update_at
-        self._invoice_closed = carried.invoice_closed
-        self._settled = carried.settled
-        self._invoice_follows = carried.invoice_follows
-        self._support_started = carried.support_started
-        self._held_from = dict(carried.held_from)
-        self._waiting = list(carried.waiting)
-        self._plaintext_alerted = carried.plaintext_alerted
-        self._publish_once = True  # A new run has every patch.
+    def _resume(self) -> None:
+        self._details.every_patch()
         self._log("run continued", f"run {self._order.runs}")
 
     async def _drain(self) -> None:
-        """Let emails, refunds and handlers in flight finish before closing;
-        an effect may start another (a refund, then its email)."""
-        self._upsert_changes()
-        await workflow.wait_condition(lambda: all(t.done() for t in self._effects) and workflow.all_handlers_finished())
-        await asyncio.gather(*self._effects)
-        self._upsert_changes()
+        """Let emails, refunds and handlers in flight finish before closing."""
+        self._details.upsert_changes()
+        await self._effects.finish()
+        self._details.upsert_changes()
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
-        await self._stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
+        await self._alarms.stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
 
     async def _collect_payment(self) -> None:
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
         if self._status is not S.AWAITING_PAYMENT:
             return
-        if self._payment_due_at is not None:
+        if self._state.payment_due_at is not None:
             # A continued run: the customer was asked already.
-            await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
+            await self._alarms.stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
             return
-        self._payment_requested_at = workflow.now()
-        self._payment_due_at = self._payment_requested_at + self._term("payment_due")
+        self._state.payment_requested_at = workflow.now()
+        self._state.payment_due_at = self._state.payment_requested_at + facts.term(self._state, "payment_due")
         if workflow.patched(PAYMENT_EMAIL_FIRST):
-            await self._ask_for_payment()
+            await self._saga.ask_for_payment()
         else:
-            # Orders that reached this point before the change: instructions first, then the email.
-            self._preparing = True
-            self._order.payment_instructions = await self._prepare_payment()
-            self._preparing = False
-            if self._status is S.AWAITING_PAYMENT:
-                self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
-                self._charge_card_if_ready()
-        await self._stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
-
-    async def _ask_for_payment(self) -> None:
-        """Email the payment request at once. Bank details need no provider; a
-        hosted invoice joins the email when Stripe is quick, else it follows."""
-        methods = self._approved.terms.payment_methods
-        assert self._policy is not None
-        instructions = PaymentInstructions(
-            reference=self._payment_reference,
-            bank_transfer=self._policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
-        )
-        self._order.payment_instructions = instructions
-        if PaymentMethod.INVOICE in methods:
-            self._preparing = instructions.invoice_pending = True
-            self._spawn(self._prepare_invoice())
-            self._upsert_changes()
-            try:
-                await workflow.wait_condition(
-                    lambda: not self._preparing or self._status is not S.AWAITING_PAYMENT,
-                    timeout=INVOICE_WAIT,
-                    timeout_summary="payment email waits briefly for the hosted invoice",
-                )
-            except TimeoutError:
-                self._invoice_follows = True
-                self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
-        if self._status is S.AWAITING_PAYMENT:
-            self._email(MessageKind.PAYMENT_REQUESTED, **self._payment_context())
-            self._charge_card_if_ready()
-
-    async def _prepare_invoice(self) -> None:
-        """Seed 2.1, hosted invoice: created beside the order, so that no stage waits on Stripe."""
-        assert self._payment_due_at is not None
-        instructions = self._order.payment_instructions
-        assert instructions is not None
-        amount = self._order.balance_due
-        try:
-            created: PaymentInstructions | None = await workflow.execute_activity(
-                names.REQUEST_PAYMENT,
-                self._payment_request([PaymentMethod.INVOICE], amount),
-                result_type=PaymentInstructions,
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary="create hosted invoice",
-            )
-        except ActivityError as error:
-            created = None
-            message = _reason(error)
-            self._log("hosted invoice failed", message)
-            # The customer still has the reference (and bank details, where allowed); operations must act.
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
-        finally:
-            self._preparing = instructions.invoice_pending = False
-        if created is None or created.invoice_id is None:
-            return
-        instructions.invoice_id = created.invoice_id
-        instructions.invoice_url = created.invoice_url
-        instructions.invoice_pdf = created.invoice_pdf
-        instructions.invoice_amount = amount
-        self._log("hosted invoice created", created.invoice_id)
-        if self._status is S.CANCELLED:
-            return  # The cancellation, which waited for this, voids it.
-        if self._status is not S.AWAITING_PAYMENT:
-            # Paid another way while Stripe was busy: nobody may pay this invoice now.
-            self._spawn(self._void_invoice(created.invoice_id))
-        elif self._invoice_follows:
-            self._email(MessageKind.INVOICE_READY, **self._payment_context())
-
-    def _payment_request(self, methods: list[PaymentMethod], amount: Decimal) -> PaymentRequest:
-        assert self._payment_due_at is not None
-        return PaymentRequest(
-            order_id=self._order.order_id,
-            methods=methods,
-            amount=amount,
-            currency=self._approved.currency,
-            reference=self._payment_reference,
-            due_at=self._payment_due_at,
-            idempotency_key=self._key("payment-request"),
-            customer_name=self._order.customer.name,
-            customer_email=self._order.customer.email,
-            stripe_customer_id=self._stripe_customer_id,
-            line_items=self._approved.line_items,
-            days_until_due=max(1, self._term("payment_due").days),
-        )
-
-    async def _prepare_payment(self) -> PaymentInstructions:
-        """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
-        assert self._payment_due_at is not None
-        try:
-            instructions: PaymentInstructions = await workflow.execute_activity(
-                names.REQUEST_PAYMENT,
-                self._payment_request(self._approved.terms.payment_methods, self._order.balance_due),
-                result_type=PaymentInstructions,
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary="prepare payment instructions",
-            )
-            return instructions
-        except ActivityError as error:
-            # Still ask for the money by reference; operations sort out the rest.
-            message = _reason(error)
-            self._log("payment request failed", message)
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
-            return PaymentInstructions(reference=self._payment_reference)
+            await self._saga.prepare_then_ask()
+        await self._alarms.stay_while({S.AWAITING_PAYMENT}, self._payment_alarms)
 
     async def _do_the_work(self) -> None:
         """Seed 3.1 to 4.2: commence, report, deliver, and revise until accepted."""
         while self._status in (S.IN_PROGRESS, S.AWAITING_ACCEPTANCE):
-            await self._stay_while({S.IN_PROGRESS}, self._work_alarms)
-            await self._stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
+            await self._alarms.stay_while({S.IN_PROGRESS}, self._work_alarms)
+            await self._alarms.stay_while({S.AWAITING_ACCEPTANCE}, self._review_alarms)
 
     async def _provide_support(self) -> None:
         """Seed 5.1: open the support period, forward requests, close it."""
         window = self._order.support
         if self._status is not S.IN_SUPPORT or window is None:
             return
-        if self._support_started:
+        if self._state.support_started:
             # A continued run: the desk and the customer were told already.
-            await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
+            await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
             return
-        self._support_started = True
-        notice = self._email_request(MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=self._support_context())
+        self._state.support_started = True
+        notice = self._mail.request(
+            MessageKind.SUPPORT_TEAM_NOTICE, Audience.SUPPORT, support=contexts.support_context(self._state)
+        )
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The desk is only informed: the customer's email does not wait for its ticket.
-            self._opening_desk = True
-            self._spawn(self._open_support_desk(notice))
+            self._desk.opening = True
+            self._effects.spawn(self._desk.open(notice))
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
-            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
+            self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
-            await self._open_support_desk(notice)
+            await self._desk.open(notice)
             self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
-            self._email(MessageKind.SUPPORT_OPENED, support=self._support_context())
-        await self._stay_while({S.IN_SUPPORT}, self._support_alarms)
-
-    async def _open_support_desk(self, notice: EmailRequest) -> None:
-        window = self._order.support
-        assert window is not None
-        try:
-            ticket = await workflow.execute_activity(
-                names.OPEN_SUPPORT,
-                SupportPeriodRequest(
-                    order_id=self._order.order_id,
-                    opened_at=window.opened_at,
-                    ends_at=window.ends_at,
-                    scope=window.scope,
-                    notice=notice,
-                ),
-                result_type=SupportTicket,
-                start_to_close_timeout=SUPPORT_TIMEOUT,
-                schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary="open support period",
-            )
-            window.ticket = ticket.ticket
-            # The desk's activity sent the team's notice: count it with the order's other emails.
-            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}")
-        except ActivityError as error:
-            # The customer's support period stands even if the desk missed the notice.
-            self._record_email_failure(notice, error)
-        finally:
-            self._opening_desk = False
+            self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
+        await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
 
     # ------------------------------------------------------------------
-    # Waiting: one timer at a time, for the earliest alarm that is due
+    # Waiting: each stage's alarms (the loop is in workflows/alarms.py)
     # ------------------------------------------------------------------
-
-    async def _stay_while(self, statuses: set[OrderStatus], alarms: Callable[[], list[Alarm]]) -> None:
-        """Wait in a stage until the status leaves it, firing alarms as they fall due.
-
-        A deadline that moves later (a digest after a fresh update) needs
-        nothing: the running timer is re-checked when it fires. A status
-        change, or a deadline an operator moved, sets ``_wake`` and the plan
-        is made again at once.
-        """
-        while self._status in statuses:
-            if self._should_continue_as_new():
-                await self._continue_as_new()
-            pending = sorted((a for a in alarms() if a.key not in self._fired), key=lambda a: a.at)
-            self._set_next(pending[0] if pending else None)
-            self._wake = False
-            self._upsert_changes()
-            if not pending:
-                await workflow.wait_condition(
-                    lambda: self._wake or self._status not in statuses or self._should_continue_as_new()
-                )
-                continue
-            alarm = pending[0]
-            remaining = alarm.at - workflow.now()
-            if remaining > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._wake or self._status not in statuses or self._should_continue_as_new(),
-                        timeout=remaining,
-                        timeout_summary=alarm.what,
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            if self._status not in statuses:
-                break
-            # The plan may have moved while the timer ran: fire only what is due now.
-            due = next((a for a in alarms() if a.key == alarm.key and a.at <= workflow.now()), None)
-            if due is not None:
-                self._fired.add(due.key)
-                await due.fire()
-        self._set_next(None)
 
     def _approval_alarms(self) -> list[Alarm]:
-        if self._status is not S.AWAITING_APPROVAL:
-            return []  # Staff's turn: nothing is due from the customer.
-        current = self._latest
-        v = current.version
-        return [
-            Alarm(
-                f"confirmation-reminder:v{v}",
-                current.issued_at + self._term("reminder_interval"),
-                f"confirmation v{v} reminder",
-                self._remind_confirmation,
-            ),
-            Alarm(
-                f"confirmation-expiry:v{v}",
-                self._confirmation_expires_at(current),
-                f"confirmation v{v} expiry",
-                self._expire_confirmation,
-            ),
-        ]
+        return alarms.approval_alarms(self._state, self._remind_confirmation, self._expire_confirmation)
 
     def _payment_alarms(self) -> list[Alarm]:
-        assert self._payment_due_at is not None and self._payment_requested_at is not None
-        due = self._payment_due_at
-        before = due - self._policy_value("payment_reminder_before")
-        alarms = [
-            Alarm(
-                f"payment-reminder:due:{due:%Y%m%dT%H%M%S}", due, "payment reminder at due date", self._remind_payment
-            ),
-            Alarm(
-                f"payment-overdue:{due:%Y%m%dT%H%M%S}",
-                due + self._term("payment_grace"),
-                "payment overdue cancellation",
-                self._payment_overdue,
-            ),
-        ]
-        if before > self._payment_requested_at:
-            alarms.append(
-                Alarm(
-                    f"payment-reminder:before:{due:%Y%m%dT%H%M%S}",
-                    before,
-                    "payment reminder before due date",
-                    self._remind_payment,
-                )
-            )
-        return alarms
+        return alarms.payment_alarms(self._state, self._remind_payment, self._payment_overdue)
 
     def _work_alarms(self) -> list[Alarm]:
-        alarms = [
-            Alarm(
-                f"milestone-overdue:{m.name}:{m.due_at:%Y%m%dT%H%M%S}",
-                m.due_at,
-                f"milestone {m.name!r} due",
-                self._milestone_overdue(m),
-            )
-            for m in self._order.milestones
-            if m.completed_at is None and not m.overdue_alerted
-        ]
-        assert self._last_update_at is not None
-        alarms.append(
-            Alarm(
-                f"digest:{self._last_update_at.isoformat()}",
-                self._last_update_at + self._term("update_interval"),
-                "progress digest",
-                self._send_digest,
-            )
-        )
-        return alarms
+        return alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest)
 
     def _review_alarms(self) -> list[Alarm]:
-        delivery = self._order.deliveries[-1]
-        ends = self._review_ends_at(delivery)
-        reminder = ends - self._policy_value("acceptance_reminder_before")
-        if reminder <= delivery.at:
-            reminder = delivery.at + (ends - delivery.at) / 2
-        r = delivery.round
-        return [
-            Alarm(f"acceptance-reminder:{r}", reminder, f"acceptance reminder, delivery {r}", self._remind_acceptance),
-            Alarm(f"review-end:{r}", ends, f"review period end, delivery {r}", self._review_ended),
-        ]
+        return alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended)
 
     def _support_alarms(self) -> list[Alarm]:
-        window = self._order.support
-        assert window is not None
-        reminder = window.ends_at - self._policy_value("support_reminder_before")
-        if reminder <= window.opened_at:
-            reminder = window.opened_at + (window.ends_at - window.opened_at) / 2
-        return [
-            Alarm("support-reminder", reminder, "support ending reminder", self._remind_support_end),
-            Alarm("support-end", window.ends_at, "support period end", self._close_support),
-        ]
+        return alarms.support_alarms(self._state, self._remind_support_end, self._close_support)
 
     # ------------------------------------------------------------------
     # What happens when an alarm fires
@@ -791,23 +295,23 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_confirmation(self) -> None:
         self._log("confirmation reminder", f"v{self._latest.version}")
-        self._email(MessageKind.CONFIRMATION_REMINDER, **self._confirmation_context(self._latest))
+        self._mail.email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
 
     async def _expire_confirmation(self) -> None:
         self._latest.state = ConfirmationState.EXPIRED
-        self._email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
+        self._mail.email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
         self._set_status(S.EXPIRED, f"confirmation v{self._latest.version} was not approved in time")
 
     async def _remind_payment(self) -> None:
         self._log("payment reminder", f"balance {self._order.balance_due}")
-        self._email(MessageKind.PAYMENT_REMINDER, **self._payment_context())
+        self._mail.email(MessageKind.PAYMENT_REMINDER, **contexts.payment_context(self._state))
 
     async def _payment_overdue(self) -> None:
-        self._email(
+        self._mail.email(
             MessageKind.PAYMENT_OVERDUE_CANCELLED,
             amount_due=str(self._order.balance_due),
             currency=self._order.currency,
-            due_at=self._iso(self._payment_due_at),
+            due_at=iso(self._state.payment_due_at),
         )
         self._cancel_order("system", "payment overdue past the grace period", notify=False)
 
@@ -815,76 +319,60 @@ class ServiceOrderWorkflow(ActionHandlers):
         async def alert() -> None:
             milestone.overdue_alerted = True
             self._log("milestone overdue", milestone.name)
-            self._email(
+            self._mail.email(
                 MessageKind.MILESTONE_OVERDUE,
                 Audience.OPERATIONS,
-                milestone={"name": milestone.name, "due_at": self._iso(milestone.due_at)},
+                milestone={"name": milestone.name, "due_at": iso(milestone.due_at)},
             )
 
         return alert
 
     async def _send_digest(self) -> None:
-        since = self._last_update_at
-        assert since is not None
+        since = facts.require(self._state.last_update_at, "last update date")
         recent = [u for u in self._order.updates if u.at >= since]
-        self._last_update_at = workflow.now()
+        self._state.last_update_at = workflow.now()
         self._log("progress digest")
-        self._email(
+        self._mail.email(
             MessageKind.PROGRESS_DIGEST,
-            since=self._iso(since),
-            milestones=self._milestones_context(),
+            since=iso(since),
+            milestones=contexts.milestones_context(self._state),
             recent_updates=[u.model_dump(mode="json") for u in recent],
         )
 
     async def _remind_acceptance(self) -> None:
         delivery = self._order.deliveries[-1]
         self._log("acceptance reminder", f"delivery {delivery.round}")
-        self._email(MessageKind.ACCEPTANCE_REMINDER, **self._delivery_context(delivery))
+        self._mail.email(MessageKind.ACCEPTANCE_REMINDER, **contexts.delivery_context(self._state, delivery))
 
     async def _review_ended(self) -> None:
         delivery = self._order.deliveries[-1]
         if self._approved.terms.deemed_acceptance:
-            self._email(MessageKind.DEEMED_ACCEPTED, review_ended_at=self._iso(workflow.now()))
+            self._mail.email(MessageKind.DEEMED_ACCEPTED, review_ended_at=iso(workflow.now()))
             self._enter_support(f"delivery {delivery.round} deemed accepted at the end of the review period")
         else:
             # Silence is not acceptance under these terms: staff must chase it.
             self._log("review period lapsed", f"delivery {delivery.round}")
-            self._email(
+            self._mail.email(
                 MessageKind.REVIEW_LAPSED,
                 Audience.OPERATIONS,
                 round=delivery.round,
-                review_ended_at=self._iso(workflow.now()),
+                review_ended_at=iso(workflow.now()),
             )
 
     async def _remind_support_end(self) -> None:
         self._log("support ending soon")
-        self._email(MessageKind.SUPPORT_ENDING_SOON, support=self._support_context())
+        self._mail.email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
 
     async def _close_support(self) -> None:
-        window = self._order.support
-        assert window is not None
+        window = facts.require(self._order.support, "support window")
         window.closed_at = workflow.now()
         if workflow.patched(SUPPORT_DESK_BESIDE_EMAILS):
             # The order closes once the desk has answered too (see ``_drain``).
-            self._spawn(self._close_support_desk())
+            self._effects.spawn(self._desk.close())
         else:
-            await self._close_support_desk()
-        self._email(MessageKind.SUPPORT_CLOSED, support=self._support_context())
+            await self._desk.close()
+        self._mail.email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
         self._set_status(S.COMPLETED, "support period ended")
-
-    async def _close_support_desk(self) -> None:
-        window = self._order.support
-        assert window is not None and window.closed_at is not None
-        try:
-            await workflow.execute_activity(
-                names.CLOSE_SUPPORT,
-                CloseSupportRequest(order_id=self._order.order_id, ticket=window.ticket, closed_at=window.closed_at),
-                start_to_close_timeout=SUPPORT_TIMEOUT,
-                schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                summary="close support period",
-            )
-        except ActivityError as error:
-            self._log("support desk close failed", _reason(error))
 
     # ------------------------------------------------------------------
     # Actions: signal and update of the same name, one implementation
@@ -894,14 +382,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         if request._arrived_plain:
             self._plain_seen = True
             self._alert_plaintext()
-        if via == "signal" and (self._handing_over or self._waiting) and not request._decode_error:
+        if via == "signal" and self._handover.busy() and not request._decode_error:
             return self._wait_for_next_run(action, request)
         applied = self._applied_key(action, request)
-        if applied in self._applied:
-            return self._applied[applied].model_copy(update={"applied": False})
+        if applied in self._state.applied:
+            return self._state.applied[applied].model_copy(update={"applied": False})
         try:
-            self._check(action, request)
-        except ActionRejected as rejected:
+            rules.check(self._state, action, request, charging=self._saga.charging)
+        except rules.ActionRejected as rejected:
             self._reject(action, request, str(rejected), via)
             if via == "update":
                 raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
@@ -909,10 +397,10 @@ class ServiceOrderWorkflow(ActionHandlers):
                 order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
             )
         self._apply[action](request)
-        self._describe()  # a completed milestone or a payment moves the deadline without a new status
+        self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
-            self._applied[applied] = result
+            self._state.applied[applied] = result
         return result
 
     def _alert_plaintext(self) -> None:
@@ -922,20 +410,16 @@ class ServiceOrderWorkflow(ActionHandlers):
         so; orders recorded before this never do): a client without the key, or
         with ``ORDERS_ENCRYPTION=off``, wrote personal data to Temporal in clear.
         """
-        policy = self._policy
-        if not self._plain_seen or self._plaintext_alerted or policy is None or not policy.plaintext_alerts:
+        policy = self._state.policy
+        if not self._plain_seen or self._state.plaintext_alerted or policy is None or not policy.plaintext_alerts:
             return
-        self._plaintext_alerted = True
+        self._state.plaintext_alerted = True
         self._log("payloads in clear text", "operations told")
-        self._email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
+        self._mail.email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
         """Keep a signal for the next run, which applies it before anything newer."""
-        self._waiting.append(WaitingAction(action=action, request=request.model_dump(mode="json")))
-        self._waiting_bytes += len(request.model_dump_json())
-        if self._waiting_bytes > WAITING_BYTES:
-            # Too much to carry into the next run: apply it here after all.
-            self._handing_over = False
+        if self._handover.keep(action, request):
             self._apply_waiting()
         return ActionResult(
             order_id=self._order.order_id, status=self._status, applied=False, message="applied by the next run"
@@ -943,8 +427,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _apply_waiting(self) -> None:
         """The signals that waited for this run, in the order they arrived."""
-        waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
-        for held in waiting:
+        for held in self._handover.take_waiting():
             model = ACTION_MODELS[held.action]
             try:
                 request = model.model_validate(held.request)
@@ -959,9 +442,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         return f"{action}:{request.request_id}" if request.request_id else ""
 
     def _validate(self, action: str, request: Action) -> None:
-        if self._applied_key(action, request) in self._applied:
+        if self._applied_key(action, request) in self._state.applied:
             return  # A repeat: the handler answers with the first result.
-        if self._handing_over or self._waiting:
+        if self._handover.busy():
             # Applied now, it would overtake the signals waiting for the next run.
             raise ApplicationError(
                 "the order is moving on to a new run of its history; send the same update again in a moment",
@@ -969,101 +452,9 @@ class ServiceOrderWorkflow(ActionHandlers):
                 non_retryable=True,
             )
         try:
-            self._check(action, request)
-        except ActionRejected as rejected:
+            rules.check(self._state, action, request, charging=self._saga.charging)
+        except rules.ActionRejected as rejected:
             raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
-
-    def _check(self, action: str, request: Action) -> None:
-        """Raise ActionRejected naming the problem, or return if the action fits."""
-        if request._decode_error:
-            raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
-        if self._status not in ALLOWED[action]:
-            raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {self._status}")
-        if action in NEEDS_POLICY and self._policy is None:
-            # Only reachable when a burst of actions lands in the order's very first task.
-            raise ActionRejected("the order is still starting up; send the action again in a moment")
-        if action == names.PAYMENT_FAILED and self._payment_due_at is None:
-            raise ActionRejected("no payment has been requested yet, so no payment can have failed")
-        if isinstance(request, (ApproveInput, RequestChangesInput)) and request.version != self._latest.version:
-            raise ActionRejected(
-                f"version {request.version} is not the current confirmation; "
-                f"the current version is {self._latest.version}"
-            )
-        if isinstance(request, IssueConfirmationInput):
-            self._check_methods_available(request.confirmation.terms.payment_methods)
-        if isinstance(request, ProvidePaymentMethodInput):
-            self._check_methods_available([PaymentMethod.CARD])
-            confirmation = self._approved_or_none or (self._latest if self._order.confirmations else None)
-            if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
-                allowed = ", ".join(confirmation.terms.payment_methods)
-                raise ActionRejected(f"the terms do not allow card payment; allowed methods: {allowed}")
-            if self._charging:
-                raise ActionRejected("a card charge is already in progress; wait for its outcome")
-        if isinstance(request, PostUpdateInput) and request.milestone is not None:
-            milestone = self._milestone(request.milestone)
-            if milestone is None:
-                known = ", ".join(m.name for m in self._order.milestones) or "none"
-                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
-            if milestone.completed_at is not None:
-                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
-        if isinstance(request, ExtendDeadlineInput):
-            self._check_deadline_change(request)
-        if isinstance(request, UpdateCustomerInput) and not _customer_changes(request):
-            raise ActionRejected("update customer needs at least one field to change (null keeps a field as it is)")
-        if isinstance(request, (AcceptInput, RequestRevisionInput)) and request.round is not None:
-            current = self._order.deliveries[-1].round
-            if request.round != current:
-                raise ActionRejected(
-                    f"delivery round {request.round} is not the current delivery; the current round is {current}"
-                )
-
-    def _check_methods_available(self, methods: list[PaymentMethod]) -> None:
-        """Never promise the customer a way to pay that the worker cannot take."""
-        if self._policy is None or self._policy.stripe:
-            return
-        missing = " or ".join(repr(m.value) for m in methods if m in NEEDS_STRIPE)
-        if missing:
-            raise ActionRejected(
-                f"the worker cannot take {missing} payments: STRIPE_API_KEY was not set on the worker"
-                " when this order started. Offer 'bank_transfer' only, or set STRIPE_API_KEY on the worker"
-                " (`orders dev --stripe-test-double` to try cards locally) and start a new order"
-            )
-
-    def _check_deadline_change(self, request: ExtendDeadlineInput) -> None:
-        if self._status is not DEADLINE_STATUS[request.target]:
-            raise ActionRejected(
-                f"the {request.target.replace('_', ' ')} cannot change while the order is {self._status}"
-            )
-        if request.target == "payment_due" and self._payment_due_at is None:
-            raise ActionRejected("the payment request is still being prepared; try again in a moment")
-        if request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
-            if milestone is None:
-                known = ", ".join(m.name for m in self._order.milestones) or "none"
-                raise ActionRejected(f"unknown milestone {request.milestone!r}; known milestones: {known}")
-            if milestone.completed_at is not None:
-                raise ActionRejected(f"milestone {request.milestone!r} is already completed")
-        new = self._new_deadline(request)
-        if new <= workflow.now():
-            raise ActionRejected("the new deadline must be in the future")
-        if new - workflow.now() > MAX_DURATION:
-            raise ActionRejected("the new deadline is more than ten years away")
-
-    def _current_deadline(self, request: ExtendDeadlineInput) -> datetime:
-        if request.target == "payment_due":
-            assert self._payment_due_at is not None
-            return self._payment_due_at
-        if request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
-            assert milestone is not None
-            return milestone.due_at
-        return self._review_ends_at(self._order.deliveries[-1])
-
-    def _new_deadline(self, request: ExtendDeadlineInput) -> datetime:
-        if request.new_due_at is not None:
-            return request.new_due_at
-        assert request.extend_by is not None
-        return self._current_deadline(request) + request.extend_by
 
     def _reject(self, action: str, request: Action, reason: str, via: Via) -> None:
         workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
@@ -1074,94 +465,12 @@ class ServiceOrderWorkflow(ActionHandlers):
     @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> OrderView:
         """The order, with the recent part of each long list: bounded however long it lived."""
-        trimmed: dict[str, Any] = {}
-        older: dict[str, int] = {}
-        for kind, budget in LIST_BUDGET.items():
-            entries = getattr(self._order, kind)
-            trimmed[kind] = _newest_within(entries, budget)
-            left_out = self._held_from.get(kind, 0) + len(entries) - len(trimmed[kind])
-            if left_out:
-                older[kind] = left_out
-        return self._order.model_copy(update={**trimmed, "older": older, **self._dates()})
-
-    def _dates(self) -> dict[str, Any]:
-        """The dates the customer's emails give, worked out now, so they are never stale.
-
-        The stored order keeps its next alarm in ``next_deadline``, as every
-        carried run and recorded history has it; the answer calls it
-        ``next_alarm`` and gives the real obligation as ``next_deadline``.
-        """
-        if self._policy is None:
-            return {"next_deadline": None, "next_alarm": self._order.next_deadline}
-        due = self._payment_due_at
-        return {
-            "closed_at": self._closed_at(),
-            "payment_due_at": due,
-            "payment_cancel_at": due + self._term("payment_grace") if due and self._approved_or_none else None,
-            "deliveries": [
-                d.model_copy(update={"review_ends_at": self._review_ends_at(d)}) for d in self._order.deliveries
-            ],
-            "next_deadline": self._obligation(),
-            "next_alarm": self._order.next_deadline,
-        }
-
-    def _closed_at(self) -> datetime | None:
-        o = self._order
-        if self._status is S.COMPLETED and o.support is not None:
-            return o.support.closed_at
-        if self._status is S.CANCELLED and o.cancellation is not None:
-            return o.cancellation.at
-        if self._status is S.EXPIRED and o.confirmations:
-            return self._confirmation_expires_at(self._latest)
-        return None
-
-    def _obligation(self) -> Deadline | None:
-        """The next date the customer or staff are held to, from the order as it is now.
-
-        Reminders and digests are the order's own business and never appear here.
-        """
-        o, now = self._order, workflow.now()
-        if self._status is S.AWAITING_APPROVAL and o.confirmations:
-            v = self._latest.version
-            return Deadline(at=self._confirmation_expires_at(self._latest), what=f"approve confirmation v{v}")
-        if self._status is S.AWAITING_PAYMENT and self._payment_due_at is not None:
-            if now < self._payment_due_at:
-                return Deadline(at=self._payment_due_at, what="payment due")
-            cancel_at = self._payment_due_at + self._term("payment_grace")
-            return Deadline(at=cancel_at, what="payment overdue: the order is cancelled if still unpaid")
-        if self._status is S.IN_PROGRESS:
-            open_ = sorted((m for m in o.milestones if m.completed_at is None), key=lambda m: m.due_at)
-            return Deadline(at=open_[0].due_at, what=f"milestone {open_[0].name!r} due") if open_ else None
-        if self._status is S.AWAITING_ACCEPTANCE and o.deliveries:
-            delivery = o.deliveries[-1]
-            ends = self._review_ends_at(delivery)
-            if self._approved.terms.deemed_acceptance:
-                return Deadline(
-                    at=ends, what=f"review of delivery {delivery.round} ends (silence counts as acceptance)"
-                )
-            # Without deemed acceptance the date passes and the review stays open, without a date.
-            return Deadline(at=ends, what=f"review of delivery {delivery.round} ends") if now < ends else None
-        if self._status is S.IN_SUPPORT and o.support is not None:
-            return Deadline(at=o.support.ends_at, what="support period ends")
-        return None
+        return details.status_view(self._state)
 
     @workflow.query(name=names.HISTORY_PAGE_QUERY)
     def history_page(self, request: HistoryPageInput) -> HistoryPage:
         """Entries of one long list, oldest first, from ``start``; earlier runs hold the oldest."""
-        entries = getattr(self._order, request.kind)
-        held_from = self._held_from.get(request.kind, 0)
-        begin = max(request.start, held_from)
-        items: list[dict[str, Any]] = []
-        size = 0
-        for entry in entries[begin - held_from : begin - held_from + request.limit]:
-            item = entry.model_dump(mode="json")
-            size += len(entry.model_dump_json())
-            if items and size > PAGE_BUDGET:
-                break
-            items.append(item)
-        return HistoryPage(
-            kind=request.kind, start=begin, items=items, total=held_from + len(entries), held_from=held_from
-        )
+        return details.history_page(self._state, request)
 
     # ------------------------------------------------------------------
     # Applying actions (already checked)
@@ -1174,7 +483,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("note", f"from {request.author}")
 
     def _update_customer(self, request: UpdateCustomerInput) -> None:
-        changes = _customer_changes(request)
+        changes = rules.customer_changes(request)
         self._order.customer = self._order.customer.model_copy(update=changes)
         self._log("customer details updated", ", ".join(sorted(changes)))
 
@@ -1195,7 +504,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._set_status(
             S.AWAITING_APPROVAL, f"confirmation v{confirmation.version} issued, {draft.currency} {draft.total}"
         )
-        self._spawn(self._send_confirmation(confirmation))
+        self._effects.spawn(self._send_confirmation(confirmation))
 
     def _approve(self, request: ApproveInput) -> None:
         confirmation = self._latest
@@ -1203,8 +512,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.approved_version = confirmation.version
         self._order.currency = confirmation.currency
         self._order.total = confirmation.amount_total
-        self._order.payment_reference = self._payment_reference
-        self._recompute_balance()
+        self._order.payment_reference = facts.payment_reference(self._state)
+        self._saga.recompute_balance()
         self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
         if self._order.balance_due == ZERO:
             self._start_work("nothing to pay")
@@ -1214,11 +523,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
         confirmation.comments = request.comments
         confirmation.comments_at = workflow.now()
-        self._email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
+        self._mail.email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 
     def _record_payment(self, request: RecordPaymentInput) -> None:
-        self._take_payment(
+        self._saga.take_payment(
             Payment(
                 at=request.received_at or workflow.now(),
                 amount=request.amount,
@@ -1229,68 +538,33 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     def _provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
-        self._card = request
-        self._last_stripe_customer = request.stripe_customer_id
+        self._state.card = request
+        self._state.last_stripe_customer = request.stripe_customer_id
         self._order.payment_method_on_file = request.payment_method_id
         self._log("payment method provided", request.payment_method_id)
-        self._charge_card_if_ready()
+        self._saga.charge_card_if_ready()
 
     def _payment_failed(self, request: PaymentFailedInput) -> None:
-        if request.reference in self._reported_failures:
-            # Stripe reports a decline both to the charge and to the webhook.
-            self._log("duplicate payment failure notice ignored", request.reference)
-            return
-        self._reported_failures.add(request.reference)
-        self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
-        self._email(
-            MessageKind.PAYMENT_DECLINED,
-            **self._payment_context(),
-            reason=request.reason,
-            requires_action=request.requires_action,
-            hosted_url=request.hosted_url,
-        )
+        self._saga.payment_failed(request)
 
     def _payment_event(self, request: PaymentEventInput) -> None:
         amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
         self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
         if request.event == "refund_failed":
-            self._refund_failed_later(request)
-
-    def _refund_failed_later(self, request: PaymentEventInput) -> None:
-        """Stripe accepted a refund and failed it afterwards: the customer still waits for that money."""
-        refund = next((r for r in self._order.refunds if request.reference in (r.refund_id or "").split(",")), None)
-        if refund is not None:
-            refund.status = "failed"
-        for held in self._order.held_payments:
-            if held.status == "refunded" and refund is None:
-                held.status = "refund_failed"
-                break
-        amount = request.amount if request.amount is not None else (refund.amount if refund else ZERO)
-        self._email(
-            MessageKind.REFUND_NEEDED,
-            Audience.OPERATIONS,
-            refund={
-                "amount": str(amount),
-                "method": (refund.method if refund else PaymentMethod.CARD).value,
-                "status": "failed",
-                "refund_id": request.reference,
-            },
-            currency=self._order.currency,
-            payments=[p.model_dump(mode="json") for p in self._order.payments],
-            reason=f"Stripe failed refund {request.reference} after accepting it: {request.detail or 'no reason'}",
-        )
+            self._saga.refund_failed_later(request)
 
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
-        old, new = self._current_deadline(request), self._new_deadline(request)
+        old, new = rules.current_deadline(self._state, request), rules.new_deadline(self._state, request)
         if request.target == "payment_due":
-            self._payment_due_at = new
+            self._state.payment_due_at = new
             if workflow.patched(NEW_DUE_DATE_EMAILED):
                 # The customer is held to the new date, so they hear of it.
-                self._email(MessageKind.PAYMENT_DUE_CHANGED, **self._payment_context(), previous_due_at=self._iso(old))
+                self._mail.email(
+                    MessageKind.PAYMENT_DUE_CHANGED, **contexts.payment_context(self._state), previous_due_at=iso(old)
+                )
         elif request.target == "milestone":
-            milestone = self._milestone(request.milestone or "")
-            assert milestone is not None
+            milestone = facts.require(facts.milestone(self._state, request.milestone or ""), "milestone")
             milestone.due_at = new
             milestone.overdue_alerted = False
         else:
@@ -1298,162 +572,21 @@ class ServiceOrderWorkflow(ActionHandlers):
         what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
         old, new = old.astimezone(UTC), new.astimezone(UTC)
         self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
-        self._wake = True
-
-    def _take_payment(self, payment: Payment) -> None:
-        """Seed 2.2: count money in, confirm it, and start work once the balance is zero."""
-        if self._already_paid(payment.method, payment.reference):
-            # Stripe reports a payment both to the charge and to the webhook.
-            self._log("duplicate payment notice ignored", payment.reference)
-            return
-        problem = self._why_not_counted(payment)
-        if problem is not None:
-            self._hold(payment, problem)
-            return
-        overpaid_before = self._order.overpaid
-        self._order.payments.append(payment)
-        self._recompute_balance()
-        if payment.method is PaymentMethod.INVOICE:
-            self._invoice_closed = True
-        self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
-        if self._status is S.CANCELLED:
-            # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
-            return
-        overpaid_now = self._order.overpaid - overpaid_before
-        if payment.method is PaymentMethod.CARD and overpaid_now > ZERO and workflow.patched(REFUND_CARD_OVERPAYMENT):
-            # Paid twice (a card charge that landed after a transfer): the overpaid part goes back at once.
-            self._spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
-        else:
-            self._confirm_payment(payment, overpaid_before)
-        if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
-            self._start_work("paid in full")
-        instructions = self._order.payment_instructions
-        if (
-            instructions is not None
-            and instructions.invoice_id
-            and not self._invoice_closed
-            and self._order.balance_due == ZERO
-            and workflow.patched(VOID_INVOICE_WHEN_PAID)
-        ):
-            # Paid another way: an open invoice could be paid a second time.
-            self._spawn(self._void_invoice(instructions.invoice_id))
-
-    def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
-        """The payment confirmation, and the overpayment alert for operations when it paid too much."""
-        owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._payment_due_at
-        self._email(
-            MessageKind.PAYMENT_RECEIVED,
-            payment=payment.model_dump(mode="json"),
-            amount_paid=str(self._order.amount_paid),
-            balance_due=str(self._order.balance_due),
-            currency=self._order.currency,
-            # A part payment: when the rest is due, and (through the payment page's link) how to pay it.
-            **(self._balance_dates() if owing else {}),
-        )
-        if self._order.overpaid > overpaid_before:
-            self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
-            self._email(
-                MessageKind.OVERPAYMENT_ALERT,
-                Audience.OPERATIONS,
-                overpaid=str(self._order.overpaid),
-                amount_paid=str(self._order.amount_paid),
-                currency=self._order.currency,
-                payment=payment.model_dump(mode="json"),
-            )
-
-    async def _refund_overpayment(self, payment: Payment, amount: Decimal) -> None:
-        """Give back what a card payment paid beyond the order's total, with no fee
-        (the customer paid twice), and tell the customer; a refund that fails goes
-        to operations (``_refund``)."""
-        self._returning += 1
-        try:
-            refund = await self._refund(
-                amount,
-                [payment],
-                f"refund:overpaid:{payment.reference}",
-                reason=f"card payment {payment.reference} paid {self._order.currency} {amount} more than due",
-            )
-            refund.overpaid_by = payment.reference
-            self._recompute_balance()
-        finally:
-            self._returning -= 1
-        self._email(
-            MessageKind.OVERPAYMENT_REFUNDED,
-            payment=payment.model_dump(mode="json"),
-            refund=refund.model_dump(mode="json"),
-            amount_paid=str(self._order.amount_paid),
-            currency=self._order.currency,
-        )
-
-    def _why_not_counted(self, payment: Payment) -> str | None:
-        """Why this money cannot count towards the order, or ``None`` when it can."""
-        if self._approved_or_none is None:
-            return "it arrived before any order confirmation was approved"
-        if self._status in (S.EXPIRED, S.COMPLETED) or (self._status is S.CANCELLED and self._settled):
-            return f"it arrived after the order was {self._status}"
-        currency = self._order.currency
-        if payment.currency is not None and payment.currency != currency:
-            return f"the payment is in {payment.currency}, but the order is in {currency}"
-        if payment.method is PaymentMethod.INVOICE:
-            instructions = self._order.payment_instructions
-            ours = instructions.invoice_id if instructions else None
-            if payment.reference != ours:
-                return f"invoice {payment.reference} is not this order's invoice ({ours or 'none was issued'})"
-            expected = instructions.invoice_amount if instructions else None
-            if expected is not None and payment.amount != expected:
-                return f"invoice {ours} was paid {currency} {payment.amount}, but it asks for {currency} {expected}"
-        return None
-
-    def _hold(self, payment: Payment, reason: str) -> None:
-        """Keep money that cannot be counted where everyone sees it, and hand it to operations."""
-        held = HeldPayment(
-            at=payment.at,
-            amount=payment.amount,
-            currency=payment.currency or self._order.currency,
-            method=payment.method,
-            reference=payment.reference,
-            reason=reason,
-        )
-        self._order.held_payments.append(held)
-        self._log("payment held", f"{held.currency} {held.amount} by {held.method} ({held.reference}): {reason}")
-        # Money for a closed order goes back; a mismatch or an early payment is operations' call.
-        refund = self._status in (S.CANCELLED, S.EXPIRED) and held.method is not PaymentMethod.BANK_TRANSFER
-        self._email(
-            MessageKind.PAYMENT_NEEDS_REVIEW,
-            Audience.OPERATIONS,
-            payment=held.model_dump(mode="json", include={"at", "amount", "currency", "method", "reference"}),
-            currency=self._order.currency or held.currency,
-            reason=reason,
-            action=(
-                "It is being refunded in full through Stripe; you will hear again if that fails."
-                if refund
-                else "It was not counted towards the order. Please refund it or agree a credit with the customer."
-            ),
-        )
-        if refund:
-            self._spawn(self._refund_held(held, len(self._order.held_payments)))
-
-    async def _refund_held(self, held: HeldPayment, number: int) -> None:
-        payment = Payment(
-            at=held.at, amount=held.amount, method=held.method, reference=held.reference, currency=held.currency
-        )
-        refund = await self._refund(held.amount, [payment], f"refund:held:{number}", reason=held.reason)
-        held.status = "refund_failed" if refund.status in ("manual", "failed", "partial") else "refunded"
+        self._alarms.wake()
 
     def _post_update(self, request: PostUpdateInput) -> None:
         now = workflow.now()
         update = ProgressUpdate(at=now, text=request.text, milestone=request.milestone)
         self._order.updates.append(update)
         if request.milestone is not None:
-            milestone = self._milestone(request.milestone)
-            assert milestone is not None
+            milestone = facts.require(facts.milestone(self._state, request.milestone), "milestone")
             milestone.completed_at = now
-        self._last_update_at = now
+        self._state.last_update_at = now
         self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")
-        self._email(
+        self._mail.email(
             MessageKind.PROGRESS_UPDATE,
             update=update.model_dump(mode="json"),
-            milestones=self._milestones_context(),
+            milestones=contexts.milestones_context(self._state),
         )
 
     def _deliver(self, request: DeliverInput) -> None:
@@ -1466,24 +599,24 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         self._order.deliveries.append(delivery)
         self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
-        self._email(MessageKind.DELIVERED, **self._delivery_context(delivery))
+        self._mail.email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
 
     def _accept(self, request: AcceptInput) -> None:
-        self._email(MessageKind.ACCEPTED, accepted_at=self._iso(workflow.now()))
+        self._mail.email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
         self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
     def _request_revision(self, request: RequestRevisionInput) -> None:
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
         self._order.revisions.append(revision)
-        self._last_update_at = revision.at
-        self._email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
+        self._state.last_update_at = revision.at
+        self._mail.email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
         self._set_status(S.IN_PROGRESS, f"revision round {revision.round} requested")
 
     def _request_support(self, request: SupportRequestInput) -> None:
         support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
         self._order.support_requests.append(support_request)
         self._log("support request", request.subject)
-        self._spawn(self._forward_support_request(support_request))
+        self._effects.spawn(self._desk.forward(support_request))
 
     def _cancel(self, request: CancelInput) -> None:
         self._cancel_order(request.by, request.reason, notify=True)
@@ -1495,120 +628,31 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _set_status(self, status: OrderStatus, why: str) -> None:
         """The only place the status changes: timeline, search attributes, UI details."""
         self._order.status = status
-        self._wake = True
+        self._alarms.wake()
         self._log(f"status {status}", why)
-        self._publish()
-
-    def _set_next(self, alarm: Alarm | None) -> None:
-        deadline = Deadline(at=alarm.at, what=alarm.what) if alarm else None
-        if deadline == self._order.next_deadline:
-            return
-        self._order.next_deadline = deadline
-        self._publish()
-
-    def _publish(self) -> None:
-        """What operators see, written in one place: search attributes and the UI's current details.
-
-        A status change also moves the next deadline, so one workflow task may
-        ask several times: the upsert goes once, when the process next waits
-        (``_upsert_changes``), with only the attributes that changed.
-        """
-        self._describe()
-        if self._publish_once is None:
-            self._publish_once = workflow.patched(PUBLISH_ONCE_PER_TASK)
-        if self._publish_once:
-            self._publish_due = True
-        else:
-            self._publish_every_attribute()
-
-    def _search_attributes(self) -> dict[SearchAttributeKey[Any], Any]:
-        """Every attribute's value now; ``None`` means not set. No personal data (see workflows/search.py)."""
-        order = self._order
-        priced = order.total is not None and order.currency
-        upcoming = order.next_deadline if not order.status.is_final else None
-        return {
-            sa.ORDER_STATUS: order.status.value,
-            sa.ORDER_REVISION: len(order.revisions),
-            sa.ORDER_NEXT_DEADLINE: upcoming.at if upcoming else None,
-            sa.ORDER_CUSTOMER_REF: order.customer.customer_ref,
-            sa.ORDER_TOTAL: float(order.total) if priced and order.total is not None else None,
-            sa.ORDER_CURRENCY: order.currency if priced else None,
-            sa.ORDER_PAYMENT_DUE: self._payment_due_at,
-        }
-
-    def _upsert_changes(self) -> None:
-        """Called by the process just before it waits: one upsert for all that changed since."""
-        if not self._publish_due:
-            return
-        self._publish_due = False
-        updates: list[SearchAttributeUpdate[Any]] = []
-        for key, value in self._search_attributes().items():
-            if self._published.get(key.name) == value:
-                continue
-            updates.append(key.value_set(value) if value is not None else key.value_unset())
-            self._published[key.name] = value
-        if updates:
-            workflow.upsert_search_attributes(updates)
-
-    def _publish_every_attribute(self) -> None:
-        """Before ``PUBLISH_ONCE_PER_TASK``: every attribute on every call, as older orders did."""
-        order = self._order
-        next_at = order.next_deadline.at if order.next_deadline and not order.status.is_final else None
-        updates: list[SearchAttributeUpdate[Any]] = [
-            sa.ORDER_STATUS.value_set(order.status.value),
-            sa.ORDER_REVISION.value_set(len(order.revisions)),
-        ]
-        if next_at:
-            updates.append(sa.ORDER_NEXT_DEADLINE.value_set(next_at))
-        elif self._deadline_published:
-            updates.append(sa.ORDER_NEXT_DEADLINE.value_unset())
-        self._deadline_published = next_at is not None
-        if order.customer.customer_ref:
-            updates.append(sa.ORDER_CUSTOMER_REF.value_set(order.customer.customer_ref))
-        if order.total is not None and order.currency:
-            updates += [sa.ORDER_TOTAL.value_set(float(order.total)), sa.ORDER_CURRENCY.value_set(order.currency)]
-        if self._payment_due_at is not None:
-            # Finds overdue payments: past the due date, the next deadline is already the cancellation.
-            updates.append(sa.ORDER_PAYMENT_DUE.value_set(self._payment_due_at))
-        workflow.upsert_search_attributes(updates)
-
-    def _describe(self) -> None:
-        """Keep the Temporal UI's 'current details' true for operators."""
-        waiting = {
-            S.DISCUSSING: "staff to issue an order confirmation",
-            S.AWAITING_APPROVAL: f"the customer to approve confirmation v{self._order.version}",
-            S.AWAITING_PAYMENT: f"the customer to pay {self._order.currency} {self._order.balance_due}",
-            S.IN_PROGRESS: "staff to post updates and deliver",
-            S.AWAITING_ACCEPTANCE: "the customer to accept the delivery or ask for a revision",
-            S.IN_SUPPORT: "support requests until the period ends",
-        }.get(self._status, "nothing: the order is closed")
-        lines = [f"**{self._status}** — waiting for {waiting}"]
-        deadline = self._obligation() if self._policy is not None else None
-        if deadline is not None:
-            lines.append(f"Deadline: {deadline.at:%Y-%m-%d %H:%M} UTC, {deadline.what}")
-        upcoming = self._order.next_deadline  # the next timer, a reminder included
-        if upcoming is not None:
-            lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
-        workflow.set_current_details("\n\n".join(lines))
+        self._details.publish()
 
     def _start_work(self, why: str) -> None:
         """Seed 3.1: set the milestones from today and tell the customer the timeline."""
         now = workflow.now()
-        self._last_update_at = now
+        self._state.last_update_at = now
         self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
         estimated = self._approved.terms.estimated_delivery
         self._set_status(S.IN_PROGRESS, why)
-        self._email(
+        self._mail.email(
             MessageKind.WORK_COMMENCED,
-            milestones=[{"name": m.name, "due_at": self._iso(m.due_at)} for m in self._order.milestones],
-            estimated_delivery_at=self._iso(now + estimated) if estimated else None,
+            milestones=[{"name": m.name, "due_at": iso(m.due_at)} for m in self._order.milestones],
+            estimated_delivery_at=iso(now + estimated) if estimated else None,
         )
+
+    def _paid_in_full(self) -> None:
+        self._start_work("paid in full")
 
     def _enter_support(self, why: str) -> None:
         now = workflow.now()
         self._order.support = SupportWindow(
             opened_at=now,
-            ends_at=now + self._term("support_period"),
+            ends_at=now + facts.term(self._state, "support_period"),
             scope=self._approved.terms.support_scope,
         )
         self._set_status(S.IN_SUPPORT, why)
@@ -1619,302 +663,17 @@ class ServiceOrderWorkflow(ActionHandlers):
         refund = self._status not in (S.AWAITING_ACCEPTANCE, S.IN_SUPPORT)
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
-        self._spawn(self._settle_cancellation(notify, refund))
-
-    async def _settle_cancellation(self, notify: bool, refund_allowed: bool = True) -> None:
-        """Refund what was really paid, less the cancellation fee, then tell the customer.
-
-        A charge or an invoice that Stripe is still working on decides what
-        was paid, so the refund is worked out only once they have answered.
-        """
-        if self._charging or self._preparing or self._returning:
-            # Only then: waiting even for a moment would reorder the commands of older orders.
-            await workflow.wait_condition(lambda: not self._charging and not self._preparing and not self._returning)
-        instructions = self._order.payment_instructions
-        invoice_id = instructions.invoice_id if instructions else None
-        if invoice_id and not self._invoice_closed and not self._already_paid(PaymentMethod.INVOICE, invoice_id):
-            await self._void_invoice(invoice_id)
-        fee = self._approved.terms.cancellation_fee if self._approved_or_none else ZERO
-        amount = max(self._order.amount_paid - fee, ZERO)
-        # From here on, money that arrives is refunded on its own (see ``_hold``).
-        self._settled = True
-        refund: Refund | None = None
-        if amount > ZERO and refund_allowed:
-            reason = self._order.cancellation.reason if self._order.cancellation else ""
-            refund = await self._refund(amount, self._kept_payments(), "refund", reason=reason)
-        elif amount > ZERO:
-            self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
-        if notify:
-            self._email(
-                MessageKind.CANCELLED,
-                cancellation=self._order.cancellation.model_dump(mode="json") if self._order.cancellation else None,
-                amount_paid=str(self._order.amount_paid),
-                currency=self._order.currency,
-                refund=refund.model_dump(mode="json") if refund else None,
-            )
-
-    async def _refund(self, amount: Decimal, payments: list[Payment], step: str, *, reason: str) -> Refund:
-        """Give money back through the payment port; what could not be refunded goes to operations."""
-        currency = self._order.currency or next((p.currency for p in payments if p.currency), None) or ""
-        try:
-            result = await workflow.execute_activity(
-                names.REFUND_PAYMENT,
-                RefundRequest(
-                    order_id=self._order.order_id,
-                    amount=amount,
-                    currency=currency,
-                    payments=payments,
-                    idempotency_key=self._key(step),
-                ),
-                result_type=RefundResult,
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"refund {currency} {amount}",
-            )
-        except ActivityError as error:
-            message = _reason(error)
-            result = RefundResult(
-                amount=ZERO, method=payments[-1].method, status="failed", failed_amount=amount, message=message
-            )
-            self._log("refund failed", message)
-        refund = Refund(
-            at=workflow.now(),
-            amount=result.amount,
-            method=result.method,
-            status=result.status,
-            refund_id=result.refund_id,
-            failed_amount=result.failed_amount,
-        )
-        self._order.refunds.append(refund)
-        failed = f", {currency} {refund.failed_amount} failed" if refund.failed_amount else ""
-        self._log("refund", f"{refund.status} {currency} {refund.amount}{failed}")
-        if refund.status in ("manual", "failed", "partial"):
-            outstanding = refund.failed_amount if refund.status != "manual" else refund.amount
-            self._email(
-                MessageKind.REFUND_NEEDED,
-                Audience.OPERATIONS,
-                refund={**refund.model_dump(mode="json"), "amount": str(outstanding)},
-                refunded=str(refund.amount) if refund.status == "partial" else None,
-                currency=currency,
-                payments=[p.model_dump(mode="json") for p in payments],
-                reason=(f"{reason}. {result.message}" if result.message else reason),
-            )
-        return refund
-
-    def _charge_card_if_ready(self) -> None:
-        """Charge the saved card once payment is due; each new card is one new attempt."""
-        if self._card is None or self._charging or self._payment_due_at is None:
-            return
-        if self._status is not S.AWAITING_PAYMENT or PaymentMethod.CARD not in self._approved.terms.payment_methods:
-            return
-        card, self._card = self._card, None
-        self._charging = True
-        self._charge_seq += 1
-        self._spawn(self._charge_card(card, self._charge_seq))
-
-    async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
-        amount = self._order.balance_due
-        try:
-            result = await workflow.execute_activity(
-                names.CHARGE_CARD,
-                ChargeRequest(
-                    order_id=self._order.order_id,
-                    attempt=attempt,
-                    amount=amount,
-                    currency=self._approved.currency,
-                    stripe_customer_id=card.stripe_customer_id,
-                    payment_method_id=card.payment_method_id,
-                    description=f"Order {self._order.order_id}",
-                    # The same key on every retry of this attempt, so Stripe charges once.
-                    idempotency_key=self._key(f"charge:{attempt}"),
-                ),
-                result_type=ChargeResult,
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                # Far inside Stripe's 24-hour idempotency window.
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"charge card, attempt {attempt}",
-            )
-        except ActivityError as error:
-            message = _reason(error)
-            self._order.charge_attempts.append(
-                ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
-            )
-            self._log("card charge failed", message)
-            self._email(
-                MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=f"card charge, attempt {attempt}", error=message
-            )
-            return
-        finally:
-            self._charging = False
-        self._order.charge_attempts.append(
-            ChargeAttempt(
-                at=workflow.now(),
-                attempt=attempt,
-                status=result.status,
-                payment_intent_id=result.payment_intent_id,
-                decline_code=result.decline_code,
-                message=result.message,
-            )
-        )
-        if result.status == "succeeded" and result.payment_intent_id:
-            self._take_payment(
-                Payment(
-                    at=workflow.now(),
-                    amount=result.amount or amount,
-                    method=PaymentMethod.CARD,
-                    reference=result.payment_intent_id,
-                    currency=self._approved.currency,
-                )
-            )
-        elif result.status == "processing":
-            self._log("card payment processing", result.payment_intent_id or "")
-        elif self._status is S.AWAITING_PAYMENT:
-            self._payment_failed(
-                PaymentFailedInput(
-                    method=PaymentMethod.CARD,
-                    reference=result.payment_intent_id or f"attempt {attempt}",
-                    reason=result.message or "The card was declined.",
-                    decline_code=result.decline_code,
-                    requires_action=result.status == "requires_action",
-                    hosted_url=result.hosted_url,
-                )
-            )
-
-    async def _void_invoice(self, invoice_id: str) -> None:
-        """Close the hosted invoice; one paid in the meantime is money in, and counted."""
-        if self._invoice_closed:
-            return
-        self._invoice_closed = True
-        try:
-            await workflow.execute_activity(
-                names.VOID_INVOICE,
-                VoidInvoiceRequest(
-                    order_id=self._order.order_id, invoice_id=invoice_id, idempotency_key=self._key("void-invoice")
-                ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"void invoice {invoice_id}",
-            )
-            self._log("invoice voided", invoice_id)
-        except ActivityError as error:
-            if _invoice_status(error) == "paid":
-                self._take_payment(self._invoice_payment(invoice_id))
-                return
-            self._invoice_closed = False
-            message = _reason(error)
-            self._log("invoice void failed", message)
-            step = f"void invoice {invoice_id}"
-            self._email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
-
-    def _invoice_payment(self, invoice_id: str) -> Payment:
-        """The payment of our own hosted invoice, found paid when we tried to void it."""
-        instructions = self._order.payment_instructions
-        amount = instructions.invoice_amount if instructions and instructions.invoice_amount else None
-        return Payment(
-            at=workflow.now(),
-            amount=amount if amount is not None else self._order.balance_due,
-            method=PaymentMethod.INVOICE,
-            reference=invoice_id,
-            currency=self._order.currency,
-        )
+        self._effects.spawn(self._saga.settle_cancellation(notify, refund))
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
-        await workflow.wait_condition(lambda: self._policy is not None)
-        await self._send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._confirmation_context(confirmation))
-
-    async def _forward_support_request(self, request: SupportRequest) -> None:
-        ack = {"request": request.model_dump(mode="json"), "support": self._support_context()}
-        beside = workflow.patched(SUPPORT_DESK_BESIDE_EMAILS)
-        if beside:
-            # The customer hears at once; the desk gets the request once it has opened its ticket.
-            self._spawn(self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack))
-            await workflow.wait_condition(lambda: not self._opening_desk)
-        window = self._order.support
-        notice = self._email_request(
-            MessageKind.SUPPORT_REQUEST_FORWARDED, Audience.SUPPORT, request=request.model_dump(mode="json")
+        await workflow.wait_condition(lambda: self._state.policy is not None)
+        await self._mail.send(
+            MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, contexts.confirmation_context(self._state, confirmation)
         )
-        try:
-            async with self._in_flight:
-                await workflow.execute_activity(
-                    names.FORWARD_SUPPORT_REQUEST,
-                    ForwardSupportRequest(
-                        order_id=self._order.order_id, ticket=window.ticket if window else None, notice=notice
-                    ),
-                    start_to_close_timeout=SUPPORT_TIMEOUT,
-                    schedule_to_close_timeout=SUPPORT_GIVE_UP,
-                    summary=f"forward support request {len(self._order.support_requests)}",
-                )
-        except ActivityError as error:
-            # The request is on the order either way; operations are told it did not reach the desk.
-            self._record_email_failure(notice, error)
-        else:
-            self._log("email sent", f"{notice.kind} to {notice.audience} via the support desk")
-        if not beside:
-            await self._send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)
 
     # ------------------------------------------------------------------
     # Email
     # ------------------------------------------------------------------
-
-    def _email(self, kind: MessageKind, audience: Audience = Audience.CUSTOMER, **context: Any) -> None:
-        """Send without holding up the process; the order closes only after it went."""
-        self._spawn(self._send(kind, audience, context))
-
-    def _email_request(self, kind: MessageKind, audience: Audience, **context: Any) -> EmailRequest:
-        self._email_seq += 1
-        customer = self._order.customer
-        return EmailRequest(
-            order_id=self._order.order_id,
-            kind=kind,
-            audience=audience,
-            to_email=customer.email if audience is Audience.CUSTOMER else None,
-            to_name=customer.name if audience is Audience.CUSTOMER else None,
-            message_key=self._key(f"email:{self._email_seq}:{kind}"),
-            context={"order": self._order_context(), **context},
-        )
-
-    async def _send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
-        request = self._email_request(kind, audience, **context)
-        try:
-            async with self._in_flight:
-                receipt = await workflow.execute_activity(
-                    names.SEND_EMAIL,
-                    request,
-                    result_type=EmailReceipt,
-                    start_to_close_timeout=EMAIL_TIMEOUT,
-                    schedule_to_close_timeout=EMAIL_GIVE_UP,
-                    retry_policy=EMAIL_RETRY,
-                    summary=f"email {kind} to {audience}",
-                )
-        except ActivityError as error:
-            # A lost email must not stall the order: record it, tell operations, carry on.
-            self._record_email_failure(request, error)
-            return
-        self._log("email sent", f"{kind} to {audience} via {receipt.backend}, message id {receipt.message_id}")
-
-    def _record_email_failure(self, request: EmailRequest, error: ActivityError) -> None:
-        cause = error.cause if isinstance(error.cause, ApplicationError) else None
-        failure = FailedEmail(
-            at=workflow.now(),
-            kind=request.kind,
-            audience=request.audience,
-            message_key=request.message_key,
-            error=_reason(error),
-            error_type=cause.type if cause else None,
-        )
-        self._order.failed_emails.append(failure)
-        self._log("email failed", f"{request.kind} to {request.audience}: {failure.error}")
-        if request.audience is not Audience.OPERATIONS:
-            self._email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))
-
-    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
-        # Finished effects are dropped, so a years-long order holds only those in flight;
-        # one that failed is kept for ``_drain`` to raise.
-        self._effects = [t for t in self._effects if not t.done() or (not t.cancelled() and t.exception())]
-        self._effects.append(asyncio.create_task(step))
 
     # ------------------------------------------------------------------
     # Small helpers
@@ -1926,196 +685,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @property
     def _latest(self) -> Confirmation:
-        return self._order.confirmations[-1]
+        return facts.latest(self._state)
 
     @property
     def _approved_or_none(self) -> Confirmation | None:
-        v = self._order.approved_version
-        return self._order.confirmations[v - 1] if v else None
+        return facts.approved_or_none(self._state)
 
     @property
     def _approved(self) -> Confirmation:
-        confirmation = self._approved_or_none
-        assert confirmation is not None, "no approved confirmation"
-        return confirmation
-
-    @property
-    def _stripe_customer_id(self) -> str | None:
-        return self._card.stripe_customer_id if self._card else self._last_stripe_customer
-
-    def _already_paid(self, method: PaymentMethod, reference: str) -> bool:
-        # Stripe ids are unique; a bank reference (SO-42) is reused by design.
-        if method is PaymentMethod.BANK_TRANSFER:
-            return False
-        seen: list[Payment | HeldPayment] = [*self._order.payments, *self._order.held_payments]
-        return any(p.method is method and p.reference == reference for p in seen)
-
-    @property
-    def _payment_reference(self) -> str:
-        return f"SO-{self._order.order_id}".upper()
-
-    def _key(self, step: str) -> str:
-        """Idempotency key derived from the order and its step, never random."""
-        return f"order-{self._order.order_id}:{step}"
+        return facts.approved(self._state)
 
     def _log(self, event: str, detail: str = "") -> None:
-        self._order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
-
-    def _policy_value(self, name: str) -> timedelta:
-        assert self._policy is not None
-        value: timedelta = getattr(self._policy, name)
-        return value
-
-    def _term(self, name: str, confirmation: Confirmation | None = None) -> timedelta:
-        """A duration from the confirmation's terms, else the worker's default."""
-        confirmation = confirmation or self._approved_or_none
-        if confirmation is None and self._order.confirmations:
-            confirmation = self._latest
-        value: timedelta | None = getattr(confirmation.terms, name) if confirmation else None
-        if value is not None:
-            return value
-        return self._policy_value(_POLICY_NAME.get(name, name))
-
-    def _confirmation_expires_at(self, confirmation: Confirmation) -> datetime:
-        return confirmation.issued_at + self._term("confirmation_expiry", confirmation)
-
-    def _review_ends_at(self, delivery: Delivery) -> datetime:
-        return delivery.review_ends_at or delivery.at + self._term("review_period")
-
-    def _milestone(self, name: str) -> Milestone | None:
-        return next((m for m in self._order.milestones if m.name == name), None)
-
-    def _kept_payments(self) -> list[Payment]:
-        """The payments, less what overpayment refunds gave back of each (those given back in full left out)."""
-        returned: dict[str, Decimal] = {}
-        for r in self._order.refunds:
-            if r.overpaid_by and r.status in GIVEN_BACK:
-                returned[r.overpaid_by] = returned.get(r.overpaid_by, ZERO) + r.amount
-        if not returned:
-            return self._order.payments
-        payments = self._order.payments
-        kept = [p.model_copy(update={"amount": p.amount - returned.get(p.reference, ZERO)}) for p in payments]
-        return [p for p in kept if p.amount > ZERO]
-
-    def _recompute_balance(self) -> None:
-        # What an overpayment refund gave back no longer counts as paid (none in older orders).
-        returned = sum((r.amount for r in self._order.refunds if r.overpaid_by and r.status in GIVEN_BACK), ZERO)
-        paid = sum((p.amount for p in self._order.payments), ZERO) - returned
-        total = self._order.total or ZERO
-        self._order.amount_paid = paid
-        self._order.balance_due = max(total - paid, ZERO)
-        self._order.overpaid = max(paid - total, ZERO)
-
-    @staticmethod
-    def _iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    # Email contexts: what each template is given.
-
-    def _order_context(self) -> dict[str, Any]:
-        o = self._order
-        return {
-            "order_id": o.order_id,
-            "customer": o.customer.model_dump(mode="json", exclude={"customer_ref"}),
-            "status": o.status.value,
-            "currency": o.currency,
-            "total": str(o.total) if o.total is not None else None,
-            "version": o.version,
-            "payment_reference": o.payment_reference,
-        }
-
-    def _confirmation_context(self, confirmation: Confirmation) -> dict[str, Any]:
-        data = confirmation.model_dump(mode="json")
-        data["line_items"] = [
-            {**item.model_dump(mode="json"), "amount": str(item.amount)} for item in confirmation.line_items
-        ]
-        effective = {
-            name: _iso_duration(self._term(name, confirmation))
-            for name in ("payment_due", "payment_grace", "review_period", "support_period", "confirmation_expiry")
-        }
-        return {
-            "confirmation": data,
-            "effective": effective,
-            "expires_at": self._iso(self._confirmation_expires_at(confirmation)),
-        }
-
-    def _payment_context(self) -> dict[str, Any]:
-        assert self._payment_due_at is not None
-        instructions = self._order.payment_instructions
-        return {
-            "amount_due": str(self._order.balance_due),
-            "currency": self._order.currency,
-            "due_at": self._iso(self._payment_due_at),
-            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
-            "overdue": workflow.now() >= self._payment_due_at,
-            "methods": [m.value for m in self._approved.terms.payment_methods],
-            "instructions": instructions.model_dump(mode="json") if instructions else None,
-        }
-
-    def _balance_dates(self) -> dict[str, Any]:
-        """When the rest of a part-paid order is due, and when it would be cancelled (the pay link's expiry)."""
-        assert self._payment_due_at is not None
-        return {
-            "due_at": self._iso(self._payment_due_at),
-            "cancel_at": self._iso(self._payment_due_at + self._term("payment_grace")),
-        }
-
-    def _milestones_context(self) -> list[dict[str, Any]]:
-        return [m.model_dump(mode="json", include={"name", "due_at", "completed_at"}) for m in self._order.milestones]
-
-    def _delivery_context(self, delivery: Delivery) -> dict[str, Any]:
-        return {
-            "delivery": delivery.model_dump(mode="json"),
-            "review_ends_at": self._iso(self._review_ends_at(delivery)),
-            "deemed_acceptance": self._approved.terms.deemed_acceptance,
-        }
-
-    def _support_context(self) -> dict[str, Any]:
-        window = self._order.support
-        return window.model_dump(mode="json") if window else {}
-
-
-def _newest_within(entries: list[Any], budget: int) -> list[Any]:
-    """The newest entries whose JSON fits in ``budget`` bytes (always the newest one)."""
-    size = 0
-    count = 0
-    for entry in reversed(entries):
-        size += len(entry.model_dump_json())
-        if count and size > budget:
-            break
-        count += 1
-    return entries[len(entries) - count :]
-
-
-def _customer_changes(request: UpdateCustomerInput) -> dict[str, Any]:
-    """The fields to change: one sent as null, or left out, keeps its value."""
-    sent = request.model_dump(exclude_unset=True, exclude={"request_id"})
-    return {name: value for name, value in sent.items() if value is not None}
-
-
-def _invoice_status(error: ActivityError) -> str | None:
-    """The invoice's status when a void found it no longer open (paid, void, uncollectible)."""
-    cause = error.cause
-    if not isinstance(cause, ApplicationError) or cause.type != names.INVOICE_NOT_OPEN_ERROR or not cause.details:
-        return None
-    details = cause.details[0]
-    return str(details.get("status")) if isinstance(details, dict) else None
-
-
-def _reason(error: ActivityError) -> str:
-    """What went wrong, in the activity's own words when it gave any."""
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-
-
-# Terms spell one default differently from the worker's policy.
-_POLICY_NAME = {"reminder_interval": "confirmation_reminder"}
-
-
-def _iso_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
-    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
+        details.log(self._state, event, detail)

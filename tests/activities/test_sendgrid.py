@@ -36,8 +36,8 @@ from activities.sendgrid_backend import (
 )
 from tests.activities.email_samples import CUSTOMER_EMAIL, CUSTOMER_NAME, ORDER_ID, audience_for, sample_request
 from tests.doubles.sendgrid_api import MAIL_SEND, TEST_API_KEY, Reply, SendGridDouble
+from workflows.mail import EMAIL_TIMEOUT
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
-from workflows.order import EMAIL_TIMEOUT
 
 
 def activities(settings: Settings) -> EmailActivities:

@@ -23,6 +23,7 @@ from tests.conftest import make_worker
 from tests.doubles.sendgrid_api import TEST_API_KEY, Reply, SendGridDouble
 from tests.helpers import draft, eventually, finished, start_order, view
 from workflows import names
+from workflows.mail import EMAIL_RETRY
 from workflows.models import (
     AcceptInput,
     AddNoteInput,
@@ -34,7 +35,6 @@ from workflows.models import (
     RecordPaymentInput,
     SupportRequestInput,
 )
-from workflows.order import EMAIL_RETRY
 
 
 @pytest.fixture

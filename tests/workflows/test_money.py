@@ -34,7 +34,7 @@ from workflows.models import (
     PaymentMethod,
     RecordPaymentInput,
 )
-from workflows.order import INVOICE_WAIT
+from workflows.saga import INVOICE_WAIT
 
 Handle = WorkflowHandle[Any, Any]
 
