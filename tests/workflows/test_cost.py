@@ -112,7 +112,8 @@ async def test_search_attributes_are_written_once_per_task_and_only_when_changed
     assert current["OrderStatus"] == "COMPLETED" and current["OrderTotal"] == 4500.0
     statuses = [u["OrderStatus"] for t in tasks for u in t if "OrderStatus" in u]
     # Signals that land in one workflow task may pass through several statuses; only the last is written.
-    assert statuses[0] == "DISCUSSING" and statuses[-1] == "COMPLETED" and len(statuses) <= 11
+    # Under load the first confirmation may land in the first task, whose one upsert is then its status.
+    assert statuses[0] in ("DISCUSSING", "AWAITING_APPROVAL") and statuses[-1] == "COMPLETED" and len(statuses) <= 11
     total = sum(len(t) for t in tasks)
     assert total <= len(statuses) + 3, f"{total} upserts for {len(statuses)} status changes"
 
