@@ -90,6 +90,9 @@ POLICY_TIMEOUT = timedelta(seconds=10)
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
 NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
+# Orders recorded before it upserted ahead of the policy's local activity even when a
+# signal in the first task had changed the status, and again for the deadline after it.
+FIRST_UPSERT_AFTER_POLICY = "first-task-upserts-once-after-the-policy-loads"
 
 
 @workflow.defn(name=names.WORKFLOW_TYPE)
@@ -177,7 +180,8 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._details.describe()
         try:
             if start.resume is None:
-                self._details.upsert_changes()
+                if self._upsert_before_policy():
+                    self._details.upsert_changes()
                 self._state.policy = await workflow.execute_local_activity_method(
                     PolicyRefs.load_order_policy,
                     start_to_close_timeout=POLICY_TIMEOUT,
@@ -212,6 +216,13 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _resume(self) -> None:
         self._details.every_patch()
         self._log("run continued", f"run {self._order.runs}")
+
+    def _upsert_before_policy(self) -> bool:
+        """The policy's local activity answers in a second activation of the first
+        workflow task. A signal in that task that left ``DISCUSSING`` sets a deadline
+        only once the policy is known, so the one upsert waits for the stage's wait.
+        """
+        return self._status is S.DISCUSSING or not workflow.patched(FIRST_UPSERT_AFTER_POLICY)
 
     async def _drain(self) -> None:
         """Let emails, refunds and handlers in flight finish before closing."""

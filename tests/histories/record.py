@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from ordersecurity.codec import SWITCH_ENV
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
-from tests.helpers import draft, eventually, start_order, start_time_skipping, view
+from tests.helpers import draft, eventually, start_input, start_order, start_time_skipping, view
 from worker import build_worker
 from workflows import names
 from workflows.models import (
@@ -51,6 +51,8 @@ from workflows.models import (
     RequestRevisionInput,
     SupportRequestInput,
 )
+from workflows.names import workflow_id
+from workflows.order import ServiceOrderWorkflow
 
 HERE = Path(__file__).parent
 stripe_double = contextmanager(serve)
@@ -78,6 +80,13 @@ async def completed_with_revision(env: WorkflowEnvironment, h: WorkflowHandle[An
 
 async def expired(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
     await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+
+
+async def expired_issued_in_first_task(
+    env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble
+) -> None:
+    """The confirmation came with the start (``FIRST_TASK_SIGNALS``): the first
+    workflow task leaves DISCUSSING before the policy loads; then it expires."""
 
 
 async def payment_overdue(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
@@ -281,6 +290,11 @@ POLICIES: dict[str, OrderPolicy] = {
     "continued_with_waiting_signals": OrderPolicy(run_event_budget=300),
 }
 
+# Scenarios whose first signal is sent with the start, so that it lands in the first workflow task.
+FIRST_TASK_SIGNALS: dict[str, tuple[str, Any]] = {
+    "expired_issued_in_first_task": (names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft())),
+}
+
 SCENARIOS: dict[str, Scenario] = {
     "completed_with_revision": completed_with_revision,
     "expired": expired,
@@ -303,7 +317,25 @@ SCENARIOS: dict[str, Scenario] = {
     "continued_with_waiting_signals": continued_with_waiting_signals,
     # The same walk as deadline_extended, after a new payment due date is emailed to the customer.
     "deadline_extended_emailed": deadline_extended,
+    # A signal in the first task: one upsert after the policy loads (FIRST_UPSERT_AFTER_POLICY).
+    "expired_issued_in_first_task": expired_issued_in_first_task,
 }
+
+
+async def start(env: WorkflowEnvironment, task_queue: str, name: str) -> WorkflowHandle[Any, Any]:
+    order_id = name.replace("_", "-")
+    if name not in FIRST_TASK_SIGNALS:
+        return await start_order(env.client, task_queue, order_id=order_id)
+    signal, arg = FIRST_TASK_SIGNALS[name]
+    inp = start_input(order_id)
+    return await env.client.start_workflow(
+        ServiceOrderWorkflow.run,
+        inp,
+        id=workflow_id(order_id),
+        task_queue=task_queue,
+        start_signal=signal,
+        start_signal_args=[arg],
+    )
 
 
 async def record(name: str, scenario: Scenario, out: Path) -> None:
@@ -319,7 +351,7 @@ async def record(name: str, scenario: Scenario, out: Path) -> None:
             )
             task_queue = f"record-{uuid.uuid4().hex[:6]}"
             async with build_worker(env.client, settings, task_queue=task_queue):
-                handle = await start_order(env.client, task_queue, order_id=name.replace("_", "-"))
+                handle = await start(env, task_queue, name)
                 await scenario(env, handle, stripe_api)
                 with contextlib.suppress(WorkflowFailureError):  # a run cancelled through Temporal
                     await handle.result()
