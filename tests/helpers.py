@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+import socket
 import sys
 import threading
 import uuid
@@ -36,6 +37,14 @@ from workflows.models import (
 )
 from workflows.names import STATUS_QUERY, workflow_id
 from workflows.order import ServiceOrderWorkflow
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a server a test starts (never a fixed one: see the README)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def server_binary(name: str) -> Path | None:

@@ -8,7 +8,6 @@ and the server together, and the worker must not exit before the server is up.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import server_binary
+from tests.helpers import free_port, server_binary
 from workflows.search import dev_server_args
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = [sys.executable, str(ROOT / "worker.py")]
 ORDERS_WORKER = [sys.executable, "-c", "from starter.cli import run; run()", "worker"]
 EXIT_UNREACHABLE = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def worker_env(tmp_path: Path, address: str, connect_timeout: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from orderclient.client import OrderClient
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
 from starter import dev
 from tests.doubles import sendgrid_api, stripe_api
-from tests.helpers import ALICE
+from tests.helpers import ALICE, free_port
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -93,13 +92,6 @@ def seeded_random() -> random.Random:
     seed = int(raw) if raw else random.SystemRandom().randrange(1_000_000)
     print(f"fault seed {seed} (replay with {SEED_ENV}={seed})")
     return random.Random(seed)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_id() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 
 from temporalio.testing import WorkflowEnvironment
@@ -11,16 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from orderclient.client import OrderClient
 from orderclient.connection import connect, metrics_runtime
-from tests.helpers import start_input
+from tests.helpers import free_port, start_input
 from worker import build_worker
 from workflows.models import AddNoteInput
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def scrape(url: str) -> str:

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import re
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +27,7 @@ from activities.email import read_outbox_message
 from orderclient.client import OrderClient
 from orderweb.portal import create_app
 from orderweb.serving import server_config
-from tests.helpers import outbox
+from tests.helpers import free_port, outbox
 from worker import build_worker
 
 LINK_SECRET = "portal-test-secret-0123456789abcdef"
@@ -56,13 +55,6 @@ async def watch_csp(page: Any) -> list[str]:
     page.on("console", on_console)
     await page.add_init_script(CSP_REPORTER)
     return violations
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class QuietServer(uvicorn.Server):

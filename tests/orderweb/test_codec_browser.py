@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 from temporalio.client import Client
 
 from ordersecurity.codec import KEYS_ENV, LOCAL_KEY_FILE
+from tests.helpers import free_port
 from workflows import names
 
 ORDERS = str(Path(sys.executable).parent / "orders")
@@ -41,13 +41,6 @@ def chromium() -> str | None:
         if found:
             return found
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

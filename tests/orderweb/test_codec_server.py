@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +16,7 @@ from temporalio.api.common.v1 import Payload
 
 from ordersecurity.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec, KeyRing, new_key_entry
 from orderweb.codec_server import MAX_BODY_BYTES, CodecServerConfigError, create_app
+from tests.helpers import free_port
 
 TOKEN = "s3cret-token-for-tests"
 UI = "http://localhost:8080"
@@ -175,13 +175,6 @@ async def test_loopback_without_token_only_when_orders_dev_asks(codec: Encryptio
 def test_no_token_and_no_loopback_mode_refuses_to_start(codec: EncryptionCodec) -> None:
     with pytest.raises(CodecServerConfigError, match="ORDERS_CODEC_TOKEN"):
         create_app(codec, token=None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from starter import dev
-from tests.helpers import outbox
-from tests.starter.test_cli_e2e import EXAMPLES, ORDERS, Cli, free_port, user_env
+from tests.helpers import free_port, outbox
+from tests.starter.test_cli_e2e import EXAMPLES, ORDERS, Cli, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,7 @@ import pytest
 
 from activities.config import ConfigError, HttpLimits, Settings
 from ordersecurity.codec import new_key_entry
-from tests.orderweb.portal_harness import free_port
+from tests.helpers import free_port
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 READ_TIMEOUT = "0.5"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from activities.email import message_sequence
 from ordersecurity.codec import KEYS_ENV
+from tests.helpers import free_port
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -32,13 +32,6 @@ def user_env(**extra: str) -> dict[str, str]:
     directory and the CLI run there reads it (the test process pins empty keys,
     tests/conftest.py)."""
     return {k: v for k, v in os.environ.items() if k != KEYS_ENV} | extra
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Cli:

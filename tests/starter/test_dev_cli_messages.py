@@ -15,7 +15,8 @@ import pytest
 
 from activities.config import Settings
 from starter import cli, dev
-from tests.starter.test_cli_e2e import free_port, user_env
+from tests.helpers import free_port
+from tests.starter.test_cli_e2e import user_env
 from tests.starter.test_cli_output import CUSTOMER, write_message
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,19 +22,12 @@ import pytest
 
 from ordersecurity.codec import KEYS_ENV
 from starter import dev
-from tests.helpers import server_binary
+from tests.helpers import free_port, server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = [sys.executable, "-c", "from starter.cli import run; run()"]
 UP_TIMEOUT = 60.0
 GONE_TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from ordersecurity.codec import new_key_entry
-from tests.starter.test_cli_e2e import free_port
+from tests.helpers import free_port
 
 ORDERS = str(Path(sys.executable).parent / "orders")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
