@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from temporalio.worker import Worker
 from activities.config import Settings
 from activities.outgoing import EmailBackend
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
+from tests.browser import chromium
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
 from workflows import search
@@ -107,3 +109,10 @@ def make_worker(
 ) -> Worker:
     """The production worker; ``email_backend`` (say a ``tests.helpers.CountingOutbox``) replaces the outbox."""
     return build_worker(client, settings, task_queue=task_queue, email_backend=email_backend)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's chromium through Playwright (tests/browser.py)."""
+    async with chromium() as launched:
+        yield launched

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +26,12 @@ from activities.email import read_outbox_message
 from orderclient.client import OrderClient
 from orderweb.portal import create_app
 from orderweb.serving import server_config
+from tests.browser import CHROMIUM as CHROMIUM
 from tests.helpers import free_port, outbox
 from worker import build_worker
 
 LINK_SECRET = "portal-test-secret-0123456789abcdef"
 INBOUND_SECRET = "inbound-test-secret"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 CSP_REPORTER = """

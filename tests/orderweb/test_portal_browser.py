@@ -52,16 +52,6 @@ SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
 async def portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> AsyncIterator[PortalHarness]:
     async with running_portal(dev_env.client, tmp_path, task_queue) as harness:
         yield harness

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.browser import AXE, PHONE, axe_problems, width_problems
 from tests.helpers import draft, eventually
 from tests.orderweb.portal_harness import CHROMIUM, PortalHarness, running_portal
 from workflows.models import (
@@ -38,20 +39,7 @@ pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}: apt-get install -y chromium"
 )
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-PHONE = 360
 SHOTS = os.environ.get("PORTAL_PHONE_SCREENSHOTS")
-DESKTOP = 1280
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture
@@ -69,24 +57,10 @@ class Checks:
 
     async def page(self, page: Any, name: str) -> None:
         self.pages.append(name)
-        for width in (PHONE, DESKTOP):
-            await page.set_viewport_size({"width": width, "height": 800})
-            scroll_width = await page.evaluate("document.documentElement.scrollWidth")
-            if scroll_width > width:
-                self.problems.append(f"{name}: {scroll_width} px wide at a {width} px viewport")
-        await page.set_viewport_size({"width": PHONE, "height": 800})
+        self.problems += await width_problems(page, name)
         if SHOTS:
             await page.screenshot(path=str(Path(SHOTS) / f"phone-{len(self.pages)}.png"), full_page=True)
-        if not AXE.exists():
-            return
-        await page.add_script_tag(content=AXE.read_text())
-        result = await page.evaluate(
-            "async () => await axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})"
-        )
-        for violation in result["violations"]:
-            if violation["impact"] in ("serious", "critical"):
-                targets = [node["target"] for node in violation["nodes"]][:3]
-                self.problems.append(f"{name}: axe {violation['id']} ({violation['impact']}) at {targets}")
+        self.problems += await axe_problems(page, name, impacts=("serious", "critical"))
 
 
 async def _link(portal: PortalHarness, order_id: str, kind: str, count: int = 1) -> str:

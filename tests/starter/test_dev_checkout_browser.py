@@ -17,36 +17,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import AXE, CHROMIUM, DESKTOP, PHONE, axe_problems, width_problems
 from tests.helpers import outbox
 from tests.starter import test_dev_stripe_double
 from tests.starter.test_dev_stripe_double import Dev, _order
-
-CHROMIUM = "/usr/bin/chromium"
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-PHONE, DESKTOP = 360, 1280
 
 dev = test_dev_stripe_double.dev
 """The same fixture: ``orders dev --stripe-test-double`` on free ports, in a temporary directory."""
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def _emails(dev: Dev, order_id: str, kind: str) -> list[str]:
@@ -71,21 +55,7 @@ async def _pay_link(dev: Dev, order_id: str) -> str:
 
 
 async def _fits_and_passes_axe(page: Any, name: str) -> list[str]:
-    problems = []
-    for width in (PHONE, DESKTOP):
-        await page.set_viewport_size({"width": width, "height": 800})
-        scroll_width = await page.evaluate("document.documentElement.scrollWidth")
-        if scroll_width > width:
-            problems.append(f"{name}: {scroll_width} px wide at a {width} px viewport")
-    await page.set_viewport_size({"width": PHONE, "height": 800})
-    await page.add_script_tag(content=AXE.read_text())
-    result = await page.evaluate(
-        "async () => await axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})"
-    )
-    for violation in result["violations"]:
-        targets = [node["target"] for node in violation["nodes"]][:3]
-        problems.append(f"{name}: axe {violation['id']} ({violation['impact']}) at {targets}")
-    return problems
+    return await width_problems(page, name) + await axe_problems(page, name)
 
 
 async def _checkout(browser: Any, dev: Dev, order_id: str, width: int, card: str) -> Any:
