@@ -25,6 +25,7 @@ from activities.outgoing import OutgoingEmail
 from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (
+    ApproveInput,
     ConfirmationDraft,
     Customer,
     IssueConfirmationInput,
@@ -193,6 +194,13 @@ def card(payment_method: str = "pm_card_visa") -> ProvidePaymentMethodInput:
 async def issue(handle: WorkflowHandle[Any, Any], *methods: str, **terms: Any) -> None:
     confirmation = draft(payment_methods=list(methods), **terms)
     await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
+
+
+async def awaiting_payment(handle: WorkflowHandle[Any, Any], outbox_dir: Path) -> None:
+    """Confirmation v1 (``draft()``) issued and approved, and the payment request emailed."""
+    await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await handle.signal(names.APPROVE, ApproveInput(version=1))
+    await eventually(lambda: "payment_requested" in kinds(outbox_dir), "payment requested")
 
 
 async def until(handle: WorkflowHandle[Any, Any], check: Any, what: str) -> OrderView:

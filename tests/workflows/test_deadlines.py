@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from activities.email import format_date, format_datetime_utc
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, kinds, outbox, start_order, view
+from tests.helpers import awaiting_payment, draft, eventually, kinds, outbox, start_order, view
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -51,9 +51,7 @@ async def test_the_status_names_the_payment_due_date_and_each_review_end_the_ema
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
-        await handle.signal(names.APPROVE, ApproveInput(version=1))
-        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await awaiting_payment(handle, settings.outbox_dir)
         order = await view(handle)
         assert order.payment_due_at is not None
         assert timedelta(days=14) <= order.payment_due_at - order.created_at < timedelta(days=14, hours=1)
@@ -145,9 +143,7 @@ async def test_a_partial_payment_email_gives_the_balance_its_due_date_and_the_pa
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
-        await handle.signal(names.APPROVE, ApproveInput(version=1))
-        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await awaiting_payment(handle, settings.outbox_dir)
         await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1800.00"), reference="TX-1"))
         await eventually(lambda: "payment_received" in kinds(settings.outbox_dir), "payment received")
         order = await view(handle)
@@ -162,9 +158,7 @@ async def test_a_new_payment_due_date_is_emailed_to_the_customer(
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
-        await handle.signal(names.APPROVE, ApproveInput(version=1))
-        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await awaiting_payment(handle, settings.outbox_dir)
         await handle.signal(
             names.EXTEND_DEADLINE,
             ExtendDeadlineInput(target="payment_due", extend_by=timedelta(days=10), reason="agreed on the phone"),

@@ -16,13 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from starter import cli
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, finished, kinds, outbox, start_order
+from tests.helpers import awaiting_payment, finished, outbox, start_order
 from workflows import names
 from workflows.models import (
     AcceptInput,
-    ApproveInput,
     DeliverInput,
-    IssueConfirmationInput,
     PostUpdateInput,
     RecordPaymentInput,
     SupportRequestInput,
@@ -34,9 +32,7 @@ async def test_every_email_is_counted_by_audience_and_the_parts_add_up(
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
-        await handle.signal(names.APPROVE, ApproveInput(version=1))
-        await eventually(lambda: "payment_requested" in kinds(settings.outbox_dir), "payment requested")
+        await awaiting_payment(handle, settings.outbox_dir)
         await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
         await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Designs ready", milestone="Design"))
         await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
