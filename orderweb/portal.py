@@ -57,7 +57,7 @@ from starlette.routing import BaseRoute, Route
 from activities.config import Settings
 from activities.email import is_web_url
 from orderclient.client import OrderClient, OrderError
-from ordersecurity.links import AUTHENTICATE, InvalidLink, link_request_id
+from ordersecurity.links import AUTHENTICATE, InvalidLink
 from orderweb import inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.ratelimit import CONTACT_LIMIT
@@ -366,20 +366,10 @@ class PortalPages(Portal):
 
     async def pay_card(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return self.message("Too long", "The form is too long.", 413)
-        if not self.csrf_ok(request, form):
-            return self.csrf_refused()
-        token, nonce = form.get("token", ""), form.get("nonce", "")
-        try:
-            self.verify(token, order_id, "pay", action=names.PROVIDE_PAYMENT_METHOD)
-            request_id = link_request_id(token, nonce)
-        except InvalidLink as error:
-            return self.link_refused(error)
-        except ValueError:
-            return self.csrf_refused()
+        posted = await self.link_form(request, order_id, "pay", names.PROVIDE_PAYMENT_METHOD, None)
+        if isinstance(posted, Response):
+            return posted
+        _form, _claims, token, request_id = posted
         if self.stripe is None:
             return self.message("Card payments are not available", "Please pay by bank transfer.", 409)
         view = await self.load(order_id)

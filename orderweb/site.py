@@ -479,20 +479,15 @@ class Portal:
         )
         return self.with_cookie(response, cookie)
 
-    async def act(
-        self,
-        request: Request,
-        order_id: str,
-        page: str,
-        action: str,
-        version: int | None,
-        build: Callable[[Mapping[str, str], LinkClaims, str], Any],
-    ) -> Response:
-        """A form POST from a link page: CSRF, the link, the action, then back to the order's page."""
+    async def link_form(
+        self, request: Request, order_id: str, page: str, action: str, version: int | None, too_long: str = ""
+    ) -> tuple[Mapping[str, str], LinkClaims, str, str] | Response:
+        """A form POSTed from a link page, checked: its fields, the link's claims, its token and the
+        request id (``link_request_id``), or the page that refuses it (too long, CSRF, a bad link)."""
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return self.message("Too long", "The form is too long. Please shorten your text.", 413)
+            return self.message("Too long", f"The form is too long. {too_long}".strip(), 413)
         if not self.csrf_ok(request, form):
             return self.csrf_refused()
         token, nonce = form.get("token", ""), form.get("nonce", "")
@@ -503,6 +498,22 @@ class Portal:
             return self.link_refused(error)
         except ValueError:
             return self.csrf_refused()
+        return form, claims, token, request_id
+
+    async def act(
+        self,
+        request: Request,
+        order_id: str,
+        page: str,
+        action: str,
+        version: int | None,
+        build: Callable[[Mapping[str, str], LinkClaims, str], Any],
+    ) -> Response:
+        """A form POST from a link page: CSRF, the link, the action, then back to the order's page."""
+        posted = await self.link_form(request, order_id, page, action, version, "Please shorten your text.")
+        if isinstance(posted, Response):
+            return posted
+        form, claims, token, request_id = posted
         try:
             payload = build(form, claims, request_id)
         except ValidationError as error:
