@@ -34,7 +34,7 @@ PROBE_ACTIVITY: Final = "probe_activity"
 
 EMAIL_TIMEOUT = timedelta(seconds=30)
 
-# The order's default reminder for each stage (workflows/models.py OrderPolicy):
+# The order's default reminder for each stage (workflows/models/activity_io.py OrderPolicy):
 # the first alarm it arms there, so the floor starts the same timers.
 STAGE_REMINDER: Final[dict[str, timedelta]] = {
     "awaiting_approval": timedelta(days=3),  # confirmation reminder

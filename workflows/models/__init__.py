@@ -1,0 +1,21 @@
+"""Every message that crosses the workflow boundary, one pydantic model each.
+
+Models carry their own validation, so a bad payload is refused with pydantic's
+own wording before it reaches a running order. Business rules that depend on
+the order's state (the right status, the current version, a known milestone)
+live in the workflow. One module per part, importers use this package:
+
+- ``fields``: the shared field types (text, money, currency, durations) and the enumerations;
+- ``confirmation``: the customer and the order confirmation (line items, costs, terms);
+- ``actions``: the one model each action takes, and its answer;
+- ``view``: the order as its customer and staff see it (the ``status`` query), and its result;
+- ``activity_io``: what the workflow hands its activities and what they answer;
+- ``state``: how an order starts, and the state that crosses continue-as-new.
+"""
+
+from workflows.models.actions import *  # noqa: F403
+from workflows.models.activity_io import *  # noqa: F403
+from workflows.models.confirmation import *  # noqa: F403
+from workflows.models.fields import *  # noqa: F403
+from workflows.models.state import *  # noqa: F403
+from workflows.models.view import *  # noqa: F403
