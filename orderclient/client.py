@@ -52,7 +52,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import Settings
 from orderclient import connection
-from orderclient.contract import ACTION_MODELS
 from ordersecurity import links
 from ordersecurity.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
 from ordersecurity.links import (
@@ -69,36 +68,23 @@ from ordersecurity.links import (
     link_request_id,
 )
 from workflows import names, search
+from workflows.action_registry import ACTION_MODELS, ACTION_NAMES, spec_of
 from workflows.converter import describe
 from workflows.models import (
     HISTORY_KINDS,
-    AcceptInput,
     Action,
     ActionResult,
-    AddNoteInput,
-    ApproveInput,
-    CancelInput,
     ChargeAttempt,
     Customer,
-    DeliverInput,
-    ExtendDeadlineInput,
     HistoryKind,
     HistoryPage,
     HistoryPageInput,
-    IssueConfirmationInput,
     MessageKind,
     OrderStatus,
     OrderView,
     PaymentEventInput,
-    PaymentFailedInput,
-    PostUpdateInput,
-    ProvidePaymentMethodInput,
     RecordPaymentInput,
-    RequestChangesInput,
-    RequestRevisionInput,
     StartOrderInput,
-    SupportRequestInput,
-    UpdateCustomerInput,
 )
 
 __all__ = [
@@ -802,7 +788,7 @@ class OrderClient:
     def _payload(order_id: str, action: str, request: Action | Mapping[str, Any]) -> Action:
         model = ACTION_MODELS.get(action)
         if model is None:
-            raise ValueError(f"unknown action {action!r}; one of {', '.join(names.ACTIONS)}")
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTION_NAMES)}")
         if isinstance(request, Action):
             if not isinstance(request, model):
                 raise TypeError(f"{action} takes {model.__name__}, not {type(request).__name__}")
@@ -817,53 +803,14 @@ class OrderClient:
             payload = payload.model_copy(update={"request_id": uuid.uuid4().hex})
         return payload
 
-    async def add_note(self, order_id: str, request: AddNoteInput) -> ActionResult:
-        return await self.update(order_id, names.ADD_NOTE, request)
+    async def act(self, order_id: str, request: Action) -> ActionResult:
+        """Send ``request`` as an update of the action it is the payload of, and return the answer.
 
-    async def update_customer(self, order_id: str, request: UpdateCustomerInput) -> ActionResult:
-        return await self.update(order_id, names.UPDATE_CUSTOMER, request)
-
-    async def issue_confirmation(self, order_id: str, request: IssueConfirmationInput) -> ActionResult:
-        return await self.update(order_id, names.ISSUE_CONFIRMATION, request)
-
-    async def approve(self, order_id: str, request: ApproveInput) -> ActionResult:
-        return await self.update(order_id, names.APPROVE, request)
-
-    async def request_changes(self, order_id: str, request: RequestChangesInput) -> ActionResult:
-        return await self.update(order_id, names.REQUEST_CHANGES, request)
-
-    async def record_payment(self, order_id: str, request: RecordPaymentInput) -> ActionResult:
-        return await self.update(order_id, names.RECORD_PAYMENT, request)
-
-    async def post_update(self, order_id: str, request: PostUpdateInput) -> ActionResult:
-        return await self.update(order_id, names.POST_UPDATE, request)
-
-    async def deliver(self, order_id: str, request: DeliverInput) -> ActionResult:
-        return await self.update(order_id, names.DELIVER, request)
-
-    async def accept(self, order_id: str, request: AcceptInput | None = None) -> ActionResult:
-        return await self.update(order_id, names.ACCEPT, request or AcceptInput())
-
-    async def request_revision(self, order_id: str, request: RequestRevisionInput) -> ActionResult:
-        return await self.update(order_id, names.REQUEST_REVISION, request)
-
-    async def request_support(self, order_id: str, request: SupportRequestInput) -> ActionResult:
-        return await self.update(order_id, names.REQUEST_SUPPORT, request)
-
-    async def cancel(self, order_id: str, request: CancelInput) -> ActionResult:
-        return await self.update(order_id, names.CANCEL, request)
-
-    async def provide_payment_method(self, order_id: str, request: ProvidePaymentMethodInput) -> ActionResult:
-        return await self.update(order_id, names.PROVIDE_PAYMENT_METHOD, request)
-
-    async def payment_failed(self, order_id: str, request: PaymentFailedInput) -> ActionResult:
-        return await self.update(order_id, names.PAYMENT_FAILED, request)
-
-    async def payment_event(self, order_id: str, request: PaymentEventInput) -> ActionResult:
-        return await self.update(order_id, names.PAYMENT_EVENT, request)
-
-    async def extend_deadline(self, order_id: str, request: ExtendDeadlineInput) -> ActionResult:
-        return await self.update(order_id, names.EXTEND_DEADLINE, request)
+        The model names the action (``ApproveInput`` is ``approve``: the action
+        registry), so ``await orders.act(order_id, ApproveInput(version=2))``
+        is type-checked end to end.
+        """
+        return await self.update(order_id, spec_of(request).name, request)
 
     # ------------------------------------------------------------------
     # Reading

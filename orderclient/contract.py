@@ -10,8 +10,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from workflows import names
-from workflows.action_models import ACTION_MODELS
+from workflows.action_registry import ACTION_MODELS
 from workflows.models import ActionResult, OrderView, StartOrderInput
 
 __all__ = ["ACTION_MODELS", "schemas"]
@@ -22,7 +21,7 @@ ACTION_RESULT: Final = "action_result"
 
 
 def _inputs() -> dict[str, type[BaseModel]]:
-    return {START: StartOrderInput, **{name: ACTION_MODELS[name] for name in names.ACTIONS}}
+    return {START: StartOrderInput, **ACTION_MODELS}
 
 
 def schemas() -> dict[str, dict[str, Any]]:

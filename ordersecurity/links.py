@@ -44,16 +44,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from workflows.action_registry import link_actions
+
 SECRET_ENV: Final = "ORDERS_LINK_SECRET"
 
 # A link opens a page of the order; the page offers one or more actions.
-# Keys are the link actions signed into tokens, values the action names
-# (``workflows.names``) the page may send on the customer's behalf.
+# Keys are the link actions signed into tokens, values the action names the
+# page may send on the customer's behalf: those whose ``link_page`` in the
+# action registry is that page.
 LINK_ACTIONS: Final[dict[str, frozenset[str]]] = {
-    "confirmation": frozenset({"approve", "request_changes"}),
-    "pay": frozenset({"provide_payment_method"}),
-    "delivery": frozenset({"accept", "request_revision"}),
-    "support": frozenset({"request_support"}),
+    **{page: link_actions(page) for page in ("confirmation", "pay", "delivery", "support")},
     # The read-only overview, linked from every customer email: it offers no action.
     "order": frozenset(),
     # Not an order action: the page redirects to the signed Stripe address.

@@ -449,7 +449,7 @@ async def _reply(portal: InboundSite, mail: InboundMail, view: OrderView) -> JSO
         text=note_text(mail), author="customer", author_name=mail.sender_name or None, request_id=mail.request_id
     )
     try:
-        await (await portal.orders()).add_note(view.order_id, note)
+        await (await portal.orders()).act(view.order_id, note)
     except OrderClosed:
         return await _review(portal, mail, view, view.order_id, f"order {view.order_id} has closed")
     except OrderError as error:

@@ -57,7 +57,7 @@ from starlette.routing import BaseRoute, Route
 from activities.config import Settings
 from activities.email import is_web_url
 from orderclient.client import OrderClient, OrderError
-from ordersecurity.links import AUTHENTICATE, InvalidLink
+from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
 from orderweb import inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.ratelimit import CONTACT_LIMIT
@@ -73,18 +73,15 @@ from orderweb.site import (
     verify_any,
 )
 from workflows import names
+from workflows.action_registry import REGISTRY, ActionSpec
 from workflows.models import (
-    AcceptInput,
-    ApproveInput,
+    Action,
     Channel,
     ConfirmationState,
     OrderStatus,
     OrderView,
     PaymentMethod,
-    RequestChangesInput,
-    RequestRevisionInput,
     StartOrderInput,
-    SupportRequestInput,
 )
 
 HONEYPOT_FIELD: Final = "website"
@@ -217,30 +214,6 @@ class PortalPages(Portal):
             can_answer=can_answer and current_url is None,
         )
 
-    async def approve(self, request: Request) -> Response:
-        version = int_param(request, "version")
-        return await self.act(
-            request,
-            request.path_params["order_id"],
-            "confirmation",
-            names.APPROVE,
-            version,
-            lambda form, claims, rid: ApproveInput(version=claims.version or 0, request_id=rid),
-        )
-
-    async def request_changes(self, request: Request) -> Response:
-        version = int_param(request, "version")
-        return await self.act(
-            request,
-            request.path_params["order_id"],
-            "confirmation",
-            names.REQUEST_CHANGES,
-            version,
-            lambda form, claims, rid: RequestChangesInput(
-                version=claims.version or 0, comments=form.get("comments", ""), request_id=rid
-            ),
-        )
-
     async def delivery(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "delivery", "round")
         if isinstance(loaded, Response):
@@ -266,29 +239,11 @@ class PortalPages(Portal):
             can_answer=view.status == OrderStatus.AWAITING_ACCEPTANCE and current_url is None,
         )
 
-    async def accept(self, request: Request) -> Response:
-        return await self.act(
-            request,
-            request.path_params["order_id"],
-            "delivery",
-            names.ACCEPT,
-            int_param(request, "round"),
-            lambda form, claims, rid: AcceptInput(
-                round=claims.version, comments=form.get("comments", "").strip() or None, request_id=rid
-            ),
-        )
+    async def answer_confirmation(self, request: Request) -> Response:
+        return await self.answer(request, "confirmation", int_param(request, "version"))
 
-    async def request_revision(self, request: Request) -> Response:
-        return await self.act(
-            request,
-            request.path_params["order_id"],
-            "delivery",
-            names.REQUEST_REVISION,
-            int_param(request, "round"),
-            lambda form, claims, rid: RequestRevisionInput(
-                round=claims.version, comments=form.get("comments", ""), request_id=rid
-            ),
-        )
+    async def answer_delivery(self, request: Request) -> Response:
+        return await self.answer(request, "delivery", int_param(request, "round"))
 
     async def support(self, request: Request) -> Response:
         loaded = await self.load_page(request, "support")
@@ -306,15 +261,21 @@ class PortalPages(Portal):
         )
 
     async def support_submit(self, request: Request) -> Response:
+        return await self.answer(request, "support", None, names.REQUEST_SUPPORT)
+
+    async def answer(self, request: Request, page: str, number: int | None, action: str = "") -> Response:
+        """A customer's answer from a link page: the action is the address's last part
+        (``.../confirmation/2/request-changes``) and one the page offers (``link_page``)."""
+        spec = REGISTRY.get(action or request.path_params.get("action", "").replace("-", "_"))
+        if spec is None or spec.link_page != page:
+            return await self.not_found(request, LookupError(page))
         return await self.act(
             request,
             request.path_params["order_id"],
-            "support",
-            names.REQUEST_SUPPORT,
-            None,
-            lambda form, claims, rid: SupportRequestInput(
-                subject=form.get("subject", ""), text=form.get("text", ""), request_id=rid
-            ),
+            page,
+            spec.name,
+            number,
+            lambda form, claims, request_id: link_payload(spec, form, claims, request_id),
         )
 
     async def pay(self, request: Request) -> Response:
@@ -427,14 +388,12 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route("/contact", pages.contact_submit, methods=["POST"]),
         Route(ORDER, pages.overview, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
-        Route(ORDER + "/confirmation/{version}/approve", pages.approve, methods=["POST"]),
-        Route(ORDER + "/confirmation/{version}/request-changes", pages.request_changes, methods=["POST"]),
+        Route(ORDER + "/confirmation/{version}/{action}", pages.answer_confirmation, methods=["POST"]),
         Route(ORDER + "/pay", pages.pay, methods=["GET"]),
         Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),
         Route(ORDER + "/authenticate", pages.authenticate, methods=["GET"]),
         Route(ORDER + "/delivery/{round}", pages.delivery, methods=["GET"]),
-        Route(ORDER + "/delivery/{round}/accept", pages.accept, methods=["POST"]),
-        Route(ORDER + "/delivery/{round}/request-revision", pages.request_revision, methods=["POST"]),
+        Route(ORDER + "/delivery/{round}/{action}", pages.answer_delivery, methods=["POST"]),
         Route(ORDER + "/support", pages.support, methods=["GET"]),
         Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
         *inbound.routes(pages),
@@ -469,6 +428,24 @@ def create_app(
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={404: pages.not_found, 405: pages.not_found, 500: pages.server_error, **CLIENT_GONE},
     )
+
+
+LINK_CLAIMS: Final[dict[str, str]] = {"confirmation": "version", "delivery": "round"}
+"""The field a link page's signed number fills: the confirmation's version, the delivery's round."""
+
+
+def link_payload(spec: ActionSpec, form: Mapping[str, str], claims: LinkClaims, request_id: str) -> Action:
+    """An action's model from a link page's form: the signed number comes from the link,
+    every other field from what the customer typed (an optional one left blank stays unset)."""
+    data: dict[str, Any] = {"request_id": request_id}
+    claim = LINK_CLAIMS.get(spec.link_page or "")
+    if claim is not None:
+        data[claim] = claims.version
+    for name, field in spec.model.model_fields.items():
+        value = form.get(name, "").strip()
+        if name not in data and (value or field.is_required()):
+            data[name] = value
+    return spec.model.model_validate(data)
 
 
 def _field_problem(error: Mapping[str, Any]) -> str:

@@ -25,16 +25,14 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Column, Table
@@ -53,14 +51,13 @@ from orderclient.client import (
     TemporalUnreachable,
 )
 from orderclient.connection import DEFAULT_ADDRESS
-from orderclient.contract import ACTION_MODELS, schemas
+from orderclient.contract import schemas
 from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
+from starter.action_commands import add_action_parsers, build_action
+from starter.console import CliError, Exit, err, out, print_json, read_json, validate
 from workflows import names
-from workflows.converter import describe
 from workflows.models import (
-    Action,
     ActionResult,
-    ConfirmationDraft,
     OrderStatus,
     OrderView,
     StartOrderInput,
@@ -68,30 +65,6 @@ from workflows.models import (
 
 CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
 DEFAULT_UPDATE_SECONDS: Final = order_client.UPDATE_TIMEOUT.total_seconds()
-
-out = Console()
-err = Console(stderr=True)
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class Exit(IntEnum):
-    OK = 0
-    REJECTED = 1
-    USAGE = 2
-    UNKNOWN_ORDER = 3
-    UNREACHABLE = 4
-    NO_WORKER = 5
-
-
-class CliError(Exception):
-    """A failure with a message for the user and the exit code that goes with it."""
-
-    def __init__(self, code: Exit, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
 
 # --------------------------------------------------------------------------
 # Connecting
@@ -151,27 +124,6 @@ def cli_errors() -> Iterator[None]:
 # --------------------------------------------------------------------------
 
 
-def validate(model: type[M], data: Any, source: str = "") -> M:
-    """Validate or fail with exit code 2 and one line per bad field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        prefix = f"{source}: " if source else ""
-        raise CliError(Exit.USAGE, f"{prefix}invalid {model.__name__}: {describe(error)}") from None
-
-
-def read_json(path: str) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise CliError(Exit.USAGE, f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise CliError(Exit.USAGE, f"{path}: invalid JSON at {where}: {error.msg}") from None
-
-
 def new_order_id() -> str:
     return f"{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
 
@@ -202,65 +154,9 @@ def _fields(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _confirmation(args: argparse.Namespace) -> dict[str, Any]:
-    draft = validate(ConfirmationDraft, read_json(args.file), args.file)
-    return _fields(confirmation=draft, issued_by=args.issued_by)
-
-
-# For each action command: the action name and how its flags become fields.
-ACTION_FIELDS: Final[dict[str, tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]]] = {
-    "note": (
-        names.ADD_NOTE,
-        lambda a: _fields(text=a.text, author=a.author, author_name=a.author_name),
-    ),
-    "update-customer": (
-        names.UPDATE_CUSTOMER,
-        lambda a: _fields(name=a.name, email=a.email, company=a.company, phone=a.phone),
-    ),
-    "confirm": (names.ISSUE_CONFIRMATION, _confirmation),
-    "approve": (names.APPROVE, lambda a: {"version": a.version}),
-    "request-changes": (
-        names.REQUEST_CHANGES,
-        lambda a: {"version": a.version, "comments": a.comments},
-    ),
-    "pay": (
-        names.RECORD_PAYMENT,
-        lambda a: _fields(amount=a.amount, currency=a.currency, reference=a.reference, method=a.method),
-    ),
-    "update": (names.POST_UPDATE, lambda a: _fields(text=a.text, milestone=a.milestone)),
-    "deliver": (
-        names.DELIVER,
-        lambda a: _fields(summary=a.summary, links=a.link, access_instructions=a.access),
-    ),
-    "accept": (names.ACCEPT, lambda a: _fields(comments=a.comments, round=a.round)),
-    "request-revision": (names.REQUEST_REVISION, lambda a: _fields(comments=a.comments, round=a.round)),
-    "support": (names.REQUEST_SUPPORT, lambda a: {"subject": a.subject, "text": a.text}),
-    "cancel": (names.CANCEL, lambda a: _fields(reason=a.reason, by=a.by)),
-    "card": (
-        names.PROVIDE_PAYMENT_METHOD,
-        lambda a: {"stripe_customer_id": a.customer, "payment_method_id": a.payment_method},
-    ),
-    "extend-deadline": (
-        names.EXTEND_DEADLINE,
-        lambda a: _fields(target=a.target, milestone=a.milestone, extend_by=a.by, new_due_at=a.to, reason=a.reason),
-    ),
-}
-
-
-def build_action(args: argparse.Namespace) -> tuple[str, Action]:
-    """The action name and its validated payload for an action command."""
-    name, fields = ACTION_FIELDS[args.command]
-    data = {**fields(args), "request_id": args.request_id}
-    return name, validate(ACTION_MODELS[name], data)
-
-
 # --------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------
-
-
-def print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
 
 
 async def cmd_start(args: argparse.Namespace) -> int:
@@ -938,81 +834,6 @@ def _action_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _add_action_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    def action(command: str, help_text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = sub.add_parser(command, parents=parents, help=help_text, description=help_text)
-        p.add_argument("order_id", metavar="ID", help="order id")
-        p.set_defaults(handler=cmd_action)
-        return p
-
-    p = action("note", "add an internal or customer note")
-    p.add_argument("text", metavar="TEXT")
-    p.add_argument("--author", choices=["staff", "customer"], default=None)
-    p.add_argument("--author-name", default=None)
-
-    p = action("update-customer", "correct the customer's contact details")
-    for flag in ("--name", "--email", "--company", "--phone"):
-        p.add_argument(flag, default=None)
-
-    p = action("confirm", "issue the next version of the order confirmation")
-    p.add_argument("--file", required=True, help="ConfirmationDraft JSON (see examples/confirmation.json)")
-    p.add_argument("--issued-by", default=None)
-
-    p = action("approve", "approve a confirmation version (for the customer)")
-    p.add_argument("--version", type=int, required=True)
-
-    p = action("request-changes", "ask for changes to a confirmation version (for the customer)")
-    p.add_argument("--version", type=int, required=True)
-    p.add_argument("comments", metavar="COMMENTS")
-
-    p = action("pay", "record a payment received")
-    p.add_argument("--amount", required=True, help="e.g. 1200.00")
-    p.add_argument("--reference", required=True)
-    p.add_argument("--method", default=None, help="bank_transfer, card or invoice")
-    p.add_argument("--currency", default=None, help="the payment's currency, e.g. EUR (default: the order's)")
-
-    p = action("update", "post a progress update")
-    p.add_argument("text", metavar="TEXT")
-    p.add_argument("--milestone", default=None, help="name of the milestone this update completes")
-
-    p = action("deliver", "deliver the work")
-    p.add_argument("summary", metavar="SUMMARY")
-    p.add_argument("--link", action="append", default=None, help="a link to the result (repeatable)")
-    p.add_argument("--access", default=None, help="access instructions")
-
-    p = action("accept", "accept the delivery (for the customer)")
-    p.add_argument("--comments", default=None)
-    p.add_argument(
-        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
-    )
-
-    p = action("request-revision", "ask for a revision of the delivery (for the customer)")
-    p.add_argument("comments", metavar="COMMENTS")
-    p.add_argument(
-        "--round", type=int, default=None, help="the delivery round this answers (refused if not the latest)"
-    )
-
-    p = action("support", "raise a support request")
-    p.add_argument("subject", metavar="SUBJECT")
-    p.add_argument("text", metavar="TEXT")
-
-    p = action("cancel", "cancel the order")
-    p.add_argument("reason", metavar="REASON")
-    p.add_argument("--by", choices=["staff", "customer"], default=None)
-
-    p = action("card", "charge a card the customer saved with Stripe")
-    p.add_argument("--customer", required=True, help="Stripe customer id, cus_...")
-    p.add_argument("--payment-method", required=True, help="Stripe PaymentMethod id, pm_...")
-
-    p = action("extend-deadline", "move a running deadline (payment, a milestone or the review period)")
-    p.add_argument("target", metavar="TARGET", help="payment_due, milestone or review_period")
-    p.add_argument("--milestone", default=None, help="the milestone's name, when TARGET is milestone")
-    when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--by", default=None, help="move it by an ISO 8601 duration, e.g. P7D")
-    when.add_argument("--to", default=None, help="the new deadline, e.g. 2026-12-24T17:00:00+01:00")
-    p.add_argument("--reason", default=None)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orders", description="Service orders on Temporal.")
     _add_client_options(parser, None)
@@ -1072,7 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_start)
 
-    _add_action_parsers(sub, [client, _action_options()])
+    add_action_parsers(sub, [client, _action_options()], cmd_action)
 
     p = sub.add_parser("status", parents=[client], help="show an order")
     p.add_argument("order_id", metavar="ID")

@@ -3,7 +3,7 @@
 Conventions in ``docs/*.md``:
 
 - ``<!-- payload: NAME -->`` on the line before a ```json block: NAME is an
-  action (``workflows.names.ACTIONS``), ``start``, ``action_result`` or
+  action (``workflows.ACTION_NAMES``), ``start``, ``action_result`` or
   ``status``, and the block must validate against that model. Every json
   block must be labelled.
 - ``<!-- list-filter -->`` before a ```text block: a Temporal visibility query,
@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orderclient.contract import ACTION_MODELS
 from workflows import names, search
+from workflows.action_registry import ACTION_NAMES
 from workflows.models import ActionResult, OrderView, StartOrderInput
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -93,7 +94,7 @@ FILTERS = [b for b in ALL if b.kind == "list-filter"]
 
 
 def test_the_docs_have_examples() -> None:
-    assert len(PAYLOADS) >= len(names.ACTIONS) and len(FILTERS) >= 5
+    assert len(PAYLOADS) >= len(ACTION_NAMES) and len(FILTERS) >= 5
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if b.language == "json"], ids=lambda b: b.where)
@@ -113,10 +114,10 @@ def test_payloads_validate_against_their_models(block: Block) -> None:
 
 def test_integration_shows_every_action_and_the_start_and_result() -> None:
     shown = {b.label for b in PAYLOADS if b.doc == "integration.md"}
-    missing = ({*names.ACTIONS, "start", "action_result", "status"}) - shown
+    missing = ({*ACTION_NAMES, "start", "action_result", "status"}) - shown
     assert not missing, f"docs/integration.md has no example payload for {sorted(missing)}"
     text = (DOCS / "integration.md").read_text(encoding="utf-8")
-    for action in names.ACTIONS:
+    for action in ACTION_NAMES:
         assert f"### `{action}`" in text, f"docs/integration.md has no section for {action}"
 
 

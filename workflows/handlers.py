@@ -20,8 +20,8 @@ is not exactly one valid model into that action's model carrying
 ``_decode_error``. The workflow then records it under ``OrderView.rejected``
 (a signal) or its validator refuses it (an update), and the order goes on.
 
-Each action still takes exactly one pydantic model: ``ACTION_MODELS`` says
-which, and ``orderclient/contract.py`` publishes the same table as JSON Schema.
+Each action still takes exactly one pydantic model: the registry
+(``workflows/action_registry.py``) says which, and ``orderclient/contract.py`` publishes the same table as JSON Schema.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import names
-    from workflows.action_models import ACTION_MODELS as ACTION_MODELS  # order.py reads it here too
+    from workflows.action_registry import ACTION_MODELS, ACTION_NAMES
     from workflows.converter import decode_error, describe_payload, unvalidated
     from workflows.models import (
         Action,
@@ -47,10 +46,48 @@ with workflow.unsafe.imports_passed_through():
 
 Via = Literal["signal", "update"]
 StartFn = TypeVar("StartFn", bound=Callable[..., Any])
+EffectFn = TypeVar("EffectFn", bound=Callable[..., None])
+
+_EFFECT_OF = "__effect_of__"
+
+
+def effect_of(action: str) -> Callable[[EffectFn], EffectFn]:
+    """Mark a workflow method as what ``action`` does once its rules have passed."""
+
+    def mark(method: EffectFn) -> EffectFn:
+        setattr(method, _EFFECT_OF, action)
+        return method
+
+    return mark
 
 
 class ActionHandlers:
-    """The signal, the update and its validator for every action in ``names.ACTIONS``."""
+    """The signal, the update and its validator for every action in ``action_registry.REGISTRY``.
+
+    A subclass marks one method per action with ``@effect_of(name)``; a
+    missing or doubled effect stops the class at import, not an order at run time.
+    """
+
+    _effect_methods: dict[str, str]
+    """The effect method's name, by action name."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, list[str]] = {}
+        for attribute, value in vars(cls).items():
+            action = getattr(value, _EFFECT_OF, None)
+            if action is not None:
+                found.setdefault(action, []).append(attribute)
+        problems = [f"{a}: {', '.join(m)}" for a, m in found.items() if len(m) > 1]
+        problems += [f"{a}: no effect" for a in ACTION_NAMES if a not in found]
+        problems += [f"{a}: not an action" for a in found if a not in ACTION_MODELS]
+        if problems:
+            raise TypeError(f"{cls.__name__} effects do not match the action registry: {'; '.join(problems)}")
+        cls._effect_methods = {action: methods[0] for action, methods in found.items()}
+
+    def _apply(self, action: str, request: Action) -> None:
+        """Do what the action does; its rules have already passed."""
+        getattr(self, self._effect_methods[action])(request)
 
     def _receive(self, action: str, request: Action, via: Via) -> ActionResult:
         raise NotImplementedError
@@ -80,7 +117,7 @@ class ActionHandlers:
 
 
 def _unknown(name: str) -> str:
-    return f"unknown action {name!r}; known actions: {', '.join(names.ACTIONS)}"
+    return f"unknown action {name!r}; known actions: {', '.join(ACTION_NAMES)}"
 
 
 def _decode(name: str, payloads: Sequence[RawValue]) -> Action:

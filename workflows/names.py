@@ -18,6 +18,7 @@ def workflow_id(order_id: str) -> str:
 
 # Actions. Each one is both a signal (durable, fire-and-forget, what web
 # backends send) and an update of the same name (answers with the new status).
+# ``workflows/action_registry.py`` declares what each one takes and when.
 ADD_NOTE: Final = "add_note"
 UPDATE_CUSTOMER: Final = "update_customer"
 ISSUE_CONFIRMATION: Final = "issue_confirmation"
@@ -35,24 +36,6 @@ PAYMENT_FAILED: Final = "payment_failed"
 PAYMENT_EVENT: Final = "payment_event"
 EXTEND_DEADLINE: Final = "extend_deadline"
 
-ACTIONS: Final = (
-    ADD_NOTE,
-    UPDATE_CUSTOMER,
-    ISSUE_CONFIRMATION,
-    APPROVE,
-    REQUEST_CHANGES,
-    RECORD_PAYMENT,
-    POST_UPDATE,
-    DELIVER,
-    ACCEPT,
-    REQUEST_REVISION,
-    REQUEST_SUPPORT,
-    CANCEL,
-    PROVIDE_PAYMENT_METHOD,
-    PAYMENT_FAILED,
-    PAYMENT_EVENT,
-    EXTEND_DEADLINE,
-)
 
 # Queries.
 STATUS_QUERY: Final = "status"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -27,12 +26,13 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows import alarms, details, facts, names, rules
     from workflows import email_contexts as contexts
+    from workflows.action_registry import ACTION_MODELS
     from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
-    from workflows.handlers import ACTION_MODELS, ActionHandlers, Via, one_start_input
+    from workflows.handlers import ActionHandlers, Via, effect_of, one_start_input
     from workflows.mail import Mail
     from workflows.models import (
         AcceptInput,
@@ -135,24 +135,6 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._resume()
         else:
             self._log("contact received", f"via {channel}")
-        self._apply: dict[str, Callable[[Any], None]] = {
-            names.ADD_NOTE: self._add_note,
-            names.UPDATE_CUSTOMER: self._update_customer,
-            names.ISSUE_CONFIRMATION: self._issue_confirmation,
-            names.APPROVE: self._approve,
-            names.REQUEST_CHANGES: self._request_changes,
-            names.RECORD_PAYMENT: self._record_payment,
-            names.POST_UPDATE: self._post_update,
-            names.DELIVER: self._deliver,
-            names.ACCEPT: self._accept,
-            names.REQUEST_REVISION: self._request_revision,
-            names.REQUEST_SUPPORT: self._request_support,
-            names.CANCEL: self._cancel,
-            names.PROVIDE_PAYMENT_METHOD: self._provide_payment_method,
-            names.PAYMENT_FAILED: self._payment_failed,
-            names.PAYMENT_EVENT: self._payment_event,
-            names.EXTEND_DEADLINE: self._extend_deadline,
-        }
 
     @property
     def _order(self) -> OrderView:
@@ -407,7 +389,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return ActionResult(
                 order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
             )
-        self._apply[action](request)
+        self._apply(action, request)
         self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
@@ -487,17 +469,20 @@ class ServiceOrderWorkflow(ActionHandlers):
     # Applying actions (already checked)
     # ------------------------------------------------------------------
 
+    @effect_of(names.ADD_NOTE)
     def _add_note(self, request: AddNoteInput) -> None:
         self._order.notes.append(
             Note(at=workflow.now(), author=request.author, author_name=request.author_name, text=request.text)
         )
         self._log("note", f"from {request.author}")
 
+    @effect_of(names.UPDATE_CUSTOMER)
     def _update_customer(self, request: UpdateCustomerInput) -> None:
         changes = rules.customer_changes(request)
         self._order.customer = self._order.customer.model_copy(update=changes)
         self._log("customer details updated", ", ".join(sorted(changes)))
 
+    @effect_of(names.ISSUE_CONFIRMATION)
     def _issue_confirmation(self, request: IssueConfirmationInput) -> None:
         draft = request.confirmation
         for previous in self._order.confirmations:
@@ -517,6 +502,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
         self._effects.spawn(self._send_confirmation(confirmation))
 
+    @effect_of(names.APPROVE)
     def _approve(self, request: ApproveInput) -> None:
         confirmation = self._latest
         confirmation.state = ConfirmationState.APPROVED
@@ -529,6 +515,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._order.balance_due == ZERO:
             self._start_work("nothing to pay")
 
+    @effect_of(names.REQUEST_CHANGES)
     def _request_changes(self, request: RequestChangesInput) -> None:
         confirmation = self._latest
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
@@ -537,6 +524,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._mail.email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
         self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
 
+    @effect_of(names.RECORD_PAYMENT)
     def _record_payment(self, request: RecordPaymentInput) -> None:
         self._saga.take_payment(
             Payment(
@@ -548,6 +536,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
         )
 
+    @effect_of(names.PROVIDE_PAYMENT_METHOD)
     def _provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
         self._state.card = request
         self._state.last_stripe_customer = request.stripe_customer_id
@@ -555,15 +544,18 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("payment method provided", request.payment_method_id)
         self._saga.charge_card_if_ready()
 
+    @effect_of(names.PAYMENT_FAILED)
     def _payment_failed(self, request: PaymentFailedInput) -> None:
         self._saga.payment_failed(request)
 
+    @effect_of(names.PAYMENT_EVENT)
     def _payment_event(self, request: PaymentEventInput) -> None:
         amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
         self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
         if request.event == "refund_failed":
             self._saga.refund_failed_later(request)
 
+    @effect_of(names.EXTEND_DEADLINE)
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
         old, new = rules.current_deadline(self._state, request), rules.new_deadline(self._state, request)
@@ -585,6 +577,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
         self._alarms.wake()
 
+    @effect_of(names.POST_UPDATE)
     def _post_update(self, request: PostUpdateInput) -> None:
         now = workflow.now()
         update = ProgressUpdate(at=now, text=request.text, milestone=request.milestone)
@@ -600,6 +593,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             milestones=contexts.milestones_context(self._state),
         )
 
+    @effect_of(names.DELIVER)
     def _deliver(self, request: DeliverInput) -> None:
         delivery = Delivery(
             at=workflow.now(),
@@ -612,10 +606,12 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
         self._mail.email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
 
+    @effect_of(names.ACCEPT)
     def _accept(self, request: AcceptInput) -> None:
         self._mail.email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
         self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
+    @effect_of(names.REQUEST_REVISION)
     def _request_revision(self, request: RequestRevisionInput) -> None:
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
         self._order.revisions.append(revision)
@@ -623,12 +619,14 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._mail.email(MessageKind.REVISION_RECEIVED, round=revision.round, comments=revision.comments)
         self._set_status(S.IN_PROGRESS, f"revision round {revision.round} requested")
 
+    @effect_of(names.REQUEST_SUPPORT)
     def _request_support(self, request: SupportRequestInput) -> None:
         support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
         self._order.support_requests.append(support_request)
         self._log("support request", request.subject)
         self._effects.spawn(self._desk.forward(support_request))
 
+    @effect_of(names.CANCEL)
     def _cancel(self, request: CancelInput) -> None:
         self._cancel_order(request.by, request.reason, notify=True)
 

@@ -1,4 +1,5 @@
-"""The rules: which action is allowed in which stage, and with what checks.
+"""The rules: which action is allowed in which stage (its ``stages`` in the
+action registry), and with what checks (``CHECKS``).
 
 ``check`` raises ``ActionRejected`` naming the problem, or returns when the
 action fits the order as it is. It only reads the state; the workflow applies
@@ -8,12 +9,14 @@ same check, so both refuse alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
 
 from workflows import facts, names
+from workflows.action_registry import REGISTRY
 from workflows.models import (
     MAX_DURATION,
     AcceptInput,
@@ -23,6 +26,7 @@ from workflows.models import (
     IssueConfirmationInput,
     OrderState,
     OrderStatus,
+    PaymentFailedInput,
     PaymentMethod,
     PostUpdateInput,
     ProvidePaymentMethodInput,
@@ -32,35 +36,6 @@ from workflows.models import (
 )
 
 S = OrderStatus
-
-# Which statuses each action may arrive in.
-ALLOWED: dict[str, frozenset[OrderStatus]] = {
-    names.ADD_NOTE: frozenset(s for s in S if not s.is_final),
-    names.UPDATE_CUSTOMER: frozenset(s for s in S if not s.is_final),
-    names.ISSUE_CONFIRMATION: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
-    names.APPROVE: frozenset({S.AWAITING_APPROVAL}),
-    names.REQUEST_CHANGES: frozenset({S.AWAITING_APPROVAL}),
-    # Money is never refused, whatever the status: what cannot be counted
-    # (before approval, after the order closed) is held and sent to operations.
-    names.RECORD_PAYMENT: frozenset(S),
-    names.POST_UPDATE: frozenset({S.IN_PROGRESS}),
-    names.DELIVER: frozenset({S.IN_PROGRESS}),
-    names.ACCEPT: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_REVISION: frozenset({S.AWAITING_ACCEPTANCE}),
-    names.REQUEST_SUPPORT: frozenset({S.IN_SUPPORT}),
-    names.CANCEL: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, S.IN_PROGRESS}),
-    # A card may be saved before approval; it is charged once payment is due.
-    names.PROVIDE_PAYMENT_METHOD: frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
-    names.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
-    # Voids and refunds are reported after a cancellation, while it settles, and
-    # a refund can fail days after the order closed.
-    names.PAYMENT_EVENT: frozenset(S),
-    names.EXTEND_DEADLINE: frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
-}
-
-# Actions whose effects need the worker's default durations, which the order
-# loads in its first task.
-NEEDS_POLICY = frozenset({names.DELIVER, names.ACCEPT, names.EXTEND_DEADLINE})
 
 # The payment methods that only Stripe can take.
 NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
@@ -85,35 +60,79 @@ def check(state: OrderState, action: str, request: Action, *, charging: bool) ->
     status = state.order.status
     if request._decode_error:
         raise ActionRejected(f"invalid {action} payload: {request._decode_error}")
-    if status not in ALLOWED[action]:
+    spec = REGISTRY[action]
+    if status not in spec.stages:
         raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {status}")
-    if action in NEEDS_POLICY and state.policy is None:
+    if spec.needs_policy and state.policy is None:
         # Only reachable when a burst of actions lands in the order's very first task.
         raise ActionRejected("the order is still starting up; send the action again in a moment")
-    if action == names.PAYMENT_FAILED and state.payment_due_at is None:
+    rule = CHECKS.get(action)
+    if rule is not None:
+        rule(state, request, charging)
+
+
+# Each rule below receives the order, the request and whether a card charge is in flight.
+Rule = Callable[[OrderState, Any, bool], None]
+
+
+def _payment_requested(state: OrderState, request: PaymentFailedInput, charging: bool) -> None:
+    if state.payment_due_at is None:
         raise ActionRejected("no payment has been requested yet, so no payment can have failed")
-    if isinstance(request, (ApproveInput, RequestChangesInput)):
-        current = facts.latest(state).version
-        if request.version != current:
-            raise ActionRejected(
-                f"version {request.version} is not the current confirmation; the current version is {current}"
-            )
-    if isinstance(request, IssueConfirmationInput):
-        check_methods_available(state, request.confirmation.terms.payment_methods)
-    if isinstance(request, ProvidePaymentMethodInput):
-        _check_card(state, charging)
-    if isinstance(request, PostUpdateInput) and request.milestone is not None:
+
+
+def _current_version(state: OrderState, request: ApproveInput | RequestChangesInput, charging: bool) -> None:
+    current = facts.latest(state).version
+    if request.version != current:
+        raise ActionRejected(
+            f"version {request.version} is not the current confirmation; the current version is {current}"
+        )
+
+
+def _methods_offered(state: OrderState, request: IssueConfirmationInput, charging: bool) -> None:
+    check_methods_available(state, request.confirmation.terms.payment_methods)
+
+
+def _card_allowed(state: OrderState, request: ProvidePaymentMethodInput, charging: bool) -> None:
+    _check_card(state, charging)
+
+
+def _named_milestone_open(state: OrderState, request: PostUpdateInput, charging: bool) -> None:
+    if request.milestone is not None:
         _check_open_milestone(state, request.milestone)
-    if isinstance(request, ExtendDeadlineInput):
-        check_deadline_change(state, request)
-    if isinstance(request, UpdateCustomerInput) and not customer_changes(request):
+
+
+def _deadline_movable(state: OrderState, request: ExtendDeadlineInput, charging: bool) -> None:
+    check_deadline_change(state, request)
+
+
+def _changes_something(state: OrderState, request: UpdateCustomerInput, charging: bool) -> None:
+    if not customer_changes(request):
         raise ActionRejected("update customer needs at least one field to change (null keeps a field as it is)")
-    if isinstance(request, (AcceptInput, RequestRevisionInput)) and request.round is not None:
-        current_round = state.order.deliveries[-1].round
-        if request.round != current_round:
-            raise ActionRejected(
-                f"delivery round {request.round} is not the current delivery; the current round is {current_round}"
-            )
+
+
+def _current_round(state: OrderState, request: AcceptInput | RequestRevisionInput, charging: bool) -> None:
+    if request.round is None:
+        return
+    current_round = state.order.deliveries[-1].round
+    if request.round != current_round:
+        raise ActionRejected(
+            f"delivery round {request.round} is not the current delivery; the current round is {current_round}"
+        )
+
+
+CHECKS: dict[str, Rule] = {
+    names.PAYMENT_FAILED: _payment_requested,
+    names.APPROVE: _current_version,
+    names.REQUEST_CHANGES: _current_version,
+    names.ISSUE_CONFIRMATION: _methods_offered,
+    names.PROVIDE_PAYMENT_METHOD: _card_allowed,
+    names.POST_UPDATE: _named_milestone_open,
+    names.EXTEND_DEADLINE: _deadline_movable,
+    names.UPDATE_CUSTOMER: _changes_something,
+    names.ACCEPT: _current_round,
+    names.REQUEST_REVISION: _current_round,
+}
+"""The checks an action needs beyond its stages (``action_registry``), by action name."""
 
 
 def _check_card(state: OrderState, charging: bool) -> None:

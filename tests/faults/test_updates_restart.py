@@ -51,7 +51,7 @@ async def _note_until_applied(orders: OrderClient, order_id: str, request_id: st
     started = time.monotonic()
     while True:
         try:
-            await orders.add_note(order_id, AddNoteInput(text=request_id, request_id=request_id))
+            await orders.act(order_id, AddNoteInput(text=request_id, request_id=request_id))
             return time.monotonic() - started
         except (ActionRejected, TemporalError) as error:
             FINAL_ERRORS[f"{type(error).__name__}: {error.message[:80]}"] += 1

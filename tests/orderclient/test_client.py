@@ -99,7 +99,7 @@ async def test_start_is_idempotent_on_the_order_id(orders: OrderClient) -> None:
     assert first.workflow_id == again.workflow_id == names.workflow_id(inp.order_id)
     view = await orders.status(inp.order_id)
     assert view.first_message == inp.message  # the existing order was kept
-    await orders.cancel(inp.order_id, CancelInput(reason="test over"))
+    await orders.act(inp.order_id, CancelInput(reason="test over"))
     # A closed order's id stays taken.
     assert (await orders.start(inp)).existing
 
@@ -108,13 +108,13 @@ async def test_actions_answer_with_the_new_status(orders: OrderClient) -> None:
     order = (await orders.start(start_input())).order_id
     try:
         steps: list[tuple[Awaitable[Any], OrderStatus]] = [
-            (orders.add_note(order, AddNoteInput(text="Needs SSO")), S.DISCUSSING),
-            (orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft())), S.AWAITING_APPROVAL),
-            (orders.approve(order, ApproveInput(version=1)), S.AWAITING_PAYMENT),
-            (orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800"), reference="TX")), S.IN_PROGRESS),
-            (orders.post_update(order, PostUpdateInput(text="Design done", milestone="Design")), S.IN_PROGRESS),
-            (orders.deliver(order, DeliverInput(summary="Live")), S.AWAITING_ACCEPTANCE),
-            (orders.accept(order), S.IN_SUPPORT),
+            (orders.act(order, AddNoteInput(text="Needs SSO")), S.DISCUSSING),
+            (orders.act(order, IssueConfirmationInput(confirmation=draft())), S.AWAITING_APPROVAL),
+            (orders.act(order, ApproveInput(version=1)), S.AWAITING_PAYMENT),
+            (orders.act(order, RecordPaymentInput(amount=Decimal("4800"), reference="TX")), S.IN_PROGRESS),
+            (orders.act(order, PostUpdateInput(text="Design done", milestone="Design")), S.IN_PROGRESS),
+            (orders.act(order, DeliverInput(summary="Live")), S.AWAITING_ACCEPTANCE),
+            (orders.act(order, AcceptInput()), S.IN_SUPPORT),
         ]
         for call, expected in steps:
             result = await call
@@ -127,8 +127,8 @@ async def test_a_repeated_request_id_is_applied_once(orders: OrderClient) -> Non
     order = (await orders.start(start_input())).order_id
     try:
         note = AddNoteInput(text="once", request_id="crm-note-1")
-        assert (await orders.add_note(order, note)).applied
-        assert not (await orders.add_note(order, note)).applied
+        assert (await orders.act(order, note)).applied
+        assert not (await orders.act(order, note)).applied
         # A mapping straight from a request body is validated by the action's model.
         assert not (await orders.update(order, names.ADD_NOTE, {"text": "once", "request_id": "crm-note-1"})).applied
         assert len((await orders.status(order)).notes) == 1
@@ -140,7 +140,7 @@ async def test_rejections_carry_the_reason(orders: OrderClient) -> None:
     order = (await orders.start(start_input())).order_id
     try:
         with pytest.raises(ActionRejected) as caught:
-            await orders.deliver(order, DeliverInput(summary="too early"))
+            await orders.act(order, DeliverInput(summary="too early"))
         assert caught.value.reason == "cannot deliver while the order is DISCUSSING"
         assert (caught.value.order_id, caught.value.action) == (order, names.DELIVER)
         with pytest.raises(InvalidPayload) as invalid:
@@ -154,7 +154,7 @@ async def test_rejections_carry_the_reason(orders: OrderClient) -> None:
 
 async def test_unknown_and_closed_orders(orders: OrderClient) -> None:
     with pytest.raises(OrderNotFound) as caught:
-        await orders.add_note("no-such-order", AddNoteInput(text="hello"))
+        await orders.act("no-such-order", AddNoteInput(text="hello"))
     assert caught.value.order_id == "no-such-order"
     with pytest.raises(OrderNotFound):
         await orders.status("no-such-order")
@@ -162,7 +162,7 @@ async def test_unknown_and_closed_orders(orders: OrderClient) -> None:
         await orders.send_signal("no-such-order", names.ACCEPT, AcceptInput())
 
     order = (await orders.start(start_input())).order_id
-    await orders.cancel(order, CancelInput(reason="changed plans", by="customer"))
+    await orders.act(order, CancelInput(reason="changed plans", by="customer"))
     handle = orders.handle(order)
 
     async def closed() -> bool:
@@ -170,7 +170,7 @@ async def test_unknown_and_closed_orders(orders: OrderClient) -> None:
 
     await poll(closed, "cancelled order completes")
     with pytest.raises(OrderClosed) as closed_error:
-        await orders.add_note(order, AddNoteInput(text="too late"))
+        await orders.act(order, AddNoteInput(text="too late"))
     assert isinstance(closed_error.value, ActionRejected)
     assert (await orders.status(order)).status is OrderStatus.CANCELLED  # queries still answer
 
@@ -180,7 +180,7 @@ async def test_no_worker_is_a_typed_error(dev_env: WorkflowEnvironment) -> None:
     order = (await orders.start(start_input())).order_id
     try:
         with pytest.raises(NoWorkerAvailable) as caught:
-            await orders.add_note(order, AddNoteInput(text="anyone?"))
+            await orders.act(order, AddNoteInput(text="anyone?"))
         assert caught.value.operation == "update"
         sent = await orders.send_signal(order, names.ADD_NOTE, AddNoteInput(text="queued"))
         assert sent.request_id and sent.action == names.ADD_NOTE
@@ -219,13 +219,11 @@ async def test_status_while_an_order_switches_runs(
         orders = OrderClient(dev_env.client, task_queue=task_queue)
         order = (await orders.start(start_input())).order_id
         handle = orders.handle(order)
-        await orders.issue_confirmation(
-            order, IssueConfirmationInput(confirmation=draft(support_period=timedelta(days=365)))
-        )
-        await orders.approve(order, ApproveInput(version=1))
-        await orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
-        await orders.deliver(order, DeliverInput(summary="Done"))
-        await orders.accept(order)
+        await orders.act(order, IssueConfirmationInput(confirmation=draft(support_period=timedelta(days=365))))
+        await orders.act(order, ApproveInput(version=1))
+        await orders.act(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await orders.act(order, DeliverInput(summary="Done"))
+        await orders.act(order, AcceptInput())
         received = asyncio.Event()
         answers: list[OrderView] = []
 
@@ -267,25 +265,25 @@ async def test_search_attributes_at_every_stage(dev_env: WorkflowEnvironment, or
 
     try:
         await stage(S.DISCUSSING, "OrderCustomerRef = 'cus-1001'")
-        await orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(order, IssueConfirmationInput(confirmation=draft()))
         await stage(S.AWAITING_APPROVAL, "OrderNextDeadline IS NOT NULL")
-        await orders.approve(order, ApproveInput(version=1))
+        await orders.act(order, ApproveInput(version=1))
         await stage(S.AWAITING_PAYMENT, "OrderTotal = 4800", "OrderCurrency = 'EUR'", "OrderNextDeadline IS NOT NULL")
-        await orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await orders.act(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
         await stage(S.IN_PROGRESS, "OrderNextDeadline IS NOT NULL")
-        await orders.deliver(order, DeliverInput(summary="Live"))
+        await orders.act(order, DeliverInput(summary="Live"))
         await stage(S.AWAITING_ACCEPTANCE)
-        await orders.request_revision(order, RequestRevisionInput(comments="Logo too small"))
+        await orders.act(order, RequestRevisionInput(comments="Logo too small"))
         await stage(S.IN_PROGRESS, "OrderRevision = 1")
-        await orders.deliver(order, DeliverInput(summary="Logo fixed"))
-        await orders.accept(order)
+        await orders.act(order, DeliverInput(summary="Logo fixed"))
+        await orders.act(order, AcceptInput())
         await stage(S.IN_SUPPORT, "OrderRevision >= 1")
         assert order in [row.order_id for row in await orders.list(S.IN_SUPPORT)]
     finally:
         await _terminate_if_running(orders, order)
 
     other = (await orders.start(start_input())).order_id
-    await orders.cancel(other, CancelInput(reason="no budget"))
+    await orders.act(other, CancelInput(reason="no budget"))
     await listed("OrderStatus = 'CANCELLED' AND OrderNextDeadline IS NULL", names.workflow_id(other))
 
 
@@ -313,7 +311,7 @@ async def test_summary_and_details_for_operators(orders: OrderClient) -> None:
             )
             return metadata.current_details
 
-        await orders.issue_confirmation(inp.order_id, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(inp.order_id, IssueConfirmationInput(confirmation=draft()))
         now = await current_details()
         assert "AWAITING_APPROVAL" in now and "approve confirmation v1" in now
         assert "Next: confirmation v1 reminder at" in now
@@ -333,7 +331,7 @@ async def test_the_confirmation_email_link_verifies_for_its_order_only(
 ) -> None:
     order = (await orders.start(start_input())).order_id
     try:
-        await orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(order, IssueConfirmationInput(confirmation=draft()))
 
         def confirmation_email() -> list[str]:
             return [
@@ -356,7 +354,7 @@ async def test_the_confirmation_email_link_verifies_for_its_order_only(
         assert timedelta(0) <= expires - claims.expires_at < timedelta(seconds=1)
         with pytest.raises(WrongOrderLink):
             orders.verify_link(token, order_id=new_order_id())
-        assert (await orders.approve(order, ApproveInput(version=claims.version or 0))).status is S.AWAITING_PAYMENT
+        assert (await orders.act(order, ApproveInput(version=claims.version or 0))).status is S.AWAITING_PAYMENT
     finally:
         await _terminate_if_running(orders, order)
 
@@ -365,7 +363,7 @@ async def test_current_details_of_a_new_order(orders: OrderClient) -> None:
     order = (await orders.start(start_input())).order_id
     handle = orders.handle(order)
     try:
-        await orders.add_note(order, AddNoteInput(text="a first workflow task has run"))
+        await orders.act(order, AddNoteInput(text="a first workflow task has run"))
         metadata: WorkflowMetadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "staff to issue an order confirmation" in metadata.current_details
     finally:
@@ -376,11 +374,11 @@ async def test_a_second_attempt_through_a_link_is_not_dropped(orders: OrderClien
     """The support link is the same for every request: the form's nonce tells a double click from a second one."""
     order = (await orders.start(start_input())).order_id
     try:
-        await orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft()))
-        await orders.approve(order, ApproveInput(version=1))
-        await orders.record_payment(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
-        await orders.deliver(order, DeliverInput(summary="Live"))
-        await orders.accept(order, AcceptInput(round=1))
+        await orders.act(order, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(order, ApproveInput(version=1))
+        await orders.act(order, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+        await orders.act(order, DeliverInput(summary="Live"))
+        await orders.act(order, AcceptInput(round=1))
 
         def support_links() -> list[str]:
             found: list[str] = []
@@ -400,7 +398,7 @@ async def test_a_second_attempt_through_a_link_is_not_dropped(orders: OrderClien
 
         async def submit(nonce: str, text: str) -> bool:
             request = SupportRequestInput(subject="Login", text=text, request_id=link_request_id(token, nonce))
-            return (await orders.request_support(order, request)).applied
+            return (await orders.act(order, request)).applied
 
         first_form, second_form = form_nonce(), form_nonce()
         assert await submit(first_form, "SSO fails in Safari")
@@ -481,7 +479,7 @@ async def test_updates_through_continue_as_new_at_a_small_budget_all_answer(
 
         async def staff(who: int) -> None:
             for n in range(40):
-                answer = await orders.add_note(order, AddNoteInput(text=f"staff {who} note {n}"))
+                answer = await orders.act(order, AddNoteInput(text=f"staff {who} note {n}"))
                 assert answer.applied, answer
 
         await asyncio.gather(customer(), *(staff(who) for who in range(8)))

@@ -34,7 +34,7 @@ async def test_the_worker_serves_sdk_metrics(dev_env: WorkflowEnvironment, setti
     orders = OrderClient(client, task_queue=task_queue)
     async with build_worker(client, settings, task_queue=task_queue):
         order = (await orders.start(start_input())).order_id
-        await orders.add_note(order, AddNoteInput(text="counted"))
+        await orders.act(order, AddNoteInput(text="counted"))
         await orders.handle(order).terminate("test over")
         body = await asyncio.to_thread(scrape, f"http://{bind}/metrics")
     for metric in (

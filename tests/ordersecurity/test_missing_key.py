@@ -48,14 +48,14 @@ async def test_an_update_the_worker_cannot_decrypt_names_the_missing_key(
     async with make_worker(dev_env.client, settings, task_queue):
         old = OrderClient(dev_env.client, task_queue=task_queue, query_timeout=timedelta(seconds=3))
         await old.start(start_input(order_id))
-        await old.add_note(order_id, AddNoteInput(text="read with k1"))
+        await old.act(order_id, AddNoteInput(text="read with k1"))
 
         # A client rotated to k2 before the worker was given it.
         rotated = OrderClient(
             client_with(dev_env, NEW, OLD), task_queue=task_queue, update_timeout=timedelta(seconds=60)
         )
         with pytest.raises(KeyMissingOnWorker) as caught:
-            await rotated.add_note(order_id, AddNoteInput(text="written with k2"))
+            await rotated.act(order_id, AddNoteInput(text="written with k2"))
         assert caught.value.key_id == "k2"
         assert "key id 'k2' is not in its ORDERS_ENCRYPTION_KEYS" in caught.value.message
         assert "no worker" not in caught.value.message

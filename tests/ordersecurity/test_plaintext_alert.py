@@ -46,9 +46,9 @@ async def test_plaintext_payloads_are_reported_to_operations_once_per_order(
         sealed = OrderClient(dev_env.client, task_queue=task_queue)
         await plain.start(start_input(plain_order))
         await plain.send_signal(plain_order, names.ADD_NOTE, AddNoteInput(text="in clear again"))
-        await sealed.add_note(plain_order, AddNoteInput(text="sealed"))
+        await sealed.act(plain_order, AddNoteInput(text="sealed"))
         await sealed.start(start_input(sealed_order))
-        await sealed.add_note(sealed_order, AddNoteInput(text="sealed"))
+        await sealed.act(sealed_order, AddNoteInput(text="sealed"))
 
         def alerted() -> bool:
             return ALERT in kinds(settings.outbox_dir, plain_order)

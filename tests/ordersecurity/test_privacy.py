@@ -115,8 +115,8 @@ async def test_history_search_attributes_and_metadata_hold_no_personal_data(
 ) -> None:
     order_id = f"priv-{os.urandom(4).hex()}"
     await orders.start(the_customer(order_id))
-    await orders.add_note(order_id, AddNoteInput(text=f"Spoke to {NAME} ({EMAIL})", author_name=NAME))
-    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft(), issued_by=NAME))
+    await orders.act(order_id, AddNoteInput(text=f"Spoke to {NAME} ({EMAIL})", author_name=NAME))
+    await orders.act(order_id, IssueConfirmationInput(confirmation=draft(), issued_by=NAME))
     await orders.status(order_id)  # the worker has sent its emails (to EMAIL) by now
 
     handle = raw_client(dev_env).get_workflow_handle(names.workflow_id(order_id))
@@ -177,10 +177,10 @@ async def test_a_history_that_mixes_plain_and_encrypted_payloads_replays(
     async with make_worker(dev_env.client, settings, task_queue):
         orders = OrderClient(dev_env.client, task_queue=task_queue)
         await orders.start(the_customer(order_id))
-        await orders.add_note(order_id, AddNoteInput(text="before encryption"))
+        await orders.act(order_id, AddNoteInput(text="before encryption"))
     monkeypatch.setenv(KEYS_ENV, KEY)  # after: a new worker with the key
     async with make_worker(dev_env.client, settings, task_queue):
-        await orders.add_note(order_id, AddNoteInput(text="after encryption"))
+        await orders.act(order_id, AddNoteInput(text="after encryption"))
         view = await orders.status(order_id)
     assert [n.text for n in view.notes][-2:] == ["before encryption", "after encryption"]
 

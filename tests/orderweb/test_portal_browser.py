@@ -28,6 +28,7 @@ from ordersecurity.links import sign_link
 from tests.helpers import draft, eventually, outbox, start_input
 from tests.orderweb.portal_harness import CHROMIUM, LINK_SECRET, PortalHarness, running_portal, watch_csp
 from workflows.models import (
+    AcceptInput,
     AddNoteInput,
     ApproveInput,
     CancelInput,
@@ -97,7 +98,7 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     assert view.channel.value == "web_form" and view.customer.email == "ada@example.com"
 
     # 2. staff issue a confirmation
-    await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
+    await portal.orders.act(order_id, IssueConfirmationInput(confirmation=draft()))
 
     # 3. the confirmation link from the email, then Approve
     await page.goto(await _email(portal, order_id, "confirmation_issued"))
@@ -123,8 +124,8 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     assert "reminder" not in (await page.text_content("main") or "")
 
     # 5. staff record the payment and deliver
-    await portal.orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference=reference))
-    await portal.orders.deliver(
+    await portal.orders.act(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference=reference))
+    await portal.orders.act(
         order_id, DeliverInput(summary="The new site is on staging.", links=["https://staging.example.com"])
     )
 
@@ -143,7 +144,7 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     assert [r.comments for r in view.revisions] == ["Please make the logo larger."]
 
     # 7. staff deliver again
-    await portal.orders.deliver(order_id, DeliverInput(summary="Logo enlarged.", links=["https://staging.example.com"]))
+    await portal.orders.act(order_id, DeliverInput(summary="Logo enlarged.", links=["https://staging.example.com"]))
 
     # 8. accept, from the second delivery's link
     await page.goto(await _email(portal, order_id, "delivered", count=2))
@@ -189,18 +190,18 @@ async def test_the_overview_shows_everything_the_customer_sent(browser: Any, por
     order_id = (await page.text_content("#order-id") or "").strip()
 
     orders = portal.orders
-    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
-    await orders.request_changes(order_id, RequestChangesInput(version=1, comments="Please add a French version."))
-    await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft("5200.00")))
-    await orders.approve(order_id, ApproveInput(version=2))
-    await orders.add_note(order_id, AddNoteInput(text="Our logo files are attached.", author="customer"))
-    await orders.add_note(order_id, AddNoteInput(text="Internal: customer is price sensitive.", author="staff"))
-    await orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("5200.00"), reference="SO-1"))
-    await orders.deliver(order_id, DeliverInput(summary="The new site is on staging."))
-    await orders.request_revision(order_id, RequestRevisionInput(comments="Please make the logo larger."))
-    await orders.deliver(order_id, DeliverInput(summary="Logo enlarged."))
-    await orders.accept(order_id)
-    await orders.request_support(order_id, SupportRequestInput(subject="Login", text="SSO fails in Safari."))
+    await orders.act(order_id, IssueConfirmationInput(confirmation=draft()))
+    await orders.act(order_id, RequestChangesInput(version=1, comments="Please add a French version."))
+    await orders.act(order_id, IssueConfirmationInput(confirmation=draft("5200.00")))
+    await orders.act(order_id, ApproveInput(version=2))
+    await orders.act(order_id, AddNoteInput(text="Our logo files are attached.", author="customer"))
+    await orders.act(order_id, AddNoteInput(text="Internal: customer is price sensitive.", author="staff"))
+    await orders.act(order_id, RecordPaymentInput(amount=Decimal("5200.00"), reference="SO-1"))
+    await orders.act(order_id, DeliverInput(summary="The new site is on staging."))
+    await orders.act(order_id, RequestRevisionInput(comments="Please make the logo larger."))
+    await orders.act(order_id, DeliverInput(summary="Logo enlarged."))
+    await orders.act(order_id, AcceptInput())
+    await orders.act(order_id, SupportRequestInput(subject="Login", text="SSO fails in Safari."))
 
     await page.goto(await _email(portal, order_id, "support_request_ack"))
     await page.click("a:text('overview')")
@@ -225,8 +226,8 @@ async def test_a_closed_order_stays_readable_from_its_last_email_then_not(
     later = {"now": datetime.now(UTC)}
     async with running_portal(dev_env.client, tmp_path, task_queue, clock=lambda: later["now"]) as portal:
         order_id = (await portal.orders.start(start_input())).order_id
-        await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
-        await portal.orders.cancel(order_id, CancelInput(reason="We found another supplier.", by="customer"))
+        await portal.orders.act(order_id, IssueConfirmationInput(confirmation=draft()))
+        await portal.orders.act(order_id, CancelInput(reason="We found another supplier.", by="customer"))
         await eventually(lambda: "cancelled" in portal.kinds(order_id), "the cancellation email")
         # The last email's overview link: the finished order, read-only.
         (overview,) = portal.links(order_id, "cancelled", overview=True)

@@ -41,8 +41,8 @@ async def _awaiting_card_payment(portal: PortalHarness, orders: OrderClient) -> 
     start = start_input()
     await orders.start(start)
     terms = draft(payment_methods=["card", "bank_transfer"])
-    await orders.issue_confirmation(start.order_id, IssueConfirmationInput(confirmation=terms))
-    await orders.approve(start.order_id, ApproveInput(version=1))
+    await orders.act(start.order_id, IssueConfirmationInput(confirmation=terms))
+    await orders.act(start.order_id, ApproveInput(version=1))
     await eventually(lambda: portal.links(start.order_id, "payment_requested"), "payment_requested")
     return start.order_id, portal.link(start.order_id, "payment_requested").removeprefix(portal.url)
 
@@ -106,7 +106,7 @@ async def test_without_stripe_card_terms_are_refused_so_no_page_offers_card(
         await eventually(lambda: "contact_ack" in kinds(portal.outbox_dir), "contact_ack")
         terms = IssueConfirmationInput(confirmation=draft(payment_methods=["card", "bank_transfer"]))
         with pytest.raises(ActionRejected, match="STRIPE_API_KEY"):
-            await portal.orders.issue_confirmation(start.order_id, terms)
+            await portal.orders.act(start.order_id, terms)
 
 
 async def test_the_pay_page_says_when_card_is_offered_but_cannot_be_taken_here(

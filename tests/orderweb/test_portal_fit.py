@@ -94,7 +94,7 @@ async def test_every_portal_page_fits_a_phone_and_passes_axe(browser: Any, porta
             ]
         }
     )
-    await portal.orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=confirmation))
+    await portal.orders.act(order_id, IssueConfirmationInput(confirmation=confirmation))
     await page.goto(await _link(portal, order_id, "confirmation_issued"))
     await checks.page(page, "confirmation")
     await page.click("#approve")
@@ -102,9 +102,9 @@ async def test_every_portal_page_fits_a_phone_and_passes_axe(browser: Any, porta
 
     await page.click("a:text('Pay')")
     await checks.page(page, "pay")
-    await portal.orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("8625.00"), reference="SO-1"))
-    await portal.orders.post_update(order_id, PostUpdateInput(text="Designs signed off", milestone="Design"))
-    await portal.orders.deliver(
+    await portal.orders.act(order_id, RecordPaymentInput(amount=Decimal("8625.00"), reference="SO-1"))
+    await portal.orders.act(order_id, PostUpdateInput(text="Designs signed off", milestone="Design"))
+    await portal.orders.act(
         order_id,
         DeliverInput(
             summary="The new site is on staging.",

@@ -142,7 +142,7 @@ async def test_a_customer_reply_becomes_a_note_by_plus_address_or_subject(portal
 async def test_a_reply_to_a_closed_order_goes_to_operations(portal: PortalHarness) -> None:
     start = start_input()
     await portal.orders.start(start)
-    await portal.orders.cancel(start.order_id, CancelInput(reason="customer withdrew", by="customer"))
+    await portal.orders.act(start.order_id, CancelInput(reason="customer withdrew", by="customer"))
     answer = await post(
         portal,
         sender="alice@example.com",

@@ -22,7 +22,7 @@ async def _no_temporal() -> OrderClient:
 def test_every_portal_route_is_a_handler_method_of_the_pages(tmp_path: Path) -> None:
     app = create_app(_no_temporal, Settings(outbox_dir=tmp_path))
     routes = [route for route in app.routes if isinstance(route, Route) and not route.path.startswith(INBOUND_PATH)]
-    assert len(routes) == 15
+    assert len(routes) == 13
     for route in routes:
         handler = route.endpoint
         assert inspect.ismethod(handler) and isinstance(handler.__self__, PortalPages), route.path
@@ -34,3 +34,17 @@ def test_create_app_defines_no_handler_of_its_own() -> None:
     [create] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "create_app"]
     nested = [node.name for node in ast.walk(create) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
     assert nested == ["create_app"]
+
+
+def test_a_link_page_answers_only_with_the_actions_the_registry_gives_it(tmp_path: Path) -> None:
+    # The answer routes take the action from the address: one the page does not offer is not there.
+    from starlette.testclient import TestClient
+
+    client = TestClient(create_app(_no_temporal, Settings(outbox_dir=tmp_path)))
+    for path in (
+        "/orders/42/confirmation/1/accept",  # a delivery action on the confirmation page
+        "/orders/42/delivery/1/approve",
+        "/orders/42/confirmation/1/cancel",  # an action no link may send
+        "/orders/42/confirmation/1/nonsense",
+    ):
+        assert client.post(path, data={}).status_code == 404, path

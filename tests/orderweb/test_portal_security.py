@@ -58,7 +58,7 @@ async def confirmation_link(portal: PortalHarness, orders: OrderClient, version:
     start = start_input()
     await orders.start(start)
     for _ in range(version):
-        await orders.issue_confirmation(start.order_id, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(start.order_id, IssueConfirmationInput(confirmation=draft()))
     await eventually(lambda: len(portal.links(start.order_id, "confirmation_issued")) >= version, "confirmation")
     link = portal.links(start.order_id, "confirmation_issued")[0]
     return start.order_id, link.removeprefix(portal.url)
@@ -147,9 +147,9 @@ async def test_a_double_click_is_applied_once_and_a_second_attempt_is_not_droppe
 
     # Two real support requests from the same link: two requests.
     view = await orders.status(order_id)
-    await orders.record_payment(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference="bank-1"))
-    await orders.deliver(order_id, DeliverInput(summary="Done."))
-    await orders.accept(order_id, AcceptInput(round=1))
+    await orders.act(order_id, RecordPaymentInput(amount=Decimal("4800.00"), reference="bank-1"))
+    await orders.act(order_id, DeliverInput(summary="Done."))
+    await orders.act(order_id, AcceptInput(round=1))
     await eventually(lambda: portal.links(order_id, "support_opened"), "support_opened")
     support = portal.link(order_id, "support_opened").removeprefix(portal.url)
     for subject in ("First", "Second"):
@@ -207,12 +207,12 @@ async def test_without_a_link_secret_order_pages_refuse_and_say_why(
     async with running_portal(dev_env.client, tmp_path, task_queue, link_secret=None) as portal:
         start = start_input()
         await portal.orders.start(start)
-        await portal.orders.issue_confirmation(start.order_id, IssueConfirmationInput(confirmation=draft()))
+        await portal.orders.act(start.order_id, IssueConfirmationInput(confirmation=draft()))
         async with httpx.AsyncClient(base_url=portal.url) as http:
             page = await http.get(f"/orders/{start.order_id}/confirmation/1")
             assert page.status_code == 403 and "ORDERS_LINK_SECRET is not set" in page.text
             assert (await http.get("/contact")).status_code == 200
-        await portal.orders.approve(start.order_id, ApproveInput(version=1))
+        await portal.orders.act(start.order_id, ApproveInput(version=1))
 
 
 SECURITY_HEADERS = {

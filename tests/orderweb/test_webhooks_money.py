@@ -128,9 +128,9 @@ async def closed_order(dev_env: WorkflowEnvironment, settings: Settings, task_qu
     async with make_worker(dev_env.client, settings, task_queue):
         orders = OrderClient(dev_env.client, task_queue=task_queue, settings=settings)
         order_id = (await orders.start(start_input())).order_id
-        await orders.issue_confirmation(order_id, IssueConfirmationInput(confirmation=draft()))
-        await orders.approve(order_id, ApproveInput(version=1))
-        await orders.cancel(order_id, CancelInput(reason="changed plans", by="customer"))
+        await orders.act(order_id, IssueConfirmationInput(confirmation=draft()))
+        await orders.act(order_id, ApproveInput(version=1))
+        await orders.act(order_id, CancelInput(reason="changed plans", by="customer"))
         handle = orders.handle(order_id)
 
         async def closed() -> bool:
@@ -210,7 +210,7 @@ async def test_record_payment_to_a_closed_order_alerts_then_raises(
     orders = OrderClient(dev_env.client, task_queue=task_queue, settings=ops_settings)
     late = RecordPaymentInput(amount=Decimal("4800.00"), reference="BANK-TX-77", request_id="bank-feed-77")
     with pytest.raises(OrderClosed) as caught:
-        await orders.record_payment(order_id, late)
+        await orders.act(order_id, late)
     assert caught.value.alert is not None
     with pytest.raises(OrderClosed):
         await orders.send_signal(order_id, names.RECORD_PAYMENT, late)  # the same request: the same email

@@ -12,7 +12,9 @@ import pytest
 
 from orderclient.contract import ACTION_MODELS, schemas
 from starter import cli
+from starter.action_commands import build_action
 from workflows import names
+from workflows.action_registry import ACTION_NAMES, REGISTRY, ActionSpec
 from workflows.models import (
     AcceptInput,
     AddNoteInput,
@@ -36,16 +38,23 @@ UNREACHABLE = ["--address", "127.0.0.1:1"]
 
 
 def action(*argv: str) -> tuple[str, object]:
-    return cli.build_action(cli.parse_args(list(argv)))
+    return build_action(cli.parse_args(list(argv)))
 
 
-# Sent by the payment webhooks, not typed by staff: no command of their own.
-WEBHOOK_ACTIONS = {names.PAYMENT_FAILED, names.PAYMENT_EVENT}
+def test_every_action_a_person_sends_has_a_command_and_webhook_actions_have_none() -> None:
+    assert set(ACTION_MODELS) == set(ACTION_NAMES)
+    commands = {spec.name for spec in REGISTRY.values() if spec.command}
+    by_people = {spec.name for spec in REGISTRY.values() if spec.senders != {"webhook"}}
+    assert commands == by_people
+    assert set(ACTION_NAMES) - commands == {names.PAYMENT_FAILED, names.PAYMENT_EVENT}
 
 
-def test_every_action_has_a_model_and_a_command() -> None:
-    assert set(ACTION_MODELS) == set(names.ACTIONS)
-    assert {name for name, _ in cli.ACTION_FIELDS.values()} == set(names.ACTIONS) - WEBHOOK_ACTIONS
+@pytest.mark.parametrize("spec", [s for s in REGISTRY.values() if s.command], ids=lambda s: s.name)
+def test_every_command_argument_is_a_field_of_its_model(spec: ActionSpec, capsys: pytest.CaptureFixture[str]) -> None:
+    # A typo in the registry would otherwise only show when someone types the flag.
+    assert {arg.field for arg in spec.args} <= set(spec.model.model_fields)
+    assert cli.main([str(spec.command), "--help"]) == 0
+    assert " ".join(spec.summary.split()) in " ".join(capsys.readouterr().out.split())
 
 
 def test_note() -> None:
@@ -209,7 +218,7 @@ def test_list_query() -> None:
 def test_schema_prints_every_payload(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["schema"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(names.ACTIONS) <= set(printed)
+    assert set(ACTION_NAMES) <= set(printed)
     assert {"start", "status", "action_result"} <= set(printed)
     assert printed == json.loads(json.dumps(schemas()))
     assert "amount" in printed[names.RECORD_PAYMENT]["properties"]

@@ -80,8 +80,8 @@ async def test_retry_after_exit_5_with_the_printed_request_id_pays_once(
     orders = OrderClient(dev_env.client, task_queue=task_queue, settings=settings)
     async with make_worker(dev_env.client, settings, task_queue):
         order = (await orders.start(start_input())).order_id
-        await orders.issue_confirmation(order, IssueConfirmationInput(confirmation=draft()))
-        assert (await orders.approve(order, ApproveInput(version=1))).status is OrderStatus.AWAITING_PAYMENT
+        await orders.act(order, IssueConfirmationInput(confirmation=draft()))
+        assert (await orders.act(order, ApproveInput(version=1))).status is OrderStatus.AWAITING_PAYMENT
     try:
         # No worker now: the update is admitted and held, and the CLI gives up.
         pay = ("pay", order, "--amount", "4800.00", "--reference", "TX-78")

@@ -17,6 +17,8 @@ import pytest
 from rich.console import Console
 
 from starter import cli
+from starter.action_commands import build_action
+from starter.console import CliError
 from tests.starter.test_cli_output import order_view
 from workflows.models import ActionResult, OrderStatus
 
@@ -81,8 +83,8 @@ def test_a_confirmation_file_with_several_problems_names_them_all(tmp_path: Path
     confirmation["terms"]["cancellation_fee"] = str(Decimal("5000.00"))
     path = tmp_path / "confirmation.json"
     path.write_text(json.dumps(confirmation))
-    with pytest.raises(cli.CliError) as caught:
-        cli.build_action(cli.parse_args(["confirm", "42", "--file", str(path)]))
+    with pytest.raises(CliError) as caught:
+        build_action(cli.parse_args(["confirm", "42", "--file", str(path)]))
     message = caught.value.message
     for field in ("line_items.0.unit_price", "line_items.1.unit_price", "terms.cancellation_fee"):
         assert field in message, message
