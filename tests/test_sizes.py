@@ -22,7 +22,6 @@ NOT_YET = {
     "orderclient/client.py",
     "orderweb/webhooks.py",
     "starter/cli.py",
-    "starter/stripe_double.py",
     "workflows/models.py",
     "workflows/order.py",
 }
