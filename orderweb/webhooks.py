@@ -82,7 +82,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
 from activities.email import alert_operations
-from activities.stripe_payments import decline_message, from_minor_units
+from activities.stripe_errors import decline_message
+from activities.stripe_money import from_minor_units
 from orderclient.client import alert_money_not_counted, is_money
 from orderclient.connection import connect
 from orderweb.bodies import CLIENT_GONE, read_capped
