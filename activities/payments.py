@@ -22,7 +22,8 @@ from urllib.parse import quote
 from temporalio import activity
 
 from activities.config import Settings
-from activities.stripe_payments import StripeGateway, not_configured
+from activities.stripe_errors import not_configured
+from activities.stripe_payments import StripeGateway
 from workflows.activity_refs import PaymentRefs
 from workflows.models import (
     ChargeRequest,

@@ -7,26 +7,9 @@ event loop never blocks on the network. The SDK's own retries are off
 retry of an activity sends the same ``Idempotency-Key``, derived in the
 workflow, so Stripe performs each operation once.
 
-``map_stripe_error`` is the single place that decides what a Stripe error
-means for the order:
-
-=====================================================  ==========================================
-error                                                  treatment
-=====================================================  ==========================================
-``CardError``                                          a business outcome: ``ChargeResult`` declined
-                                                       or requires_action, with a plain-words reason
-``InvalidRequestError`` ``invoice_not_open``           non-retryable ``StripeInvoiceNotOpen``; the
-                                                       void adds the invoice's status (below)
-``InvalidRequestError`` ``AuthenticationError``        non-retryable ``ApplicationError``
-``PermissionError`` ``IdempotencyError``               (StripeInvalidRequest, StripeAuthentication,
-                                                       StripePermission, StripeIdempotency)
-``RateLimitError``, 409                                retryable ``ApplicationError``: Temporal
-                                                       retries with the same key
-``APIConnectionError`` (timeout), 5xx                  an unknown outcome: the gateway first looks
-                                                       for what the request may have made (below);
-                                                       if nothing, retryable (StripeConnection,
-                                                       StripeServerError)
-=====================================================  ==========================================
+``map_stripe_error`` (``activities/stripe_errors.py``) is the single place
+that decides what a Stripe error means for the order; amounts go to Stripe in
+minor units (``activities/stripe_money.py``).
 
 **Unknown outcomes.** Stripe saves the first answer to an idempotency key once
 the endpoint has started, 500s included, and replays it for 24 hours
@@ -65,7 +48,8 @@ bank's ``redirect_to_url`` when Stripe gives one; with ``use_stripe_sdk``
 (Stripe.js authenticates) there is no URL, and the activity puts the order's
 payment page there instead.
 
-**Refunds over several payments** are made newest payment first, each with a
+**Refunds over several payments** are made newest payment first
+(``activities/stripe_refunds.py`` plans them and sums up the result), each with a
 sub-key ``<key>:<n>``. A retryable error part-way is raised, and Temporal's
 retry replays the refunds already made. A non-retryable error, or a refund
 Stripe reports ``failed``, after some money went back, returns
@@ -86,12 +70,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import stripe
 from stripe.params import (
@@ -104,6 +86,17 @@ from stripe.params import (
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
+from activities.stripe_errors import (
+    DECLINE_MESSAGES,
+    decline_message,
+    is_authentication,
+    map_stripe_error,
+    outcome_unknown,
+    replayed,
+    stripe_failure,
+)
+from activities.stripe_money import from_minor_units, to_minor_units
+from activities.stripe_refunds import Allocation, refund_plan, refund_result
 from workflows.models import (
     ChargeRequest,
     ChargeResult,
@@ -114,7 +107,6 @@ from workflows.models import (
     RefundResult,
     VoidInvoiceRequest,
 )
-from workflows.money import exponent, whole_units_only
 
 STRIPE_API_VERSION: Final = "2026-10-28.endive"
 DEFAULT_TIMEOUT: Final = 20.0
@@ -128,244 +120,12 @@ T = TypeVar("T")
 
 log = logging.getLogger("orders.stripe")
 
-# --------------------------------------------------------------------------
-# Money: decimal amounts to Stripe's minor units and back
-# --------------------------------------------------------------------------
-
-# The currency tables live in workflows/money.py, which also checks a
-# confirmation's amounts when it is issued.
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """``to_minor_units(Decimal("48.00"), "EUR")`` is ``4800``; JPY 500 is ``500``.
-
-    Raises a non-retryable ``ApplicationError`` (type ``StripeInvalidAmount``)
-    for an amount the currency cannot carry, such as JPY 10.50.
-    """
-    code = currency.upper()
-    scaled = amount * (Decimal(10) ** exponent(code))
-    whole = whole_units_only(code)
-    if scaled != scaled.to_integral_value() or (whole and amount != amount.to_integral_value()):
-        raise ApplicationError(
-            f"{code} {amount} cannot be charged: {code} amounts must be whole units"
-            if whole
-            else f"{code} {amount} has more decimals than {code} allows",
-            type="StripeInvalidAmount",
-            non_retryable=True,
-        )
-    return int(scaled)
-
-
-def from_minor_units(amount: int, currency: str) -> Decimal:
-    """``from_minor_units(4800, "eur")`` is ``Decimal("48.00")``; JPY 500 is ``Decimal("500.00")``."""
-    return (Decimal(amount) / (Decimal(10) ** exponent(currency))).quantize(Decimal("0.01"))
-
-
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-_SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_\S+|\bwhsec_\S+")
-
-
-def _scrub(text: str | None) -> str:
-    """Stripe masks keys in its messages; this makes sure, whatever the message."""
-    return _SECRET.sub("[redacted]", text or "").strip()
-
-
-DECLINE_MESSAGES: Final[dict[str, str]] = {
-    "insufficient_funds": "The card has insufficient funds.",
-    "expired_card": "The card has expired.",
-    "incorrect_cvc": "The card's security code is incorrect.",
-    "invalid_cvc": "The card's security code is incorrect.",
-    "incorrect_number": "The card number is incorrect.",
-    "invalid_number": "The card number is incorrect.",
-    "invalid_expiry_month": "The card's expiry date is incorrect.",
-    "invalid_expiry_year": "The card's expiry date is incorrect.",
-    "card_velocity_exceeded": "The card has reached its spending limit.",
-    "withdrawal_count_limit_exceeded": "The card has reached its spending limit.",
-    "card_not_supported": "The card does not support this kind of payment.",
-    "currency_not_supported": "The card does not support payments in this currency.",
-    "processing_error": "The card could not be processed just now. Please try again.",
-    "try_again_later": "The bank could not process the card just now. Please try again later.",
-    "authentication_required": "Your bank needs you to confirm this payment before it can go through.",
-}
-"""Plain words for the customer. Codes that hint at fraud (lost, stolen,
-fraudulent) deliberately get the generic message, as Stripe advises."""
-
-GENERIC_DECLINE: Final = "The card was declined by the bank."
-
-
-def decline_message(decline_code: str | None, code: str | None = None) -> str:
-    for candidate in (decline_code, code):
-        if candidate and candidate in DECLINE_MESSAGES:
-            return DECLINE_MESSAGES[candidate]
-    return GENERIC_DECLINE
-
-
-def _is_authentication(decline_code: str | None, code: str | None) -> bool:
-    return "authentication_required" in (decline_code, code)
-
-
-NON_RETRYABLE_TYPES: Final[tuple[tuple[type[stripe.StripeError], str, str], ...]] = (
-    (stripe.IdempotencyError, "StripeIdempotency", "Stripe refused a reused idempotency key"),
-    (stripe.InvalidRequestError, "StripeInvalidRequest", "Stripe rejected the request"),
-    (stripe.AuthenticationError, "StripeAuthentication", "Stripe rejected the API key (check STRIPE_API_KEY)"),
-    (stripe.PermissionError, "StripePermission", "The Stripe API key lacks permission for this request"),
-)
-
-
-def _describe(err: stripe.StripeError, what: str, with_message: bool = True) -> str:
-    parts = [what]
-    message = _scrub(err.user_message) if with_message else ""
-    if message:
-        parts.append(f": {message}")
-    extras = [f"HTTP {err.http_status}" if err.http_status else "", err.code or "", err.request_id or ""]
-    extras = [e for e in extras if e]
-    if extras:
-        parts.append(f" ({', '.join(extras)})")
-    return "".join(parts)
-
-
-def _failure(
-    err: stripe.StripeError, error_type: str, what: str, *, retryable: bool, message: bool = True
-) -> ApplicationError:
-    details = {"http_status": err.http_status, "code": err.code, "request_id": err.request_id}
-    return ApplicationError(
-        _describe(err, what, with_message=message),
-        details,
-        type=error_type,
-        non_retryable=not retryable,
-    )
-
-
-def card_error_result(err: stripe.CardError) -> ChargeResult:
-    """A decline as the order sees it: no card data, only ids and codes."""
-    body = err.json_body.get("error") if isinstance(err.json_body, dict) else None
-    error: dict[str, Any] = body if isinstance(body, dict) else {}
-    code = err.code or _text(error.get("code"))
-    decline_code = _text(error.get("decline_code")) or code
-    intent = error.get("payment_intent")
-    intent_id = _text(intent.get("id")) if isinstance(intent, dict) else None
-    requires_action = _is_authentication(decline_code, code)
-    return ChargeResult(
-        status="requires_action" if requires_action else "declined",
-        payment_intent_id=intent_id,
-        decline_code=decline_code,
-        message=decline_message(decline_code, code),
-    )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def map_stripe_error(err: stripe.StripeError) -> ChargeResult | ApplicationError:
-    """The whole error table in one place. A ``ChargeResult`` is a business
-    outcome to return; an ``ApplicationError`` is to raise."""
-    if isinstance(err, stripe.CardError):
-        return card_error_result(err)
-    if isinstance(err, stripe.InvalidRequestError) and err.code == INVOICE_NOT_OPEN:
-        # Paid, voided or uncollectible: the void's caller needs to tell which.
-        return _failure(err, "StripeInvoiceNotOpen", "The invoice is no longer open", retryable=False)
-    for error_class, error_type, what in NON_RETRYABLE_TYPES:
-        if isinstance(err, error_class):
-            # An authentication message may quote (a masked form of) the key: leave it out.
-            return _failure(
-                err, error_type, what, retryable=False, message=error_class is not stripe.AuthenticationError
-            )
-    if isinstance(err, stripe.RateLimitError):
-        return _failure(err, "StripeRateLimit", "Stripe rate limit reached", retryable=True)
-    if isinstance(err, stripe.APIConnectionError):
-        return _failure(err, "StripeConnection", "Could not reach Stripe", retryable=True)
-    status = err.http_status
-    if status == 409:
-        return _failure(err, "StripeConflict", "Stripe reported a conflicting request", retryable=True)
-    if status is not None and status >= 500:
-        return _failure(err, "StripeServerError", "Stripe had a server error", retryable=True)
-    if isinstance(err, stripe.APIError):
-        # An unreadable answer (not Stripe's error JSON): most likely a proxy or an outage.
-        return _failure(err, "StripeAPIError", "Stripe gave an unexpected answer", retryable=True)
-    return _failure(err, "StripeError", f"Stripe error {type(err).__name__}", retryable=False)
-
-
-INVOICE_NOT_OPEN: Final = "invoice_not_open"
-
-REPLAYED_HEADER: Final = "idempotent-replayed"
-"""Stripe marks an answer it replays for an idempotency key with ``Idempotent-Replayed: true``."""
-
-
-def outcome_unknown(err: stripe.StripeError) -> bool:
-    """A 5xx or no answer at all: Stripe may have done the work, or not."""
-    return isinstance(err, stripe.APIConnectionError) or (err.http_status or 0) >= 500
-
-
-def replayed(err: stripe.StripeError) -> bool:
-    """Stripe answered with the error it saved for this key: the key will give
-    nothing else for 24 hours."""
-    headers = err.headers or {}
-    return any(name.lower() == REPLAYED_HEADER and value == "true" for name, value in headers.items())
-
-
-def stripe_failure(err: stripe.StripeError) -> ApplicationError:
-    """For calls where a card error is not a business outcome (invoices, refunds)."""
-    mapped = map_stripe_error(err)
-    if isinstance(mapped, ApplicationError):
-        return mapped
-    return _failure(err, "StripeCardError", "Stripe reported a card error", retryable=False)
-
-
-def not_configured(what: str) -> ApplicationError:
-    return ApplicationError(
-        f"cannot {what}: Stripe is not configured (set STRIPE_API_KEY on the worker)",
-        type="StripeNotConfigured",
-        non_retryable=True,
-    )
-
-
-# --------------------------------------------------------------------------
-# The gateway
-# --------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class HostedInvoice:
     invoice_id: str
     url: str | None
     pdf: str | None
-
-
-@dataclass(frozen=True)
-class _Allocation:
-    payment: Payment
-    amount: Decimal
-
-
-def refund_plan(payments: list[Payment], amount: Decimal) -> list[_Allocation] | None:
-    """Which Stripe payments a refund of ``amount`` comes from, newest first.
-
-    ``None`` when Stripe payments alone cannot cover it (bank transfers are
-    refunded by hand, so the whole refund goes to operations as one task).
-    """
-    remaining = amount
-    plan: list[_Allocation] = []
-    for payment in reversed(payments):
-        if remaining <= 0:
-            break
-        if payment.method is PaymentMethod.BANK_TRANSFER:
-            continue
-        share = min(remaining, payment.amount)
-        plan.append(_Allocation(payment, share))
-        remaining -= share
-    if remaining > 0 or not plan:
-        return None
-    return plan
-
-
-RefundStatus = Literal["succeeded", "pending", "failed", "partial"]
-
-REFUND_FAILED: Final = frozenset({"failed", "canceled"})
-"""Refund statuses that gave nothing back."""
 
 
 def _redirect_url(intent: stripe.PaymentIntent) -> str | None:
@@ -629,7 +389,7 @@ class StripeGateway:
             code = error.code if error is not None else None
             decline_code = (error.decline_code if error is not None else None) or code
             return ChargeResult(
-                status="requires_action" if _is_authentication(decline_code, code) else "declined",
+                status="requires_action" if is_authentication(decline_code, code) else "declined",
                 payment_intent_id=intent.id,
                 decline_code=decline_code,
                 message=decline_message(decline_code, code),
@@ -681,7 +441,7 @@ class StripeGateway:
         plan = refund_plan(request.payments, request.amount)
         if plan is None:
             return None
-        made: list[tuple[_Allocation, stripe.Refund]] = []
+        made: list[tuple[Allocation, stripe.Refund]] = []
         failure: ApplicationError | None = None
         for number, share in enumerate(plan, start=1):
             # One refund keeps the workflow's key as it is; several get stable sub-keys.
@@ -694,9 +454,9 @@ class StripeGateway:
                     # Retryable: Temporal retries, and Stripe replays the refunds made. The first failed: nothing made.
                     raise failure from None
                 break
-        return self._refund_result(request, plan, made, failure)
+        return refund_result(request, plan, made, failure)
 
-    def _refund_share(self, request: RefundRequest, share: _Allocation, key: str) -> stripe.Refund:
+    def _refund_share(self, request: RefundRequest, share: Allocation, key: str) -> stripe.Refund:
         intent = self._payment_intent_of(share.payment)
         amount = to_minor_units(share.amount, request.currency)
         metadata = {"order_id": request.order_id, "payment_reference": share.payment.reference}
@@ -720,34 +480,6 @@ class StripeGateway:
             if refund.amount == amount and _has_metadata(refund, metadata):
                 return refund
         return None
-
-    @staticmethod
-    def _refund_result(
-        request: RefundRequest,
-        plan: list[_Allocation],
-        made: list[tuple[_Allocation, stripe.Refund]],
-        failure: ApplicationError | None,
-    ) -> RefundResult:
-        """What really went back, what did not, and why."""
-        back = [(share, refund) for share, refund in made if refund.status not in REFUND_FAILED]
-        refunded = sum((share.amount for share, _ in back), Decimal("0.00"))
-        failed = request.amount - refunded
-        reasons = [f"refund {refund.id} {refund.status}" for _, refund in made if refund.status in REFUND_FAILED]
-        if failure is not None:
-            reasons.append(failure.message)
-        status: RefundStatus
-        if failed <= 0:
-            status = "succeeded" if all(refund.status == "succeeded" for _, refund in back) else "pending"
-        else:
-            status = "partial" if refunded > 0 else "failed"
-        return RefundResult(
-            amount=refunded,
-            method=plan[0].payment.method,
-            status=status,
-            refund_id=",".join(refund.id for _, refund in made) or None,
-            failed_amount=max(failed, Decimal("0.00")),
-            message="; ".join(reasons) or None,
-        )
 
     def _payment_intent_of(self, payment: Payment) -> str:
         """A card payment's reference is its PaymentIntent; an invoice's is found through its payments."""

@@ -17,6 +17,10 @@ machine and the moment, so a busy machine moves both.
   against the probe (one signal, one activity).
 - Action -> email-done latency: approve -> payment email sent, p50 and p99.
 - CPU to replay an evicted order (the canonical history), against a cached task.
+
+This module holds the phases and the run; the canonical order is in
+bench/canonical.py, driving orders on each side in bench/sides.py, the worker
+processes in bench/workers.py, and the table printed in bench/report.py.
 """
 
 from __future__ import annotations
@@ -24,67 +28,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
-from pydantic import BaseModel
-from temporalio import activity
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.config import Settings
-from activities.email import EmailActivities, backend_from_settings
-from bench.floor import FLOOR_WORKFLOW, PROBE_WORKFLOW, FloorOrder, probe_activity
-from bench.history import HistoryCost, action_breakdown, cost, runs, workflow_cost
+from bench.canonical import APPROVE_V1, CONFIRM, PAY, SUPPORT_PERIOD, K
+from bench.floor import FLOOR_WORKFLOW, PROBE_WORKFLOW, FloorOrder
+from bench.history import action_breakdown, workflow_cost
+from bench.report import TARGETS, Row, machine, percentile, print_report
+from bench.sides import Driver, Side, activity_worker, canonical_orders, idle
+from bench.workers import worker_process
 from ordersecurity.codec import SWITCH_ENV
 from workflows import names, search
 from workflows.converter import data_converter
-from workflows.models import (
-    AcceptInput,
-    AddNoteInput,
-    ApproveInput,
-    ConfirmationDraft,
-    Customer,
-    DeliverInput,
-    EmailReceipt,
-    EmailRequest,
-    IssueConfirmationInput,
-    LineItem,
-    MessageKind,
-    MilestoneTerm,
-    OrderStatus,
-    PostUpdateInput,
-    RecordPaymentInput,
-    RequestChangesInput,
-    RequestRevisionInput,
-    StartOrderInput,
-    SupportRequestInput,
-    Terms,
-)
-
-K = MessageKind
 
 # The same SQLite settings as ``orders dev`` (starter/dev.py, server_command).
 SQLITE_PRAGMAS: Final = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
-# Short enough that the canonical order completes in seconds on the real-time dev server.
-SUPPORT_PERIOD: Final = timedelta(seconds=5)
-POLL: Final = 0.01
 
 
 @dataclass(frozen=True)
@@ -107,298 +78,6 @@ FULL: Final = Counts()
 SMOKE: Final = Counts(
     latency_samples=3, throughput_orders=6, concurrency=3, parked=20, warm_parked=5, replays=2, canonical_orders=1
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    limit: float
-
-
-TARGETS: Final = {
-    "events": Target("history events per order", 1.15),
-    "actions": Target("billable actions per order", 1.10),
-    "bytes": Target("history bytes per order", 2.0),
-    "cpu": Target("worker CPU per workflow task", 1.2),
-    "memory": Target("worker memory per parked order", 1.2),
-    "p99": Target("approve -> email done, p99", 1.3),
-}
-
-
-# ---------------------------------------------------------------------------
-# The canonical order
-# ---------------------------------------------------------------------------
-
-CUSTOMER: Final = Customer(name="Bench Customer", email="bench@example.com", company="Bench GmbH", customer_ref="c-1")
-
-
-def start_input(order_id: str) -> StartOrderInput:
-    return StartOrderInput(
-        order_id=order_id, customer=CUSTOMER, channel="web_form", message="We need our website redesigned."
-    )
-
-
-def draft(price: str = "4800.00") -> ConfirmationDraft:
-    return ConfirmationDraft(
-        title="Website redesign",
-        currency="EUR",
-        line_items=[LineItem(description="Website redesign", quantity=Decimal(1), unit_price=Decimal(price))],
-        terms=Terms(
-            payment_methods=["bank_transfer"],
-            payment_due=timedelta(days=14),
-            milestones=[MilestoneTerm(name="Design", due=timedelta(days=10))],
-            estimated_delivery=timedelta(days=30),
-            review_period=timedelta(days=7),
-            support_period=SUPPORT_PERIOD,
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class Step:
-    action: str
-    request: BaseModel
-    emails: tuple[MessageKind, ...]
-
-
-CONFIRM: Final = Step(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()), (K.CONFIRMATION_ISSUED,))
-APPROVE_V1: Final = Step(names.APPROVE, ApproveInput(version=1), (K.PAYMENT_REQUESTED,))
-PAY: Final = Step(
-    names.RECORD_PAYMENT,
-    RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"),
-    (K.PAYMENT_RECEIVED, K.WORK_COMMENCED),
-)
-
-CANONICAL: Final = (
-    Step(names.ADD_NOTE, AddNoteInput(text="Customer prefers calls in the morning."), ()),
-    CONFIRM,
-    Step(names.REQUEST_CHANGES, RequestChangesInput(version=1, comments="Please add a blog."), (K.CHANGES_RECEIVED,)),
-    Step(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("5200.00")), (K.CONFIRMATION_ISSUED,)),
-    Step(names.APPROVE, ApproveInput(version=2), (K.PAYMENT_REQUESTED,)),
-    Step(
-        names.RECORD_PAYMENT,
-        RecordPaymentInput(amount=Decimal("5200.00"), reference="TX-1"),
-        (K.PAYMENT_RECEIVED, K.WORK_COMMENCED),
-    ),
-    Step(names.POST_UPDATE, PostUpdateInput(text="Designs done"), (K.PROGRESS_UPDATE,)),
-    Step(names.POST_UPDATE, PostUpdateInput(text="Build started"), (K.PROGRESS_UPDATE,)),
-    Step(names.DELIVER, DeliverInput(summary="Live on staging"), (K.DELIVERED,)),
-    Step(names.REQUEST_REVISION, RequestRevisionInput(comments="Fix the footer"), (K.REVISION_RECEIVED,)),
-    Step(names.DELIVER, DeliverInput(summary="Footer fixed"), (K.DELIVERED,)),
-    Step(names.ACCEPT, AcceptInput(), (K.ACCEPTED, K.SUPPORT_OPENED)),
-    Step(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails"), (K.SUPPORT_REQUEST_ACK,)),
-)
-"""After the start (contact): the 13 actions; then the support period ends by itself."""
-
-
-# ---------------------------------------------------------------------------
-# Watching effects: the emails, as the activity finishes sending them
-# ---------------------------------------------------------------------------
-
-
-class Outbox:
-    """Which emails each order has sent, and when: the email activity reports here."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, list[tuple[MessageKind, float]]] = defaultdict(list)
-
-    def record(self, request: EmailRequest) -> None:
-        self.sent[request.order_id].append((request.kind, time.perf_counter()))
-
-    def count(self, order_id: str, kind: MessageKind) -> int:
-        return sum(1 for k, _ in self.sent[order_id] if k == kind)
-
-    def done_at(self, order_id: str, kind: MessageKind, nth: int) -> float:
-        return [at for k, at in self.sent[order_id] if k == kind][nth - 1]
-
-    async def wait(self, order_id: str, expected: dict[MessageKind, int], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while any(self.count(order_id, kind) < n for kind, n in expected.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"order {order_id} never sent {expected}: {self.sent[order_id]}")
-            await asyncio.sleep(POLL)
-
-
-def email_activity(settings: Settings, outbox: Outbox) -> Callable[[EmailRequest], Awaitable[EmailReceipt]]:
-    """The project's ``send_email``, unchanged, reporting each message it sent."""
-    email = EmailActivities(settings, backend_from_settings(settings))
-
-    @activity.defn(name=names.SEND_EMAIL)
-    async def send_email(request: EmailRequest) -> EmailReceipt:
-        receipt = await email.send_email(request)
-        outbox.record(request)
-        return receipt
-
-    return send_email
-
-
-async def idle(handle: WorkflowHandle[Any, Any], timeout: float = 60) -> None:
-    """Wait until the workflow has nothing in flight: no task, no activity.
-    ``describe`` is not a billable action, unlike a query."""
-    deadline = time.monotonic() + timeout
-    while True:
-        raw = (await handle.describe()).raw_description
-        if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{handle.id} never went idle")
-        await asyncio.sleep(POLL)
-
-
-# ---------------------------------------------------------------------------
-# The two sides
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Side:
-    """One side of the comparison: its task queue, its worker process, its emails."""
-
-    name: str
-    workflow: str
-    queue: str
-    outbox: Outbox = field(default_factory=Outbox)
-    child: WorkerProcess | None = None
-
-    def order_id(self) -> str:
-        return f"{self.name}-{uuid.uuid4().hex[:10]}"
-
-    async def start(self, client: Client, order_id: str) -> WorkflowHandle[Any, Any]:
-        if self.workflow == PROBE_WORKFLOW:
-            return await client.start_workflow(self.workflow, id=order_id, task_queue=self.queue)
-        # The order starts as OrderClient starts it; the floor's statuses are its own.
-        status = OrderStatus.DISCUSSING.value if self.name == "order" else "discussing"
-        return await client.start_workflow(
-            self.workflow,
-            start_input(order_id),
-            id=names.workflow_id(order_id) if self.name == "order" else order_id,
-            task_queue=self.queue,
-            search_attributes=search.initial(status, CUSTOMER.customer_ref),
-        )
-
-
-class Driver:
-    """Drives one order step by step: each action waits for its emails and an idle workflow."""
-
-    def __init__(self, side: Side, client: Client) -> None:
-        self.side = side
-        self.client = client
-        self.expected: dict[MessageKind, int] = defaultdict(int)
-        self.order_id = side.order_id()
-        self.handle: WorkflowHandle[Any, Any] | None = None
-
-    async def start(self, *, settle: bool = True) -> None:
-        self.handle = await self.side.start(self.client, self.order_id)
-        self.expected[K.CONTACT_ACK] += 1
-        await self.side.outbox.wait(self.order_id, self.expected)
-        if settle:
-            await idle(self.handle)
-
-    async def act(self, step: Step, *, settle: bool = True) -> float:
-        """Send one action; return when its emails went (and the order is idle, with ``settle``)."""
-        assert self.handle is not None
-        for kind in step.emails:
-            self.expected[kind] += 1
-        sent = time.perf_counter()
-        await self.handle.signal(step.action, step.request)
-        await self.side.outbox.wait(self.order_id, self.expected)
-        if settle:
-            await idle(self.handle)
-        return sent
-
-
-async def canonical_orders(side: Side, client: Client, count: int) -> tuple[HistoryCost, list[Any]]:
-    """The median canonical order (by events) of ``count`` driven at once, and its history."""
-    measured = await asyncio.gather(*(canonical_order(side, client) for _ in range(count)))
-    return sorted(measured, key=lambda m: m[0].events)[count // 2]
-
-
-async def canonical_order(side: Side, client: Client) -> tuple[HistoryCost, list[Any]]:
-    driver = Driver(side, client)
-    await driver.start()
-    for step in CANONICAL:
-        await driver.act(step)
-    assert driver.handle is not None
-    await driver.handle.result()
-    found = await runs(client, driver.handle.id, driver.handle.first_execution_run_id)
-    # An evicted order replays its current run only: the longest one is the worst case.
-    return cost([event for run in found for event in run]), max(found, key=len)
-
-
-# ---------------------------------------------------------------------------
-# Worker processes
-# ---------------------------------------------------------------------------
-
-
-class WorkerProcess:
-    """bench/worker_child.py for one side: only its workflows, in its own process."""
-
-    def __init__(self, side: str, address: str, queue: str, max_cached: int) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker_child", side, address, queue, str(max_cached)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        if self._readline() != "ready":
-            raise RuntimeError(f"the {side} worker did not start")
-
-    def _readline(self) -> str:
-        stdout: IO[str] | None = self._process.stdout
-        assert stdout is not None
-        return stdout.readline().strip()
-
-    def ask(self, command: str) -> float:
-        stdin = self._process.stdin
-        assert stdin is not None
-        stdin.write(command + "\n")
-        stdin.flush()
-        return float(self._readline())
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            stdin = self._process.stdin
-            assert stdin is not None
-            stdin.write("stop\n")
-            stdin.flush()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-
-
-@contextmanager
-def worker_process(side: str, address: str, queue: str, max_cached: int) -> Iterator[WorkerProcess]:
-    child = WorkerProcess(side, address, queue, max_cached)
-    try:
-        yield child
-    finally:
-        child.stop()
-
-
-@asynccontextmanager
-async def activity_worker(client: Client, side: Side, settings: Settings) -> AsyncIterator[None]:
-    """The side's activities, in this process; its workflows run in a worker process."""
-    import worker as project_worker
-
-    send_email = email_activity(settings, side.outbox)
-    activities: list[Any]
-    if side.name == "order":
-        others = [a for a in project_worker.activities_for(settings) if _activity_name(a) != names.SEND_EMAIL]
-        activities = [send_email, *others]
-    elif side.name == "floor":
-        activities = [send_email]
-    else:
-        activities = [probe_activity]
-    async with Worker(client, task_queue=side.queue, activities=activities, max_concurrent_activities=200):
-        yield
-
-
-def _activity_name(fn: Any) -> str | None:
-    definition = activity._Definition.from_callable(fn)
-    return definition.name if definition else None
 
 
 # ---------------------------------------------------------------------------
@@ -497,64 +176,6 @@ async def replay_cpu(events: list[Any], workflows: Sequence[type], runner: Any, 
     return (time.process_time() - began) / times
 
 
-# ---------------------------------------------------------------------------
-# The report
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    figure: str
-    project: float
-    floor: float
-    unit: str
-    target: Target | None = None
-
-    @property
-    def ratio(self) -> float:
-        return self.project / self.floor if self.floor else float("inf")
-
-    @property
-    def verdict(self) -> str:
-        if self.target is None:
-            return ""
-        return "PASS" if self.ratio <= self.target.limit else "MISS"
-
-
-def fmt(value: float, unit: str) -> str:
-    if unit == "KiB":
-        return f"{value / 1024:,.0f} KiB"
-    if unit == "ms":
-        return f"{value * 1000:.1f} ms"
-    if unit == "KB":
-        return f"{value / 1000:.1f} KB"
-    if unit == "/s":
-        return f"{value:.1f}/s"
-    return f"{value:,.0f}"
-
-
-def print_report(rows: list[Row], notes: list[str]) -> None:
-    print()
-    print(f"{'figure':42} {'project':>12} {'floor':>12} {'ratio':>7} {'target':>8}  result")
-    for row in rows:
-        target = f"<= {row.target.limit:g}x" if row.target else ""
-        print(
-            f"{row.figure:42} {fmt(row.project, row.unit):>12} {fmt(row.floor, row.unit):>12} "
-            f"{row.ratio:>6.2f}x {target:>8}  {row.verdict}"
-        )
-    print()
-    for note in notes:
-        print(note)
-
-
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPUs, {memory:.0f} GiB, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}"
-    )
-
-
 async def bench(counts: Counts) -> tuple[list[Row], list[str]]:
     import worker as project_worker
     from workflows.order import ServiceOrderWorkflow
@@ -646,12 +267,6 @@ async def measure(
 
 def _breakdown(events: list[Any]) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in sorted(action_breakdown(events).items()))
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -76,13 +76,14 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ConfigError, Settings
 from activities.email import alert_operations
-from activities.stripe_payments import decline_message, from_minor_units
+from activities.stripe_errors import decline_message
+from activities.stripe_money import from_minor_units
 from orderclient.client import alert_money_not_counted, is_money
 from orderclient.connection import connect
 from orderweb.bodies import CLIENT_GONE, read_capped
@@ -224,6 +225,20 @@ def _refused(event_type: str, event_id: str, obj: dict[str, Any], order_id: str)
     )
 
 
+@dataclass(frozen=True)
+class OrderEvent:
+    """An event for an order, with what every signal takes from it."""
+
+    order_id: str
+    request_id: str
+    reference: str
+    """The object's id."""
+    currency: str
+    """Upper-case, as the order holds it."""
+    received_at: datetime | None
+    obj: dict[str, Any]
+
+
 def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refused:
     """Which order, which signal, which payload: a pure function of the event."""
     event_type = str(event.get("type", ""))
@@ -240,104 +255,143 @@ def route_event(event: dict[str, Any]) -> Routed | SetupLookup | Ignored | Refus
         return Ignored(f"{obj.get('object', 'object')} {obj.get('id')} has no metadata.order_id")
     if not re.match(ORDER_ID_PATTERN, order_id):
         return Ignored(f"metadata.order_id {order_id!r} is not an order id")
-    request_id = f"stripe:{event_id}"
-    currency = str(obj.get("currency") or "").upper()
     received_at = datetime.fromtimestamp(event["created"], UTC) if isinstance(event.get("created"), int) else None
-    reference = str(obj.get("id", ""))
+    about = OrderEvent(
+        order_id=order_id,
+        request_id=f"stripe:{event_id}",
+        reference=str(obj.get("id", "")),
+        currency=str(obj.get("currency") or "").upper(),
+        received_at=received_at,
+        obj=obj,
+    )
     if event_type == "checkout.session.completed":
-        if obj.get("mode") != "setup":
-            return Ignored(f"checkout session {reference} is in {obj.get('mode')} mode")
-        setup_intent = obj.get("setup_intent")
-        if not isinstance(setup_intent, str) or not setup_intent:
-            return Ignored(f"checkout session {reference} has no SetupIntent")
-        return SetupLookup(order_id, setup_intent, request_id)
+        return _setup_lookup(about)
     refused = _refused(event_type, event_id, obj, order_id)
     if refused is not None:
         return refused
     try:
-        if event_type == "payment_intent.succeeded":
-            amount = from_minor_units(_int(obj.get("amount_received")), currency)
-            if amount <= 0:
-                return Ignored(f"PaymentIntent {reference} received nothing")
-            payment = RecordPaymentInput(
-                request_id=request_id,
-                amount=amount,
-                currency=currency,
-                method=PaymentMethod.CARD,
-                reference=reference,
-                received_at=received_at,
-            )
-            return Routed(order_id, names.RECORD_PAYMENT, payment)
-        if event_type == "payment_intent.payment_failed":
-            error = obj.get("last_payment_error")
-            error = error if isinstance(error, dict) else {}
-            code, decline_code = _text(error.get("code")), _text(error.get("decline_code"))
-            failed = PaymentFailedInput(
-                request_id=request_id,
-                method=PaymentMethod.CARD,
-                reference=reference,
-                reason=_text(error.get("message")) or decline_message(decline_code, code),
-                decline_code=decline_code or code,
-                requires_action="authentication_required" in (code, decline_code),
-            )
-            return Routed(order_id, names.PAYMENT_FAILED, failed)
-        if event_type == "invoice.paid":
-            amount = from_minor_units(_int(obj.get("amount_paid")), currency)
-            if amount <= 0:
-                return Ignored(f"invoice {reference} was settled without a payment")
-            # The invoice id is what the order checks against the invoice it issued.
-            payment = RecordPaymentInput(
-                request_id=request_id,
-                amount=amount,
-                currency=currency,
-                method=PaymentMethod.INVOICE,
-                reference=reference,
-                received_at=received_at,
-            )
-            return Routed(order_id, names.RECORD_PAYMENT, payment)
-        if event_type == "invoice.payment_failed":
-            hosted = _text(obj.get("hosted_invoice_url"), 2000)
-            failed = PaymentFailedInput(
-                request_id=request_id,
-                method=PaymentMethod.INVOICE,
-                reference=reference,
-                reason="The payment of the invoice did not go through.",
-                hosted_url=hosted if hosted and re.match(r"^https?://\S+$", hosted) else None,
-            )
-            return Routed(order_id, names.PAYMENT_FAILED, failed)
-        if event_type == "invoice.voided":
-            voided = PaymentEventInput(
-                request_id=request_id,
-                event="invoice_voided",
-                reference=reference,
-                detail=f"invoice {obj.get('number') or reference} voided in Stripe",
-            )
-            return Routed(order_id, names.PAYMENT_EVENT, voided)
-        if event_type in REFUND_EVENTS:
-            status = obj.get("status")
-            if status != "failed":
-                return Ignored(f"refund {reference} is {status}")
-            failed_refund = PaymentEventInput(
-                # One id per refund: refund.failed and refund.updated report the same failure.
-                request_id=f"stripe:refund_failed:{reference}",
-                event="refund_failed",
-                reference=reference,
-                amount=from_minor_units(_int(obj.get("amount")), currency),
-                detail=_text(obj.get("failure_reason")) or "unknown",
-            )
-            return Routed(order_id, names.PAYMENT_EVENT, failed_refund)
-        # charge.refunded: the charge carries its PaymentIntent's metadata.
-        intent = obj.get("payment_intent")
-        refunded = PaymentEventInput(
-            request_id=request_id,
-            event="charge_refunded",
-            reference=intent if isinstance(intent, str) and intent else reference,
-            amount=from_minor_units(_int(obj.get("amount_refunded")), currency),
-            detail=f"charge {reference} refunded",
-        )
-        return Routed(order_id, names.PAYMENT_EVENT, refunded)
+        return SIGNALS[event_type](about)
     except ValidationError as error:
         return Ignored(f"the event does not make a valid signal: {error.errors()[0].get('msg')}")
+
+
+def _setup_lookup(about: OrderEvent) -> SetupLookup | Ignored:
+    """checkout.session.completed: the SetupIntent of a setup-mode session names the saved card."""
+    if about.obj.get("mode") != "setup":
+        return Ignored(f"checkout session {about.reference} is in {about.obj.get('mode')} mode")
+    setup_intent = about.obj.get("setup_intent")
+    if not isinstance(setup_intent, str) or not setup_intent:
+        return Ignored(f"checkout session {about.reference} has no SetupIntent")
+    return SetupLookup(about.order_id, setup_intent, about.request_id)
+
+
+def _card_paid(about: OrderEvent) -> Routed | Ignored:
+    amount = from_minor_units(_int(about.obj.get("amount_received")), about.currency)
+    if amount <= 0:
+        return Ignored(f"PaymentIntent {about.reference} received nothing")
+    payment = RecordPaymentInput(
+        request_id=about.request_id,
+        amount=amount,
+        currency=about.currency,
+        method=PaymentMethod.CARD,
+        reference=about.reference,
+        received_at=about.received_at,
+    )
+    return Routed(about.order_id, names.RECORD_PAYMENT, payment)
+
+
+def _card_failed(about: OrderEvent) -> Routed:
+    error = about.obj.get("last_payment_error")
+    error = error if isinstance(error, dict) else {}
+    code, decline_code = _text(error.get("code")), _text(error.get("decline_code"))
+    failed = PaymentFailedInput(
+        request_id=about.request_id,
+        method=PaymentMethod.CARD,
+        reference=about.reference,
+        reason=_text(error.get("message")) or decline_message(decline_code, code),
+        decline_code=decline_code or code,
+        requires_action="authentication_required" in (code, decline_code),
+    )
+    return Routed(about.order_id, names.PAYMENT_FAILED, failed)
+
+
+def _invoice_paid(about: OrderEvent) -> Routed | Ignored:
+    amount = from_minor_units(_int(about.obj.get("amount_paid")), about.currency)
+    if amount <= 0:
+        return Ignored(f"invoice {about.reference} was settled without a payment")
+    # The invoice id is what the order checks against the invoice it issued.
+    payment = RecordPaymentInput(
+        request_id=about.request_id,
+        amount=amount,
+        currency=about.currency,
+        method=PaymentMethod.INVOICE,
+        reference=about.reference,
+        received_at=about.received_at,
+    )
+    return Routed(about.order_id, names.RECORD_PAYMENT, payment)
+
+
+def _invoice_failed(about: OrderEvent) -> Routed:
+    hosted = _text(about.obj.get("hosted_invoice_url"), 2000)
+    failed = PaymentFailedInput(
+        request_id=about.request_id,
+        method=PaymentMethod.INVOICE,
+        reference=about.reference,
+        reason="The payment of the invoice did not go through.",
+        hosted_url=hosted if hosted and re.match(r"^https?://\S+$", hosted) else None,
+    )
+    return Routed(about.order_id, names.PAYMENT_FAILED, failed)
+
+
+def _invoice_voided(about: OrderEvent) -> Routed:
+    voided = PaymentEventInput(
+        request_id=about.request_id,
+        event="invoice_voided",
+        reference=about.reference,
+        detail=f"invoice {about.obj.get('number') or about.reference} voided in Stripe",
+    )
+    return Routed(about.order_id, names.PAYMENT_EVENT, voided)
+
+
+def _refund_failed(about: OrderEvent) -> Routed | Ignored:
+    """refund.failed, refund.updated, charge.refund.updated: only a failed refund needs the order."""
+    status = about.obj.get("status")
+    if status != "failed":
+        return Ignored(f"refund {about.reference} is {status}")
+    failed_refund = PaymentEventInput(
+        # One id per refund: refund.failed and refund.updated report the same failure.
+        request_id=f"stripe:refund_failed:{about.reference}",
+        event="refund_failed",
+        reference=about.reference,
+        amount=from_minor_units(_int(about.obj.get("amount")), about.currency),
+        detail=_text(about.obj.get("failure_reason")) or "unknown",
+    )
+    return Routed(about.order_id, names.PAYMENT_EVENT, failed_refund)
+
+
+def _charge_refunded(about: OrderEvent) -> Routed:
+    # The charge carries its PaymentIntent's metadata.
+    intent = about.obj.get("payment_intent")
+    refunded = PaymentEventInput(
+        request_id=about.request_id,
+        event="charge_refunded",
+        reference=intent if isinstance(intent, str) and intent else about.reference,
+        amount=from_minor_units(_int(about.obj.get("amount_refunded")), about.currency),
+        detail=f"charge {about.reference} refunded",
+    )
+    return Routed(about.order_id, names.PAYMENT_EVENT, refunded)
+
+
+SIGNALS: Final[dict[str, Callable[[OrderEvent], Routed | Ignored]]] = {
+    "payment_intent.succeeded": _card_paid,
+    "payment_intent.payment_failed": _card_failed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_failed,
+    "invoice.voided": _invoice_voided,
+    "charge.refunded": _charge_refunded,
+    **dict.fromkeys(REFUND_EVENTS, _refund_failed),
+}
+"""The signal each event type (but checkout.session.completed, which needs Stripe first) becomes."""
 
 
 def saved_card(stripe_client: stripe.StripeClient, lookup: SetupLookup) -> Routed | Ignored:
@@ -389,6 +443,156 @@ def alert_refused_money(settings: Settings, refused: Refused, event_id: str) -> 
     )
 
 
+class WebhookReceiver:
+    """The receiver's state and its handler methods; ``routes`` maps the address to them."""
+
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        secret: str,
+        *,
+        tolerance: int = stripe.Webhook.DEFAULT_TOLERANCE,
+        settings: Settings | None = None,
+        stripe_client: stripe.StripeClient | None = None,
+    ) -> None:
+        if not secret:
+            raise ValueError("a webhook signing secret (whsec_...) is required")
+        self.secret = secret
+        self.tolerance = tolerance
+        self.alert_settings = settings or Settings.from_env()
+        self.stripe_client = stripe_client
+        self._client_factory = client_factory
+        self._client: Client | None = None
+        self._connecting = asyncio.Lock()
+
+    async def temporal(self) -> Client:
+        async with self._connecting:
+            if self._client is None:
+                self._client = await self._client_factory()
+            return self._client
+
+    async def stripe_webhook(self, request: Request) -> JSONResponse:
+        """``POST /stripe/webhook``: check the event, route it, and send its order the one signal."""
+        event = await self.read_event(request)
+        if isinstance(event, JSONResponse):
+            return event
+        event_id, event_type = event.get("id"), event.get("type")
+        routed = route_event(event)
+        if isinstance(routed, Refused):
+            return await self.refuse(routed, event_id)
+        if isinstance(routed, SetupLookup):
+            looked_up = await self.look_up_card(routed, event_id, event_type)
+            if isinstance(looked_up, JSONResponse):
+                return looked_up
+            routed = looked_up
+        if isinstance(routed, Ignored):
+            log.info("stripe event %s (%s) ignored: %s", event_id, event_type, routed.reason)
+            return JSONResponse({"received": True, "ignored": routed.reason})
+        return await self.send(routed, event_id, event_type)
+
+    async def read_event(self, request: Request) -> dict[str, Any] | JSONResponse:
+        """The signed event object, or the answer that refuses it (413, or 400 with no side effect)."""
+        payload = await read_capped(request, MAX_BODY_BYTES)
+        if payload is None:
+            log.warning("webhook refused: the body is larger than %d bytes", MAX_BODY_BYTES)
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        try:
+            # Only the signature is checked here: ``construct_event`` would also
+            # build a ``stripe.Event``, and crashes on a signed body that is JSON
+            # but not an object.
+            text = payload.decode("utf-8")
+            signature = request.headers.get("stripe-signature")
+            stripe.WebhookSignature.verify_header(text, signature, self.secret, self.tolerance)
+            event = json.loads(text)
+        except stripe.SignatureVerificationError as error:
+            log.warning("webhook refused: %s", error.user_message)
+            return JSONResponse({"error": "invalid signature"}, status_code=400)
+        except ValueError:  # not UTF-8, not JSON
+            log.warning("webhook refused: the payload is not a JSON event")
+            return JSONResponse({"error": "invalid payload"}, status_code=400)
+        if not isinstance(event, dict):
+            log.warning("webhook refused: the payload is JSON but not an event object")
+            return JSONResponse({"error": "invalid payload"}, status_code=400)
+        return event
+
+    async def look_up_card(
+        self, lookup: SetupLookup, event_id: Any, event_type: Any
+    ) -> Routed | Ignored | JSONResponse:
+        """The saved card's signal, read from Stripe; 503 when Stripe cannot be read (Stripe retries)."""
+        if self.stripe_client is None:
+            log.error("stripe event %s (%s): a saved card needs STRIPE_API_KEY to be read", event_id, event_type)
+            return JSONResponse({"error": "not configured"}, status_code=503)
+        try:
+            return await asyncio.to_thread(saved_card, self.stripe_client, lookup)
+        except stripe.StripeError as error:
+            log.error("stripe event %s (%s): the SetupIntent could not be read: %s", event_id, event_type, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+
+    async def send(self, routed: Routed, event_id: Any, event_type: Any) -> JSONResponse:
+        """Signal the order; money for no running order is reported, a Temporal failure answers 503."""
+        try:
+            client = await self.temporal()
+            handle = client.get_workflow_handle(names.workflow_id(routed.order_id))
+            await handle.signal(routed.signal, routed.payload, rpc_timeout=SIGNAL_TIMEOUT)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                money = routed.payload
+                if isinstance(money, RecordPaymentInput | PaymentEventInput) and is_money(money):
+                    return await self.report_money(client, money, routed.order_id, event_id, event_type)
+                log.info("stripe event %s (%s) ignored: no running order %s", event_id, event_type, routed.order_id)
+                return JSONResponse({"received": True, "ignored": f"no running order {routed.order_id}"})
+            log.error(
+                "stripe event %s (%s) not delivered to order %s: %s", event_id, event_type, routed.order_id, error
+            )
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        except Exception as error:  # connecting failed: Stripe retries later
+            log.error("stripe event %s (%s) not delivered: %s", event_id, event_type, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.info("stripe event %s (%s) sent to order %s as %s", event_id, event_type, routed.order_id, routed.signal)
+        return JSONResponse({"received": True, "order_id": routed.order_id, "signal": routed.signal})
+
+    async def report_money(
+        self,
+        client: Client,
+        money: RecordPaymentInput | PaymentEventInput,
+        order_id: str,
+        event_id: Any,
+        event_type: Any,
+    ) -> JSONResponse:
+        """No running order can take this money: tell operations, then answer Stripe 200."""
+        try:
+            # One email per request id: a redelivered event (or the second report of one refund failure) sends none.
+            alert = await alert_money_not_counted(client, self.alert_settings, order_id, money)
+        except Exception as error:  # the email did not go out: let Stripe deliver the event again
+            log.error(
+                "stripe event %s (%s) for order %s: operations could not be told: %s",
+                event_id,
+                event_type,
+                order_id,
+                error,
+            )
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.warning("stripe event %s (%s) for order %s not counted: %s", event_id, event_type, order_id, alert.reason)
+        return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
+
+    async def refuse(self, refused: Refused, event_id: Any) -> JSONResponse:
+        """400 for Stripe, and operations are told once per event (Stripe retries a 400)."""
+        try:
+            await asyncio.to_thread(alert_refused_money, self.alert_settings, refused, str(event_id))
+        except Exception as error:  # not told: let Stripe deliver the event again
+            log.error("stripe event %s refused, and operations could not be told: %s", event_id, error)
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        log.warning("%s; operations were told", refused.reason)
+        return JSONResponse({"error": f"refused: {refused.reason}", "alerted": True}, status_code=400)
+
+
+def routes(receiver: WebhookReceiver) -> list[BaseRoute]:
+    """The receiver's addresses: one line per route, naming its handler."""
+    return [
+        Route(WEBHOOK_PATH, receiver.stripe_webhook, methods=["POST"]),
+    ]
+
+
 def create_app(
     client_factory: ClientFactory,
     secret: str,
@@ -403,107 +607,10 @@ def create_app(
     the operations address for money that reaches no running order.
     ``stripe_client`` retrieves the SetupIntent of a completed Checkout Session.
     """
-    if not secret:
-        raise ValueError("a webhook signing secret (whsec_...) is required")
-    alert_settings = settings or Settings.from_env()
-    client: Client | None = None
-    connecting = asyncio.Lock()
-
-    async def temporal() -> Client:
-        nonlocal client
-        async with connecting:
-            if client is None:
-                client = await client_factory()
-            return client
-
-    async def report_money(
-        client: Client, money: RecordPaymentInput | PaymentEventInput, order_id: str, event_id: Any, event_type: Any
-    ) -> JSONResponse:
-        """No running order can take this money: tell operations, then answer Stripe 200."""
-        try:
-            # One email per request id: a redelivered event (or the second report of one refund failure) sends none.
-            alert = await alert_money_not_counted(client, alert_settings, order_id, money)
-        except Exception as error:  # the email did not go out: let Stripe deliver the event again
-            log.error(
-                "stripe event %s (%s) for order %s: operations could not be told: %s",
-                event_id,
-                event_type,
-                order_id,
-                error,
-            )
-            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
-        log.warning("stripe event %s (%s) for order %s not counted: %s", event_id, event_type, order_id, alert.reason)
-        return JSONResponse({"received": True, "order_id": order_id, "not_counted": alert.reason, "alerted": True})
-
-    async def refuse(refused: Refused, event_id: Any) -> JSONResponse:
-        """400 for Stripe, and operations are told once per event (Stripe retries a 400)."""
-        try:
-            await asyncio.to_thread(alert_refused_money, alert_settings, refused, str(event_id))
-        except Exception as error:  # not told: let Stripe deliver the event again
-            log.error("stripe event %s refused, and operations could not be told: %s", event_id, error)
-            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
-        log.warning("%s; operations were told", refused.reason)
-        return JSONResponse({"error": f"refused: {refused.reason}", "alerted": True}, status_code=400)
-
-    async def stripe_webhook(request: Request) -> JSONResponse:
-        payload = await read_capped(request, MAX_BODY_BYTES)
-        if payload is None:
-            log.warning("webhook refused: the body is larger than %d bytes", MAX_BODY_BYTES)
-            return JSONResponse({"error": "payload too large"}, status_code=413)
-        try:
-            # Only the signature is checked here: ``construct_event`` would also
-            # build a ``stripe.Event``, and crashes on a signed body that is JSON
-            # but not an object.
-            text = payload.decode("utf-8")
-            stripe.WebhookSignature.verify_header(text, request.headers.get("stripe-signature"), secret, tolerance)
-            event = json.loads(text)
-        except stripe.SignatureVerificationError as error:
-            log.warning("webhook refused: %s", error.user_message)
-            return JSONResponse({"error": "invalid signature"}, status_code=400)
-        except ValueError:  # not UTF-8, not JSON
-            log.warning("webhook refused: the payload is not a JSON event")
-            return JSONResponse({"error": "invalid payload"}, status_code=400)
-        if not isinstance(event, dict):
-            log.warning("webhook refused: the payload is JSON but not an event object")
-            return JSONResponse({"error": "invalid payload"}, status_code=400)
-        event_id, event_type = event.get("id"), event.get("type")
-        routed = route_event(event)
-        if isinstance(routed, Refused):
-            return await refuse(routed, event_id)
-        if isinstance(routed, SetupLookup):
-            if stripe_client is None:
-                log.error("stripe event %s (%s): a saved card needs STRIPE_API_KEY to be read", event_id, event_type)
-                return JSONResponse({"error": "not configured"}, status_code=503)
-            try:
-                routed = await asyncio.to_thread(saved_card, stripe_client, routed)
-            except stripe.StripeError as error:
-                log.error("stripe event %s (%s): the SetupIntent could not be read: %s", event_id, event_type, error)
-                return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
-        if isinstance(routed, Ignored):
-            log.info("stripe event %s (%s) ignored: %s", event_id, event_type, routed.reason)
-            return JSONResponse({"received": True, "ignored": routed.reason})
-        try:
-            client = await temporal()
-            handle = client.get_workflow_handle(names.workflow_id(routed.order_id))
-            await handle.signal(routed.signal, routed.payload, rpc_timeout=SIGNAL_TIMEOUT)
-        except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                money = routed.payload
-                if isinstance(money, RecordPaymentInput | PaymentEventInput) and is_money(money):
-                    return await report_money(client, money, routed.order_id, event_id, event_type)
-                log.info("stripe event %s (%s) ignored: no running order %s", event_id, event_type, routed.order_id)
-                return JSONResponse({"received": True, "ignored": f"no running order {routed.order_id}"})
-            log.error(
-                "stripe event %s (%s) not delivered to order %s: %s", event_id, event_type, routed.order_id, error
-            )
-            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
-        except Exception as error:  # connecting failed: Stripe retries later
-            log.error("stripe event %s (%s) not delivered: %s", event_id, event_type, error)
-            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
-        log.info("stripe event %s (%s) sent to order %s as %s", event_id, event_type, routed.order_id, routed.signal)
-        return JSONResponse({"received": True, "order_id": routed.order_id, "signal": routed.signal})
-
-    return Starlette(routes=[Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])], exception_handlers=CLIENT_GONE)
+    receiver = WebhookReceiver(
+        client_factory, secret, tolerance=tolerance, settings=settings, stripe_client=stripe_client
+    )
+    return Starlette(routes=routes(receiver), exception_handlers=CLIENT_GONE)
 
 
 class MissingWebhookSecret(Exception):

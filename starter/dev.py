@@ -437,7 +437,7 @@ STRIPE_TEST_CARDS: Final = (
     ("pm_card_visa", "pays (Stripe's test card 4242 4242 4242 4242)"),
     ("pm_card_visa_chargeDeclined", "is declined (4000 0000 0000 0002)"),
 )
-"""The double's test cards the banner and the README name (starter/stripe_double.py has them all)."""
+"""The double's test cards the banner and the README name (starter/stripe_double/payment_intents.py has them all)."""
 
 
 def use_stripe_test_double() -> StripeDouble:

@@ -11,15 +11,9 @@ import stripe
 from temporalio.exceptions import ApplicationError
 
 from activities.config import ConfigError, Settings
-from activities.stripe_payments import (
-    GENERIC_DECLINE,
-    StripeGateway,
-    decline_message,
-    from_minor_units,
-    map_stripe_error,
-    stripe_failure,
-    to_minor_units,
-)
+from activities.stripe_errors import GENERIC_DECLINE, decline_message, map_stripe_error, stripe_failure
+from activities.stripe_money import from_minor_units, to_minor_units
+from activities.stripe_payments import StripeGateway
 from workflows.models import ChargeResult
 
 SECRET_KEY = "sk_test_51Hsecretvalue0123456789"

@@ -1,6 +1,6 @@
 """The Stripe double, as the tests have always imported it.
 
-It lives in ``starter/stripe_double.py`` now, in an installed package, because
+It lives in ``starter/stripe_double/`` now, in an installed package, because
 ``orders dev --stripe-test-double`` serves it to people trying the card path
 without a Stripe account. The tests use that same double.
 """
@@ -14,8 +14,8 @@ from starter.stripe_double import (
     StripeDouble,
     error_body,
     serve,
+    sign,
 )
-from starter.stripe_double_checkout import sign
 
 __all__ = [
     "API_VERSION",

@@ -1,6 +1,6 @@
 """``orders dev --stripe-test-double``: a newcomer walks the card path without a Stripe account.
 
-``orders dev`` serves the Stripe double (``starter/stripe_double.py``) on a
+``orders dev`` serves the Stripe double (``starter/stripe_double/``) on a
 free 127.0.0.1 port and points the worker and the portal at it. Here the whole
 of it runs as a user runs it: ``orders dev`` in one process on free ports, in a
 temporary directory with its own encryption key (never a developer's
