@@ -20,8 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Context as DecimalContext
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from babel.numbers import format_decimal
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -51,6 +51,7 @@ from activities.outgoing import EmailBackend, OutgoingEmail
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.activity_refs import EmailRefs
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
+from workflows.money import exponent
 from workflows.names import SEND_EMAIL
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -115,10 +116,17 @@ def _as_utc(value: Any, filter_name: str) -> datetime:
 
 
 def format_money(amount: Any, currency: str) -> str:
-    """``money("4800", "EUR")`` is ``"EUR 4,800.00"``."""
+    """``money("4800", "EUR")`` is ``"EUR 4,800.00"``, ``money("1000", "JPY")`` is ``"JPY 1,000"``,
+    ``money("5.12", "KWD")`` is ``"KWD 5.120"``."""
+    value = _decimal(amount, "money")
+    # The minor digits are the ones the order is charged in (Stripe's lists), not CLDR's: CLDR shows
+    # HUF, IDR or COP without decimals and would round away money the order holds. A zero-decimal
+    # currency still shows a fraction an amount has (JPY 499.5) rather than hide it.
+    places = exponent(str(currency))
+    pattern = "#,##0." + "0" * places if places else "#,##0.##"
     # Wide precision: an absurd amount (a webhook's 10^30) is shown as it is, not an error.
-    value = _decimal(amount, "money").quantize(Decimal("0.01"), context=DecimalContext(prec=80))
-    return f"{currency} {value:,.2f}"
+    with localcontext(prec=80):
+        return f"{currency} {format_decimal(value, pattern, locale='en')}"
 
 
 def format_date(value: Any) -> str:

@@ -225,6 +225,20 @@ def test_money() -> None:
     assert format_money("4800", "EUR") == "EUR 4,800.00"
     assert format_money(Decimal("1234567.5"), "USD") == "USD 1,234,567.50"
     assert format_money("0.00", "EUR") == "EUR 0.00"
+    assert format_money("-5", "EUR") == "EUR -5.00"
+    assert format_money(Decimal("1E+30"), "EUR") == "EUR 1,000,000,000,000,000,000,000,000,000,000.00"
+
+
+def test_money_shows_each_currency_with_its_own_minor_digits() -> None:
+    # The digits the order is charged in (workflows/money.py, Stripe's lists).
+    assert format_money(Decimal("1000.00"), "JPY") == "JPY 1,000"
+    assert format_money("1234.5", "EUR") == "EUR 1,234.50"
+    assert format_money("5.12", "KWD") == "KWD 5.120"
+    assert format_money("1.5", "BHD") == "BHD 1.500"
+    # CLDR shows HUF without decimals, but Stripe charges fillér: nothing is rounded away.
+    assert format_money("499.50", "HUF") == "HUF 499.50"
+    # A fraction a zero-decimal currency cannot carry is still shown, not rounded away.
+    assert format_money("499.5", "JPY") == "JPY 499.5"
 
 
 def test_dates() -> None:
