@@ -8,6 +8,7 @@ Each ``MessageKind`` has a plain-text and an HTML template under
 files to a directory (for development, tests and the ``orders outbox``
 command), and ``SendGridBackend`` (``activities/sendgrid_backend.py``) sends
 through SendGrid's v3 Mail Send API. ``backend_from_settings`` picks one.
+The filters that show money, dates and durations are in ``email_format.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Context as DecimalContext
-from decimal import Decimal, InvalidOperation
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -41,12 +40,12 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.exceptions import FilterArgumentError
-from jinja2.runtime import Context, Undefined
-from pydantic import TypeAdapter, ValidationError
+from jinja2.runtime import Context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
+from activities.email_format import as_utc, is_web_url, quote_text, with_formatting
 from activities.outgoing import EmailBackend, OutgoingEmail
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.activity_refs import EmailRefs
@@ -73,117 +72,8 @@ INTERNAL_KINDS = frozenset(
 """Kinds written for staff (operations or support), not for the customer."""
 
 # --------------------------------------------------------------------------
-# Filters
+# Links and the template environment (the filters are in email_format.py)
 # --------------------------------------------------------------------------
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_DATETIME = TypeAdapter(datetime)
-_DURATION = TypeAdapter(timedelta)
-
-
-def _check_defined(value: Any) -> None:
-    # A missing context key arrives as an Undefined; make StrictUndefined say
-    # which key it was instead of letting the filter complain about the value.
-    if isinstance(value, Undefined):
-        str(value)
-
-
-def _decimal(value: Any, filter_name: str) -> Decimal:
-    _check_defined(value)
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        try:
-            return Decimal(str(value).strip())
-        except InvalidOperation:
-            pass
-    raise FilterArgumentError(f"{filter_name}: {value!r} is not a decimal amount")
-
-
-def _as_utc(value: Any, filter_name: str) -> datetime:
-    _check_defined(value)
-    if isinstance(value, str):
-        try:
-            value = _DATETIME.validate_python(value)
-        except ValidationError:
-            raise FilterArgumentError(f"{filter_name}: {value!r} is not an ISO 8601 date-time") from None
-    if not isinstance(value, datetime):
-        raise FilterArgumentError(f"{filter_name}: {value!r} is not a date-time")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def format_money(amount: Any, currency: str) -> str:
-    """``money("4800", "EUR")`` is ``"EUR 4,800.00"``."""
-    # Wide precision: an absurd amount (a webhook's 10^30) is shown as it is, not an error.
-    value = _decimal(amount, "money").quantize(Decimal("0.01"), context=DecimalContext(prec=80))
-    return f"{currency} {value:,.2f}"
-
-
-def format_date(value: Any) -> str:
-    """``"2026-11-26T14:05:00Z"`` is ``"26 Nov 2026"`` (in UTC)."""
-    moment = _as_utc(value, "date")
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
-
-
-def format_datetime_utc(value: Any) -> str:
-    """``"2026-11-26T14:05:00Z"`` is ``"26 Nov 2026, 14:05 UTC"``."""
-    moment = _as_utc(value, "datetime")
-    return f"{format_date(moment)}, {moment:%H:%M} UTC"
-
-
-def _plural(count: int, unit: str) -> str:
-    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
-
-
-def format_duration(value: Any) -> str:
-    """``"P14D"`` is ``"14 days"``, ``"PT2H"`` is ``"2 hours"``, ``"P1DT12H"`` is ``"1 day and 12 hours"``."""
-    _check_defined(value)
-    if isinstance(value, str):
-        try:
-            value = _DURATION.validate_python(value)
-        except ValidationError:
-            raise FilterArgumentError(f"duration: {value!r} is not an ISO 8601 duration") from None
-    if not isinstance(value, timedelta):
-        raise FilterArgumentError(f"duration: {value!r} is not a duration")
-    seconds = int(abs(value.total_seconds()))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [
-        _plural(n, unit) for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second")) if n
-    ]
-    if not parts:
-        return "0 minutes"
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def format_label(value: Any) -> str:
-    """``"bank_transfer"`` is ``"Bank transfer"``."""
-    _check_defined(value)
-    text = str(value).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
-def format_number(value: Any) -> str:
-    """``"2.500"`` is ``"2.5"``, ``"1.000"`` is ``"1"``."""
-    number = _decimal(value, "number")
-    text = f"{number.normalize():f}"
-    return text
-
-
-def quote_text(value: Any) -> str:
-    """Customer or staff text quoted e-mail style, each line starting with ``> ``."""
-    _check_defined(value)
-    return "\n".join(f"> {line}".rstrip() for line in str(value).strip().splitlines())
-
-
-def is_web_url(value: Any) -> bool:
-    """Only http(s) addresses become links; anything else is shown as text."""
-    return isinstance(value, str) and re.match(r"^https?://\S+$", value, re.IGNORECASE) is not None
 
 
 @pass_context
@@ -230,7 +120,7 @@ def _link_token(context: Context, order_id: str, order_version: Any, parts: tupl
     elif page == "support":
         support = context.get("support")
         expiry = support.get("ends_at") if isinstance(support, Mapping) else None
-    expires_at = _as_utc(expiry, "order_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
+    expires_at = as_utc(expiry, "order_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
     try:
         number = int(version) if version is not None else None
     except (TypeError, ValueError):
@@ -258,25 +148,10 @@ def authentication_url(context: Context, hosted_url: Any) -> str:
     if order_id is None:
         raise UndefinedError("authentication_url needs order.order_id")
     expiry = context.get("due_at")
-    expires_at = _as_utc(expiry, "authentication_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
+    expires_at = as_utc(expiry, "authentication_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
     token = signer.sign(str(order_id), AUTHENTICATE, None, expires_at, target=str(hosted_url))
     base = str(context.resolve("web_base_url")).rstrip("/")
     return f"{base}/orders/{quote(str(order_id), safe='')}/{AUTHENTICATE}?token={token}"
-
-
-def with_formatting(env: Environment) -> Environment:
-    """The filters and tests that show money, dates and links the same way in
-    emails and on the portal's pages."""
-    env.filters.update(
-        money=format_money,
-        date=format_date,
-        datetime=format_datetime_utc,
-        duration=format_duration,
-        label=format_label,
-        number=format_number,
-    )
-    env.tests["web_url"] = is_web_url
-    return env
 
 
 def _environment() -> Environment:

@@ -202,8 +202,8 @@ class FloorOrder:
 
 
 def _duration(value: Any) -> timedelta:
-    if isinstance(value, (int, float)):
-        return timedelta(seconds=value)
+    """An ISO 8601 duration, or a number of seconds, as pydantic reads both."""
+    # Imported here, so a floor run whose terms have no support period pays nothing for it.
     from pydantic import TypeAdapter
 
     return TypeAdapter(timedelta).validate_python(value)

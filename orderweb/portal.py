@@ -55,7 +55,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.config import Settings
-from activities.email import is_web_url
+from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
 from orderweb import inbound

@@ -27,12 +27,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from activities.config import Settings
-from activities.email import (
-    LINK_FALLBACK_LIFETIME,
-    format_date,
-    format_duration,
-    with_formatting,
-)
+from activities.email import LINK_FALLBACK_LIFETIME
+from activities.email_format import format_date, format_duration, with_formatting
 from orderclient.client import (
     ActionRejected,
     NoWorkerAvailable,

@@ -123,6 +123,13 @@ def iso(value: datetime | None) -> str | None:
 
 
 def iso_duration(value: timedelta) -> str:
+    """``P14D``, ``PT2H``, ``P1DT12H``: a term as the emails' context carries it.
+
+    Not pydantic's ``TypeAdapter(timedelta).dump_python(mode="json")``, which agrees below a
+    year but writes 400 days as ``P1Y35D`` (a year of 365 days, which ISO 8601 does not mean)
+    and keeps fractions of a second; a one-year support period would reach SendGrid templates
+    and emails' contexts spelled differently from today.
+    """
     seconds = int(value.total_seconds())
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3_600)

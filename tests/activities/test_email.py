@@ -6,7 +6,6 @@ import email
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -23,10 +22,6 @@ from activities.email import (
     OutboxBackend,
     backend_from_settings,
     build_message,
-    format_date,
-    format_datetime_utc,
-    format_duration,
-    format_money,
     list_outbox,
     outbox_filename,
     read_outbox_message,
@@ -214,32 +209,6 @@ def test_missing_context_key_is_a_template_error(settings: Settings) -> None:
     del context["amount_due"]
     with pytest.raises(TemplateError, match="amount_due"):
         render(MessageKind.PAYMENT_REQUESTED, context, settings)
-
-
-# --------------------------------------------------------------------------
-# Filters
-# --------------------------------------------------------------------------
-
-
-def test_money() -> None:
-    assert format_money("4800", "EUR") == "EUR 4,800.00"
-    assert format_money(Decimal("1234567.5"), "USD") == "USD 1,234,567.50"
-    assert format_money("0.00", "EUR") == "EUR 0.00"
-
-
-def test_dates() -> None:
-    moment = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
-    assert format_date(moment) == "26 Nov 2026"
-    assert format_date("2026-11-06T10:00:00+00:00") == "6 Nov 2026"
-    assert format_datetime_utc("2026-11-26T14:05:00Z") == "26 Nov 2026, 14:05 UTC"
-    assert format_datetime_utc("2026-11-26T15:05:00+01:00") == "26 Nov 2026, 14:05 UTC"
-
-
-def test_durations() -> None:
-    assert format_duration("P14D") == "14 days"
-    assert format_duration("PT2H") == "2 hours"
-    assert format_duration("P1D") == "1 day"
-    assert format_duration(timedelta(days=1, hours=12)) == "1 day and 12 hours"
 
 
 # --------------------------------------------------------------------------

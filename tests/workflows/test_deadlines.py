@@ -16,7 +16,7 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from activities.email import format_date, format_datetime_utc
+from activities.email_format import format_date, format_datetime_utc
 from tests.conftest import make_worker
 from tests.helpers import awaiting_payment, draft, eventually, kinds, outbox, start_order, view
 from workflows import names
