@@ -21,24 +21,16 @@ import asyncio
 import builtins
 import logging
 import os
-import re
 import uuid
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import ValidationError
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, ResourceExhaustedCause, TaskQueueType
-from temporalio.api.errordetails.v1 import ResourceExhaustedFailure, WorkflowNotReadyFailure
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -48,12 +40,35 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.config import Settings
 from orderclient import connection
+from orderclient.diagnosis import raise_if_key_missing, worker_at_work
+from orderclient.errors import (
+    ActionRejected,
+    InvalidListQuery,
+    InvalidPayload,
+    KeyMissingOnWorker,
+    NamespaceNotFound,
+    NoWorkerAvailable,
+    Operation,
+    OrderBusy,
+    OrderClosed,
+    OrderError,
+    OrderNotFound,
+    OrderUnavailable,
+    TemporalError,
+    TemporalUnreachable,
+    UpdateAborted,
+    aborted_update,
+    maybe_busy,
+    rpc_error,
+)
+from orderclient.money_alerts import MoneyAlert, alert_money_not_counted, is_money
+from orderclient.summaries import _status_or_none, list_query, order_details, order_summary
 from ordersecurity import links
-from ordersecurity.codec import KEYS_ENV, EncryptionCodec, PayloadDecryptionError, missing_key_id, require_encryption
+from ordersecurity.codec import EncryptionCodec, require_encryption
 from ordersecurity.links import (
     AUTHENTICATE,
     ExpiredLink,
@@ -75,17 +90,17 @@ from workflows.models import (
     Action,
     ActionResult,
     ChargeAttempt,
-    Customer,
     HistoryKind,
     HistoryPage,
     HistoryPageInput,
-    MessageKind,
     OrderStatus,
     OrderView,
     PaymentEventInput,
     RecordPaymentInput,
     StartOrderInput,
 )
+
+log = logging.getLogger("orders.client")
 
 __all__ = [
     "AUTHENTICATE",
@@ -136,151 +151,11 @@ QUERY_ATTEMPTS: Final = 3
 UPDATE_RETRY_PAUSE: Final = 0.1
 UPDATE_RETRY_PAUSE_MAX: Final = 1.0
 QUERY_RETRY_PAUSE: Final = 0.5
-# How far back from the newest event to look for the workflow task failure that
-# says a worker lacks a key (a failing task is retried without new events).
-MISSING_KEY_EVENTS: Final = 20
 # An update still unanswered after this many seconds has the order's history looked
 # at, then again as often: a worker without the key fails its task at once.
 KEY_CHECK_EVERY: Final = 2.0
 # Allowance for the client's clock against the server's when comparing their times.
 CLOCK_SKEW: Final = timedelta(seconds=1)
-
-NOT_COUNTED_ACTION: Final = "It was not counted. Refund it or agree a credit with the customer."
-"""What operations are asked to do about money an order could not take."""
-REFUND_FAILED_ACTION: Final = (
-    "The customer has not got this money back. Refund it another way, or agree a credit with the customer."
-)
-
-log = logging.getLogger("orders.client")
-
-Operation = Literal["start", "update", "signal", "query", "list"]
-
-
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-
-class OrderError(Exception):
-    """Base of every error OrderClient raises (signed-link errors are ``InvalidLink``)."""
-
-    def __init__(self, message: str, *, order_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.order_id = order_id
-
-
-class TemporalUnreachable(OrderError):
-    """The Temporal frontend cannot be reached (``address`` is set when connecting failed)."""
-
-    def __init__(self, message: str, *, address: str | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.address = address
-        self.detail = detail
-
-
-class NamespaceNotFound(OrderError):
-    """The configured Temporal namespace does not exist."""
-
-
-class OrderNotFound(OrderError):
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"no order {order_id}", order_id=order_id)
-
-
-class ActionRejected(OrderError):
-    """The order refused the action; ``reason`` says why, in the workflow's words."""
-
-    def __init__(self, order_id: str, action: str, reason: str) -> None:
-        super().__init__(reason, order_id=order_id)
-        self.action = action
-        self.reason = reason
-
-
-class OrderClosed(ActionRejected):
-    """The order's workflow has closed (completed, cancelled, expired, terminated): it accepts no more actions.
-
-    For ``record_payment`` operations have already been sent a
-    ``payment_needs_review`` notice when this is raised (``alert`` says which
-    one; None when it could not be sent, and the failure was logged).
-    """
-
-    def __init__(self, order_id: str, action: str) -> None:
-        super().__init__(order_id, action, "the order is closed and accepts no more actions")
-        self.alert: MoneyAlert | None = None
-
-
-class InvalidPayload(ActionRejected):
-    """The payload did not validate against the action's model; nothing was sent."""
-
-
-class NoWorkerAvailable(OrderError):
-    """No worker answered an update (or a query) in time.
-
-    The update is **not lost**: Temporal keeps it and the order applies it when
-    a worker starts. So do not resend it under a new request id. To retry
-    safely, resend the same action with the **same** ``request_id``, as an
-    update or with ``send_signal``: the order applies an (action, request id)
-    at most once, whichever copy arrives first.
-    """
-
-    def __init__(self, order_id: str | None, operation: Operation, timeout: timedelta) -> None:
-        seconds = int(timeout.total_seconds())
-        super().__init__(f"no worker answered within {seconds} s", order_id=order_id)
-        self.operation = operation
-        self.timeout = timeout
-
-
-class OrderUnavailable(OrderError):
-    """The order exists but cannot answer now (a failing workflow task, a failed query,
-    or a busy order that did not answer ``QUERY_ATTEMPTS`` queries in a row)."""
-
-
-class KeyMissingOnWorker(OrderUnavailable):
-    """The worker cannot decrypt a payload of this order: it lacks the key ``key_id``.
-
-    The order is unharmed and waits: Temporal keeps retrying its workflow task,
-    and an update sent meanwhile stays admitted and is applied once a worker has
-    the key. Add the key to every worker's ``ORDERS_ENCRYPTION_KEYS``; to retry,
-    resend with the same ``request_id`` (see ``NoWorkerAvailable``).
-    """
-
-    def __init__(self, order_id: str, key_id: str) -> None:
-        super().__init__(
-            f"the worker cannot decrypt this order: key id {key_id!r} is not in its {KEYS_ENV} (add it to every "
-            "worker's keys; the order waits meanwhile, and applies an update sent now once a worker has the key)",
-            order_id=order_id,
-        )
-        self.key_id = key_id
-
-
-class OrderBusy(OrderUnavailable):
-    """The order did not take an update while it moved on to a new run of its
-    history (continue-as-new), asked again for as long as the update timeout."""
-
-
-class UpdateAborted(OrderBusy):
-    """Temporal aborted the update before the order answered it, for as long as
-    the update timeout (it was sent again meanwhile, with the same request id).
-
-    The server does this when the run the update reached continues as new, when
-    the workflow task that carried it fails, and when the server restarts
-    (``aborted_update``). The order applies one request id once, so sending
-    the same action again with the same ``request_id`` is safe.
-    """
-
-
-class InvalidListQuery(OrderError, ValueError):
-    """A status or list filter Temporal's visibility refused."""
-
-
-class TemporalError(OrderError):
-    """Anything else Temporal refused; ``status`` is the gRPC status."""
-
-    def __init__(self, message: str, *, order_id: str | None = None, status: RPCStatusCode | None = None) -> None:
-        super().__init__(message, order_id=order_id)
-        self.status = status
-
 
 # --------------------------------------------------------------------------
 # Results
@@ -317,78 +192,6 @@ class OrderSummary:
     revision: int | None
 
 
-# --------------------------------------------------------------------------
-# What operators see in the Temporal UI for a new order
-# --------------------------------------------------------------------------
-
-_EMAIL_LIKE = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
-
-
-def _scrub(text: str, customer: Customer) -> str:
-    """Drop email addresses (and the customer's phone) from text shown to operators."""
-    text = _EMAIL_LIKE.sub("[email]", text)
-    if customer.phone:
-        text = text.replace(customer.phone, "[phone]")
-    return text
-
-
-def _excerpt(text: str, limit: int) -> str:
-    one_line = " ".join(text.split())
-    if len(one_line) <= limit:
-        return one_line
-    cut = one_line[: limit - 1].rsplit(" ", 1)[0] or one_line[: limit - 1]
-    return cut.rstrip(" ,.;:") + "…"
-
-
-def order_summary(start: StartOrderInput) -> str:
-    """The UI's one-line summary: ``Order 42 for ACME Ltd: We need our booking website…``.
-
-    The company (or the name) and the first words of the request; never the
-    email address.
-    """
-    who = start.customer.company or start.customer.name
-    return f"Order {start.order_id} for {_excerpt(who, 40)}: {_excerpt(_scrub(start.message, start.customer), 80)}"
-
-
-def order_details(start: StartOrderInput) -> str:
-    """The UI's static details, in markdown: who, through which channel, and what they asked."""
-    customer = start.customer
-    who = customer.name + (f", {customer.company}" if customer.company else "")
-    lines = [
-        f"- **Customer:** {who}",
-        f"- **Channel:** {start.channel.value.replace('_', ' ')}",
-    ]
-    if customer.customer_ref:
-        lines.append(f"- **Customer ref:** {customer.customer_ref}")
-    message = _excerpt(_scrub(start.message, customer), 500)
-    return "\n".join(lines) + "\n\n**First message:**\n\n> " + message
-
-
-# --------------------------------------------------------------------------
-# Listing
-# --------------------------------------------------------------------------
-
-
-def list_query(status: OrderStatus | str | None = None) -> str:
-    """The visibility query of ``list``; ``ValueError`` for an unknown status."""
-    query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
-    if status is not None:
-        try:
-            value = OrderStatus(str(status).upper()).value
-        except ValueError:
-            known = ", ".join(s.value for s in OrderStatus)
-            raise ValueError(f"unknown status {status!r}; one of {known}") from None
-        query += f" AND {search.ORDER_STATUS.name} = '{value}'"
-    return query
-
-
-def _status_or_none(value: str | None) -> OrderStatus | None:
-    try:
-        return OrderStatus(value) if value else None
-    except ValueError:
-        return None
-
-
 def _wire(payload: Action) -> dict[str, Any]:
     """What goes to the order: only the fields the caller gave (and the request id).
 
@@ -400,202 +203,14 @@ def _wire(payload: Action) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# Money for an order whose workflow has closed
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MoneyAlert:
-    """The ``payment_needs_review`` notice sent to operations about money no order counted."""
-
-    order_id: str
-    reason: str
-    message_key: str
-
-
-def is_money(payload: RecordPaymentInput | PaymentEventInput) -> bool:
-    """A payment received, or a refund that failed: money someone must act on."""
-    return isinstance(payload, RecordPaymentInput) or payload.event == "refund_failed"
-
-
-async def _start_input(client: Client, handle: WorkflowHandle[Any, Any]) -> StartOrderInput | None:
-    """The order's start input, from the first event of its history (needs no worker)."""
-    async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        decoded = await client.data_converter.decode(payloads, [StartOrderInput])
-        start = decoded[0] if decoded else None
-        # The lenient converter marks an input that did not validate.
-        if isinstance(start, StartOrderInput) and getattr(start, "_decode_error", None) is None:
-            return start
-        return None
-    return None
-
-
-async def alert_money_not_counted(
-    client: Client,
-    settings: Settings,
-    order_id: str,
-    money: RecordPaymentInput | PaymentEventInput,
-    *,
-    message_key: str | None = None,
-) -> MoneyAlert:
-    """Tell operations about a payment (or a failed refund) that reached no running order.
-
-    For the webhook receiver and ``OrderClient``: the order's workflow has
-    closed (or never existed), so no workflow can hold the money or send the
-    notice. Sends the ``payment_needs_review`` email to ``ORDERS_OPS_EMAIL``
-    through the configured backend (``activities.email.alert_operations``),
-    naming the order, the amount, the currency, the provider's id and why it
-    was not counted. ``message_key`` defaults to one per (order, action,
-    request id), so a retried call sends no second outbox file.
-    """
-    from activities.email import alert_operations
-
-    handle = client.get_workflow_handle(names.workflow_id(order_id))
-    order: dict[str, Any] = {
-        "order_id": order_id,
-        "status": "unknown",
-        "total": None,
-        "customer": {"name": "(unknown)", "email": "(unknown)", "company": None, "phone": None},
-    }
-    currency: str | None = None
-    try:
-        described = await handle.describe()
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        closed = f"no order {order_id} exists"
-    else:
-        workflow_status = described.status.name if described.status else "CLOSED"
-        closed = f"the order's workflow has closed ({workflow_status})"
-        attrs = described.typed_search_attributes
-        order["status"] = attrs.get(search.ORDER_STATUS) or workflow_status
-        total = attrs.get(search.ORDER_TOTAL)
-        order["total"] = f"{total:.2f}" if total is not None else None
-        currency = attrs.get(search.ORDER_CURRENCY)
-        try:
-            start = await _start_input(client, handle)
-        except (RPCError, ValueError, TypeError):  # the notice matters more than the customer's name
-            start = None
-        if start is not None:
-            order["customer"] = start.customer.model_dump(mode="json")
-    if isinstance(money, RecordPaymentInput):
-        action, method, what = names.RECORD_PAYMENT, money.method.value, "payment"
-        reason, todo = closed, NOT_COUNTED_ACTION
-        at = money.received_at
-        payment_currency = money.currency or currency
-    else:
-        action, method, what = names.PAYMENT_EVENT, "stripe refund", "failed refund"
-        reason = f"a refund failed ({money.detail or 'no reason given'}) and {closed}"
-        todo, at, payment_currency = REFUND_FAILED_ACTION, None, currency
-    amount = money.amount if money.amount is not None else Decimal("0.00")
-    payment_currency = payment_currency or currency or "EUR"
-    context = {
-        "order": order,
-        "payment": {
-            "amount": str(amount),
-            "currency": payment_currency,
-            "method": method,
-            "reference": money.reference,
-            "at": (at or datetime.now(UTC)).isoformat(),
-        },
-        "currency": currency or payment_currency,
-        "reason": reason,
-        "action": todo,
-    }
-    key = message_key or f"order-{order_id}:ops-alert:{action}:{money.request_id or money.reference}"
-    await asyncio.to_thread(
-        alert_operations, settings, order_id, MessageKind.PAYMENT_NEEDS_REVIEW, context, message_key=key
-    )
-    log.warning(
-        "%s %s %s (%s) for order %s was not counted: %s; operations were told",
-        what,
-        payment_currency,
-        amount,
-        money.reference,
-        order_id,
-        reason,
-    )
-    return MoneyAlert(order_id=order_id, reason=reason, message_key=key)
-
-
-# --------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------
-
-
-# What Temporal answers for an update it aborted before the order answered it
-# (server 1.32, service/history/workflow/update: abort_reason.go and
-# errors_failures.go). Each is safe to send again with the same request id.
-UNPROCESSED_UPDATE: Final = "UnprocessedUpdate"
-"""A workflow task completed without the update (a speculative task lost in a server restart): never applied."""
-ACCEPTED_THEN_CLOSED: Final = "AcceptedUpdateCompletedWorkflow"
-"""The run closed (continued as new) between accepting and completing it; its request id decides on a resend."""
-_ABORTED_BY_SERVER: Final = ("workflow update was aborted", "update registry was cleared")
-"""UNAVAILABLE (AbortedByServerErr, registryClearedErr): the server lost its in-memory updates, as in a restart."""
-
-
-def aborted_update(error: BaseException) -> str | None:
-    """Why Temporal aborted an update before the order answered it, or None for any other error.
-
-    Precisely these, nothing else:
-
-    - ``RESOURCE_EXHAUSTED`` with cause ``BUSY_WORKFLOW`` ("workflow is closing"): the
-      run continued as new while the update waited (the SDK's own retries ran out);
-    - ``WorkflowNotReady``: the workflow task that carried it failed (a continue-as-new
-      the server refused with ``UNHANDLED_COMMAND``), so the server aborted it;
-    - ``UNAVAILABLE`` "workflow update was aborted" / "update registry was cleared",
-      and ``NOT_FOUND`` "aborted by closing workflow": aborted as the run closed or the
-      server restarted (a resend reaches the next run, or learns that the order closed);
-    - the update failed with ``UnprocessedUpdate`` ("wasn't processed by worker") or
-      ``AcceptedUpdateCompletedWorkflow``: the order never saw it, or its run closed
-      before answering.
-    """
-    if isinstance(error, WorkflowUpdateFailedError):
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type in (UNPROCESSED_UPDATE, ACCEPTED_THEN_CLOSED):
-            return cause.message
-        return None
-    if not isinstance(error, RPCError):
-        return None
-    text = error.message.lower()
-    if error.status == RPCStatusCode.UNAVAILABLE:
-        return error.message if any(part in text for part in _ABORTED_BY_SERVER) else None
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return error.message if "aborted by closing workflow" in text else None
-    for detail in _details(error):
-        if detail.Is(WorkflowNotReadyFailure.DESCRIPTOR):
-            return error.message
-        if detail.Is(ResourceExhaustedFailure.DESCRIPTOR):
-            exhausted = ResourceExhaustedFailure()
-            detail.Unpack(exhausted)
-            if exhausted.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW:
-                return error.message
-    return None
-
-
-def _details(error: RPCError) -> builtins.list[Any]:
-    try:
-        return builtins.list(error.grpc_status.details)
-    except Exception:  # an answer without a parsable status: no details to go on
-        return []
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
     """Read the outcome of an update call given up on, so that asyncio does not log it as never retrieved."""
     if not task.cancelled():
         task.exception()
-
-
-def _maybe_busy(error: OrderError) -> bool:
-    """A query error a busy order can cause: no answer in time, Temporal's query
-    buffer full (RESOURCE_EXHAUSTED), or a workflow task refused a moment ago
-    (the continue-as-new a signal overtook counts as a failed attempt)."""
-    if isinstance(error, NoWorkerAvailable):
-        return True
-    if isinstance(error, TemporalError):
-        return error.status is RPCStatusCode.RESOURCE_EXHAUSTED
-    return "workflow task is failing" in error.message
 
 
 class OrderClient:
@@ -741,7 +356,7 @@ class OrderClient:
                 await self._report_money_to_closed_order(closed, payload)
                 raise
             except NoWorkerAvailable:
-                await self._raise_if_key_missing(order_id)
+                await raise_if_key_missing(self._client, order_id, self._query_timeout)
                 raise
             except OrderBusy:
                 if asyncio.get_running_loop().time() + pause > give_up:
@@ -912,8 +527,10 @@ class OrderClient:
                             query, *args, result_type=result_type, rpc_timeout=self._query_timeout
                         )
             except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
-                await self._raise_if_key_missing(order_id)
-                if not _maybe_busy(error) or not await self._busy(order_id, asked_at - CLOCK_SKEW):
+                await raise_if_key_missing(self._client, order_id, self._query_timeout)
+                if not maybe_busy(error) or not await worker_at_work(
+                    self._client, order_id, self._task_queue, asked_at - CLOCK_SKEW, self._query_timeout
+                ):
                     raise
                 if attempt >= QUERY_ATTEMPTS:
                     if isinstance(error, OrderUnavailable):
@@ -930,40 +547,6 @@ class OrderClient:
             await asyncio.sleep(QUERY_RETRY_PAUSE * attempt)
             attempt += 1
 
-    async def _busy(self, order_id: str, since: datetime) -> bool:
-        """Whether a worker was at work on the open order while a query went unanswered.
-
-        A worker polls the order's task queue, and the order either started a new
-        run ``since`` then, or has a workflow task that a worker took, or that was
-        scheduled only since then. A task left waiting longer means no worker
-        takes it: that is ``NoWorkerAvailable``, reported without asking again.
-        """
-        try:
-            described = await self.handle(order_id).describe(rpc_timeout=self._query_timeout)
-            if described.status is not WorkflowExecutionStatus.RUNNING:
-                return False
-            raw = described.raw_description
-            queue = raw.execution_config.task_queue.name or self._task_queue
-            polled = await self._client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=self._client.namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                ),
-                timeout=self._query_timeout,
-            )
-        except RPCError:
-            return False
-        if not polled.pollers:
-            return False
-        if described.start_time is not None and described.start_time >= since:
-            return True  # it continued as new meanwhile
-        if not raw.HasField("pending_workflow_task"):
-            return False
-        task = raw.pending_workflow_task
-        started = task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
-        return started or task.scheduled_time.ToDatetime(tzinfo=UTC) >= since
-
     async def _unless_key_missing(self, order_id: str, call: Coroutine[Any, Any, ActionResult]) -> ActionResult:
         """``call``'s answer; while it waits, every ``KEY_CHECK_EVERY`` seconds a look at
         whether the order's workflow task fails for a missing key, so that the caller
@@ -975,42 +558,9 @@ class OrderClient:
                 done, _ = await asyncio.wait({task}, timeout=KEY_CHECK_EVERY)
                 if done:
                     return task.result()
-                await self._raise_if_key_missing(order_id)
+                await raise_if_key_missing(self._client, order_id, self._query_timeout)
         finally:
             task.cancel()  # if still waiting: the update stays admitted at the server (see KeyMissingOnWorker)
-
-    async def _raise_if_key_missing(self, order_id: str) -> None:
-        """``KeyMissingOnWorker`` if the order's workflow task is failing because the
-        worker lacks a key; called when the order did not answer, to say why.
-
-        The newest workflow-task outcome in the history tells: a failure whose
-        message is a ``PayloadDecryptionError`` for a missing key (only the first
-        failed attempt is recorded, and nothing has completed since).
-        """
-        request = GetWorkflowExecutionHistoryReverseRequest(
-            namespace=self._client.namespace,
-            execution=WorkflowExecution(workflow_id=names.workflow_id(order_id)),
-            maximum_page_size=MISSING_KEY_EVENTS,
-        )
-        try:
-            response = await self._client.workflow_service.get_workflow_execution_history_reverse(
-                request, timeout=self._query_timeout
-            )
-        except RPCError:
-            return  # the caller's own error says enough
-        for event in response.history.events:
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                return
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                failure = event.workflow_task_failed_event_attributes.failure
-                key_id = (
-                    missing_key_id(failure.message)
-                    if failure.application_failure_info.type == PayloadDecryptionError.__name__
-                    else None
-                )
-                if key_id is not None:
-                    raise KeyMissingOnWorker(order_id, key_id)
-                return
 
     async def _previous_run(self, order_id: str, handle: WorkflowHandle[Any, Any]) -> str | None:
         with self._errors(order_id, "query"):
@@ -1070,7 +620,7 @@ class OrderClient:
                     f"order {order_id} did not answer {action}: Temporal aborted it ({aborted})", order_id=order_id
                 ) from None
             if isinstance(error, RPCError):
-                raise self._rpc_error(order_id, operation, action, error) from None
+                raise rpc_error(order_id, operation, action, error, self._query_timeout) from None
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
             if isinstance(cause, ApplicationError) and cause.type == names.ORDER_BUSY_ERROR:
@@ -1081,28 +631,6 @@ class OrderClient:
             raise NoWorkerAvailable(order_id, operation, timeout) from None
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
             raise OrderUnavailable(f"order {order_id} could not answer: {error}", order_id=order_id) from None
-
-    def _rpc_error(self, order_id: str, operation: Operation, action: str, error: RPCError) -> OrderError:
-        text = error.message.lower()
-        if error.status == RPCStatusCode.NOT_FOUND:
-            if "namespace" in text:
-                return NamespaceNotFound(error.message)
-            if "completed" in text or "closed" in text:
-                return OrderClosed(order_id, action)
-            return OrderNotFound(order_id)
-        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            # A query's rpc_timeout expiring: nobody is polling the task queue.
-            return NoWorkerAvailable(order_id, operation, self._query_timeout)
-        if "workflow task in failed state" in text:
-            return OrderUnavailable(
-                f"order {order_id} cannot answer: its workflow task is failing (see the worker's log)",
-                order_id=order_id,
-            )
-        if error.status == RPCStatusCode.UNAVAILABLE:
-            return TemporalUnreachable(f"Temporal became unreachable: {error.message}", detail=error.message)
-        if operation == "list" and error.status == RPCStatusCode.INVALID_ARGUMENT:
-            return InvalidListQuery(f"bad list query: {error.message}")
-        return TemporalError(f"Temporal refused: {error.message}", order_id=order_id or None, status=error.status)
 
     # ``list`` last: inside the class body it shadows the builtin.
 

@@ -84,8 +84,8 @@ from activities.config import ConfigError, Settings
 from activities.email import alert_operations
 from activities.stripe_errors import decline_message
 from activities.stripe_money import from_minor_units
-from orderclient.client import alert_money_not_counted, is_money
 from orderclient.connection import connect
+from orderclient.money_alerts import alert_money_not_counted, is_money
 from orderweb.bodies import CLIENT_GONE, read_capped
 from workflows import names
 from workflows.models import (

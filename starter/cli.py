@@ -39,6 +39,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from orderclient import client as order_client
+from orderclient import summaries
 from orderclient.client import (
     ActionRejected,
     InvalidListQuery,
@@ -311,7 +312,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 def list_query(status: str | None) -> str:
     try:
-        return order_client.list_query(status)
+        return summaries.list_query(status)
     except ValueError as error:
         raise CliError(Exit.USAGE, str(error)) from None
 

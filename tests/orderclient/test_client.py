@@ -34,12 +34,11 @@ from orderclient.client import (
     OrderClosed,
     OrderNotFound,
     WrongOrderLink,
-    aborted_update,
     form_nonce,
     link_request_id,
-    order_details,
-    order_summary,
 )
+from orderclient.errors import aborted_update
+from orderclient.summaries import order_details, order_summary
 from tests.conftest import make_worker
 from tests.helpers import draft, new_order_id, outbox, start_input
 from workflows import names

@@ -225,7 +225,7 @@ async def test_record_payment_to_a_closed_order_alerts_then_raises(
 
 
 def test_payment_events_are_money() -> None:
-    from orderclient.client import is_money
+    from orderclient.money_alerts import is_money
 
     assert is_money(PaymentEventInput(event="refund_failed", reference="re_1"))
     assert not is_money(PaymentEventInput(event="invoice_voided", reference="in_1"))
