@@ -840,7 +840,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     client = _client_options()
+    _add_dev_parser(sub)
+    _add_start_parsers(sub, client)
+    add_action_parsers(sub, [client, _action_options()], cmd_action)
+    _add_reading_parsers(sub, client)
+    _add_server_parsers(sub)
+    return parser
 
+
+def _add_dev_parser(sub: Any) -> None:
     p = sub.add_parser(
         "dev",
         help="run a local Temporal server and a worker (Ctrl-C stops both)",
@@ -879,6 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_dev)
 
+
+def _add_start_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
     p = sub.add_parser("worker", parents=[client], help="run the worker alone")
     p.set_defaults(handler=cmd_worker)
 
@@ -894,8 +904,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_start)
 
-    add_action_parsers(sub, [client, _action_options()], cmd_action)
 
+def _add_reading_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
+    """Reading orders and their emails: status, list, outbox."""
     p = sub.add_parser("status", parents=[client], help="show an order")
     p.add_argument("order_id", metavar="ID")
     p.add_argument("--json", action="store_true")
@@ -928,6 +939,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_outbox)
 
+
+def _add_server_parsers(sub: Any) -> None:
+    """The processes beside the worker, and the tools: webhooks, codec server, keygen, portal, schema."""
     p = sub.add_parser("webhooks", help="receive Stripe webhooks (POST /stripe/webhook)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -950,7 +964,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="JSON Schema of every payload")
     p.add_argument("--out", default=None, help="write <name>.json files into this directory")
     p.set_defaults(handler=cmd_schema)
-    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
