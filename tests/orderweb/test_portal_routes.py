@@ -6,6 +6,7 @@ import ast
 import inspect
 from pathlib import Path
 
+import httpx
 from starlette.routing import Route
 
 from activities.config import Settings
@@ -36,15 +37,14 @@ def test_create_app_defines_no_handler_of_its_own() -> None:
     assert nested == ["create_app"]
 
 
-def test_a_link_page_answers_only_with_the_actions_the_registry_gives_it(tmp_path: Path) -> None:
+async def test_a_link_page_answers_only_with_the_actions_the_registry_gives_it(tmp_path: Path) -> None:
     # The answer routes take the action from the address: one the page does not offer is not there.
-    from starlette.testclient import TestClient
-
-    client = TestClient(create_app(_no_temporal, Settings(outbox_dir=tmp_path)))
-    for path in (
-        "/orders/42/confirmation/1/accept",  # a delivery action on the confirmation page
-        "/orders/42/delivery/1/approve",
-        "/orders/42/confirmation/1/cancel",  # an action no link may send
-        "/orders/42/confirmation/1/nonsense",
-    ):
-        assert client.post(path, data={}).status_code == 404, path
+    app = create_app(_no_temporal, Settings(outbox_dir=tmp_path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
+        for path in (
+            "/orders/42/confirmation/1/accept",  # a delivery action on the confirmation page
+            "/orders/42/delivery/1/approve",
+            "/orders/42/confirmation/1/cancel",  # an action no link may send
+            "/orders/42/confirmation/1/nonsense",
+        ):
+            assert (await client.post(path, data={})).status_code == 404, path
