@@ -379,18 +379,17 @@ class OrderClient:
         except OrderClosed as closed:
             await self._report_money_to_closed_order(closed, payload)
             raise
-        assert payload.request_id is not None
-        return SignalSent(order_id=order_id, action=action, request_id=payload.request_id)
+        # ``_payload`` gave it a request id if the caller did not.
+        return SignalSent(order_id=order_id, action=action, request_id=payload.request_id or "")
 
     async def _report_money_to_closed_order(self, closed: OrderClosed, payload: Action) -> None:
         """Money sent to a closed order is never dropped in silence: operations hear of it."""
         if not isinstance(payload, RecordPaymentInput | PaymentEventInput) or not is_money(payload):
             return
-        assert closed.order_id is not None
         try:
             if self._settings is None:
                 self._settings = Settings.from_env()
-            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.order_id, payload)
+            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.closed_order_id, payload)
         except Exception:  # the caller still learns the order is closed; the log says the rest
             log.exception(
                 "order %s is closed and operations could NOT be told about %s %s",

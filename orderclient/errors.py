@@ -71,6 +71,7 @@ class OrderClosed(ActionRejected):
 
     def __init__(self, order_id: str, action: str) -> None:
         super().__init__(order_id, action, "the order is closed and accepts no more actions")
+        self.closed_order_id = order_id  # never None, unlike OrderError.order_id
         self.alert: MoneyAlert | None = None
 
 

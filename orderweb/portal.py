@@ -361,7 +361,10 @@ class PortalPages(Portal):
             claims = self.verify(request.query_params.get("token", ""), order_id, AUTHENTICATE, action=AUTHENTICATE)
         except InvalidLink as error:
             return self.link_refused(error)
-        assert claims.target is not None
+        if (
+            claims.target is None
+        ):  # verify_link refuses an authenticate link without one; never trust a redirect blindly
+            return self.message("Link not valid", "This link does not say where to go.", 400)
         return RedirectResponse(claims.target, status_code=303)
 
     async def home(self, request: Request) -> Response:
