@@ -274,7 +274,7 @@ def old(event: str, detail: str = "") -> TimelineEvent:
         ("status DISCUSSING", "", K.STATUS, {"status": "DISCUSSING"}),
         ("payment recorded", "EUR 4800.00 by bank_transfer", K.PAYMENT_RECORDED, {}),
         ("charge refunded", "ch_1 EUR 10.00", K.PAYMENT_EVENT, {"event": "charge_refunded"}),
-        ("status changed", "IN_SUPPORT", K.OTHER, {}),
+        ("status changed", "IN_SUPPORT", K.OTHER, {"event": "status changed"}),
     ],
 )
 def test_an_entry_written_before_kinds_loads_with_the_kind_its_words_name(

@@ -5,13 +5,16 @@ and text values (a value the order did not have is left out), so readers
 count and filter by kind and read a field instead of parsing words.
 ``event`` and ``detail`` are the words people and web backends read, the
 same words the timeline has always had; ``timeline_words`` writes them from
-the kind and the fields, in this one place.
+the kind and the fields, in this one place (``detail`` when the entry is
+written, ``event`` whenever it is read: it is not stored twice).
 
 Entries written before kinds (still carried by running orders across
 continue-as-new, and in recorded histories) hold only the words. They load
-with the kind their words name, or ``OTHER``; their fields are recovered where
+with the kind their words name, or ``OTHER`` (which keeps its words in the
+field ``event``); their fields are recovered where
 a reader needs them (a status change, an email sent) and the words can be
-written again from them exactly, and are left empty otherwise.
+written again from them exactly, and are left empty otherwise (a provider's
+"charge refunded" report keeps only its ``event``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, Final
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import Field, model_validator
+from pydantic import Field, computed_field, model_validator
 
 from workflows.models.fields import Model, OrderStatus
+
+__all__ = [
+    "DETAIL",
+    "EVENT",
+    "SUPPORT_DESK",
+    "TimelineEvent",
+    "TimelineFields",
+    "TimelineKind",
+    "as_field",
+    "recovered",
+    "timeline_words",
+]
 
 
 class TimelineKind(StrEnum):
@@ -84,7 +99,7 @@ SUPPORT_DESK: Final = "support desk"
 """``via`` of an email the support desk's activity sent (its words: "via the support desk")."""
 
 
-class Facts(dict[str, str]):
+class TimelineFields(dict[str, str]):
     """An entry's fields as its words read them: a value the order did not have
     reads "None", as the words always said (``payment held`` before a currency)."""
 
@@ -93,28 +108,32 @@ class Facts(dict[str, str]):
 
 
 def _minute(iso: str) -> str:
-    return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}"
+    """A time to the minute, as the words give it; a value that is no time stays as it is."""
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}"
+    except ValueError:
+        return iso
 
 
-def _email_sent(f: Facts) -> str:
+def _email_sent(f: TimelineFields) -> str:
     words = f"{f['email']} to {f['audience']}"
     if f["via"] != SUPPORT_DESK:
         return f"{words} via {f['via']}, message id {f['message_id']}"
     return f"{words} via the support desk" + (f", ticket {f['ticket']}" if "ticket" in f else "")
 
 
-def _payment_event(f: Facts) -> str:
+def _payment_event(f: TimelineFields) -> str:
     amount = f" {f['currency']} {f['amount']}" if "amount" in f else ""
     return f"{f['reference']}{amount} {f.get('text', '')}".strip()
 
 
-def _refund(f: Facts) -> str:
+def _refund(f: TimelineFields) -> str:
     currency = f.get("currency", "")
     failed = f", {currency} {f['failed']} failed" if "failed" in f else ""
     return f"{f['status']} {currency} {f['amount']}{failed}"
 
 
-DETAIL: Final[dict[TimelineKind, Callable[[Facts], str]]] = {
+DETAIL: Final[dict[TimelineKind, Callable[[TimelineFields], str]]] = {
     K.CONTACT_RECEIVED: lambda f: f"via {f['channel']}",
     K.RUN_CONTINUED: lambda f: f"run {f['run']}",
     K.STATUS: lambda f: f.get("why", ""),
@@ -155,16 +174,17 @@ DETAIL: Final[dict[TimelineKind, Callable[[Facts], str]]] = {
 }
 """The detail's words for each kind; a kind not here has none."""
 
-EVENT: Final[dict[TimelineKind, Callable[[Facts], str]]] = {
+EVENT: Final[dict[TimelineKind, Callable[[TimelineFields], str]]] = {
     K.STATUS: lambda f: f"status {f['status']}",
     K.PAYMENT_EVENT: lambda f: f["event"].replace("_", " "),
+    K.OTHER: lambda f: f.get("event", ""),
 }
 """The event's words of the kinds whose words name a field; the others' are their value."""
 
 
 def timeline_words(kind: TimelineKind, fields: dict[str, str]) -> tuple[str, str]:
     """The ``event`` and ``detail`` words of an entry of ``kind`` with ``fields``."""
-    facts = Facts(fields)
+    facts = TimelineFields(fields)
     event = EVENT[kind](facts) if kind in EVENT else kind.value
     detail = DETAIL[kind](facts) if kind in DETAIL else ""
     return event, detail
@@ -174,10 +194,18 @@ def as_field(value: object) -> str:
     """A fact as text: dates in ISO 8601, the rest as the words wrote them (an enum's value)."""
     if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
+    if isinstance(value, Enum):  # its own value: one string for every entry that names it
+        return str(value.value)
     return f"{value}"
 
 
 class TimelineEvent(Model):
+    """One entry of the order's timeline; write one with ``TimelineEvent.of`` (``details.log`` in the workflow).
+
+    ``event`` follows from the kind and fields, so it is not stored twice: a
+    parked order keeps every entry in the worker's memory. The JSON has it.
+    """
+
     at: datetime
     kind: TimelineKind = Field(
         default=TimelineKind.OTHER,
@@ -188,27 +216,48 @@ class TimelineEvent(Model):
         exclude_if=lambda fields: not fields,
         description="The entry's facts, by short name (left out when it has none).",
     )
-    event: str
     detail: str = ""
+
+    if TYPE_CHECKING:
+        # What the model accepts: an entry from before kinds gives only its words, ``event`` and ``detail``.
+        def __init__(
+            self,
+            *,
+            at: datetime,
+            kind: TimelineKind = ...,
+            fields: dict[str, str] = ...,
+            event: str = ...,
+            detail: str = ...,
+        ) -> None: ...
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def event(self) -> str:
+        """What happened, in words: the kind's value, or the words its fields give (``status IN_PROGRESS``)."""
+        return EVENT[self.kind](TimelineFields(self.fields)) if self.kind in EVENT else self.kind.value
 
     @classmethod
     def of(cls, at: datetime, kind: TimelineKind, /, **values: object) -> TimelineEvent:
         """An entry of ``kind`` with these facts; a value that is ``None`` or empty is left out."""
         fields = {name: as_field(value) for name, value in values.items() if value is not None and value != ""}
-        event, detail = timeline_words(kind, fields)
-        return cls(at=at, kind=kind, fields=fields, event=event, detail=detail)
+        detail = timeline_words(kind, fields)[1]
+        return cls(at=at, kind=kind, fields=fields, detail=detail) if fields else cls(at=at, kind=kind, detail=detail)
 
     @model_validator(mode="before")
     @classmethod
     def _from_words(cls, data: Any) -> Any:
-        """An entry stored before kinds: the kind its words name, and the fields they give back."""
-        if isinstance(data, dict) and "kind" not in data and isinstance(data.get("event"), str):
-            kind, fields = recovered(data["event"], str(data.get("detail", "")))
-            return {**data, "kind": kind, "fields": fields}
-        return data
+        """An entry stored before kinds: the kind its words name, and the fields they give back.
+        An entry with a kind: its ``event`` (in its JSON) follows from the kind and fields."""
+        if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+            return data
+        words = {name: value for name, value in data.items() if name != "event"}
+        if "kind" not in data:
+            words["kind"], words["fields"] = recovered(data["event"], str(data.get("detail", "")))
+        return words
 
 
-_BY_WORDS: Final = {kind.value: kind for kind in TimelineKind if kind not in EVENT and kind is not K.OTHER}
+_STATUSES: Final = frozenset(OrderStatus)
+_BY_WORDS: Final = {kind.value: kind for kind in TimelineKind if kind not in EVENT}
 
 # The provider's reports whose words no kind of the workflow's own has; "invoice
 # voided" and "refund failed" read as the workflow's own kinds of the same words.
@@ -223,11 +272,13 @@ _EMAIL_SENT: Final = re.compile(
 def recovered(event: str, detail: str) -> tuple[TimelineKind, dict[str, str]]:
     """The kind an older entry's words name, and the fields they give back exactly (or none)."""
     status = event.removeprefix("status ")
-    if status != event and status in set(OrderStatus):
+    if status != event and status in _STATUSES:
         return K.STATUS, _exact(K.STATUS, event, detail, status=status, why=detail)
     if event in _PROVIDER_WORDS:
         return K.PAYMENT_EVENT, {"event": _PROVIDER_WORDS[event]}
     kind = _BY_WORDS.get(event, K.OTHER)
+    if kind is K.OTHER:
+        return kind, {"event": event}  # its words, which no kind gives
     found = _EMAIL_SENT.fullmatch(detail) if kind is K.EMAIL_SENT else None
     if found is None:
         return kind, {}
