@@ -20,7 +20,6 @@ import contextlib
 import gc
 import json
 import os
-import re
 import secrets
 import sys
 import time
@@ -62,6 +61,7 @@ from workflows.models import (
     OrderStatus,
     OrderView,
     StartOrderInput,
+    TimelineKind,
 )
 
 CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
@@ -718,9 +718,6 @@ def _support(view: OrderView) -> Table | None:
 TIMELINE_ROWS: Final = 10
 """The latest events shown; ``status --json`` has them all."""
 
-_EMAIL_AUDIENCE = re.compile(r" to (\w+) via ")
-"""The audience in an "email sent" event's detail: ``payment_received to customer via outbox, ...``."""
-
 
 def emails_sent(view: OrderView) -> str:
     """Every email the order has seen delivered to its backend, by audience: the
@@ -728,9 +725,8 @@ def emails_sent(view: OrderView) -> str:
     sent is not in the timeline yet, so it is not counted."""
     audiences: dict[str, int] = {}
     for e in view.timeline:
-        if e.event == "email sent":
-            found = _EMAIL_AUDIENCE.search(e.detail)
-            audience = found[1] if found else "other"
+        if e.kind is TimelineKind.EMAIL_SENT:
+            audience = e.fields.get("audience", "other")
             audiences[audience] = audiences.get(audience, 0) + 1
     total = sum(audiences.values())
     text = f"{total} sent"
@@ -747,7 +743,7 @@ def _timeline(view: OrderView) -> Group | None:
     if not view.timeline:
         return None
     # Delivery receipts are for audits (status --json); people want what happened.
-    events = [e for e in view.timeline if e.event != "email sent"]
+    events = [e for e in view.timeline if e.kind is not TimelineKind.EMAIL_SENT]
     shown = events[-TIMELINE_ROWS:]
     title = f"Timeline (latest {len(shown)} of {len(events)} events)" if len(events) > len(shown) else "Timeline"
     table = _table(title, "At", "Event", "Detail")

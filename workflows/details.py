@@ -26,6 +26,7 @@ from workflows.models import (
     OrderStatus,
     OrderView,
     TimelineEvent,
+    TimelineKind,
 )
 
 S = OrderStatus
@@ -137,9 +138,9 @@ class Details:
         workflow.set_current_details("\n\n".join(lines))
 
 
-def log(state: OrderState, event: str, detail: str = "") -> None:
-    """Write an entry on the order's timeline."""
-    state.order.timeline.append(TimelineEvent(at=workflow.now(), event=event, detail=detail))
+def log(state: OrderState, kind: TimelineKind, /, **fields: object) -> None:
+    """Write an entry of ``kind`` with these facts on the order's timeline (its words follow from them)."""
+    state.order.timeline.append(TimelineEvent.of(workflow.now(), kind, **fields))
 
 
 def result(state: OrderState) -> OrderResult:

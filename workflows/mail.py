@@ -21,6 +21,7 @@ from workflows.activity_refs import EmailRefs, reason
 from workflows.continuation import Effects
 from workflows.details import log
 from workflows.models import Audience, EmailRequest, FailedEmail, MessageKind, OrderState
+from workflows.models import TimelineKind as TL
 
 EMAIL_TIMEOUT = timedelta(seconds=30)
 # An email that still fails after this long is recorded as failed; the order
@@ -76,7 +77,14 @@ class Mail:
             # A lost email must not stall the order: record it, tell operations, carry on.
             self.record_failure(request, error)
             return
-        log(self._state, "email sent", f"{kind} to {audience} via {receipt.backend}, message id {receipt.message_id}")
+        log(
+            self._state,
+            TL.EMAIL_SENT,
+            email=kind,
+            audience=audience,
+            via=receipt.backend,
+            message_id=receipt.message_id,
+        )
 
     def record_failure(self, request: EmailRequest, error: ActivityError) -> None:
         cause = error.cause if isinstance(error.cause, ApplicationError) else None
@@ -89,6 +97,6 @@ class Mail:
             error_type=cause.type if cause else None,
         )
         self._state.order.failed_emails.append(failure)
-        log(self._state, "email failed", f"{request.kind} to {request.audience}: {failure.error}")
+        log(self._state, TL.EMAIL_FAILED, email=request.kind, audience=request.audience, error=failure.error)
         if request.audience is not Audience.OPERATIONS:
             self.email(MessageKind.EMAIL_FAILED, Audience.OPERATIONS, failure=failure.model_dump(mode="json"))

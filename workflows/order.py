@@ -78,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         SupportWindow,
         UpdateCustomerInput,
     )
+    from workflows.models import TimelineKind as TL
     from workflows.saga import PaymentSaga
     from workflows.support_desk import SUPPORT_DESK_BESIDE_EMAILS, SupportDesk
 
@@ -134,7 +135,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if start.resume is not None:
             self._resume()
         else:
-            self._log("contact received", f"via {channel}")
+            self._log(TL.CONTACT_RECEIVED, channel=channel)
 
     @property
     def _order(self) -> OrderView:
@@ -197,7 +198,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     def _resume(self) -> None:
         self._details.every_patch()
-        self._log("run continued", f"run {self._order.runs}")
+        self._log(TL.RUN_CONTINUED, run=self._order.runs)
 
     def _upsert_before_policy(self) -> bool:
         """The policy's local activity answers in a second activation of the first
@@ -255,11 +256,11 @@ class ServiceOrderWorkflow(ActionHandlers):
             # The desk is only informed: the customer's email does not wait for its ticket.
             self._desk.opening = True
             self._effects.spawn(self._desk.open(notice))
-            self._log("support opened", f"until {window.ends_at:%Y-%m-%d}")
+            self._log(TL.SUPPORT_OPENED, until=window.ends_at.date())
             self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         else:
             await self._desk.open(notice)
-            self._log("support opened", f"until {window.ends_at:%Y-%m-%d}, ticket {window.ticket}")
+            self._log(TL.SUPPORT_OPENED, until=window.ends_at.date(), ticket=window.ticket)
             self._mail.email(MessageKind.SUPPORT_OPENED, support=contexts.support_context(self._state))
         await self._alarms.stay_while({S.IN_SUPPORT}, self._support_alarms)
 
@@ -287,7 +288,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
 
     async def _remind_confirmation(self) -> None:
-        self._log("confirmation reminder", f"v{self._latest.version}")
+        self._log(TL.CONFIRMATION_REMINDER, version=self._latest.version)
         self._mail.email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
 
     async def _expire_confirmation(self) -> None:
@@ -296,7 +297,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._set_status(S.EXPIRED, f"confirmation v{self._latest.version} was not approved in time")
 
     async def _remind_payment(self) -> None:
-        self._log("payment reminder", f"balance {self._order.balance_due}")
+        self._log(TL.PAYMENT_REMINDER, balance=self._order.balance_due)
         self._mail.email(MessageKind.PAYMENT_REMINDER, **contexts.payment_context(self._state))
 
     async def _payment_overdue(self) -> None:
@@ -311,7 +312,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _milestone_overdue(self, milestone: Milestone) -> Callable[[], Awaitable[None]]:
         async def alert() -> None:
             milestone.overdue_alerted = True
-            self._log("milestone overdue", milestone.name)
+            self._log(TL.MILESTONE_OVERDUE, milestone=milestone.name)
             self._mail.email(
                 MessageKind.MILESTONE_OVERDUE,
                 Audience.OPERATIONS,
@@ -324,7 +325,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         since = facts.require(self._state.last_update_at, "last update date")
         recent = [u for u in self._order.updates if u.at >= since]
         self._state.last_update_at = workflow.now()
-        self._log("progress digest")
+        self._log(TL.PROGRESS_DIGEST)
         self._mail.email(
             MessageKind.PROGRESS_DIGEST,
             since=iso(since),
@@ -334,7 +335,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _remind_acceptance(self) -> None:
         delivery = self._order.deliveries[-1]
-        self._log("acceptance reminder", f"delivery {delivery.round}")
+        self._log(TL.ACCEPTANCE_REMINDER, delivery=delivery.round)
         self._mail.email(MessageKind.ACCEPTANCE_REMINDER, **contexts.delivery_context(self._state, delivery))
 
     async def _review_ended(self) -> None:
@@ -344,7 +345,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._enter_support(f"delivery {delivery.round} deemed accepted at the end of the review period")
         else:
             # Silence is not acceptance under these terms: staff must chase it.
-            self._log("review period lapsed", f"delivery {delivery.round}")
+            self._log(TL.REVIEW_PERIOD_LAPSED, delivery=delivery.round)
             self._mail.email(
                 MessageKind.REVIEW_LAPSED,
                 Audience.OPERATIONS,
@@ -353,7 +354,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             )
 
     async def _remind_support_end(self) -> None:
-        self._log("support ending soon")
+        self._log(TL.SUPPORT_ENDING_SOON)
         self._mail.email(MessageKind.SUPPORT_ENDING_SOON, support=contexts.support_context(self._state))
 
     async def _close_support(self) -> None:
@@ -407,7 +408,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if not self._plain_seen or self._state.plaintext_alerted or policy is None or not policy.plaintext_alerts:
             return
         self._state.plaintext_alerted = True
-        self._log("payloads in clear text", "operations told")
+        self._log(TL.PLAINTEXT_PAYLOADS)
         self._mail.email(MessageKind.PLAINTEXT_RECEIVED, Audience.OPERATIONS)
 
     def _wait_for_next_run(self, action: str, request: Action) -> ActionResult:
@@ -474,13 +475,13 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.notes.append(
             Note(at=workflow.now(), author=request.author, author_name=request.author_name, text=request.text)
         )
-        self._log("note", f"from {request.author}")
+        self._log(TL.NOTE, author=request.author)
 
     @effect_of(names.UPDATE_CUSTOMER)
     def _update_customer(self, request: UpdateCustomerInput) -> None:
         changes = rules.customer_changes(request)
         self._order.customer = self._order.customer.model_copy(update=changes)
-        self._log("customer details updated", ", ".join(sorted(changes)))
+        self._log(TL.CUSTOMER_UPDATED, changed=", ".join(sorted(changes)))
 
     @effect_of(names.ISSUE_CONFIRMATION)
     def _issue_confirmation(self, request: IssueConfirmationInput) -> None:
@@ -541,7 +542,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._state.card = request
         self._state.last_stripe_customer = request.stripe_customer_id
         self._order.payment_method_on_file = request.payment_method_id
-        self._log("payment method provided", request.payment_method_id)
+        self._log(TL.PAYMENT_METHOD_PROVIDED, payment_method=request.payment_method_id)
         self._saga.charge_card_if_ready()
 
     @effect_of(names.PAYMENT_FAILED)
@@ -550,8 +551,14 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.PAYMENT_EVENT)
     def _payment_event(self, request: PaymentEventInput) -> None:
-        amount = f" {self._order.currency} {request.amount}" if request.amount is not None else ""
-        self._log(request.event.replace("_", " "), f"{request.reference}{amount} {request.detail}".strip())
+        self._log(
+            TL.PAYMENT_EVENT,
+            event=request.event,
+            reference=request.reference,
+            currency=self._order.currency,
+            amount=request.amount,
+            text=request.detail,
+        )
         if request.event == "refund_failed":
             self._saga.refund_failed_later(request)
 
@@ -574,7 +581,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._order.deliveries[-1].review_ends_at = new
         what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
         old, new = old.astimezone(UTC), new.astimezone(UTC)
-        self._log("deadline changed", f"{what}: {old:%Y-%m-%d %H:%M} -> {new:%Y-%m-%d %H:%M} UTC. {request.reason}")
+        self._log(TL.DEADLINE_CHANGED, what=what, old=old, new=new, reason=request.reason)
         self._alarms.wake()
 
     @effect_of(names.POST_UPDATE)
@@ -586,7 +593,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             milestone = facts.require(facts.milestone(self._state, request.milestone), "milestone")
             milestone.completed_at = now
         self._state.last_update_at = now
-        self._log("progress update", f"milestone {request.milestone} completed" if request.milestone else "")
+        self._log(TL.PROGRESS_UPDATE, milestone=request.milestone)
         self._mail.email(
             MessageKind.PROGRESS_UPDATE,
             update=update.model_dump(mode="json"),
@@ -623,7 +630,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _request_support(self, request: SupportRequestInput) -> None:
         support_request = SupportRequest(at=workflow.now(), subject=request.subject, text=request.text)
         self._order.support_requests.append(support_request)
-        self._log("support request", request.subject)
+        self._log(TL.SUPPORT_REQUEST, subject=request.subject)
         self._effects.spawn(self._desk.forward(support_request))
 
     @effect_of(names.CANCEL)
@@ -638,7 +645,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         """The only place the status changes: timeline, search attributes, UI details."""
         self._order.status = status
         self._alarms.wake()
-        self._log(f"status {status}", why)
+        self._log(TL.STATUS, status=status, why=why)
         self._details.publish()
 
     def _start_work(self, why: str) -> None:
@@ -704,5 +711,5 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _approved(self) -> Confirmation:
         return facts.approved(self._state)
 
-    def _log(self, event: str, detail: str = "") -> None:
-        details.log(self._state, event, detail)
+    def _log(self, kind: TL, /, **fields: object) -> None:
+        details.log(self._state, kind, **fields)

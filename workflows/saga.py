@@ -48,6 +48,7 @@ from workflows.models import (
     SagaPhase,
     VoidInvoiceRequest,
 )
+from workflows.models import TimelineKind as TL
 
 S = OrderStatus
 
@@ -97,8 +98,8 @@ class PaymentSaga:
     def _approved_or_none(self) -> Confirmation | None:
         return facts.approved_or_none(self._state)
 
-    def _log(self, event: str, detail: str = "") -> None:
-        log(self._state, event, detail)
+    def _log(self, kind: TL, /, **fields: object) -> None:
+        log(self._state, kind, **fields)
 
     def _preparing(self) -> bool:
         """Stripe is still creating the hosted invoice (or, in older orders, the payment instructions)."""
@@ -141,7 +142,7 @@ class PaymentSaga:
             except TimeoutError:
                 if self._state.invoice is InvoicePhase.PREPARING:
                     self._state.invoice = InvoicePhase.FOLLOWING
-                self._log("hosted invoice delayed", "the payment email goes now; the invoice link follows")
+                self._log(TL.HOSTED_INVOICE_DELAYED)
         if self._status is S.AWAITING_PAYMENT:
             self._mail.email(MessageKind.PAYMENT_REQUESTED, **contexts.payment_context(self._state))
             self.charge_card_if_ready()
@@ -162,7 +163,7 @@ class PaymentSaga:
         except ActivityError as error:
             created = None
             message = why_failed(error)
-            self._log("hosted invoice failed", message)
+            self._log(TL.HOSTED_INVOICE_FAILED, error=message)
             # The customer still has the reference (and bank details, where allowed); operations must act.
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="hosted invoice", error=message)
         finally:
@@ -176,7 +177,7 @@ class PaymentSaga:
         instructions.invoice_url = created.invoice_url
         instructions.invoice_pdf = created.invoice_pdf
         instructions.invoice_amount = amount
-        self._log("hosted invoice created", created.invoice_id)
+        self._log(TL.HOSTED_INVOICE_CREATED, invoice=created.invoice_id)
         if self._status is S.CANCELLED:
             return  # The cancellation, which waited for this, voids it.
         if self._status is not S.AWAITING_PAYMENT:
@@ -217,7 +218,7 @@ class PaymentSaga:
         except ActivityError as error:
             # Still ask for the money by reference; operations sort out the rest.
             message = why_failed(error)
-            self._log("payment request failed", message)
+            self._log(TL.PAYMENT_REQUEST_FAILED, error=message)
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
             return PaymentInstructions(reference=facts.payment_reference(self._state))
 
@@ -249,7 +250,7 @@ class PaymentSaga:
         """Seed 2.2: count money in, confirm it, and start work once the balance is zero."""
         if self._already_paid(payment.method, payment.reference):
             # Stripe reports a payment both to the charge and to the webhook.
-            self._log("duplicate payment notice ignored", payment.reference)
+            self._log(TL.DUPLICATE_PAYMENT_IGNORED, reference=payment.reference)
             return
         problem = self._why_not_counted(payment)
         if problem is not None:
@@ -260,7 +261,7 @@ class PaymentSaga:
         self.recompute_balance()
         if payment.method is PaymentMethod.INVOICE:
             self._state.invoice = InvoicePhase.CLOSED
-        self._log("payment recorded", f"{self._order.currency} {payment.amount} by {payment.method}")
+        self._log(TL.PAYMENT_RECORDED, currency=self._order.currency, amount=payment.amount, method=payment.method)
         if self._status is S.CANCELLED:
             # In flight when the order was cancelled: the settlement, which waited for it, refunds it.
             return
@@ -296,7 +297,7 @@ class PaymentSaga:
             **(contexts.balance_dates(self._state) if owing else {}),
         )
         if self._order.overpaid > overpaid_before:
-            self._log("overpayment flagged", f"{self._order.currency} {self._order.overpaid}")
+            self._log(TL.OVERPAYMENT_FLAGGED, currency=self._order.currency, amount=self._order.overpaid)
             self._mail.email(
                 MessageKind.OVERPAYMENT_ALERT,
                 Audience.OPERATIONS,
@@ -362,7 +363,14 @@ class PaymentSaga:
             reason=reason,
         )
         self._order.held_payments.append(held)
-        self._log("payment held", f"{held.currency} {held.amount} by {held.method} ({held.reference}): {reason}")
+        self._log(
+            TL.PAYMENT_HELD,
+            currency=held.currency,
+            amount=held.amount,
+            method=held.method,
+            reference=held.reference,
+            reason=reason,
+        )
         # Money for a closed order goes back; a mismatch or an early payment is operations' call.
         refund = self._status in (S.CANCELLED, S.EXPIRED) and held.method is not PaymentMethod.BANK_TRANSFER
         self._mail.email(
@@ -411,7 +419,7 @@ class PaymentSaga:
             reason = self._order.cancellation.reason if self._order.cancellation else ""
             refund = await self._refund(amount, facts.kept_payments(self._state), "refund", reason=reason)
         elif amount > ZERO:
-            self._log("no automatic refund", f"the work was delivered; {self._order.currency} {amount} paid")
+            self._log(TL.NO_AUTOMATIC_REFUND, currency=self._order.currency, amount=amount)
         if notify:
             self._mail.email(
                 MessageKind.CANCELLED,
@@ -444,7 +452,7 @@ class PaymentSaga:
             result = RefundResult(
                 amount=ZERO, method=payments[-1].method, status="failed", failed_amount=amount, message=message
             )
-            self._log("refund failed", message)
+            self._log(TL.REFUND_FAILED, error=message)
         refund = Refund(
             at=workflow.now(),
             amount=result.amount,
@@ -454,8 +462,8 @@ class PaymentSaga:
             failed_amount=result.failed_amount,
         )
         self._order.refunds.append(refund)
-        failed = f", {currency} {refund.failed_amount} failed" if refund.failed_amount else ""
-        self._log("refund", f"{refund.status} {currency} {refund.amount}{failed}")
+        failed = refund.failed_amount or None  # nothing failed: no words for it
+        self._log(TL.REFUND, status=refund.status, currency=currency, amount=refund.amount, failed=failed)
         if refund.status in ("manual", "failed", "partial"):
             outstanding = refund.failed_amount if refund.status != "manual" else refund.amount
             self._mail.email(
@@ -507,7 +515,7 @@ class PaymentSaga:
             self._order.charge_attempts.append(
                 ChargeAttempt(at=workflow.now(), attempt=attempt, status="error", message=message)
             )
-            self._log("card charge failed", message)
+            self._log(TL.CARD_CHARGE_FAILED, error=message)
             self._mail.email(
                 MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=f"card charge, attempt {attempt}", error=message
             )
@@ -535,7 +543,7 @@ class PaymentSaga:
                 )
             )
         elif result.status == "processing":
-            self._log("card payment processing", result.payment_intent_id or "")
+            self._log(TL.CARD_PAYMENT_PROCESSING, payment_intent=result.payment_intent_id)
         elif self._status is S.AWAITING_PAYMENT:
             self.payment_failed(
                 PaymentFailedInput(
@@ -566,14 +574,14 @@ class PaymentSaga:
                 schedule_to_close_timeout=PAYMENT_GIVE_UP,
                 summary=f"void invoice {invoice_id}",
             )
-            self._log("invoice voided", invoice_id)
+            self._log(TL.INVOICE_VOIDED, invoice=invoice_id)
         except ActivityError as error:
             if _invoice_status(error) == "paid":
                 self.take_payment(self._invoice_payment(invoice_id))
                 return
             self._state.invoice = InvoicePhase.OPEN  # still open: operations must act
             message = why_failed(error)
-            self._log("invoice void failed", message)
+            self._log(TL.INVOICE_VOID_FAILED, error=message)
             step = f"void invoice {invoice_id}"
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
 
@@ -612,10 +620,15 @@ class PaymentSaga:
     def payment_failed(self, request: PaymentFailedInput) -> None:
         if request.reference in self._state.reported_failures:
             # Stripe reports a decline both to the charge and to the webhook.
-            self._log("duplicate payment failure notice ignored", request.reference)
+            self._log(TL.DUPLICATE_FAILURE_IGNORED, reference=request.reference)
             return
         self._state.reported_failures.add(request.reference)
-        self._log("payment failed", f"{request.method} {request.reference}: {request.decline_code or request.reason}")
+        self._log(
+            TL.PAYMENT_FAILED,
+            method=request.method,
+            reference=request.reference,
+            reason=request.decline_code or request.reason,
+        )
         self._mail.email(
             MessageKind.PAYMENT_DECLINED,
             **contexts.payment_context(self._state),

@@ -19,6 +19,7 @@ from workflows.activity_refs import reason as why_failed
 from workflows.continuation import Effects
 from workflows.details import log
 from workflows.mail import Mail
+from workflows.models import SUPPORT_DESK as DESK
 from workflows.models import (
     Audience,
     CloseSupportRequest,
@@ -29,6 +30,7 @@ from workflows.models import (
     SupportPeriodRequest,
     SupportRequest,
 )
+from workflows.models import TimelineKind as TL
 
 SUPPORT_TIMEOUT = timedelta(seconds=30)
 SUPPORT_GIVE_UP = timedelta(hours=6)
@@ -65,11 +67,7 @@ class SupportDesk:
             )
             window.ticket = ticket.ticket
             # The desk's activity sent the team's notice: count it with the order's other emails.
-            log(
-                self._state,
-                "email sent",
-                f"{notice.kind} to {notice.audience} via the support desk, ticket {ticket.ticket}",
-            )
+            log(self._state, TL.EMAIL_SENT, email=notice.kind, audience=notice.audience, via=DESK, ticket=ticket.ticket)
         except ActivityError as error:
             # The customer's support period stands even if the desk missed the notice.
             self._mail.record_failure(notice, error)
@@ -89,7 +87,7 @@ class SupportDesk:
                 summary="close support period",
             )
         except ActivityError as error:
-            log(self._state, "support desk close failed", why_failed(error))
+            log(self._state, TL.SUPPORT_DESK_CLOSE_FAILED, error=why_failed(error))
 
     async def forward(self, request: SupportRequest) -> None:
         """Forward a customer's request to the desk, and acknowledge it to the customer."""
@@ -118,6 +116,6 @@ class SupportDesk:
             # The request is on the order either way; operations are told it did not reach the desk.
             self._mail.record_failure(notice, error)
         else:
-            log(self._state, "email sent", f"{notice.kind} to {notice.audience} via the support desk")
+            log(self._state, TL.EMAIL_SENT, email=notice.kind, audience=notice.audience, via=DESK)
         if not beside:
             await self._mail.send(MessageKind.SUPPORT_REQUEST_ACK, Audience.CUSTOMER, ack)

@@ -38,6 +38,7 @@ from workflows.models import (
     ProvidePaymentMethodInput,
     StartOrderInput,
     TimelineEvent,
+    TimelineKind,
     UpdateCustomerInput,
 )
 
@@ -338,6 +339,25 @@ def test_status_counts_failed_emails_apart() -> None:
     failure = FailedEmail(at=now, kind="contact_ack", audience="customer", message_key="k", error="bad address")
     view = order_view(timeline=walk_timeline()[:3], failed_emails=[failure])
     assert cli.emails_sent(view) == "2 sent (2 to the customer), 1 could not be sent"
+
+
+def test_status_counts_emails_by_the_audience_their_entries_name() -> None:
+    # The words are not read: an entry's audience is one of its fields.
+    sent = [
+        TimelineEvent(
+            at=datetime(2026, 11, 26, tzinfo=UTC), kind=kind, fields=fields, event="email sent", detail=fields["email"]
+        )
+        for kind, fields in [
+            (TimelineKind.EMAIL_SENT, {"email": "overpayment_alert", "audience": "operations"}),
+            (TimelineKind.EMAIL_SENT, {"email": "contact_ack", "audience": "customer"}),
+            (TimelineKind.EMAIL_SENT, {"email": "contact_ack"}),
+        ]
+    ]
+    view = order_view(timeline=sent)
+    assert cli.emails_sent(view) == "3 sent (1 to the customer, 1 to operations, 1 to other)"
+    console = terminal(120)
+    console.print(cli.render_view(view))
+    assert "contact_ack" not in console.export_text(), "email receipts stay out of the timeline's rows"
 
 
 def test_an_order_without_payments_says_so_in_words(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ live in the workflow. One module per part, importers use this package:
 - ``confirmation``: the customer and the order confirmation (line items, costs, terms);
 - ``actions``: the one model each action takes, and its answer;
 - ``view``: the order as its customer and staff see it (the ``status`` query), and its result;
+- ``timeline``: the order's timeline entries, their kinds and the words they read as;
 - ``activity_io``: what the workflow hands its activities and what they answer;
 - ``state``: how an order starts, and the state that crosses continue-as-new.
 """
@@ -18,4 +19,5 @@ from workflows.models.activity_io import *  # noqa: F403
 from workflows.models.confirmation import *  # noqa: F403
 from workflows.models.fields import *  # noqa: F403
 from workflows.models.state import *  # noqa: F403
+from workflows.models.timeline import *  # noqa: F403
 from workflows.models.view import *  # noqa: F403

@@ -12,6 +12,7 @@ from pydantic import (
 
 from workflows.models.confirmation import Confirmation, Customer
 from workflows.models.fields import Author, Channel, Model, Money, OrderStatus, PaymentMethod
+from workflows.models.timeline import TimelineEvent
 
 # --------------------------------------------------------------------------
 # The order as the ``status`` query shows it
@@ -112,12 +113,6 @@ class Deadline(Model):
 
     at: datetime
     what: str
-
-
-class TimelineEvent(Model):
-    at: datetime
-    event: str
-    detail: str = ""
 
 
 class RejectedAction(Model):
