@@ -327,7 +327,7 @@ class OrderClient:
     # ------------------------------------------------------------------
 
     async def update(self, order_id: str, action: str, request: Action | Mapping[str, Any]) -> ActionResult:
-        """Send action ``action`` (a ``names.ACTIONS`` name) as an update and return the answer."""
+        """Send action ``action`` (a name in ``action_registry.REGISTRY``) as an update and return the answer."""
         payload = self._payload(order_id, action, request)
         handle = self.handle(order_id)
         loop = asyncio.get_running_loop()

@@ -26,15 +26,11 @@ import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from rich import box
-from rich.console import Group
 from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Column, Table
 from rich.text import Text
 
 from orderclient import client as order_client
@@ -53,19 +49,20 @@ from orderclient.client import (
 from orderclient.connection import DEFAULT_ADDRESS
 from orderclient.contract import schemas
 from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
+from starter import console
 from starter.action_commands import add_action_parsers, build_action
-from starter.console import CliError, Exit, err, out, print_json, read_json, validate
+from starter.card_command import last_charge_attempt, report_charge
+from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, read_json, validate
+from starter.order_panel import add_row, new_table, render_view, show, when
+from starter.outbox_command import cmd_outbox
 from workflows import names
 from workflows.models import (
     ActionResult,
     OrderStatus,
-    OrderView,
     StartOrderInput,
-    TimelineKind,
 )
 
 CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
-DEFAULT_UPDATE_SECONDS: Final = order_client.UPDATE_TIMEOUT.total_seconds()
 
 # --------------------------------------------------------------------------
 # Connecting
@@ -168,9 +165,9 @@ async def cmd_start(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"order_id": started.order_id, "workflow_id": started.workflow_id, "existing": started.existing})
     elif started.existing:
-        out.print(f"Order [bold]{started.order_id}[/] already exists")
+        console.out.print(f"Order [bold]{started.order_id}[/] already exists")
     else:
-        out.print(f"Order [bold]{started.order_id}[/] started")
+        console.out.print(f"Order [bold]{started.order_id}[/] started")
     return Exit.OK
 
 
@@ -185,13 +182,13 @@ async def cmd_action(args: argparse.Namespace) -> int:
     orders = await connect(args)
     with cli_errors():
         charging = name == names.PROVIDE_PAYMENT_METHOD and not args.signal
-        attempts_before = await _last_charge_attempt(orders, args.order_id) if charging else None
+        attempts_before = await last_charge_attempt(orders, args.order_id) if charging else None
         if args.signal:
             sent = await orders.send_signal(args.order_id, name, action)
             if args.json:
                 print_json({"order_id": args.order_id, "action": name, "request_id": sent.request_id, "queued": True})
             else:
-                out.print(
+                console.out.print(
                     f"{name} for order [bold]{args.order_id}[/] queued (request id {sent.request_id})", soft_wrap=True
                 )
             return Exit.OK
@@ -213,90 +210,15 @@ async def cmd_action(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-async def _last_charge_attempt(orders: OrderClient, order_id: str) -> int | None:
-    """The number of the order's latest card charge; None when no worker answers,
-    so that the card still goes out as an update Temporal holds (exit 5)."""
-    try:
-        view = await orders.status(order_id)
-    except NoWorkerAvailable:
-        return None
-    return max((a.attempt for a in view.charge_attempts), default=0)
-
-
-async def report_charge(
-    orders: OrderClient, args: argparse.Namespace, result: ActionResult, request_id: str, after: int
-) -> int:
-    """``orders card``: what the charge really did, not only that the card was taken.
-
-    The order charges the card after the update has answered, so wait (up to
-    ``--timeout``) for the attempt it records: a decline or an error exits 1.
-    """
-    order_id = result.order_id
-    if result.status is not OrderStatus.AWAITING_PAYMENT:
-        message = f"card saved for order {order_id} ({result.status}): it is charged once payment is due"
-        return _charge_said(args, result, request_id, None, Exit.OK, message)
-    timeout = timedelta(seconds=args.timeout or DEFAULT_UPDATE_SECONDS)
-    attempt = await orders.charge_outcome(order_id, after, timeout)
-    if attempt is None:
-        message = (
-            f"card saved for order {order_id}; the charge has not finished within {timeout.total_seconds():g} s:"
-            f" see `orders status {order_id}`"
-        )
-        return _charge_said(args, result, request_id, None, Exit.OK, message)
-    intent = attempt.payment_intent_id or "no PaymentIntent"
-    if attempt.status == "succeeded":
-        view = await orders.status(order_id)
-        message = f"card charged for order {order_id} ({intent}): now {view.status}"
-        return _charge_said(args, result, request_id, attempt, Exit.OK, message, ok=True)
-    if attempt.status == "processing":
-        message = f"card payment for order {order_id} is processing at Stripe ({intent}); Stripe reports the outcome"
-        return _charge_said(args, result, request_id, attempt, Exit.OK, message)
-    what = {"declined": "was declined", "requires_action": "needs the customer to confirm it with their bank"}.get(
-        attempt.status, "failed"
-    )
-    reason = attempt.message or "no reason given"
-    code = f", {attempt.decline_code}" if attempt.decline_code else ""
-    message = f"the card charge for order {order_id} {what}: {reason} ({intent}{code}; request id {request_id})"
-    return _charge_said(args, result, request_id, attempt, Exit.REJECTED, message)
-
-
-def _charge_said(
-    args: argparse.Namespace,
-    result: ActionResult,
-    request_id: str,
-    attempt: Any,
-    code: Exit,
-    message: str,
-    *,
-    ok: bool = False,
-) -> int:
-    if args.json:
-        charge = attempt.model_dump(mode="json") if attempt is not None else None
-        print_json(
-            {
-                **result.model_dump(mode="json"),
-                "action": names.PROVIDE_PAYMENT_METHOD,
-                "request_id": request_id,
-                "charge": charge,
-            }
-        )
-    elif code is Exit.OK:
-        mark = "[green]✓[/]" if ok else "[yellow]…[/]"
-        out.print(f"{mark} {escape(message)} (request id {request_id})", highlight=False, soft_wrap=True)
-    if code is not Exit.OK:
-        raise CliError(code, message)
-    return code
-
-
 def print_result(name: str, result: ActionResult, request_id: str) -> None:
     if result.applied:
         line = f"[green]✓[/] {name} applied to order [bold]{result.order_id}[/]: now [bold]{result.status}[/]"
     else:
         line = f"[yellow]=[/] {name} was already applied to order [bold]{result.order_id}[/]: [bold]{result.status}[/]"
     # Never wrapped by Rich: a request id broken across lines cannot be copied back (exit 5's advice).
-    out.print(line + f" (request id {request_id})", highlight=False, soft_wrap=True)
+    console.out.print(line + f" (request id {request_id})", highlight=False, soft_wrap=True)
     if result.message:
-        out.print(Text(f"  {result.message}"))
+        console.out.print(Text(f"  {result.message}"))
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -336,11 +258,11 @@ async def cmd_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return Exit.OK
     if not rows:
-        out.print("no orders")
+        console.out.print("no orders")
         return Exit.OK
-    table = _table("", "Order", "Status", "Next deadline", "Started")
+    table = new_table("", "Order", "Status", "Next deadline", "Started")
     for row in rows:
-        _row(table, row["order_id"], row["status"] or "?", _when(row["next_deadline"]), _when(row["started_at"]))
+        add_row(table, row["order_id"], row["status"] or "?", when(row["next_deadline"]), when(row["started_at"]))
     show(table)
     return Exit.OK
 
@@ -354,7 +276,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     for name, schema in all_schemas.items():
         (directory / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
-    out.print(f"wrote {len(all_schemas)} schemas to {directory}")
+    console.out.print(f"wrote {len(all_schemas)} schemas to {directory}")
     return Exit.OK
 
 
@@ -378,88 +300,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except TemporalUnreachableError as error:  # worker.py's own entry point says the same
         raise CliError(Exit.UNREACHABLE, str(error)) from None
     return Exit.OK
-
-
-def cmd_outbox(args: argparse.Namespace) -> int:
-    from activities.config import Settings
-    from activities.email import list_outbox, read_outbox_message
-
-    directory = args.dir or Settings.from_env().outbox_dir
-    everything = list_outbox(directory)
-    entries = [
-        e
-        for e in everything
-        if (args.order is None or e.order_id == args.order) and (args.kind is None or e.kind == args.kind)
-    ]
-    if args.show:
-        if args.number is None or not 1 <= args.number <= len(entries):
-            raise CliError(Exit.USAGE, f"no message {args.number} among the {len(entries)} listed in {directory}")
-        entry = entries[args.number - 1]
-        message = read_outbox_message(entry.path)
-        body = message.get_body(("plain",))
-        header = Table.grid(padding=(0, 2))
-        for name in ("From", "To", "Subject", "Date", "X-Order-Id", "X-Message-Kind"):
-            header.add_row(Text(name, style="bold"), Text(str(message.get(name, ""))))
-        text = body.get_content() if body is not None else "(no plain-text part)"
-        if not out.is_terminal:
-            show(header)
-            print(f"\n{text}", end="" if text.endswith("\n") else "\n")
-            return Exit.OK
-        out.print(Panel(Group(header, Text(""), Text(text)), title=entry.path.name, box=box.ROUNDED))
-        return Exit.OK
-    if args.json:
-        print_json(
-            [
-                {"n": i, "date": e.date.astimezone(UTC).isoformat() if e.date else None, "order_id": e.order_id}
-                | {"kind": e.kind, "to": e.to, "subject": e.subject, "path": str(e.path)}
-                for i, e in enumerate(entries, 1)
-            ]
-        )
-        return Exit.OK
-    if not entries:
-        out.print(escape(_no_messages(str(directory), len(everything), args.order, args.kind)), soft_wrap=True)
-        return Exit.OK
-    plain = not out.is_terminal  # a pipe or a file gets every column, one row per line
-    table = outbox_table(
-        entries,
-        str(directory),
-        with_order=plain or args.order is None,
-        with_date=plain or out.width >= OUTBOX_DATES_FROM_WIDTH,
-    )
-    show(table)
-    return Exit.OK
-
-
-def _no_messages(directory: str, total: int, order: str | None, kind: str | None) -> str:
-    """An empty list: an empty outbox, or messages that the filters left out, and how many."""
-    if not total or (order is None and kind is None):
-        return f"no messages in {directory}"
-    of_kind = f" of kind {kind}" if kind is not None else ""
-    for_order = f" for order {order}" if order is not None else ""
-    if kind is None:
-        others = "for other orders"
-    elif order is None:
-        others = "of other kinds"
-    else:
-        others = "others"
-    return f"no messages{of_kind}{for_order} in {directory} ({total} {others})"
-
-
-OUTBOX_DATES_FROM_WIDTH: Final = 110
-"""Below this terminal width the outbox table leaves the date out (``show N`` has it),
-so that the kind, the recipient and some of the subject fit in 80 columns."""
-
-
-def outbox_table(entries: list[Any], directory: str, *, with_order: bool = True, with_date: bool = True) -> Table:
-    """The numbered outbox list: the subject gives way (cut with an ellipsis);
-    the number, the kind and the recipient's bare address never do."""
-    columns = ["#", *(["Date"] if with_date else []), *(["Order"] if with_order else []), "Kind", "To"]
-    table = _table(f"Outbox {directory}", *columns, "Subject")
-    for i, e in enumerate(entries, 1):
-        date = [_when(e.date)] if with_date else []
-        order = [e.order_id] if with_order else []
-        _row(table, str(i), *date, *order, e.kind, e.to_address or e.to, e.subject)
-    return table
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
@@ -487,7 +327,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     from ordersecurity.codec import KeyConfigError, new_key_entry
 
     try:
-        out.print(new_key_entry(args.key_id), highlight=False, soft_wrap=True)
+        console.out.print(new_key_entry(args.key_id), highlight=False, soft_wrap=True)
     except KeyConfigError as error:
         raise CliError(Exit.USAGE, str(error)) from None
     return Exit.OK
@@ -519,265 +359,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return asyncio.run(dev.run(options))
     except dev.DevError as error:
         raise CliError(Exit(error.code), error.message) from None
-
-
-# --------------------------------------------------------------------------
-# Rendering an order
-# --------------------------------------------------------------------------
-
-
-def _when(value: datetime | str | None) -> str:
-    """Every time the CLI prints is in UTC and says so, as the emails and the UI do:
-    ``2026-12-23 01:11 UTC``. A time without a zone is taken as UTC."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _row(table: Table, *cells: str, style: str | None = None, cut_last: bool = True) -> None:
-    """Add a row of plain text: order data is never read as rich markup.
-
-    The last column is the table's free text: it stays on one line and is cut
-    with an ellipsis when the terminal is narrow (``cut_last=False`` wraps it
-    instead); the other columns keep their width.
-    """
-    last = len(cells) - 1 if cut_last else -1
-    table.add_row(
-        *(Text(cell, no_wrap=True, overflow="ellipsis") if i == last else Text(cell) for i, cell in enumerate(cells)),
-        style=style,
-    )
-
-
-def _table(title: str, *columns: str) -> Table:
-    """A table whose last column gives way on a narrow terminal; the others never wrap."""
-    *fixed, free = columns
-    return Table(
-        *(Column(name, no_wrap=True) for name in fixed),
-        Column(free),
-        title=title or None,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        title_style="bold",
-        show_edge=False,
-        padding=(0, 1, 0, 0),  # with the box's separator: two spaces between columns
-    )
-
-
-def show(renderable: Any) -> None:
-    """Print for a person on a terminal, or as plain rows for a pipe or a file."""
-    if out.is_terminal:
-        out.print(renderable)
-        return
-    for line in plain_lines(renderable):
-        print(line)
-
-
-def _plain_cell(cell: Any) -> str:
-    text = cell.plain if isinstance(cell, Text) else str(cell)
-    return " ".join(text.split())
-
-
-def plain_lines(renderable: Any) -> list[str]:
-    """Plain rows: one line per table row, cells separated by tabs, nothing cut or
-    wrapped; a title, a header and a caption on lines of their own."""
-    if isinstance(renderable, Group):
-        lines: list[str] = []
-        for part in renderable.renderables:
-            section = plain_lines(part)
-            if section and lines:
-                lines.append("")
-            lines += section
-        return lines
-    if isinstance(renderable, Panel):
-        title = [_plain_cell(renderable.title), ""] if renderable.title else []
-        return title + plain_lines(renderable.renderable)
-    if not isinstance(renderable, Table):
-        return [line for line in (_plain_cell(renderable),) if line]
-    lines = []
-    if renderable.title:
-        lines.append(_plain_cell(renderable.title))
-    if renderable.show_header:
-        lines.append("\t".join(_plain_cell(c.header) for c in renderable.columns))
-    columns = [list(c.cells) for c in renderable.columns]
-    for row in zip(*columns, strict=True):
-        lines.append("\t".join(_plain_cell(cell) for cell in row))
-    if renderable.caption:
-        lines.append(_plain_cell(renderable.caption))
-    return lines
-
-
-def render_view(view: OrderView) -> Panel:
-    parts: list[Any] = [_summary(view)]
-    sections = (_confirmations, _payments, _charges, _milestones, _updates, _deliveries, _support, _timeline)
-    for section in (*sections, _rejected, _failed_emails):
-        table = section(view)
-        if table is not None:
-            parts += [Text(""), table]
-    return Panel(Group(*parts), title=f"Order {view.order_id}", subtitle=str(view.status), expand=False)
-
-
-def _summary(view: OrderView) -> Table:
-    c = view.customer
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    _row(grid, "Status", str(view.status), cut_last=False)
-    who = ", ".join(x for x in (c.name, c.company, c.email, c.phone) if x)
-    _row(grid, "Customer", who, cut_last=False)
-    _row(grid, "Channel", f"{view.channel} · since {_when(view.created_at)}", cut_last=False)
-    _row(grid, "Request", view.first_message[:200], cut_last=False)
-    if view.total is not None:
-        _row(grid, "Total", f"{view.total} {view.currency or ''}", cut_last=False)
-    if view.next_deadline:
-        _row(grid, "Next deadline", f"{_when(view.next_deadline.at)}: {view.next_deadline.what}", cut_last=False)
-    if view.cancellation:
-        x = view.cancellation
-        _row(grid, "Cancelled", f"{_when(x.at)} by {x.by}: {x.reason}", cut_last=False)
-    return grid
-
-
-def _confirmations(view: OrderView) -> Table | Group | None:
-    if not view.confirmations:
-        return None
-    table = _table("Confirmations", "Version", "Total", "Issued", "State", "Title")
-    for c in view.confirmations:
-        _row(table, str(c.version), f"{c.amount_total} {c.currency}", _when(c.issued_at), str(c.state), c.title or "")
-    asked = [c for c in view.confirmations if c.comments]
-    if not asked:
-        return table
-    # What the customer asked for is what staff must act on: shown whole, wrapped, never cut.
-    requests = _table("Changes the customer asked for", "Version", "Comments")
-    for c in asked:
-        _row(requests, str(c.version), c.comments or "", cut_last=False)
-    return Group(table, Text(""), requests)
-
-
-def _payments(view: OrderView) -> Table | Text | None:
-    if view.total is None and not view.payments:
-        return None
-    if not view.payments and not view.refunds:
-        due = f"{view.balance_due} {view.currency or ''}".rstrip()
-        return Text(f"Payments: none received yet (balance due {due})")
-    table = _table("Payments", "Received", "Amount", "Method", "Reference")
-    for p in view.payments:
-        _row(table, _when(p.at), str(p.amount), str(p.method), p.reference)
-    for r in view.refunds:
-        _row(table, _when(r.at), f"-{r.amount}", str(r.method), f"refund {r.status} {r.refund_id or ''}")
-    table.caption = f"paid {view.amount_paid} · balance due {view.balance_due}" + (
-        f" · overpaid {view.overpaid}" if view.overpaid else ""
-    )
-    return table
-
-
-def _milestones(view: OrderView) -> Table | None:
-    if not view.milestones:
-        return None
-    table = _table("Milestones", "Due", "Completed", "Name")
-    for m in view.milestones:
-        _row(table, _when(m.due_at), _when(m.completed_at), m.name)
-    return table
-
-
-def _updates(view: OrderView) -> Table | None:
-    if not view.updates and not view.notes:
-        return None
-    table = _table("Updates and notes", "At", "From", "Text")
-    entries = [(u.at, f"update{' · ' + u.milestone if u.milestone else ''}", u.text) for u in view.updates]
-    entries += [(n.at, f"note · {n.author_name or n.author}", n.text) for n in view.notes]
-    for at, who, text in sorted(entries, key=lambda e: e[0])[-10:]:
-        _row(table, _when(at), who, text[:120])
-    return table
-
-
-def _deliveries(view: OrderView) -> Table | None:
-    if not view.deliveries and not view.revisions:
-        return None
-    table = _table("Deliveries and revisions", "At", "Round", "What")
-    entries = [(d.at, d.round, f"delivered: {d.summary} {' '.join(d.links)}") for d in view.deliveries]
-    entries += [(r.at, r.round, f"revision requested: {r.comments}") for r in view.revisions]
-    for at, rnd, text in sorted(entries, key=lambda e: e[0]):
-        _row(table, _when(at), str(rnd), text[:160])
-    return table
-
-
-def _support(view: OrderView) -> Table | None:
-    if view.support is None:
-        return None
-    s = view.support
-    table = _table("Support", "Opened", "Ends", "Ticket", "Scope")
-    _row(table, _when(s.opened_at), _when(s.closed_at or s.ends_at), s.ticket or "", s.scope)
-    for r in view.support_requests:
-        _row(table, _when(r.at), "", "request", f"{r.subject}: {r.text[:100]}")
-    return table
-
-
-TIMELINE_ROWS: Final = 10
-"""The latest events shown; ``status --json`` has them all."""
-
-
-def emails_sent(view: OrderView) -> str:
-    """Every email the order has seen delivered to its backend, by audience: the
-    customer's, operations' and the support team's alike. An email still being
-    sent is not in the timeline yet, so it is not counted."""
-    audiences: dict[str, int] = {}
-    for e in view.timeline:
-        if e.kind is TimelineKind.EMAIL_SENT:
-            audience = e.fields.get("audience", "other")
-            audiences[audience] = audiences.get(audience, 0) + 1
-    total = sum(audiences.values())
-    text = f"{total} sent"
-    if audiences:
-        order = {"customer": 0, "operations": 1, "support": 2}
-        parts = sorted(audiences.items(), key=lambda item: (order.get(item[0], 9), item[0]))
-        text += " (" + ", ".join(f"{n} to {'the ' if a == 'customer' else ''}{a}" for a, n in parts) + ")"
-    if view.failed_emails:
-        text += f", {len(view.failed_emails)} could not be sent"
-    return text
-
-
-def _timeline(view: OrderView) -> Group | None:
-    if not view.timeline:
-        return None
-    # Delivery receipts are for audits (status --json); people want what happened.
-    events = [e for e in view.timeline if e.kind is not TimelineKind.EMAIL_SENT]
-    shown = events[-TIMELINE_ROWS:]
-    title = f"Timeline (latest {len(shown)} of {len(events)} events)" if len(events) > len(shown) else "Timeline"
-    table = _table(title, "At", "Event", "Detail")
-    for e in shown:
-        _row(table, _when(e.at), e.event, e.detail[:120])
-    return Group(table, Text(f"Emails: {emails_sent(view)}"))
-
-
-def _rejected(view: OrderView) -> Table | None:
-    if not view.rejected:
-        return None
-    table = _table("Rejected actions", "At", "Action", "Via", "Reason")
-    for r in view.rejected[-10:]:
-        _row(table, _when(r.at), r.action, r.via, r.reason[:160], style="red")
-    return table
-
-
-def _charges(view: OrderView) -> Table | None:
-    if not view.charge_attempts:
-        return None
-    table = _table("Card charges", "At", "Attempt", "Outcome", "PaymentIntent", "Reason")
-    for c in view.charge_attempts:
-        style = None if c.status == "succeeded" else "yellow"
-        _row(table, _when(c.at), str(c.attempt), c.status, c.payment_intent_id or "", c.message or "", style=style)
-    return table
-
-
-def _failed_emails(view: OrderView) -> Table | None:
-    if not view.failed_emails:
-        return None
-    table = _table("Emails that could not be sent (operations were told)", "At", "Kind", "To", "Error")
-    for f in view.failed_emails[-10:]:
-        _row(table, _when(f.at), f.kind, f.audience, f"{f.error_type or ''} {f.error}".strip()[:160], style="red")
-    return table
 
 
 # --------------------------------------------------------------------------
@@ -989,13 +570,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(args)
     except CliError as error:
-        err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
+        console.err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         return int(error.code)
     except (KeyConfigError, PayloadDecryptionError) as error:  # ORDERS_ENCRYPTION_KEYS lacks or mangles a key
-        err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        console.err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return int(Exit.USAGE)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        console.err.print("interrupted")
         return 130
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
+from orderclient.client import UPDATE_TIMEOUT
 from workflows.converter import describe
+
+DEFAULT_UPDATE_SECONDS: Final = UPDATE_TIMEOUT.total_seconds()
 
 out = Console()
 err = Console(stderr=True)

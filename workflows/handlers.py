@@ -116,6 +116,12 @@ class ActionHandlers:
         self._validate(name, _decode(name, payloads))
 
 
+def applied_key(action: str, request: Action) -> str:
+    """A request id names one attempt at one action: the same id on another
+    action (a second card after a decline, from the same link) is a new attempt."""
+    return f"{action}:{request.request_id}" if request.request_id else ""
+
+
 def _unknown(name: str) -> str:
     return f"unknown action {name!r}; known actions: {', '.join(ACTION_NAMES)}"
 

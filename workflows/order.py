@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
-    from workflows.handlers import ActionHandlers, Via, effect_of, one_start_input
+    from workflows.handlers import ActionHandlers, Via, applied_key, effect_of, one_start_input
     from workflows.mail import Mail
     from workflows.models import (
         AcceptInput,
@@ -378,7 +378,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._alert_plaintext()
         if via == "signal" and self._handover.busy() and not request._decode_error:
             return self._wait_for_next_run(action, request)
-        applied = self._applied_key(action, request)
+        applied = applied_key(action, request)
         if applied in self._state.applied:
             return self._state.applied[applied].model_copy(update={"applied": False})
         try:
@@ -386,7 +386,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         except rules.ActionRejected as rejected:
             self._reject(action, request, str(rejected), via)
             if via == "update":
-                raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
+                raise rejected.as_update_error() from None
             return ActionResult(
                 order_id=self._order.order_id, status=self._status, applied=False, message=str(rejected)
             )
@@ -429,14 +429,8 @@ class ServiceOrderWorkflow(ActionHandlers):
                 request = unvalidated(model, None, describe(error))
             self._receive(held.action, request, "signal")
 
-    @staticmethod
-    def _applied_key(action: str, request: Action) -> str:
-        """A request id names one attempt at one action: the same id on another
-        action (a second card after a decline, from the same link) is a new attempt."""
-        return f"{action}:{request.request_id}" if request.request_id else ""
-
     def _validate(self, action: str, request: Action) -> None:
-        if self._applied_key(action, request) in self._state.applied:
+        if applied_key(action, request) in self._state.applied:
             return  # A repeat: the handler answers with the first result.
         if self._handover.busy():
             # Applied now, it would overtake the signals waiting for the next run.
@@ -448,7 +442,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         try:
             rules.check(self._state, action, request, charging=self._saga.charging)
         except rules.ActionRejected as rejected:
-            raise ApplicationError(str(rejected), type="ActionRejected", non_retryable=True) from None
+            raise rejected.as_update_error() from None
 
     def _reject(self, action: str, request: Action, reason: str, via: Via) -> None:
         workflow.logger.warning("rejected %s via %s: %s", action, via, reason)
@@ -551,16 +545,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.PAYMENT_EVENT)
     def _payment_event(self, request: PaymentEventInput) -> None:
-        self._log(
-            TL.PAYMENT_EVENT,
-            event=request.event,
-            reference=request.reference,
-            currency=self._order.currency,
-            amount=request.amount,
-            text=request.detail,
-        )
-        if request.event == "refund_failed":
-            self._saga.refund_failed_later(request)
+        self._saga.provider_reported(request)
 
     @effect_of(names.EXTEND_DEADLINE)
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
@@ -688,10 +673,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     # ------------------------------------------------------------------
-    # Email
-    # ------------------------------------------------------------------
-
-    # ------------------------------------------------------------------
     # Small helpers
     # ------------------------------------------------------------------
 
@@ -702,10 +683,6 @@ class ServiceOrderWorkflow(ActionHandlers):
     @property
     def _latest(self) -> Confirmation:
         return facts.latest(self._state)
-
-    @property
-    def _approved_or_none(self) -> Confirmation | None:
-        return facts.approved_or_none(self._state)
 
     @property
     def _approved(self) -> Confirmation:

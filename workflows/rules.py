@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows import facts, names
 from workflows.action_registry import REGISTRY
@@ -50,6 +51,10 @@ DEADLINE_STATUS: dict[str, OrderStatus] = {
 
 class ActionRejected(Exception):
     """An action that does not fit the order; the message says why."""
+
+    def as_update_error(self) -> ApplicationError:
+        """The refusal as an update's validator or handler raises it: the caller reads the reason."""
+        return ApplicationError(str(self), type="ActionRejected", non_retryable=True)
 
 
 def check(state: OrderState, action: str, request: Action, *, charging: bool) -> None:

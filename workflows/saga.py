@@ -222,6 +222,20 @@ class PaymentSaga:
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step="payment request", error=message)
             return PaymentInstructions(reference=facts.payment_reference(self._state))
 
+    def provider_reported(self, request: PaymentEventInput) -> None:
+        """Something the payment provider reports that needs no decision: it goes on the timeline,
+        and a refund that failed after Stripe accepted it is owed again."""
+        self._log(
+            TL.PAYMENT_EVENT,
+            event=request.event,
+            reference=request.reference,
+            currency=self._order.currency,
+            amount=request.amount,
+            text=request.detail,
+        )
+        if request.event == "refund_failed":
+            self.refund_failed_later(request)
+
     def refund_failed_later(self, request: PaymentEventInput) -> None:
         """Stripe accepted a refund and failed it afterwards: the customer still waits for that money."""
         refund = next((r for r in self._order.refunds if request.reference in (r.refund_id or "").split(",")), None)

@@ -28,7 +28,7 @@ from activities.email import (
     outbox_filename,
 )
 from activities.outgoing import OutgoingEmail
-from starter import cli
+from starter import cli, order_panel
 from workflows.converter import describe
 from workflows.models import (
     Customer,
@@ -153,12 +153,12 @@ def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("far_from_utc")
 def test_cli_times_are_utc_and_say_so() -> None:
-    assert cli._when(datetime(2026, 12, 23, 2, 11, tzinfo=UTC)) == "2026-12-23 02:11 UTC"
+    assert order_panel.when(datetime(2026, 12, 23, 2, 11, tzinfo=UTC)) == "2026-12-23 02:11 UTC"
     berlin = timezone(timedelta(hours=1))
-    assert cli._when(datetime(2026, 12, 23, 3, 11, tzinfo=berlin)) == "2026-12-23 02:11 UTC"
-    assert cli._when("2026-12-23T02:11:00+00:00") == "2026-12-23 02:11 UTC"
-    assert cli._when(datetime(2026, 12, 23, 2, 11)) == "2026-12-23 02:11 UTC"  # naive: taken as UTC
-    assert cli._when(None) == "—"
+    assert order_panel.when(datetime(2026, 12, 23, 3, 11, tzinfo=berlin)) == "2026-12-23 02:11 UTC"
+    assert order_panel.when("2026-12-23T02:11:00+00:00") == "2026-12-23 02:11 UTC"
+    assert order_panel.when(datetime(2026, 12, 23, 2, 11)) == "2026-12-23 02:11 UTC"  # naive: taken as UTC
+    assert order_panel.when(None) == "—"
 
 
 @pytest.mark.usefixtures("far_from_utc")
@@ -166,7 +166,7 @@ def test_status_prints_the_next_deadline_in_utc(capsys: pytest.CaptureFixture[st
     from workflows.models import Deadline
 
     view = order_view(next_deadline=Deadline(at=datetime(2026, 12, 23, 2, 11, tzinfo=UTC), what="payment due"))
-    cli.show(cli.render_view(view))
+    order_panel.show(order_panel.render_view(view))
     out = capsys.readouterr().out
     assert "Next deadline\t2026-12-23 02:11 UTC: payment due" in out
 
@@ -226,7 +226,7 @@ def test_outbox_at_80_columns_keeps_kind_and_recipient_whole(
     walk_outbox: Path, monkeypatch: pytest.MonkeyPatch, only_order_42: bool
 ) -> None:
     console = terminal(80)
-    monkeypatch.setattr(cli, "out", console)
+    monkeypatch.setattr("starter.console.out", console)
     assert cli.main(["outbox", "--dir", str(walk_outbox), *(["--order", "42"] if only_order_42 else [])]) == 0
     lines = console.export_text().splitlines()
 
@@ -245,7 +245,7 @@ def test_outbox_on_a_wide_terminal_shows_the_date_and_whole_subjects(
     walk_outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     console = terminal(200)
-    monkeypatch.setattr(cli, "out", console)
+    monkeypatch.setattr("starter.console.out", console)
     assert cli.main(["outbox", "--dir", str(walk_outbox)]) == 0
     text = console.export_text()
     assert "2026-11-26 14:05 UTC" in text
@@ -302,7 +302,7 @@ def test_status_at_80_columns_keeps_kind_and_recipient_of_failed_emails() -> Non
     )
     view = order_view(timeline=walk_timeline(), failed_emails=[failure])
     console = terminal(80)
-    console.print(cli.render_view(view))
+    console.print(order_panel.render_view(view))
     lines = console.export_text().splitlines()
     assert all(len(line) <= 80 for line in lines)
     failed = [line for line in lines if "support_request_forwarded" in line]
@@ -311,7 +311,7 @@ def test_status_at_80_columns_keeps_kind_and_recipient_of_failed_emails() -> Non
 
 def test_status_in_a_pipe_prints_plain_rows(capsys: pytest.CaptureFixture[str]) -> None:
     view = order_view(timeline=walk_timeline())
-    cli.show(cli.render_view(view))
+    order_panel.show(order_panel.render_view(view))
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Order 42"
     assert "Status\tIN_SUPPORT" in lines
@@ -328,9 +328,9 @@ def test_status_in_a_pipe_prints_plain_rows(capsys: pytest.CaptureFixture[str]) 
 
 def test_status_counts_every_email_and_names_the_audiences() -> None:
     view = order_view(timeline=walk_timeline())
-    assert cli.emails_sent(view) == "13 sent (11 to the customer, 2 to support)"
+    assert order_panel.emails_sent(view) == "13 sent (11 to the customer, 2 to support)"
     console = terminal(120)
-    console.print(cli.render_view(view))
+    console.print(order_panel.render_view(view))
     assert "Emails: 13 sent (11 to the customer, 2 to support)" in console.export_text()
 
 
@@ -338,7 +338,7 @@ def test_status_counts_failed_emails_apart() -> None:
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     failure = FailedEmail(at=now, kind="contact_ack", audience="customer", message_key="k", error="bad address")
     view = order_view(timeline=walk_timeline()[:3], failed_emails=[failure])
-    assert cli.emails_sent(view) == "2 sent (2 to the customer), 1 could not be sent"
+    assert order_panel.emails_sent(view) == "2 sent (2 to the customer), 1 could not be sent"
 
 
 def test_status_counts_emails_by_the_audience_their_entries_name() -> None:
@@ -354,15 +354,15 @@ def test_status_counts_emails_by_the_audience_their_entries_name() -> None:
         ]
     ]
     view = order_view(timeline=sent)
-    assert cli.emails_sent(view) == "3 sent (1 to the customer, 1 to operations, 1 to other)"
+    assert order_panel.emails_sent(view) == "3 sent (1 to the customer, 1 to operations, 1 to other)"
     console = terminal(120)
-    console.print(cli.render_view(view))
+    console.print(order_panel.render_view(view))
     assert "contact_ack" not in console.export_text(), "email receipts stay out of the timeline's rows"
 
 
 def test_an_order_without_payments_says_so_in_words(capsys: pytest.CaptureFixture[str]) -> None:
     view = order_view(status="AWAITING_PAYMENT", total=Decimal("4800.00"), currency="EUR", balance_due="4800.00")
-    cli.show(cli.render_view(view))
+    order_panel.show(order_panel.render_view(view))
     out = capsys.readouterr().out
     assert "Payments: none received yet (balance due 4800.00 EUR)" in out
     assert "Received\tAmount" not in out
@@ -380,7 +380,7 @@ def test_an_order_without_payments_says_so_in_words(capsys: pytest.CaptureFixtur
         ],
         amount_paid="4800.00",
     )
-    cli.show(cli.render_view(paid))
+    order_panel.show(order_panel.render_view(paid))
     out = capsys.readouterr().out
     assert "Received\tAmount\tMethod\tReference" in out and "none received" not in out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orderclient.contract import ACTION_MODELS, schemas
-from starter import cli
+from starter import cli, order_panel
 from starter.action_commands import build_action
 from workflows import names
 from workflows.action_registry import ACTION_NAMES, REGISTRY, ActionSpec
@@ -318,7 +318,7 @@ def test_status_view_shows_card_charges_and_failed_emails() -> None:
         ],
     )
     console = Console(width=120, record=True)
-    console.print(cli.render_view(view))
+    console.print(order_panel.render_view(view))
     shown = console.export_text()
     assert "Card charges" in shown and "Insufficient funds." in shown
     assert "could not be sent" in shown and "bad address" in shown

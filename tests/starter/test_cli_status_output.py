@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from starter import cli
+from starter import cli, order_panel
 from starter.action_commands import build_action
 from starter.console import CliError
 from tests.starter.test_cli_output import order_view
@@ -51,11 +51,11 @@ def _with_requests() -> object:
 def test_status_shows_the_text_of_change_requests_and_revisions(capsys: pytest.CaptureFixture[str]) -> None:
     view = _with_requests()
     console = Console(width=200, record=True, file=io.StringIO())
-    console.print(cli.render_view(view))  # type: ignore[arg-type]
+    console.print(order_panel.render_view(view))  # type: ignore[arg-type]
     shown = console.export_text()
     assert CHANGES in shown and REVISION in shown, shown
 
-    cli.show(cli.render_view(view))  # type: ignore[arg-type]
+    order_panel.show(order_panel.render_view(view))  # type: ignore[arg-type]
     piped = capsys.readouterr().out
     assert CHANGES in piped and REVISION in piped, piped
 
@@ -64,7 +64,7 @@ def test_a_request_id_is_never_broken_across_lines(monkeypatch: pytest.MonkeyPat
     """The id that the exit-5 advice says to reuse must survive a pipe at 80 columns whole."""
     request_id = "retry-" + "0123456789abcdef" * 6  # longer than the width
     printed = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=printed, width=80))
+    monkeypatch.setattr("starter.console.out", Console(file=printed, width=80))
     result = ActionResult(order_id="42", status=OrderStatus.AWAITING_PAYMENT, applied=True)
     cli.print_result("record_payment", result, request_id)
     cli.print_result("record_payment", result.model_copy(update={"applied": False}), request_id)

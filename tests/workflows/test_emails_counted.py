@@ -14,7 +14,7 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
-from starter import cli
+from starter import order_panel
 from tests.conftest import make_worker
 from tests.helpers import awaiting_payment, finished, outbox, start_order
 from workflows import names
@@ -49,4 +49,4 @@ async def test_every_email_is_counted_by_audience_and_the_parts_add_up(
         f"{n} to {'the ' if who == 'customer' else ''}{who}"
         for who, n in sorted(written.items(), key=lambda item: ["customer", "operations", "support"].index(item[0]))
     )
-    assert cli.emails_sent(result) == f"{written.total()} sent ({parts})"
+    assert order_panel.emails_sent(result) == f"{written.total()} sent ({parts})"
