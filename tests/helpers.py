@@ -25,15 +25,20 @@ from activities.outgoing import OutgoingEmail
 from workflows import names, search
 from workflows.converter import data_converter
 from workflows.models import (
+    AcceptInput,
     ApproveInput,
     ConfirmationDraft,
     Customer,
+    DeliverInput,
     IssueConfirmationInput,
     LineItem,
     MilestoneTerm,
     OrderView,
+    PostUpdateInput,
     ProvidePaymentMethodInput,
+    RecordPaymentInput,
     StartOrderInput,
+    SupportRequestInput,
     Terms,
 )
 from workflows.names import STATUS_QUERY, workflow_id
@@ -201,6 +206,18 @@ async def awaiting_payment(handle: WorkflowHandle[Any, Any], outbox_dir: Path) -
     await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
     await handle.signal(names.APPROVE, ApproveInput(version=1))
     await eventually(lambda: "payment_requested" in kinds(outbox_dir), "payment requested")
+
+
+async def whole_order(handle: WorkflowHandle[Any, Any], outbox_dir: Path) -> OrderView:
+    """Every stage once: paid by bank transfer, a milestone update, delivered, accepted,
+    one support request, and the support period run out (on the time-skipping server)."""
+    await awaiting_payment(handle, outbox_dir)
+    await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Designs ready", milestone="Design"))
+    await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
+    await handle.signal(names.ACCEPT, AcceptInput())
+    await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails on Safari"))
+    return await finished(handle)
 
 
 async def until(handle: WorkflowHandle[Any, Any], check: Any, what: str) -> OrderView:

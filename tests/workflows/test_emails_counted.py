@@ -9,22 +9,13 @@ counted as 14, and the parts did not add up to what the outbox held.
 from __future__ import annotations
 
 from collections import Counter
-from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from starter import order_panel
 from tests.conftest import make_worker
-from tests.helpers import awaiting_payment, finished, outbox, start_order
-from workflows import names
-from workflows.models import (
-    AcceptInput,
-    DeliverInput,
-    PostUpdateInput,
-    RecordPaymentInput,
-    SupportRequestInput,
-)
+from tests.helpers import outbox, start_order, whole_order
 
 
 async def test_every_email_is_counted_by_audience_and_the_parts_add_up(
@@ -32,13 +23,7 @@ async def test_every_email_is_counted_by_audience_and_the_parts_add_up(
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await awaiting_payment(handle, settings.outbox_dir)
-        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
-        await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Designs ready", milestone="Design"))
-        await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
-        await handle.signal(names.ACCEPT, AcceptInput())
-        await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails on Safari"))
-        result = await finished(handle)
+        result = await whole_order(handle, settings.outbox_dir)
 
     audience = {settings.ops_email: "operations", settings.support_email: "support"}
     written = Counter(

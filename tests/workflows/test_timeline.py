@@ -19,20 +19,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.conftest import make_worker
-from tests.helpers import awaiting_payment, finished, kinds, start_order
+from tests.helpers import kinds, start_order, whole_order
 from tests.workflows.test_order_state import OLD_SHAPE, old_start_input
-from workflows import names
 from workflows.models import (
-    AcceptInput,
     Audience,
     Continuation,
-    DeliverInput,
     MessageKind,
     OrderStatus,
     PaymentMethod,
-    PostUpdateInput,
-    RecordPaymentInput,
-    SupportRequestInput,
     TimelineEvent,
     TimelineKind,
     timeline_words,
@@ -309,13 +303,7 @@ async def test_a_whole_order_writes_typed_entries_whose_words_come_from_their_fa
 ) -> None:
     async with make_worker(ts_env.client, settings, task_queue):
         handle = await start_order(ts_env.client, task_queue)
-        await awaiting_payment(handle, settings.outbox_dir)
-        await handle.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
-        await handle.signal(names.POST_UPDATE, PostUpdateInput(text="Designs ready", milestone="Design"))
-        await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
-        await handle.signal(names.ACCEPT, AcceptInput())
-        await handle.signal(names.REQUEST_SUPPORT, SupportRequestInput(subject="Login", text="SSO fails on Safari"))
-        order = await finished(handle)
+        order = await whole_order(handle, settings.outbox_dir)
 
     timeline = order.timeline
     assert all(e.kind is not TimelineKind.OTHER for e in timeline)
