@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from workflows.converter import describe
+from workflows.email_contexts import confirmation_data
 from workflows.models import Confirmation, ConfirmationDraft, Terms
 from workflows.schedule import instalment_amounts, minor_unit
 
@@ -279,3 +280,33 @@ def test_thirds_of_a_hundred() -> None:
         Decimal("33.34"),
     ]
     assert instalment_amounts(Decimal("100"), "JPY", schedule) == [Decimal(33), Decimal(33), Decimal(34)]
+
+
+# --------------------------------------------------------------------------
+# Shown: what the confirmation email is given
+# --------------------------------------------------------------------------
+
+
+def _issued(data: dict[str, Any]) -> Confirmation:
+    draft = ConfirmationDraft.model_validate(data)
+    return Confirmation(**draft.model_dump(), version=1, issued_at="2026-12-01T10:00:00Z", amount_total=draft.total)
+
+
+def test_the_email_is_given_each_instalment_with_its_amount() -> None:
+    data = with_schedule(DEPOSIT, DESIGN, HANDOVER, line_items=[{"description": "Work", "unit_price": "100.01"}])
+    shown = confirmation_data(_issued(data))
+    assert shown["terms"]["payment_schedule"] == [
+        {"name": "Deposit", "percent": "30", "due": "approval", "amount": "30.00"},
+        {"name": "Design", "percent": "40", "due": "milestone:Design", "amount": "40.00"},
+        {"name": "Handover", "percent": "30", "due": "acceptance", "amount": "30.01"},
+    ]
+
+
+def test_without_a_schedule_the_email_is_given_what_it_was() -> None:
+    issued = _issued(json.loads(EXAMPLE.read_text(encoding="utf-8")))
+    shown = confirmation_data(issued)
+    assert "payment_schedule" not in shown["terms"]
+    assert shown == {
+        **issued.model_dump(mode="json"),
+        "line_items": [{**i.model_dump(mode="json"), "amount": str(i.amount)} for i in issued.line_items],
+    }
