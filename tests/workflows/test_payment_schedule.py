@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from starter import cli
 from workflows.converter import describe
 from workflows.email_contexts import confirmation_data
 from workflows.models import Confirmation, ConfirmationDraft, Terms
@@ -93,8 +94,9 @@ def test_a_schedule_survives_the_round_trip_into_an_issued_confirmation() -> Non
     assert again.terms.payment_schedule == draft.terms.payment_schedule
 
 
-def test_the_schema_describes_the_schedule() -> None:
-    schema = ConfirmationDraft.model_json_schema(mode="validation")
+def test_the_schema_describes_the_schedule(tmp_path: Path) -> None:
+    assert cli.main(["schema", "--out", str(tmp_path)]) == 0
+    schema = json.loads((tmp_path / "issue_confirmation.json").read_text(encoding="utf-8"))
     instalment = schema["$defs"]["Instalment"]
     assert set(instalment["properties"]) == {"name", "percent", "amount", "due"}
     assert "payment_schedule" in schema["$defs"]["Terms"]["properties"]
@@ -310,3 +312,11 @@ def test_without_a_schedule_the_email_is_given_what_it_was() -> None:
         **issued.model_dump(mode="json"),
         "line_items": [{**i.model_dump(mode="json"), "amount": str(i.amount)} for i in issued.line_items],
     }
+
+
+def test_the_cli_names_the_schedule_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(with_schedule(DEPOSIT, DESIGN, {**HANDOVER, "percent": "20"})), encoding="utf-8")
+    assert cli.main(["confirm", "42", "--file", str(path), "--address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "terms.payment_schedule: the percents add up to 90, not 100" in err, err
