@@ -7,11 +7,8 @@ contexts and the portal all work out the same amounts from the same terms.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final, Protocol
-
-from pydantic import TypeAdapter
 
 from workflows.money import whole_units_only
 
@@ -19,8 +16,6 @@ DUE_EVENTS: Final = ("approval", "delivery", "acceptance")
 """Events an instalment can fall due on, besides a milestone and a time after approval."""
 MILESTONE_PREFIX: Final = "milestone:"
 MAX_INSTALMENTS: Final = 24
-
-_TIMEDELTA = TypeAdapter(timedelta)
 
 
 class Share(Protocol):
@@ -77,14 +72,22 @@ def milestone_of(due: str) -> str | None:
     return due.removeprefix(MILESTONE_PREFIX).strip() or None
 
 
-def after_approval(due: str) -> timedelta | None:
-    """How long after approval a ``P30D`` instalment falls due, or ``None`` for an event."""
-    if not due.startswith("P"):
-        return None
-    return _TIMEDELTA.validate_python(due)
+# --------------------------------------------------------------------------
+# As emails and pages show it
+# --------------------------------------------------------------------------
 
 
-def schedule_rows(total: Decimal, currency: str, schedule: Sequence[Any]) -> list[dict[str, Any]]:
+class Row(Share, Protocol):
+    """An instalment as it is shown: a name and when it falls due, besides its share."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def due(self) -> str: ...
+
+
+def schedule_rows(total: Decimal, currency: str, schedule: Sequence[Row]) -> list[dict[str, Any]]:
     """The schedule as emails and pages show it: name, percent, due and amount, JSON-ready."""
     amounts = instalment_amounts(total, currency, schedule)
     return [

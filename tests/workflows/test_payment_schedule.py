@@ -5,6 +5,7 @@ until then the workflow refuses a schedule (tests/workflows/test_actions.py)."""
 from __future__ import annotations
 
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,23 @@ def test_the_amounts_always_add_up_to_the_total(currency: str, totals: list[str]
         for amount, instalment in zip(amounts[:-1], schedule[:-1], strict=True):
             exact = total * (instalment.percent or 0) / 100
             assert exact - step < amount <= exact, (currency, total, amount, exact)
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "KWD", "BHD", "ISK", "USD"])
+def test_random_schedules_always_add_up(currency: str) -> None:
+    """Property-style: many seeded random totals and percent schedules, every invariant each time."""
+    rng = random.Random(f"schedule-{currency}")
+    step = minor_unit(currency)
+    for _ in range(300):
+        cuts = sorted(rng.sample(range(1, 10_000), rng.randint(0, 10)))
+        hundredths = [b - a for a, b in zip([0, *cuts], [*cuts, 10_000], strict=True)]
+        schedule = _terms([str(Decimal(h) / 100) for h in hundredths]).payment_schedule
+        assert schedule is not None
+        total = Decimal(rng.randint(0, 10 ** rng.randint(1, 12))) * step
+        amounts = instalment_amounts(total, currency, schedule)
+        assert sum(amounts, Decimal(0)) == total
+        assert all(a >= 0 and a % step == 0 for a in amounts), amounts
+        assert amounts == instalment_amounts(total, currency, schedule), "deterministic"
 
 
 def test_the_minor_unit_follows_what_the_currency_can_be_charged_in() -> None:

@@ -280,6 +280,7 @@ class ConfirmationDraft(Model):
             )
         problems += self._uncarried_amounts()
         if not problems:
+            # A schedule is checked against the total, so only once the total itself holds.
             problems += self._schedule_problems()
         if problems:
             raise ValueError("; ".join(problems))
