@@ -1,7 +1,7 @@
 """How emails and the portal's pages show values: money, dates, durations, labels.
 
 Jinja filters (``{{ amount|money(currency) }}``, ``{{ due_at|datetime }}``,
-``{{ term|duration }}``) and the ``web_url`` test, which ``with_formatting``
+``{{ term|duration }}``, ``{{ instalment.due|instalment_due }}``) and the ``web_url`` test, which ``with_formatting``
 installs in a template environment, so the same amount or date reads the same
 in an email and on the portal. Each filter refuses a value it cannot show with
 a ``FilterArgumentError`` naming the filter and the value.
@@ -21,6 +21,7 @@ from jinja2.runtime import Undefined
 from pydantic import TypeAdapter, ValidationError
 
 from workflows.money import exponent
+from workflows.schedule import milestone_of
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DATETIME = TypeAdapter(datetime)
@@ -114,6 +115,28 @@ def format_duration(value: Any) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+_DUE_EVENTS = {"approval": "on approval", "delivery": "on delivery", "acceptance": "on acceptance"}
+
+
+def format_instalment_due(value: Any) -> str:
+    """When an instalment of a payment schedule falls due, in words: ``"approval"`` is
+    ``"on approval"``, ``"milestone:Design"`` is ``"when milestone Design is completed"``,
+    ``"P30D"`` is ``"30 days after approval"``."""
+    _check_defined(value)
+    if isinstance(value, str):
+        if value in _DUE_EVENTS:
+            return _DUE_EVENTS[value]
+        milestone = milestone_of(value)
+        if milestone is not None:
+            return f"when milestone {milestone} is completed"
+        if value.startswith("P"):
+            try:
+                return f"{format_duration(value)} after approval"
+            except FilterArgumentError:
+                pass
+    raise FilterArgumentError(f"instalment_due: {value!r} is not a time an instalment falls due")
+
+
 def format_label(value: Any) -> str:
     """``"bank_transfer"`` is ``"Bank transfer"``."""
     _check_defined(value)
@@ -149,6 +172,7 @@ def with_formatting(env: Environment) -> Environment:
         duration=format_duration,
         label=format_label,
         number=format_number,
+        instalment_due=format_instalment_due,
     )
     env.tests["web_url"] = is_web_url
     return env

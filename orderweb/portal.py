@@ -77,12 +77,14 @@ from workflows.action_registry import REGISTRY, ActionSpec
 from workflows.models import (
     Action,
     Channel,
+    Confirmation,
     ConfirmationState,
     OrderStatus,
     OrderView,
     PaymentMethod,
     StartOrderInput,
 )
+from workflows.schedule import schedule_rows
 
 HONEYPOT_FIELD: Final = "website"
 """A field people never see (hidden by CSS); bots fill it in."""
@@ -210,6 +212,7 @@ class PortalPages(Portal):
             title=f"Order {order_id}: confirmation, version {version}",
             confirmation=shown.model_dump(),
             terms=_terms(shown.terms.model_dump(), self.settings),
+            schedule=_schedule(shown),
             current_url=current_url,
             can_answer=can_answer and current_url is None,
         )
@@ -488,6 +491,14 @@ def _terms(terms: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "confirmation_expiry": policy.confirmation_expiry,
     }
     return {**terms, **{k: v for k, v in defaults.items() if terms.get(k) is None}}
+
+
+def _schedule(confirmation: Confirmation) -> list[dict[str, Any]]:
+    """Each instalment of the confirmation's payment schedule with its amount; none without one."""
+    schedule = confirmation.terms.payment_schedule
+    if schedule is None:
+        return []
+    return schedule_rows(confirmation.amount_total, confirmation.currency, schedule)
 
 
 def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back_url: str) -> str:

@@ -13,6 +13,7 @@ from temporalio import workflow
 from workflows import facts
 from workflows.facts import iso
 from workflows.models import Confirmation, Delivery, OrderState
+from workflows.schedule import schedule_rows
 
 # The terms whose effective value (the term, else the worker's default) a confirmation email shows.
 EFFECTIVE_TERMS = ("payment_due", "payment_grace", "review_period", "support_period", "confirmation_expiry")
@@ -32,11 +33,21 @@ def order_context(state: OrderState) -> dict[str, Any]:
     }
 
 
-def confirmation_context(state: OrderState, confirmation: Confirmation) -> dict[str, Any]:
+def confirmation_data(confirmation: Confirmation) -> dict[str, Any]:
+    """The confirmation as its emails show it: each line with its amount, and each
+    instalment of a payment schedule (when there is one) with its amount."""
     data = confirmation.model_dump(mode="json")
     data["line_items"] = [
         {**item.model_dump(mode="json"), "amount": str(item.amount)} for item in confirmation.line_items
     ]
+    schedule = confirmation.terms.payment_schedule
+    if schedule is not None:
+        data["terms"]["payment_schedule"] = schedule_rows(confirmation.amount_total, confirmation.currency, schedule)
+    return data
+
+
+def confirmation_context(state: OrderState, confirmation: Confirmation) -> dict[str, Any]:
+    data = confirmation_data(confirmation)
     effective = {name: facts.iso_duration(facts.term(state, name, confirmation)) for name in EFFECTIVE_TERMS}
     return {
         "confirmation": data,

@@ -95,6 +95,17 @@ def _current_version(state: OrderState, request: ApproveInput | RequestChangesIn
 
 def _methods_offered(state: OrderState, request: IssueConfirmationInput, charging: bool) -> None:
     check_methods_available(state, request.confirmation.terms.payment_methods)
+    _check_no_schedule(request)
+
+
+def _check_no_schedule(request: IssueConfirmationInput) -> None:
+    """Never promise instalments the worker would not bill: today it requests the whole total
+    on approval. TEMPORARY (issue 20): the step that bills each instalment removes this check."""
+    if request.confirmation.terms.payment_schedule is not None:
+        raise ActionRejected(
+            "terms.payment_schedule: payment schedules are not billed yet: this worker takes one payment"
+            " of the total, due on approval; leave out terms.payment_schedule"
+        )
 
 
 def _card_allowed(state: OrderState, request: ProvidePaymentMethodInput, charging: bool) -> None:

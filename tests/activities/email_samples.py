@@ -56,7 +56,7 @@ def sample_order(**overrides: Any) -> dict[str, Any]:
     return order
 
 
-_CONFIRMATION = {
+_CONFIRMATION: dict[str, Any] = {
     "version": 2,
     "title": "Website relaunch",
     "currency": "EUR",
@@ -345,6 +345,19 @@ def _variant(kind: MessageKind, order: dict[str, Any], **context: Any) -> tuple[
 
 _BANK_ONLY = {**_INSTRUCTIONS, "invoice_url": None, "invoice_pdf": None}
 
+# As ``email_contexts.confirmation_data`` shows a schedule: each instalment with its amount.
+_CONFIRMATION_WITH_SCHEDULE = {
+    **_CONFIRMATION,
+    "terms": {
+        **_CONFIRMATION["terms"],
+        "payment_schedule": [
+            {"name": "Deposit", "percent": "30", "due": "approval", "amount": "1440.00"},
+            {"name": "Design", "percent": "40", "due": "milestone:Design approved", "amount": "1920.00"},
+            {"name": "Handover", "percent": "30", "due": "P30D", "amount": "1440.00"},
+        ],
+    },
+}
+
 SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
     # The customer paid the whole total a second time, after work had started.
     "payment_received.overpaid": _variant(
@@ -374,6 +387,10 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
     # Bank transfer only: nothing to click, so no button.
     "payment_requested.bank_transfer_only": _variant(
         MessageKind.PAYMENT_REQUESTED, {}, methods=["bank_transfer"], instructions=_BANK_ONLY
+    ),
+    # Terms with a payment schedule: each instalment's amount and when it falls due.
+    "confirmation_issued.payment_schedule": _variant(
+        MessageKind.CONFIRMATION_ISSUED, {}, confirmation=_CONFIRMATION_WITH_SCHEDULE
     ),
     "payment_reminder.card": _variant(
         MessageKind.PAYMENT_REMINDER, {}, methods=["card", "bank_transfer"], instructions=_BANK_ONLY

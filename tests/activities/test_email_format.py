@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from activities.email_format import format_date, format_datetime_utc, format_duration, format_money
+import pytest
+from jinja2.exceptions import FilterArgumentError
+
+from activities.email_format import (
+    format_date,
+    format_datetime_utc,
+    format_duration,
+    format_instalment_due,
+    format_money,
+)
 
 
 def test_money() -> None:
@@ -41,3 +50,24 @@ def test_durations() -> None:
     assert format_duration("PT2H") == "2 hours"
     assert format_duration("P1D") == "1 day"
     assert format_duration(timedelta(days=1, hours=12)) == "1 day and 12 hours"
+
+
+@pytest.mark.parametrize(
+    ("due", "words"),
+    [
+        ("approval", "on approval"),
+        ("milestone:Design", "when milestone Design is completed"),
+        ("delivery", "on delivery"),
+        ("acceptance", "on acceptance"),
+        ("P30D", "30 days after approval"),
+        ("P1DT12H", "1 day and 12 hours after approval"),
+    ],
+)
+def test_when_an_instalment_falls_due_in_words(due: str, words: str) -> None:
+    assert format_instalment_due(due) == words
+
+
+@pytest.mark.parametrize("due", ["monthly", "P", None])
+def test_an_instalment_due_it_cannot_show_is_refused(due: object) -> None:
+    with pytest.raises(FilterArgumentError, match="instalment_due"):
+        format_instalment_due(due)

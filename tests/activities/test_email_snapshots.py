@@ -89,3 +89,18 @@ def test_no_stale_snapshots() -> None:
             (SNAPSHOTS / name).unlink()
         return
     assert not stale, f"snapshots of kinds that no longer exist: {stale} (UPDATE_SNAPSHOTS=1 removes them)"
+
+
+def test_the_confirmation_email_lists_the_payment_schedule() -> None:
+    kind, context = CASES["confirmation_issued.payment_schedule"]
+    rendered = render(kind, context, SETTINGS)
+    for line in (
+        "- Payment by bank transfer or invoice, in instalments, each due within 14 days of the time it falls due:",
+        "  - Deposit, on approval: EUR 1,440.00 (30%)",
+        "  - Design, when milestone Design approved is completed: EUR 1,920.00 (40%)",
+        "  - Handover, 30 days after approval: EUR 1,440.00 (30%)",
+    ):
+        assert line in rendered.text, rendered.text
+    assert "when milestone Design approved is completed" in rendered.html
+    plain = render(kind, SAMPLE_CONTEXTS[kind], SETTINGS)
+    assert "instalment" not in plain.text.lower() and "instalment" not in plain.html.lower()

@@ -28,6 +28,7 @@ from workflows.models import (
     ApproveInput,
     CancelInput,
     DeliverInput,
+    Instalment,
     IssueConfirmationInput,
     OrderStatus,
     PostUpdateInput,
@@ -237,3 +238,18 @@ async def test_a_stale_delivery_link_cannot_answer_a_newer_delivery(order: Workf
     assert message == "delivery round 1 is not the current delivery; the current round is 2"
     result = await act(order, names.ACCEPT, AcceptInput(round=2))
     assert result.status is OrderStatus.IN_SUPPORT
+
+
+async def test_a_payment_schedule_is_refused_until_instalments_are_billed(order: WorkflowHandle[Any, Any]) -> None:
+    scheduled = draft(
+        payment_schedule=[
+            Instalment(name="Deposit", percent=Decimal(30), due="approval"),
+            Instalment(name="Rest", percent=Decimal(70), due="acceptance"),
+        ]
+    )
+    message = await rejection(order, names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=scheduled))
+    assert message.startswith("terms.payment_schedule: payment schedules are not billed yet"), message
+    assert "leave out terms.payment_schedule" in message
+    assert (await view(order)).status is OrderStatus.DISCUSSING
+    result = await act(order, names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    assert result.status is OrderStatus.AWAITING_APPROVAL

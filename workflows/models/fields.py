@@ -105,6 +105,8 @@ PositiveMoney = Annotated[
 NonNegativeMoney = Annotated[
     Decimal, BeforeValidator(_ascii_digits), Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(_two_places)
 ]
+Percent = Annotated[Decimal, BeforeValidator(_ascii_digits), Field(gt=0, le=100, max_digits=5, decimal_places=2)]
+"""A share of a total: more than 0, at most 100, at most two decimals (``33.33``)."""
 Quantity = Annotated[
     Decimal, BeforeValidator(_ascii_digits), Field(gt=0, max_digits=10, decimal_places=3), AfterValidator(_plain)
 ]
