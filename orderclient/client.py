@@ -333,7 +333,9 @@ class OrderClient:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._update_timeout.total_seconds()
         pause = UPDATE_RETRY_PAUSE
-        resent = False
+        # One update id for every send: the order tells a resend of this update (its
+        # first delivery applied after all) from another caller's repeat of the request id.
+        update_id = uuid.uuid4().hex
         while True:
             try:
                 with self._errors(order_id, "update", action):
@@ -344,13 +346,13 @@ class OrderClient:
                     left = max(give_up - loop.time(), UPDATE_RETRY_PAUSE_MAX)
                     async with asyncio.timeout(left):
                         call = handle.execute_update(
-                            action, _wire(payload), result_type=ActionResult, rpc_timeout=timedelta(seconds=left)
+                            action,
+                            _wire(payload),
+                            id=update_id,
+                            result_type=ActionResult,
+                            rpc_timeout=timedelta(seconds=left),
                         )
                         result: ActionResult = await self._unless_key_missing(order_id, call)
-                if resent and not result.applied and not result.message:
-                    # "Already applied" to a resend: the attempt Temporal aborted had reached
-                    # the order after all, so this call did apply the action, once.
-                    return result.model_copy(update={"applied": True})
                 return result
             except OrderClosed as closed:
                 await self._report_money_to_closed_order(closed, payload)
@@ -361,8 +363,7 @@ class OrderClient:
             except OrderBusy:
                 if asyncio.get_running_loop().time() + pause > give_up:
                     raise
-            # The same payload and request id: applied once, however many times it is sent.
-            resent = True
+            # The same payload, request id and update id: applied once, however many times it is sent.
             await asyncio.sleep(pause)
             pause = min(pause * 2, UPDATE_RETRY_PAUSE_MAX)
 

@@ -131,11 +131,13 @@ def carry(state: OrderState) -> Continuation:
         kept = details.newest_within(entries, budget)
         carried[kind] = kept
         held_from[kind] = held_from.get(kind, 0) + len(entries) - len(kept)
+    applied = dict(list(state.applied.items())[-APPLIED_KEPT:])
     return Continuation(
         state=state.model_copy(
             update={
                 "order": state.order.model_copy(update={**carried, "runs": state.order.runs + 1}),
-                "applied": dict(list(state.applied.items())[-APPLIED_KEPT:]),
+                "applied": applied,
+                "applied_by": {key: update for key, update in state.applied_by.items() if key in applied},
                 "held_from": held_from,
             }
         )

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         Action,
         ActionResult,
+        OrderState,
         StartOrderInput,
     )
 
@@ -120,6 +121,24 @@ def applied_key(action: str, request: Action) -> str:
     """A request id names one attempt at one action: the same id on another
     action (a second card after a decline, from the same link) is a new attempt."""
     return f"{action}:{request.request_id}" if request.request_id else ""
+
+
+def remember_answer(state: OrderState, key: str, result: ActionResult) -> None:
+    """Keep the answer to a request id, and which update (if one) applied it."""
+    state.applied[key] = result
+    update = workflow.current_update_info()
+    if update is not None:
+        state.applied_by[key] = update.id
+
+
+def repeat_answer(state: OrderState, key: str) -> ActionResult:
+    """The answer to a request id already applied: ``applied=False``, unless this is the
+    very update that applied it. Temporal delivers an update again under its id when an
+    answer was lost (a continue-as-new, a server restart), and across runs only the
+    order can tell it is not a new attempt."""
+    update = workflow.current_update_info()
+    same = update is not None and state.applied_by.get(key) == update.id
+    return state.applied[key].model_copy(update={"applied": same})
 
 
 def _unknown(name: str) -> str:

@@ -32,7 +32,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
-    from workflows.handlers import ActionHandlers, Via, applied_key, effect_of, one_start_input
+    from workflows.handlers import (
+        ActionHandlers,
+        Via,
+        applied_key,
+        effect_of,
+        one_start_input,
+        remember_answer,
+        repeat_answer,
+    )
     from workflows.mail import Mail
     from workflows.models import (
         AcceptInput,
@@ -380,7 +388,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             return self._wait_for_next_run(action, request)
         applied = applied_key(action, request)
         if applied in self._state.applied:
-            return self._state.applied[applied].model_copy(update={"applied": False})
+            return repeat_answer(self._state, applied)
         try:
             rules.check(self._state, action, request, charging=self._saga.charging)
         except rules.ActionRejected as rejected:
@@ -394,7 +402,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
         if applied:
-            self._state.applied[applied] = result
+            remember_answer(self._state, applied, result)
         return result
 
     def _alert_plaintext(self) -> None:

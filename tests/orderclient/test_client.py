@@ -40,10 +40,11 @@ from orderclient.client import (
 from orderclient.errors import aborted_update
 from orderclient.summaries import order_details, order_summary
 from tests.conftest import make_worker
-from tests.helpers import draft, new_order_id, outbox, start_input
+from tests.helpers import draft, eventually, new_order_id, outbox, start_input
 from workflows import names
 from workflows.models import (
     AcceptInput,
+    ActionResult,
     AddNoteInput,
     ApproveInput,
     CancelInput,
@@ -485,3 +486,35 @@ async def test_updates_through_continue_as_new_at_a_small_budget_all_answer(
         view = await orders.status_in_full(order)
         await orders.handle(order).terminate("test over")
     assert len(view.notes) == 600 + 8 * 40, "every action applied once"
+
+
+async def test_an_update_temporal_delivers_again_into_the_next_run_answers_applied(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    """Temporal retries an update under the same update id. When the first delivery was
+    applied and the order then continued as new, the retry reaches the next run: that is
+    still the caller's one update, so it answers ``applied``. Another update that reuses
+    the request id is a repeat, and answers ``applied=False``."""
+    small = replace(settings, policy=OrderPolicy(run_event_budget=200))
+    async with make_worker(dev_env.client, small, task_queue):
+        orders = OrderClient(dev_env.client, task_queue=task_queue)
+        order = (await orders.start(start_input())).order_id
+        await orders.status(order)  # the policy is loaded
+        handle = orders.handle(order)
+        note = {"text": "from the web form", "request_id": "form-7"}
+        first = await handle.execute_update(names.ADD_NOTE, note, id="update-1", result_type=ActionResult)
+        first_run = (await handle.describe()).run_id
+        for n in range(150):  # past the run's event budget: the order continues as new
+            await orders.send_signal(order, names.ADD_NOTE, AddNoteInput(text=f"signal {n}"))
+
+        async def next_run() -> bool:
+            return (await handle.describe()).run_id != first_run
+
+        await eventually(next_run, "the order continued as new")
+        again = await handle.execute_update(names.ADD_NOTE, note, id="update-1", result_type=ActionResult)
+        other = await handle.execute_update(names.ADD_NOTE, note, id="update-2", result_type=ActionResult)
+        view = await orders.status_in_full(order)
+        await handle.terminate("test over")
+    assert first.applied and again.applied, "the same update, delivered again"
+    assert not other.applied, "another update with the same request id"
+    assert [n.text for n in view.notes].count("from the web form") == 1

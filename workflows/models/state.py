@@ -66,6 +66,9 @@ class OrderState(Model):
     applied: dict[str, ActionResult] = Field(
         default_factory=dict, description="Answers to request ids already applied, the most recent ones."
     )
+    applied_by: dict[str, str] = Field(
+        default_factory=dict, description="The update id that applied each request id an update applied."
+    )
     fired: set[str] = Field(default_factory=set, description="Alarms that went off and must not again.")
     card: ProvidePaymentMethodInput | None = Field(default=None, description="The saved card, charged when due.")
     charge_seq: int = 0
