@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pydantic import Field, computed_field, model_validator
 
@@ -217,18 +217,6 @@ class TimelineEvent(Model):
         description="The entry's facts, by short name (left out when it has none).",
     )
     detail: str = ""
-
-    if TYPE_CHECKING:
-        # What the model accepts: an entry from before kinds gives only its words, ``event`` and ``detail``.
-        def __init__(
-            self,
-            *,
-            at: datetime,
-            kind: TimelineKind = ...,
-            fields: dict[str, str] = ...,
-            event: str = ...,
-            detail: str = ...,
-        ) -> None: ...
 
     @computed_field  # type: ignore[prop-decorator]
     @property
