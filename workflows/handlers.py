@@ -117,28 +117,41 @@ class ActionHandlers:
         self._validate(name, _decode(name, payloads))
 
 
-def applied_key(action: str, request: Action) -> str:
-    """A request id names one attempt at one action: the same id on another
-    action (a second card after a decline, from the same link) is a new attempt."""
+class Answers:
+    """The answers to request ids already applied: a request id names one attempt at one
+    action, so the same id on another action (a second card after a decline, from the same
+    link) is a new attempt."""
+
+    def __init__(self, state: OrderState) -> None:
+        self._state = state
+
+    def repeat(self, action: str, request: Action) -> ActionResult | None:
+        """The first answer to an attempt already applied, or None for a new one.
+
+        ``applied`` is False, unless this is the very update that applied it: Temporal
+        delivers an update again under its id when an answer was lost (a continue-as-new,
+        a server restart), and across runs only the order can tell it is not a new attempt.
+        """
+        key = _key(action, request)
+        if key not in self._state.applied:
+            return None
+        update = workflow.current_update_info()
+        same = update is not None and self._state.applied_by.get(key) == update.id
+        return self._state.applied[key].model_copy(update={"applied": same})
+
+    def remember(self, action: str, request: Action, result: ActionResult) -> None:
+        """Keep the answer to an attempt with a request id, and which update (if one) applied it."""
+        key = _key(action, request)
+        if not key:
+            return
+        self._state.applied[key] = result
+        update = workflow.current_update_info()
+        if update is not None:
+            self._state.applied_by[key] = update.id
+
+
+def _key(action: str, request: Action) -> str:
     return f"{action}:{request.request_id}" if request.request_id else ""
-
-
-def remember_answer(state: OrderState, key: str, result: ActionResult) -> None:
-    """Keep the answer to a request id, and which update (if one) applied it."""
-    state.applied[key] = result
-    update = workflow.current_update_info()
-    if update is not None:
-        state.applied_by[key] = update.id
-
-
-def repeat_answer(state: OrderState, key: str) -> ActionResult:
-    """The answer to a request id already applied: ``applied=False``, unless this is the
-    very update that applied it. Temporal delivers an update again under its id when an
-    answer was lost (a continue-as-new, a server restart), and across runs only the
-    order can tell it is not a new attempt."""
-    update = workflow.current_update_info()
-    same = update is not None and state.applied_by.get(key) == update.id
-    return state.applied[key].model_copy(update={"applied": same})
 
 
 def _unknown(name: str) -> str:

@@ -32,15 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
-    from workflows.handlers import (
-        ActionHandlers,
-        Via,
-        applied_key,
-        effect_of,
-        one_start_input,
-        remember_answer,
-        repeat_answer,
-    )
+    from workflows.handlers import ActionHandlers, Answers, Via, effect_of, one_start_input
     from workflows.mail import Mail
     from workflows.models import (
         AcceptInput,
@@ -386,9 +378,9 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._alert_plaintext()
         if via == "signal" and self._handover.busy() and not request._decode_error:
             return self._wait_for_next_run(action, request)
-        applied = applied_key(action, request)
-        if applied in self._state.applied:
-            return repeat_answer(self._state, applied)
+        repeat = Answers(self._state).repeat(action, request)
+        if repeat is not None:
+            return repeat
         try:
             rules.check(self._state, action, request, charging=self._saga.charging)
         except rules.ActionRejected as rejected:
@@ -401,8 +393,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._apply(action, request)
         self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
-        if applied:
-            remember_answer(self._state, applied, result)
+        Answers(self._state).remember(action, request, result)
         return result
 
     def _alert_plaintext(self) -> None:
@@ -438,7 +429,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._receive(held.action, request, "signal")
 
     def _validate(self, action: str, request: Action) -> None:
-        if applied_key(action, request) in self._state.applied:
+        if Answers(self._state).repeat(action, request) is not None:
             return  # A repeat: the handler answers with the first result.
         if self._handover.busy():
             # Applied now, it would overtake the signals waiting for the next run.
