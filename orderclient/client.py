@@ -390,7 +390,7 @@ class OrderClient:
         try:
             if self._settings is None:
                 self._settings = Settings.from_env()
-            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.closed_order_id, payload)
+            closed.alert = await alert_money_not_counted(self._client, self._settings, closed.order_id, payload)
         except Exception:  # the caller still learns the order is closed; the log says the rest
             log.exception(
                 "order %s is closed and operations could NOT be told about %s %s",

@@ -69,9 +69,10 @@ class OrderClosed(ActionRejected):
     one; None when it could not be sent, and the failure was logged).
     """
 
+    order_id: str  # always known, unlike an OrderError's
+
     def __init__(self, order_id: str, action: str) -> None:
         super().__init__(order_id, action, "the order is closed and accepts no more actions")
-        self.closed_order_id = order_id  # never None, unlike OrderError.order_id
         self.alert: MoneyAlert | None = None
 
 

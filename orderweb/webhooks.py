@@ -285,19 +285,25 @@ def _setup_lookup(about: OrderEvent) -> SetupLookup | Ignored:
     return SetupLookup(about.order_id, setup_intent, about.request_id)
 
 
-def _card_paid(about: OrderEvent) -> Routed | Ignored:
-    amount = from_minor_units(_int(about.obj.get("amount_received")), about.currency)
+def _received(about: OrderEvent, amount_field: str, method: PaymentMethod) -> Routed | None:
+    """The money an event reports as received, for the order to count; None when it is nothing."""
+    amount = from_minor_units(_int(about.obj.get(amount_field)), about.currency)
     if amount <= 0:
-        return Ignored(f"PaymentIntent {about.reference} received nothing")
+        return None
     payment = RecordPaymentInput(
         request_id=about.request_id,
         amount=amount,
         currency=about.currency,
-        method=PaymentMethod.CARD,
+        method=method,
         reference=about.reference,
         received_at=about.received_at,
     )
     return Routed(about.order_id, names.RECORD_PAYMENT, payment)
+
+
+def _card_paid(about: OrderEvent) -> Routed | Ignored:
+    paid = _received(about, "amount_received", PaymentMethod.CARD)
+    return paid or Ignored(f"PaymentIntent {about.reference} received nothing")
 
 
 def _card_failed(about: OrderEvent) -> Routed:
@@ -316,19 +322,9 @@ def _card_failed(about: OrderEvent) -> Routed:
 
 
 def _invoice_paid(about: OrderEvent) -> Routed | Ignored:
-    amount = from_minor_units(_int(about.obj.get("amount_paid")), about.currency)
-    if amount <= 0:
-        return Ignored(f"invoice {about.reference} was settled without a payment")
-    # The invoice id is what the order checks against the invoice it issued.
-    payment = RecordPaymentInput(
-        request_id=about.request_id,
-        amount=amount,
-        currency=about.currency,
-        method=PaymentMethod.INVOICE,
-        reference=about.reference,
-        received_at=about.received_at,
-    )
-    return Routed(about.order_id, names.RECORD_PAYMENT, payment)
+    # The reference is the invoice id, which the order checks against the invoice it issued.
+    paid = _received(about, "amount_paid", PaymentMethod.INVOICE)
+    return paid or Ignored(f"invoice {about.reference} was settled without a payment")
 
 
 def _invoice_failed(about: OrderEvent) -> Routed:

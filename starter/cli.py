@@ -148,10 +148,6 @@ def build_start(args: argparse.Namespace) -> StartOrderInput:
     return validate(StartOrderInput, data, source)
 
 
-def _fields(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
 # --------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------

@@ -129,6 +129,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._desk = SupportDesk(self._state, self._effects, self._mail)
         self._saga = PaymentSaga(self._state, self._effects, self._mail, self._details, self._paid_in_full)
         self._handover = Handover(self._state, self._effects, self._details)
+        self._answers = Answers(self._state)
         self._alarms = AlarmLoop(self._state, self._handover, self._details)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
@@ -378,7 +379,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._alert_plaintext()
         if via == "signal" and self._handover.busy() and not request._decode_error:
             return self._wait_for_next_run(action, request)
-        repeat = Answers(self._state).repeat(action, request)
+        repeat = self._answers.repeat(action, request)
         if repeat is not None:
             return repeat
         try:
@@ -393,7 +394,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._apply(action, request)
         self._details.describe()  # a completed milestone or a payment moves the deadline without a new status
         result = ActionResult(order_id=self._order.order_id, status=self._status, applied=True)
-        Answers(self._state).remember(action, request, result)
+        self._answers.remember(action, request, result)
         return result
 
     def _alert_plaintext(self) -> None:
@@ -429,7 +430,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             self._receive(held.action, request, "signal")
 
     def _validate(self, action: str, request: Action) -> None:
-        if Answers(self._state).repeat(action, request) is not None:
+        if self._answers.repeat(action, request) is not None:
             return  # A repeat: the handler answers with the first result.
         if self._handover.busy():
             # Applied now, it would overtake the signals waiting for the next run.

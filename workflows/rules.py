@@ -109,7 +109,13 @@ def _check_no_schedule(request: IssueConfirmationInput) -> None:
 
 
 def _card_allowed(state: OrderState, request: ProvidePaymentMethodInput, charging: bool) -> None:
-    _check_card(state, charging)
+    check_methods_available(state, [PaymentMethod.CARD])
+    confirmation = facts.approved_or_none(state) or (facts.latest(state) if state.order.confirmations else None)
+    if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
+        allowed = ", ".join(confirmation.terms.payment_methods)
+        raise ActionRejected(f"the terms do not allow card payment; allowed methods: {allowed}")
+    if charging:
+        raise ActionRejected("a card charge is already in progress; wait for its outcome")
 
 
 def _named_milestone_open(state: OrderState, request: PostUpdateInput, charging: bool) -> None:
@@ -149,16 +155,6 @@ CHECKS: dict[str, Rule] = {
     names.REQUEST_REVISION: _current_round,
 }
 """The checks an action needs beyond its stages (``action_registry``), by action name."""
-
-
-def _check_card(state: OrderState, charging: bool) -> None:
-    check_methods_available(state, [PaymentMethod.CARD])
-    confirmation = facts.approved_or_none(state) or (facts.latest(state) if state.order.confirmations else None)
-    if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:
-        allowed = ", ".join(confirmation.terms.payment_methods)
-        raise ActionRejected(f"the terms do not allow card payment; allowed methods: {allowed}")
-    if charging:
-        raise ActionRejected("a card charge is already in progress; wait for its outcome")
 
 
 def _check_open_milestone(state: OrderState, name: str | None) -> None:
