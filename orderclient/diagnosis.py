@@ -10,15 +10,10 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetWorkflowExecutionHistoryReverseRequest
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-)
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from orderclient.errors import (
-    KeyMissingOnWorker,
-)
+from orderclient.errors import KeyMissingOnWorker
 from ordersecurity.codec import PayloadDecryptionError, missing_key_id
 from workflows import names
 

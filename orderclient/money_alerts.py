@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-)
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import Settings

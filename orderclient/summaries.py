@@ -6,11 +6,7 @@ from __future__ import annotations
 import re
 
 from workflows import names, search
-from workflows.models import (
-    Customer,
-    OrderStatus,
-    StartOrderInput,
-)
+from workflows.models import Customer, OrderStatus, StartOrderInput
 
 # --------------------------------------------------------------------------
 # What operators see in the Temporal UI for a new order

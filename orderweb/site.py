@@ -41,10 +41,7 @@ from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigne
 from orderweb.bodies import read_capped
 from orderweb.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows.converter import describe
-from workflows.models import (
-    OrderStatus,
-    OrderView,
-)
+from workflows.models import OrderStatus, OrderView
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates" / "portal"
 

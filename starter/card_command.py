@@ -8,17 +8,11 @@ from typing import Any
 
 from rich.markup import escape
 
-from orderclient.client import (
-    NoWorkerAvailable,
-    OrderClient,
-)
+from orderclient.client import NoWorkerAvailable, OrderClient
 from starter import console
 from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json
 from workflows import names
-from workflows.models import (
-    ActionResult,
-    OrderStatus,
-)
+from workflows.models import ActionResult, OrderStatus
 
 
 async def last_charge_attempt(orders: OrderClient, order_id: str) -> int | None:

@@ -56,11 +56,7 @@ from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, 
 from starter.order_panel import add_row, new_table, render_view, show, when
 from starter.outbox_command import cmd_outbox
 from workflows import names
-from workflows.models import (
-    ActionResult,
-    OrderStatus,
-    StartOrderInput,
-)
+from workflows.models import ActionResult, OrderStatus, StartOrderInput
 
 CONNECT_TIMEOUT: Final = order_client.CONNECT_TIMEOUT
 

@@ -13,10 +13,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from starter import console
-from workflows.models import (
-    OrderView,
-    TimelineKind,
-)
+from workflows.models import OrderView, TimelineKind
 
 
 def when(value: datetime | str | None) -> str:

@@ -7,9 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
 from workflows.models.confirmation import LineItem
 from workflows.models.fields import Duration, Model, Money, PaymentMethod

@@ -6,9 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
 from workflows.models.confirmation import Confirmation, Customer
 from workflows.models.fields import Author, Channel, Model, Money, OrderStatus, PaymentMethod
