@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
-from workflows import facts
+from workflows import facts, instalments
 from workflows import search as sa
 from workflows.models import (
     Deadline,
@@ -175,7 +175,9 @@ def search_attributes(state: OrderState) -> dict[SearchAttributeKey[Any], Any]:
         sa.ORDER_CUSTOMER_REF: order.customer.customer_ref,
         sa.ORDER_TOTAL: float(order.total) if priced and order.total is not None else None,
         sa.ORDER_CURRENCY: order.currency if priced else None,
-        sa.ORDER_PAYMENT_DUE: state.payment_due_at,
+        sa.ORDER_PAYMENT_DUE: instalments.next_due_at(state) if order.instalments else state.payment_due_at,
+        # Only orders with a payment schedule carry it: one without never has an instalment overdue.
+        sa.ORDER_PAYMENT_OVERDUE: instalments.any_overdue(state) if order.instalments else None,
     }
 
 

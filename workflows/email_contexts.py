@@ -6,14 +6,18 @@ it contains. They only read the state (and the workflow's clock, for "overdue").
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
-from workflows import facts
+from workflows import facts, instalments
 from workflows.facts import iso
-from workflows.models import Confirmation, Delivery, OrderState
+from workflows.models import Confirmation, Delivery, InstalmentBill, OrderState, PaymentMethod
 from workflows.schedule import schedule_rows
+
+# How long the pay link in an instalment's email stays valid after its due date (or after a late reminder).
+PAY_LINK_LIFETIME = timedelta(days=30)
 
 # The terms whose effective value (the term, else the worker's default) a confirmation email shows.
 EFFECTIVE_TERMS = ("payment_due", "payment_grace", "review_period", "support_period", "confirmation_expiry")
@@ -67,6 +71,39 @@ def payment_context(state: OrderState) -> dict[str, Any]:
         "overdue": workflow.now() >= due,
         "methods": [m.value for m in facts.approved(state).terms.payment_methods],
         "instructions": instructions.model_dump(mode="json") if instructions else None,
+        **schedule_context(state),
+    }
+
+
+def schedule_context(state: OrderState) -> dict[str, Any]:
+    """The schedule's instalments as they stand, for an order with one (nothing otherwise)."""
+    bills = state.order.instalments
+    return {"instalments": [instalments.row(bill) for bill in bills]} if bills else {}
+
+
+def instalment_context(state: OrderState, bill: InstalmentBill) -> dict[str, Any]:
+    """An instalment that fell due after work started: what it is, how to pay it, and whether the
+    saved card will be charged on its due date (``card_charge_at``)."""
+    due = facts.require(bill.due_at, "instalment due date")
+    methods = facts.approved(state).terms.payment_methods
+    policy = facts.require(state.policy, "policy")
+    now = workflow.now()
+    card_saved = state.saved_card is not None and PaymentMethod.CARD in methods
+    return {
+        "instalment": instalments.row(bill),
+        **schedule_context(state),
+        "currency": state.order.currency,
+        "amount_due": str(bill.unpaid),
+        "due_at": iso(due),
+        "overdue": now >= due,
+        "methods": [m.value for m in methods],
+        "instructions": {
+            "reference": bill.reference,
+            "bank_transfer": policy.bank_transfer if PaymentMethod.BANK_TRANSFER in methods else None,
+            "invoice_url": bill.invoice_url,
+        },
+        "card_charge_at": iso(due) if card_saved else None,
+        "pay_link_until": iso(max(due, now) + PAY_LINK_LIFETIME),
     }
 
 

@@ -17,6 +17,8 @@ ORDER_CURRENCY = SearchAttributeKey.for_keyword("OrderCurrency")
 ORDER_REVISION = SearchAttributeKey.for_int("OrderRevision")
 ORDER_CUSTOMER_REF = SearchAttributeKey.for_keyword("OrderCustomerRef")
 ORDER_PAYMENT_DUE = SearchAttributeKey.for_datetime("OrderPaymentDue")
+ORDER_PAYMENT_OVERDUE = SearchAttributeKey.for_bool("OrderPaymentOverdue")
+"""Set on an order with a payment schedule while an instalment is past its due date (``orders list --overdue``)."""
 
 ALL_KEYS = (
     ORDER_STATUS,
@@ -26,10 +28,11 @@ ALL_KEYS = (
     ORDER_REVISION,
     ORDER_CUSTOMER_REF,
     ORDER_PAYMENT_DUE,
+    ORDER_PAYMENT_OVERDUE,
 )
 
 # The ``--search-attribute Name=Type`` spelling of the temporal CLI.
-_CLI_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "DOUBLE": "Double", "INT": "Int"}
+_CLI_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "DOUBLE": "Double", "INT": "Int", "BOOL": "Bool"}
 
 
 def dev_server_args() -> list[str]:

@@ -183,6 +183,37 @@ WORDS: list[tuple[TimelineKind, dict[str, Any], str, str]] = [
         "contact_ack to customer: bad address",
     ),
     (K.SUPPORT_DESK_CLOSE_FAILED, {"error": "desk down"}, "support desk close failed", "desk down"),
+    (
+        K.INSTALMENT_DUE,
+        {"instalment": "Design", "currency": "EUR", "amount": Decimal("1920.00"), "due": AT},
+        "instalment due",
+        f"Design: EUR 1920.00 by {AT:%Y-%m-%d %H:%M} UTC",
+    ),
+    (
+        K.INSTALMENT_REMINDER,
+        {"instalment": "Design", "currency": "EUR", "amount": Decimal("1920.00")},
+        "instalment reminder",
+        "Design: EUR 1920.00 unpaid",
+    ),
+    (
+        K.INSTALMENT_OVERDUE,
+        {"instalment": "Design", "currency": "EUR", "amount": Decimal("1920.00")},
+        "instalment overdue",
+        "Design: EUR 1920.00 unpaid; operations told",
+    ),
+    (K.INSTALMENT_PAID, {"instalment": "Design"}, "instalment paid", "Design"),
+    (
+        K.INSTALMENT_CHARGE,
+        {"instalment": "Design", "status": "declined", "reason": "insufficient_funds"},
+        "instalment card charge",
+        "Design: declined (insufficient_funds)",
+    ),
+    (
+        K.INSTALMENT_CHARGE,
+        {"instalment": "Handover", "status": "succeeded"},
+        "instalment card charge",
+        "Handover: succeeded",
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from workflows.models.fields import (
     Model,
     Money,
     NonNegativeMoney,
+    Offset,
     OrderId,
     PaymentMethod,
     Percent,
@@ -154,6 +155,17 @@ class Terms(Model):
         # Left out of the JSON when there is none, so an order without a schedule reads exactly as before.
         exclude_if=lambda schedule: schedule is None,
         description="Instalments of the total; without one, the total is paid in one payment due on approval.",
+    )
+    payment_reminders: list[Offset] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        exclude_if=lambda offsets: offsets is None,
+        description=(
+            "When an instalment that falls due after work starts is reminded of, relative to its due date"
+            " (-P3D three days before, P0D on the day, P7D a week after); operations are told after the last."
+            " Left out: -P3D, P0D, P7D."
+        ),
     )
 
     @field_validator("milestones")

@@ -120,6 +120,8 @@ Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
 MAX_DURATION = timedelta(days=3660)
 Duration = Annotated[timedelta, Field(gt=timedelta(0), le=MAX_DURATION)]
 """ISO 8601 on the wire, for example ``P14D`` or ``PT2H``; at most ten years."""
+Offset = Annotated[timedelta, Field(ge=-MAX_DURATION, le=MAX_DURATION)]
+"""A signed ISO 8601 duration from a date: ``-P3D`` three days before, ``P0D`` on the day, ``P7D`` a week after."""
 MAX_TOTAL = Decimal("999999999999.99")
 
 
@@ -139,6 +141,8 @@ class OrderStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     AWAITING_ACCEPTANCE = "AWAITING_ACCEPTANCE"
     IN_SUPPORT = "IN_SUPPORT"
+    AWAITING_FINAL_PAYMENT = "AWAITING_FINAL_PAYMENT"
+    """Support has ended, but instalments of a payment schedule are unpaid: the order completes once they are."""
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"

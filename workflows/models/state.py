@@ -71,6 +71,11 @@ class OrderState(Model):
     )
     fired: set[str] = Field(default_factory=set, description="Alarms that went off and must not again.")
     card: ProvidePaymentMethodInput | None = Field(default=None, description="The saved card, charged when due.")
+    saved_card: ProvidePaymentMethodInput | None = Field(
+        default=None,
+        exclude_if=lambda card: card is None,
+        description="The customer's latest card, kept to charge a payment schedule's later instalments on their dates.",
+    )
     charge_seq: int = 0
     email_seq: int = 0
     reported_failures: set[str] = Field(default_factory=set, description="Refund failures operations heard of.")

@@ -87,6 +87,11 @@ class TimelineKind(StrEnum):
     INVOICE_VOID_FAILED = "invoice void failed"
     DUPLICATE_FAILURE_IGNORED = "duplicate payment failure notice ignored"
     PAYMENT_FAILED = "payment failed"
+    INSTALMENT_DUE = "instalment due"
+    INSTALMENT_REMINDER = "instalment reminder"
+    INSTALMENT_OVERDUE = "instalment overdue"
+    INSTALMENT_PAID = "instalment paid"
+    INSTALMENT_CHARGE = "instalment card charge"
     # email
     EMAIL_SENT = "email sent"
     EMAIL_FAILED = "email failed"
@@ -169,6 +174,11 @@ DETAIL: Final[dict[TimelineKind, Callable[[TimelineFields], str]]] = {
     K.INVOICE_VOID_FAILED: lambda f: f["error"],
     K.DUPLICATE_FAILURE_IGNORED: lambda f: f["reference"],
     K.PAYMENT_FAILED: lambda f: f"{f['method']} {f['reference']}: {f['reason']}",
+    K.INSTALMENT_DUE: lambda f: f"{f['instalment']}: {f['currency']} {f['amount']} by {_minute(f['due'])} UTC",
+    K.INSTALMENT_REMINDER: lambda f: f"{f['instalment']}: {f['currency']} {f['amount']} unpaid",
+    K.INSTALMENT_OVERDUE: lambda f: f"{f['instalment']}: {f['currency']} {f['amount']} unpaid; operations told",
+    K.INSTALMENT_PAID: lambda f: f["instalment"],
+    K.INSTALMENT_CHARGE: lambda f: f"{f['instalment']}: {f['status']}" + (f" ({f['reason']})" if "reason" in f else ""),
     K.EMAIL_SENT: _email_sent,
     K.EMAIL_FAILED: lambda f: f"{f['email']} to {f['audience']}: {f['error']}",
 }

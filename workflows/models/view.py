@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -149,6 +150,38 @@ class Cancellation(Model):
     reason: str
 
 
+class InstalmentStatus(StrEnum):
+    SCHEDULED = "scheduled"  # its event has not happened yet
+    OPEN = "open"  # fallen due, not yet paid in full, its due date not passed
+    OVERDUE = "overdue"  # past its due date and not paid in full
+    PAID = "paid"
+
+
+class InstalmentBill(Model):
+    """One instalment of the approved payment schedule, as it is billed and paid."""
+
+    number: int = Field(description="Its place in the schedule, from 1.")
+    name: str
+    due: str = Field(description="What it falls due on: approval, milestone:<name>, delivery, acceptance or P30D.")
+    amount: Money
+    paid: Money = Field(default=Decimal("0.00"), description="What payments, applied oldest first, put towards it.")
+    status: InstalmentStatus = InstalmentStatus.SCHEDULED
+    reference: str = Field(description="The bank reference the customer quotes for it.")
+    falls_due_at: datetime | None = Field(
+        default=None, description="For a time after approval: the moment it falls due; otherwise its event decides."
+    )
+    fell_due_at: datetime | None = Field(default=None, description="When its event happened.")
+    due_at: datetime | None = Field(default=None, description="The date to pay it by: its event plus payment_due.")
+    invoice_id: str | None = None
+    invoice_url: str | None = None
+    overdue_alerted: bool = Field(default=False, description="Operations were told after its last reminder.")
+    reminded_at: datetime | None = None
+
+    @property
+    def unpaid(self) -> Decimal:
+        return self.amount - self.paid
+
+
 class PaymentInstructions(Model):
     """What the customer needs in order to pay, per allowed method."""
 
@@ -182,6 +215,14 @@ class OrderView(Model):
     amount_paid: Money = Decimal("0.00")
     balance_due: Money = Decimal("0.00")
     overpaid: Money = Decimal("0.00")
+    instalments: list[InstalmentBill] = Field(
+        default_factory=list,
+        exclude_if=lambda bills: not bills,
+        description=(
+            "The approved payment schedule's instalments, when it has one; then balance_due is what has fallen due"
+            " and is unpaid, and the rest of the total falls due with its events."
+        ),
+    )
     refunds: list[Refund] = Field(default_factory=list)
     held_payments: list[HeldPayment] = Field(
         default_factory=list, description="Money received but not counted towards the order; operations were told."

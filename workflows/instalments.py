@@ -1,0 +1,140 @@
+"""A payment schedule's instalments as the order bills them: planned on approval, paid in order.
+
+Pure functions over the order's state (``OrderView.instalments``), read by the saga, the billing
+steps, the search attributes and the emails alike, so that "what is due now" has one answer:
+
+- ``plan`` turns the approved schedule into bills; the ones due on approval fall due at once.
+- ``allocate`` applies what the customer paid to the bills in the schedule's order (money paid
+  early counts towards the next instalment) and gives what has fallen due and is still unpaid,
+  which is the order's ``balance_due``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from workflows import facts
+from workflows.facts import ZERO, iso
+from workflows.models import Confirmation, InstalmentBill, InstalmentStatus, LineItem, OrderState
+from workflows.schedule import instalment_amounts, milestone_of
+
+DEFAULT_REMINDERS: Final = (timedelta(days=-3), timedelta(0), timedelta(days=7))
+"""When an instalment is reminded of, relative to its due date, when the terms say nothing."""
+
+_AFTER_APPROVAL = TypeAdapter(timedelta)
+
+
+def plan(state: OrderState, confirmation: Confirmation, now: datetime) -> list[InstalmentBill]:
+    """The bills of an approved schedule (none without one). Those due on approval fall due now and
+    carry the order's payment reference, which the payment email gives; each other has its own."""
+    schedule = confirmation.terms.payment_schedule
+    if schedule is None:
+        return []
+    amounts = instalment_amounts(confirmation.amount_total, confirmation.currency, schedule)
+    base = facts.payment_reference(state)
+    bills: list[InstalmentBill] = []
+    for number, (instalment, amount) in enumerate(zip(schedule, amounts, strict=True), start=1):
+        on_approval = instalment.due == "approval"
+        bill = InstalmentBill(
+            number=number,
+            name=instalment.name,
+            due=instalment.due,
+            amount=amount,
+            reference=base if on_approval else f"{base}-{number}",
+            fell_due_at=now if on_approval else None,
+        )
+        if instalment.due.startswith("P"):
+            bill.falls_due_at = now + _AFTER_APPROVAL.validate_python(instalment.due)
+        bills.append(bill)
+    return bills
+
+
+def allocate(state: OrderState, paid: Decimal, now: datetime) -> Decimal:
+    """Put ``paid`` towards the bills in order and set each one's status; what has fallen due and is unpaid."""
+    left = paid
+    due_now = ZERO
+    for bill in state.order.instalments:
+        bill.paid = min(left, bill.amount)
+        left -= bill.paid
+        if bill.due == "approval":
+            bill.due_at = state.payment_due_at  # follows an extension of the payment due date
+        bill.status = _status(bill, now)
+        if bill.fell_due_at is not None:
+            due_now += bill.unpaid
+    return due_now
+
+
+def _status(bill: InstalmentBill, now: datetime) -> InstalmentStatus:
+    if bill.unpaid <= ZERO:
+        return InstalmentStatus.PAID
+    if bill.fell_due_at is None:
+        return InstalmentStatus.SCHEDULED
+    if bill.due_at is not None and now >= bill.due_at:
+        return InstalmentStatus.OVERDUE
+    return InstalmentStatus.OPEN
+
+
+def falling_due_on(state: OrderState, event: str) -> Iterator[InstalmentBill]:
+    """The bills not yet due that ``event`` (``delivery``, ``acceptance``, ``milestone:Design``) makes due."""
+    wanted = milestone_of(event)
+    for bill in state.order.instalments:
+        if bill.fell_due_at is not None:
+            continue
+        if bill.due == event or (wanted is not None and (milestone_of(bill.due) or "").casefold() == wanted.casefold()):
+            yield bill
+
+
+def later(state: OrderState) -> list[InstalmentBill]:
+    """The bills billed on their own, after the work started: all but those due on approval."""
+    return [bill for bill in state.order.instalments if bill.due != "approval"]
+
+
+def owing(state: OrderState) -> bool:
+    """Some of the total is still unpaid, whether or not it has fallen due."""
+    return any(bill.unpaid > ZERO for bill in state.order.instalments)
+
+
+def any_overdue(state: OrderState) -> bool:
+    return any(bill.status is InstalmentStatus.OVERDUE for bill in state.order.instalments)
+
+
+def next_due_at(state: OrderState) -> datetime | None:
+    """The earliest due date of an instalment that has fallen due and is unpaid."""
+    dates = [b.due_at for b in state.order.instalments if b.due_at is not None and b.fell_due_at and b.unpaid > ZERO]
+    return min(dates, default=None)
+
+
+def reminders(state: OrderState) -> tuple[timedelta, ...]:
+    offsets = facts.approved(state).terms.payment_reminders
+    return tuple(sorted(offsets)) if offsets else DEFAULT_REMINDERS
+
+
+def invoice_lines(state: OrderState, bills: list[InstalmentBill]) -> list[LineItem]:
+    """What a hosted invoice for these instalments lists: one line each, for what is unpaid of it."""
+    count = len(state.order.instalments)
+    return [
+        LineItem(description=f"{bill.name} (instalment {bill.number} of {count})", unit_price=bill.unpaid)
+        for bill in bills
+        if bill.unpaid > ZERO
+    ]
+
+
+def row(bill: InstalmentBill) -> dict[str, Any]:
+    """An instalment as emails show it."""
+    return {
+        "number": bill.number,
+        "name": bill.name,
+        "due": bill.due,
+        "amount": str(bill.amount),
+        "paid": str(bill.paid),
+        "unpaid": str(bill.unpaid),
+        "status": bill.status.value,
+        "due_at": iso(bill.due_at),
+        "reference": bill.reference,
+        "invoice_url": bill.invoice_url,
+    }
