@@ -253,8 +253,19 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
     ActionSpec(
         names.PROVIDE_PAYMENT_METHOD,
         ProvidePaymentMethodInput,
-        # A card may be saved before approval; it is charged once payment is due.
-        frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT}),
+        # A card may be saved before approval; it is charged once payment is due. With a payment
+        # schedule it may be given later too, for the instalments that fall due after work starts.
+        frozenset(
+            {
+                S.DISCUSSING,
+                S.AWAITING_APPROVAL,
+                S.AWAITING_PAYMENT,
+                S.IN_PROGRESS,
+                S.AWAITING_ACCEPTANCE,
+                S.IN_SUPPORT,
+                S.AWAITING_FINAL_PAYMENT,
+            }
+        ),
         frozenset({"customer", "webhook"}),
         "charge a card the customer saved with Stripe",
         command="card",

@@ -115,12 +115,12 @@ def reminders(state: OrderState) -> tuple[timedelta, ...]:
 
 
 def invoice_lines(state: OrderState, bills: list[InstalmentBill]) -> list[LineItem]:
-    """What a hosted invoice for these instalments lists: one line each, for what is unpaid of it."""
+    """What a hosted invoice for these instalments lists: one line for what is unpaid of each that fell due."""
     count = len(state.order.instalments)
     return [
         LineItem(description=f"{bill.name} (instalment {bill.number} of {count})", unit_price=bill.unpaid)
         for bill in bills
-        if bill.unpaid > ZERO
+        if bill.fell_due_at is not None and bill.unpaid > ZERO
     ]
 
 

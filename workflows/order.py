@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -24,11 +24,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from workflows import alarms, details, facts, names, rules
+    from workflows import alarms, deadlines, details, facts, instalments, names, rules
     from workflows import email_contexts as contexts
     from workflows.action_registry import ACTION_MODELS
     from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
+    from workflows.billing import BILLING_STAGES, Billing
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
@@ -90,7 +91,6 @@ POLICY_TIMEOUT = timedelta(seconds=10)
 # workflow.patched ids: each guards a change that would not replay older orders.
 PUBLISH_AT_START = "publish-search-attributes-at-start"
 PAYMENT_EMAIL_FIRST = "payment-email-before-invoice"
-NEW_DUE_DATE_EMAILED = "payment-due-extension-emailed-to-customer"
 # Orders recorded before it upserted ahead of the policy's local activity even when a
 # signal in the first task had changed the status, and again for the deadline after it.
 FIRST_UPSERT_AFTER_POLICY = "first-task-upserts-once-after-the-policy-loads"
@@ -131,6 +131,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._handover = Handover(self._state, self._effects, self._details)
         self._answers = Answers(self._state)
         self._alarms = AlarmLoop(self._state, self._handover, self._details)
+        self._billing = Billing(self._state, self._effects, self._mail, self._details, self._saga, self._alarms.wake)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -180,6 +181,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             await self._collect_payment()
             await self._do_the_work()
             await self._provide_support()
+            await self._alarms.stay_while({S.AWAITING_FINAL_PAYMENT}, self._billing.alarms)
         except asyncio.CancelledError:
             # Signals that waited for a next run (a cancellation during the handover) come first.
             self._handover.stop()
@@ -275,14 +277,17 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _payment_alarms(self) -> list[Alarm]:
         return alarms.payment_alarms(self._state, self._remind_payment, self._payment_overdue)
 
+    # Instalments of a payment schedule are billed beside the work (none without a schedule).
     def _work_alarms(self) -> list[Alarm]:
-        return alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest)
+        return alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest) + self._billing.alarms()
 
     def _review_alarms(self) -> list[Alarm]:
-        return alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended)
+        return alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended) + self._billing.alarms()
 
     def _support_alarms(self) -> list[Alarm]:
-        return alarms.support_alarms(self._state, self._remind_support_end, self._close_support)
+        return (
+            alarms.support_alarms(self._state, self._remind_support_end, self._close_support) + self._billing.alarms()
+        )
 
     # ------------------------------------------------------------------
     # What happens when an alarm fires
@@ -367,7 +372,11 @@ class ServiceOrderWorkflow(ActionHandlers):
         else:
             await self._desk.close()
         self._mail.email(MessageKind.SUPPORT_CLOSED, support=contexts.support_context(self._state))
-        self._set_status(S.COMPLETED, "support period ended")
+        if instalments.owing(self._state):
+            unpaid = (self._order.total or ZERO) - self._order.amount_paid
+            self._set_status(S.AWAITING_FINAL_PAYMENT, f"support period ended, {self._order.currency} {unpaid} unpaid")
+        else:
+            self._set_status(S.COMPLETED, "support period ended")
 
     # ------------------------------------------------------------------
     # Actions: signal and update of the same name, one implementation
@@ -505,6 +514,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.currency = confirmation.currency
         self._order.total = confirmation.amount_total
         self._order.payment_reference = facts.payment_reference(self._state)
+        self._billing.plan(confirmation)
         self._saga.recompute_balance()
         self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
         if self._order.balance_due == ZERO:
@@ -533,11 +543,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.PROVIDE_PAYMENT_METHOD)
     def _provide_payment_method(self, request: ProvidePaymentMethodInput) -> None:
-        self._state.card = request
         self._state.last_stripe_customer = request.stripe_customer_id
+        self._state.saved_card = request
         self._order.payment_method_on_file = request.payment_method_id
         self._log(TL.PAYMENT_METHOD_PROVIDED, payment_method=request.payment_method_id)
-        self._saga.charge_card_if_ready()
+        if self._status in BILLING_STAGES:
+            self._billing.card_provided()  # a later instalment of a payment schedule
+        else:
+            self._state.card = request
+            self._saga.charge_card_if_ready()
 
     @effect_of(names.PAYMENT_FAILED)
     def _payment_failed(self, request: PaymentFailedInput) -> None:
@@ -550,23 +564,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     @effect_of(names.EXTEND_DEADLINE)
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
-        old, new = rules.current_deadline(self._state, request), rules.new_deadline(self._state, request)
-        if request.target == "payment_due":
-            self._state.payment_due_at = new
-            if workflow.patched(NEW_DUE_DATE_EMAILED):
-                # The customer is held to the new date, so they hear of it.
-                self._mail.email(
-                    MessageKind.PAYMENT_DUE_CHANGED, **contexts.payment_context(self._state), previous_due_at=iso(old)
-                )
-        elif request.target == "milestone":
-            milestone = facts.require(facts.milestone(self._state, request.milestone or ""), "milestone")
-            milestone.due_at = new
-            milestone.overdue_alerted = False
-        else:
-            self._order.deliveries[-1].review_ends_at = new
-        what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
-        old, new = old.astimezone(UTC), new.astimezone(UTC)
-        self._log(TL.DEADLINE_CHANGED, what=what, old=old, new=new, reason=request.reason)
+        deadlines.move(self._state, self._mail, request)
         self._alarms.wake()
 
     @effect_of(names.POST_UPDATE)
@@ -577,6 +575,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if request.milestone is not None:
             milestone = facts.require(facts.milestone(self._state, request.milestone), "milestone")
             milestone.completed_at = now
+            self._billing.event(f"milestone:{milestone.name}")
         self._state.last_update_at = now
         self._log(TL.PROGRESS_UPDATE, milestone=request.milestone)
         self._mail.email(
@@ -597,6 +596,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.deliveries.append(delivery)
         self._set_status(S.AWAITING_ACCEPTANCE, f"delivery {delivery.round}")
         self._mail.email(MessageKind.DELIVERED, **contexts.delivery_context(self._state, delivery))
+        self._billing.event("delivery")
 
     @effect_of(names.ACCEPT)
     def _accept(self, request: AcceptInput) -> None:
@@ -647,7 +647,10 @@ class ServiceOrderWorkflow(ActionHandlers):
         )
 
     def _paid_in_full(self) -> None:
-        self._start_work("paid in full")
+        if self._status is S.AWAITING_FINAL_PAYMENT:
+            self._set_status(S.COMPLETED, "the last instalment was paid")
+        else:
+            self._start_work("paid in full")
 
     def _enter_support(self, why: str) -> None:
         now = workflow.now()
@@ -657,6 +660,7 @@ class ServiceOrderWorkflow(ActionHandlers):
             scope=self._approved.terms.support_scope,
         )
         self._set_status(S.IN_SUPPORT, why)
+        self._billing.work_accepted()
 
     def _cancel_order(self, by: CancelledBy, reason: str, notify: bool = True) -> None:
         # Once the work is delivered nothing is refunded by itself: only staff
@@ -665,6 +669,8 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
         self._effects.spawn(self._saga.settle_cancellation(notify, refund))
+        if self._order.instalments:
+            self._effects.spawn(self._billing.void_unpaid_invoices())
 
     async def _send_confirmation(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._state.policy is not None)

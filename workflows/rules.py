@@ -41,6 +41,9 @@ S = OrderStatus
 # The payment methods that only Stripe can take.
 NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
 
+# Until the work starts, the money is collected as one payment (or the instalments due on approval).
+BEFORE_WORK = frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT})
+
 # Which deadline may move in which status.
 DEADLINE_STATUS: dict[str, OrderStatus] = {
     "payment_due": S.AWAITING_PAYMENT,
@@ -95,20 +98,12 @@ def _current_version(state: OrderState, request: ApproveInput | RequestChangesIn
 
 def _methods_offered(state: OrderState, request: IssueConfirmationInput, charging: bool) -> None:
     check_methods_available(state, request.confirmation.terms.payment_methods)
-    _check_no_schedule(request)
-
-
-def _check_no_schedule(request: IssueConfirmationInput) -> None:
-    """Never promise instalments the worker would not bill: today it requests the whole total
-    on approval. TEMPORARY (issue 20): the step that bills each instalment removes this check."""
-    if request.confirmation.terms.payment_schedule is not None:
-        raise ActionRejected(
-            "terms.payment_schedule: payment schedules are not billed yet: this worker takes one payment"
-            " of the total, due on approval; leave out terms.payment_schedule"
-        )
 
 
 def _card_allowed(state: OrderState, request: ProvidePaymentMethodInput, charging: bool) -> None:
+    if state.order.status not in BEFORE_WORK and not state.order.instalments:
+        # The same words as before schedules existed: such an order has nothing left to charge.
+        raise ActionRejected(f"cannot provide payment method while the order is {state.order.status}")
     check_methods_available(state, [PaymentMethod.CARD])
     confirmation = facts.approved_or_none(state) or (facts.latest(state) if state.order.confirmations else None)
     if confirmation is not None and PaymentMethod.CARD not in confirmation.terms.payment_methods:

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import email_contexts as contexts
-from workflows import facts, names
+from workflows import facts, instalments, names
 from workflows.activity_refs import PaymentRefs
 from workflows.activity_refs import reason as why_failed
 from workflows.continuation import Effects
@@ -30,6 +30,7 @@ from workflows.models import (
     ChargeRequest,
     Confirmation,
     HeldPayment,
+    InstalmentStatus,
     InvoicePhase,
     MessageKind,
     OrderState,
@@ -199,7 +200,12 @@ class PaymentSaga:
             customer_name=self._order.customer.name,
             customer_email=self._order.customer.email,
             stripe_customer_id=self._stripe_customer_id,
-            line_items=self._approved.line_items,
+            # With a payment schedule the invoice lists the instalments it asks for, not every line.
+            line_items=(
+                instalments.invoice_lines(self._state, self._order.instalments)
+                if self._order.instalments
+                else self._approved.line_items
+            ),
             days_until_due=max(1, facts.term(self._state, "payment_due").days),
         )
 
@@ -287,6 +293,8 @@ class PaymentSaga:
             self._confirm_payment(payment, overpaid_before)
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
             self._paid_in_full()
+        elif self._status is S.AWAITING_FINAL_PAYMENT and not instalments.owing(self._state):
+            self._paid_in_full()  # the last instalment: the order completes
         instructions = self._order.payment_instructions
         if (
             instructions is not None
@@ -356,6 +364,10 @@ class PaymentSaga:
         currency = self._order.currency
         if payment.currency is not None and payment.currency != currency:
             return f"the payment is in {payment.currency}, but the order is in {currency}"
+        if payment.method is PaymentMethod.INVOICE and any(
+            bill.invoice_id == payment.reference for bill in self._order.instalments
+        ):
+            return None  # an instalment's own hosted invoice
         if payment.method is PaymentMethod.INVOICE:
             instructions = self._order.payment_instructions
             ours = instructions.invoice_id if instructions else None
@@ -630,6 +642,17 @@ class PaymentSaga:
         self._order.amount_paid = paid
         self._order.balance_due = max(total - paid, ZERO)
         self._order.overpaid = max(paid - total, ZERO)
+        if self._order.instalments:
+            # A payment schedule: what is due now is what has fallen due and is unpaid.
+            self._order.balance_due = self._allocate(paid)
+
+    def _allocate(self, paid: Decimal) -> Decimal:
+        was_paid = {bill.number for bill in self._order.instalments if bill.status is InstalmentStatus.PAID}
+        due_now = instalments.allocate(self._state, paid, workflow.now())
+        for bill in self._order.instalments:
+            if bill.status is InstalmentStatus.PAID and bill.number not in was_paid:
+                self._log(TL.INSTALMENT_PAID, instalment=bill.name)
+        return due_now
 
     def payment_failed(self, request: PaymentFailedInput) -> None:
         if request.reference in self._state.reported_failures:

@@ -40,6 +40,7 @@ from workflows.models import (
     CancelInput,
     DeliverInput,
     ExtendDeadlineInput,
+    Instalment,
     IssueConfirmationInput,
     OrderPolicy,
     OrderView,
@@ -284,6 +285,50 @@ async def continued_with_waiting_signals(
         await asyncio.sleep(0.2)
 
 
+THIRTY_FORTY_THIRTY = [
+    Instalment(name="Deposit", percent=Decimal(30), due="approval"),
+    Instalment(name="Design", percent=Decimal(40), due="milestone:Design"),
+    Instalment(name="Handover", percent=Decimal(30), due="acceptance"),
+]
+
+
+async def schedule_card_and_bank(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """A 30/40/30 schedule: the deposit charged to the card saved before approval, Design charged
+    to it on its due date after the notice, Handover paid by bank transfer; then completed."""
+    confirmation = draft(payment_methods=["card", "bank_transfer"], payment_schedule=THIRTY_FORTY_THIRTY)
+    await h.signal(
+        names.PROVIDE_PAYMENT_METHOD,
+        ProvidePaymentMethodInput(stripe_customer_id="cus_Record1", payment_method_id="pm_card_visa"),
+    )
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await _until(h, lambda v: v.status == "IN_PROGRESS")
+    await h.signal(names.POST_UPDATE, PostUpdateInput(text="Designs signed off", milestone="Design"))
+    await env.sleep(timedelta(days=15))  # the notice, then the charge on the due date
+    await _until(h, lambda v: v.instalments[1].status == "paid")
+    await h.signal(names.DELIVER, DeliverInput(summary="Live"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    await _until(h, lambda v: v.instalments[2].fell_due_at is not None)
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1440.00"), reference="TX-3"))
+
+
+async def schedule_overdue_held_open(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """A 30/40/30 schedule paid by bank: Design goes unpaid (reminders, overdue, operations told),
+    the order waits at the end of support, reminds again, and completes when it is paid."""
+    confirmation = draft(payment_schedule=THIRTY_FORTY_THIRTY)
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=confirmation))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1440.00"), reference="TX-1"))
+    await h.signal(names.POST_UPDATE, PostUpdateInput(text="Designs signed off", milestone="Design"))
+    await env.sleep(timedelta(days=22))  # reminders before, on and after the due date
+    await h.signal(names.DELIVER, DeliverInput(summary="Live"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1440.00"), reference="TX-2"))
+    await env.sleep(timedelta(days=40))  # support ends with money owed; a reminder a week later
+    await _until(h, lambda v: v.status == "AWAITING_FINAL_PAYMENT")
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1920.00"), reference="TX-3"))
+
+
 # Worker defaults a scenario needs (the rest take the built-in policy).
 POLICIES: dict[str, OrderPolicy] = {
     "continued_as_new": OrderPolicy(run_event_budget=300),
@@ -319,6 +364,9 @@ SCENARIOS: dict[str, Scenario] = {
     "deadline_extended_emailed": deadline_extended,
     # A signal in the first task: one upsert after the policy loads (FIRST_UPSERT_AFTER_POLICY).
     "expired_issued_in_first_task": expired_issued_in_first_task,
+    # Payment schedules (issue 20).
+    "schedule_card_and_bank": schedule_card_and_bank,
+    "schedule_overdue_held_open": schedule_overdue_held_open,
 }
 
 

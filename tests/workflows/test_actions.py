@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.conftest import make_worker
-from tests.helpers import draft, eventually, start_order, view
+from tests.helpers import card, draft, eventually, start_order, view
 from workflows import names
 from workflows.models import (
     AcceptInput,
@@ -240,16 +240,21 @@ async def test_a_stale_delivery_link_cannot_answer_a_newer_delivery(order: Workf
     assert result.status is OrderStatus.IN_SUPPORT
 
 
-async def test_a_payment_schedule_is_refused_until_instalments_are_billed(order: WorkflowHandle[Any, Any]) -> None:
+async def test_a_card_after_work_started_is_refused_without_a_payment_schedule(
+    order: WorkflowHandle[Any, Any],
+) -> None:
+    """Paid in full before work started: nothing is left to charge, in the words such orders always had."""
+    await _to_in_progress(order)
+    message = await rejection(order, names.PROVIDE_PAYMENT_METHOD, card())
+    assert message == "cannot provide payment method while the order is IN_PROGRESS"
+
+
+async def test_a_confirmation_with_a_payment_schedule_is_issued(order: WorkflowHandle[Any, Any]) -> None:
     scheduled = draft(
         payment_schedule=[
             Instalment(name="Deposit", percent=Decimal(30), due="approval"),
             Instalment(name="Rest", percent=Decimal(70), due="acceptance"),
         ]
     )
-    message = await rejection(order, names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=scheduled))
-    assert message.startswith("terms.payment_schedule: payment schedules are not billed yet"), message
-    assert "leave out terms.payment_schedule" in message
-    assert (await view(order)).status is OrderStatus.DISCUSSING
-    result = await act(order, names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    result = await act(order, names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=scheduled))
     assert result.status is OrderStatus.AWAITING_APPROVAL
