@@ -130,7 +130,9 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
     ActionSpec(
         names.ISSUE_CONFIRMATION,
         IssueConfirmationInput,
-        frozenset({S.DISCUSSING, S.AWAITING_APPROVAL}),
+        # After approval, a new version is a change order, issued while the work goes on (the rules
+        # refuse one before the work starts and after acceptance, saying why).
+        OPEN,
         frozenset({"staff"}),
         "issue the next version of the order confirmation",
         command="confirm",
@@ -148,7 +150,7 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
     ActionSpec(
         names.APPROVE,
         ApproveInput,
-        frozenset({S.AWAITING_APPROVAL}),
+        frozenset({S.AWAITING_APPROVAL, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
         frozenset({"customer"}),
         "approve a confirmation version (for the customer)",
         command="approve",
@@ -158,7 +160,7 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
     ActionSpec(
         names.REQUEST_CHANGES,
         RequestChangesInput,
-        frozenset({S.AWAITING_APPROVAL}),
+        frozenset({S.AWAITING_APPROVAL, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
         frozenset({"customer"}),
         "ask for changes to a confirmation version (for the customer)",
         command="request-changes",

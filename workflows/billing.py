@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -96,6 +97,23 @@ class Billing:
     def plan(self, confirmation: Confirmation) -> None:
         """On approval: the schedule's bills (none without a schedule)."""
         self._state.order.instalments = instalments.plan(self._state, confirmation, workflow.now())
+
+    def recompute(self) -> None:
+        self._saga.recompute_balance()
+
+    def change_approved(self, change: Confirmation, previous: Confirmation) -> Decimal:
+        """A change order moved the total: the bills follow it, what it adds falls due now, and what
+        was paid above the new total goes back. Returns that amount (zero when nothing goes back)."""
+        instalments.reprice(self._state, change, previous)
+        self._saga.recompute_balance()
+        self.event(instalments.change_event(change))
+        excess = self._state.order.overpaid
+        if excess > ZERO:
+            currency = self._state.order.currency
+            reason = f"change order v{change.version} lowered the total to {currency} {change.amount_total}"
+            self._saga.give_back(excess, f"refund:change:v{change.version}", reason)
+        self._wake()
+        return excess
 
     def event(self, event: str) -> None:
         """``delivery``, ``acceptance`` or ``milestone:<name>`` happened: the instalments due on it fall due."""

@@ -12,7 +12,7 @@ steps, the search attributes and the emails alike, so that "what is due now" has
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -55,10 +55,11 @@ def plan(state: OrderState, confirmation: Confirmation, now: datetime) -> list[I
 
 
 def allocate(state: OrderState, paid: Decimal, now: datetime) -> Decimal:
-    """Put ``paid`` towards the bills in order and set each one's status; what has fallen due and is unpaid."""
+    """Put ``paid`` towards the bills, the oldest that fell due first, then those still to come in the
+    schedule's order, and set each one's status; what has fallen due and is unpaid."""
     left = paid
     due_now = ZERO
-    for bill in state.order.instalments:
+    for bill in sorted(state.order.instalments, key=_oldest_first):
         bill.paid = min(left, bill.amount)
         left -= bill.paid
         if bill.due == "approval":
@@ -69,6 +70,10 @@ def allocate(state: OrderState, paid: Decimal, now: datetime) -> Decimal:
     return due_now
 
 
+def _oldest_first(bill: InstalmentBill) -> tuple[bool, datetime, int]:
+    return bill.fell_due_at is None, bill.fell_due_at or datetime.max.replace(tzinfo=UTC), bill.number
+
+
 def _status(bill: InstalmentBill, now: datetime) -> InstalmentStatus:
     if bill.unpaid <= ZERO:
         return InstalmentStatus.PAID
@@ -77,6 +82,80 @@ def _status(bill: InstalmentBill, now: datetime) -> InstalmentStatus:
     if bill.due_at is not None and now >= bill.due_at:
         return InstalmentStatus.OVERDUE
     return InstalmentStatus.OPEN
+
+
+# --------------------------------------------------------------------------
+# A change order: the bills add up to its total
+# --------------------------------------------------------------------------
+
+
+def change_event(change: Confirmation) -> str:
+    """What a change order's own instalments fall due on: its approval."""
+    return f"change:v{change.version}"
+
+
+def reprice(state: OrderState, change: Confirmation, previous: Confirmation) -> None:
+    """The bills once change order ``change`` is approved, adding up to its total.
+
+    With a schedule, the change lists the instalments that fell due unchanged (the rules check
+    it) and its own for the rest. Without one, a higher total adds the difference as an instalment
+    due on the change's approval; a lower one takes it off what is unpaid, the last instalment
+    first, and then off what was paid, which the saga gives back.
+    """
+    bills = state.order.instalments or [_whole(state, previous)]
+    base = facts.payment_reference(state)
+    schedule = change.terms.payment_schedule
+    if schedule is not None:
+        kept = [bill for bill in bills if bill.fell_due_at is not None]
+        amounts = instalment_amounts(change.amount_total, change.currency, schedule)
+        for number, (instalment, amount) in enumerate(zip(schedule, amounts, strict=True), start=1):
+            if number <= len(kept):
+                continue
+            due = change_event(change) if instalment.due == "approval" else instalment.due
+            bill = InstalmentBill(
+                number=number, name=instalment.name, due=due, amount=amount, reference=f"{base}-{number}"
+            )
+            if due.startswith("P"):
+                bill.falls_due_at = facts.require(change.approved_at, "approval") + _AFTER_APPROVAL.validate_python(due)
+            kept.append(bill)
+        state.order.instalments = kept
+        return
+    difference = change.amount_total - sum((bill.amount for bill in bills), ZERO)
+    if difference > ZERO:
+        number = max(bill.number for bill in bills) + 1
+        name = f"Change order v{change.version}"
+        bills.append(
+            InstalmentBill(
+                number=number, name=name, due=change_event(change), amount=difference, reference=f"{base}-{number}"
+            )
+        )
+    elif difference < ZERO:
+        _take_off(bills, -difference)
+    state.order.instalments = [bill for bill in bills if bill.amount > ZERO or bill.paid > ZERO]
+
+
+def _whole(state: OrderState, previous: Confirmation) -> InstalmentBill:
+    """An order paid as one payment, as an instalment: the first change order gives it a schedule."""
+    return InstalmentBill(
+        number=1,
+        name=f"Order confirmation v{previous.version}",
+        due="approval",
+        amount=previous.amount_total,
+        paid=min(state.order.amount_paid, previous.amount_total),
+        reference=facts.payment_reference(state),
+        fell_due_at=previous.approved_at or state.payment_requested_at,
+    )
+
+
+def _take_off(bills: list[InstalmentBill], amount: Decimal) -> None:
+    """Lower the bills by ``amount``: what is unpaid first, the last instalment first; then what was paid."""
+    for unpaid_only in (True, False):
+        for bill in reversed(bills):
+            cut = min(amount, bill.unpaid if unpaid_only else bill.amount)
+            bill.amount -= cut
+            amount -= cut
+        if amount <= ZERO:
+            return
 
 
 def falling_due_on(state: OrderState, event: str) -> Iterator[InstalmentBill]:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.billing import BILLING_STAGES, Billing
+    from workflows.confirmations import Confirmations
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
@@ -47,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
         CancelledBy,
         Channel,
         Confirmation,
-        ConfirmationState,
         Customer,
         DeliverInput,
         Delivery,
@@ -132,6 +132,9 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._answers = Answers(self._state)
         self._alarms = AlarmLoop(self._state, self._handover, self._details)
         self._billing = Billing(self._state, self._effects, self._mail, self._details, self._saga, self._alarms.wake)
+        self._confirmations = Confirmations(
+            self._state, self._effects, self._mail, self._details, self._billing, self._set_status, self._start_work
+        )
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -218,7 +221,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     async def _agree_on_confirmation(self) -> None:
         """Seed 1.2 to 1.3: discuss, issue versions, until one is approved."""
-        await self._alarms.stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._approval_alarms)
+        await self._alarms.stay_while({S.DISCUSSING, S.AWAITING_APPROVAL}, self._confirmations.approval_alarms)
 
     async def _collect_payment(self) -> None:
         """Seed 2.1 to 2.2: ask for the money, remind, cancel when overdue."""
@@ -271,18 +274,18 @@ class ServiceOrderWorkflow(ActionHandlers):
     # Waiting: each stage's alarms (the loop is in workflows/alarms.py)
     # ------------------------------------------------------------------
 
-    def _approval_alarms(self) -> list[Alarm]:
-        return alarms.approval_alarms(self._state, self._remind_confirmation, self._expire_confirmation)
-
     def _payment_alarms(self) -> list[Alarm]:
         return alarms.payment_alarms(self._state, self._remind_payment, self._payment_overdue)
 
-    # Instalments of a payment schedule are billed beside the work (none without a schedule).
+    # Instalments of a payment schedule are billed, and a change order waits for its answer,
+    # beside the work (neither has alarms in an order without them).
     def _work_alarms(self) -> list[Alarm]:
-        return alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest) + self._billing.alarms()
+        stage = alarms.work_alarms(self._state, self._milestone_overdue, self._send_digest)
+        return stage + self._billing.alarms() + self._confirmations.change_alarms()
 
     def _review_alarms(self) -> list[Alarm]:
-        return alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended) + self._billing.alarms()
+        stage = alarms.review_alarms(self._state, self._remind_acceptance, self._review_ended)
+        return stage + self._billing.alarms() + self._confirmations.change_alarms()
 
     def _support_alarms(self) -> list[Alarm]:
         return (
@@ -292,15 +295,6 @@ class ServiceOrderWorkflow(ActionHandlers):
     # ------------------------------------------------------------------
     # What happens when an alarm fires
     # ------------------------------------------------------------------
-
-    async def _remind_confirmation(self) -> None:
-        self._log(TL.CONFIRMATION_REMINDER, version=self._latest.version)
-        self._mail.email(MessageKind.CONFIRMATION_REMINDER, **contexts.confirmation_context(self._state, self._latest))
-
-    async def _expire_confirmation(self) -> None:
-        self._latest.state = ConfirmationState.EXPIRED
-        self._mail.email(MessageKind.CONFIRMATION_EXPIRED, version=self._latest.version)
-        self._set_status(S.EXPIRED, f"confirmation v{self._latest.version} was not approved in time")
 
     async def _remind_payment(self) -> None:
         self._log(TL.PAYMENT_REMINDER, balance=self._order.balance_due)
@@ -488,46 +482,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.ISSUE_CONFIRMATION)
     def _issue_confirmation(self, request: IssueConfirmationInput) -> None:
-        draft = request.confirmation
-        for previous in self._order.confirmations:
-            if previous.state is ConfirmationState.ISSUED:
-                previous.state = ConfirmationState.SUPERSEDED
-        confirmation = Confirmation(
-            **draft.model_dump(),
-            version=len(self._order.confirmations) + 1,
-            issued_at=workflow.now(),
-            issued_by=request.issued_by,
-            amount_total=draft.total,
-        )
-        self._order.confirmations.append(confirmation)
-        self._order.version = confirmation.version
-        self._set_status(
-            S.AWAITING_APPROVAL, f"confirmation v{confirmation.version} issued, {draft.currency} {draft.total}"
-        )
-        self._effects.spawn(self._send_confirmation(confirmation))
+        self._confirmations.issue(request)
 
     @effect_of(names.APPROVE)
     def _approve(self, request: ApproveInput) -> None:
-        confirmation = self._latest
-        confirmation.state = ConfirmationState.APPROVED
-        self._order.approved_version = confirmation.version
-        self._order.currency = confirmation.currency
-        self._order.total = confirmation.amount_total
-        self._order.payment_reference = facts.payment_reference(self._state)
-        self._billing.plan(confirmation)
-        self._saga.recompute_balance()
-        self._set_status(S.AWAITING_PAYMENT, f"confirmation v{confirmation.version} approved")
-        if self._order.balance_due == ZERO:
-            self._start_work("nothing to pay")
+        self._confirmations.approve()
 
     @effect_of(names.REQUEST_CHANGES)
     def _request_changes(self, request: RequestChangesInput) -> None:
-        confirmation = self._latest
-        confirmation.state = ConfirmationState.CHANGES_REQUESTED
-        confirmation.comments = request.comments
-        confirmation.comments_at = workflow.now()
-        self._mail.email(MessageKind.CHANGES_RECEIVED, version=confirmation.version, comments=request.comments)
-        self._set_status(S.DISCUSSING, f"changes requested to v{confirmation.version}")
+        self._confirmations.request_changes(request)
 
     @effect_of(names.RECORD_PAYMENT)
     def _record_payment(self, request: RecordPaymentInput) -> None:
@@ -636,7 +599,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _start_work(self, why: str) -> None:
         """Seed 3.1: set the milestones from today and tell the customer the timeline."""
         now = workflow.now()
-        self._state.last_update_at = now
+        self._state.last_update_at = self._state.work_started_at = now
         self._order.milestones = [Milestone(name=m.name, due_at=now + m.due) for m in self._approved.terms.milestones]
         estimated = self._approved.terms.estimated_delivery
         self._set_status(S.IN_PROGRESS, why)
@@ -672,12 +635,6 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._order.instalments:
             self._effects.spawn(self._billing.void_unpaid_invoices())
 
-    async def _send_confirmation(self, confirmation: Confirmation) -> None:
-        await workflow.wait_condition(lambda: self._state.policy is not None)
-        await self._mail.send(
-            MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, contexts.confirmation_context(self._state, confirmation)
-        )
-
     # ------------------------------------------------------------------
     # Small helpers
     # ------------------------------------------------------------------
@@ -685,10 +642,6 @@ class ServiceOrderWorkflow(ActionHandlers):
     @property
     def _status(self) -> OrderStatus:
         return self._order.status
-
-    @property
-    def _latest(self) -> Confirmation:
-        return facts.latest(self._state)
 
     @property
     def _approved(self) -> Confirmation:

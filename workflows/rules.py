@@ -17,12 +17,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows import facts, names
-from workflows.action_registry import REGISTRY
+from workflows.action_registry import BY_MODEL, REGISTRY
 from workflows.models import (
     MAX_DURATION,
     AcceptInput,
     Action,
     ApproveInput,
+    ConfirmationState,
     ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderState,
@@ -35,6 +36,7 @@ from workflows.models import (
     RequestRevisionInput,
     UpdateCustomerInput,
 )
+from workflows.schedule import instalment_amounts, milestone_of
 
 S = OrderStatus
 
@@ -43,6 +45,13 @@ NEEDS_STRIPE = frozenset({PaymentMethod.CARD, PaymentMethod.INVOICE})
 
 # Until the work starts, the money is collected as one payment (or the instalments due on approval).
 BEFORE_WORK = frozenset({S.DISCUSSING, S.AWAITING_APPROVAL, S.AWAITING_PAYMENT})
+# While the work goes on a change order may be issued and answered; after acceptance no longer.
+WORK = frozenset({S.IN_PROGRESS, S.AWAITING_ACCEPTANCE})
+AFTER_ACCEPTANCE = frozenset({S.IN_SUPPORT, S.AWAITING_FINAL_PAYMENT})
+
+# workflow.patched id: orders from before change orders refused a confirmation, an approval or a
+# request for changes while the work went on; their histories replay those refusals.
+CHANGE_ORDERS = "change-orders-while-the-work-goes-on"
 
 # Which deadline may move in which status.
 DEADLINE_STATUS: dict[str, OrderStatus] = {
@@ -89,15 +98,85 @@ def _payment_requested(state: OrderState, request: PaymentFailedInput, charging:
 
 
 def _current_version(state: OrderState, request: ApproveInput | RequestChangesInput, charging: bool) -> None:
-    current = facts.latest(state).version
-    if request.version != current:
+    current = facts.latest(state)
+    waiting = current.change_of is not None and current.state is ConfirmationState.ISSUED
+    # While the work goes on, only a change order waiting for its answer can be answered.
+    if state.order.status in WORK and _change_orders_apply(state, request) and not waiting:
         raise ActionRejected(
-            f"version {request.version} is not the current confirmation; the current version is {current}"
+            f"there is no change order waiting for approval; version {state.order.approved_version} is in force"
+        )
+    if request.version != current.version:
+        raise ActionRejected(
+            f"version {request.version} is not the current confirmation; the current version is {current.version}"
         )
 
 
 def _methods_offered(state: OrderState, request: IssueConfirmationInput, charging: bool) -> None:
+    status = state.order.status
+    if status in AFTER_ACCEPTANCE:
+        raise ActionRejected(
+            "a change order cannot be issued after the work was accepted; support requests stay what they are"
+        )
+    if status is S.AWAITING_PAYMENT:
+        raise ActionRejected(
+            f"confirmation v{state.order.approved_version} is approved and waits for its payment; a change order "
+            "can be issued once the work has started"
+        )
     check_methods_available(state, request.confirmation.terms.payment_methods)
+    if status in WORK and _change_orders_apply(state, request):
+        _check_change_order(state, request)
+
+
+def _change_orders_apply(state: OrderState, request: Action) -> bool:
+    """Orders that refused these actions while the work went on (before change orders
+    existed) refuse them again when their history replays (``CHANGE_ORDERS``). An update's
+    validator always takes the new rule: a refused update never reached a history."""
+    if workflow.unsafe.is_read_only() or workflow.patched(CHANGE_ORDERS):
+        return True
+    action = BY_MODEL[type(request)].name
+    raise ActionRejected(f"cannot {action.replace('_', ' ')} while the order is {state.order.status}")
+
+
+def _check_change_order(state: OrderState, request: IssueConfirmationInput) -> None:
+    """A change order keeps the order's currency, and its schedule keeps the instalments that
+    have fallen due as they were and bills the rest on events still to come."""
+    draft, approved = request.confirmation, facts.approved(state)
+    if draft.currency != approved.currency:
+        raise ActionRejected(
+            f"currency: a change order keeps the order's currency {approved.currency}, not {draft.currency}"
+        )
+    schedule = draft.terms.payment_schedule
+    if schedule is None:
+        return
+    bills = state.order.instalments
+    if not bills:
+        raise ActionRejected(
+            "terms.payment_schedule: this order was paid as one payment; a change order to it bills the "
+            "difference on its approval, so leave out terms.payment_schedule"
+        )
+    amounts = instalment_amounts(draft.total, draft.currency, schedule)
+    fallen = [bill for bill in bills if bill.fell_due_at is not None]
+    for n, bill in enumerate(fallen):
+        if n >= len(schedule) or schedule[n].name != bill.name or amounts[n] != bill.amount:
+            raise ActionRejected(
+                f"terms.payment_schedule.{n}: instalment {bill.name!r} has fallen due already "
+                f"({draft.currency} {bill.amount}); a change order's schedule lists it first, unchanged "
+                "(give the instalments amounts, not percents)"
+            )
+    for n, instalment in enumerate(schedule[len(fallen) :], start=len(fallen)):
+        if _has_happened(state, instalment.due):
+            raise ActionRejected(
+                f"terms.payment_schedule.{n}.due: instalment {instalment.name!r} is due on {instalment.due}, "
+                "which has already happened; make it due on approval (of this change) or on an event to come"
+            )
+
+
+def _has_happened(state: OrderState, due: str) -> bool:
+    name = milestone_of(due)
+    if name is not None:
+        milestone = next((m for m in state.order.milestones if m.name.casefold() == name.casefold()), None)
+        return milestone is not None and milestone.completed_at is not None
+    return due == "delivery" and bool(state.order.deliveries)
 
 
 def _card_allowed(state: OrderState, request: ProvidePaymentMethodInput, charging: bool) -> None:

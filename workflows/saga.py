@@ -353,6 +353,20 @@ class PaymentSaga:
             currency=self._order.currency,
         )
 
+    def give_back(self, amount: Decimal, step: str, reason: str) -> None:
+        """Money paid above a lowered total goes back: card payments to their cards; a bank
+        transfer is operations' to refund (``_refund`` tells them). Once given back it no longer counts."""
+        self._effects.spawn(self._give_back(amount, step, reason))
+
+    async def _give_back(self, amount: Decimal, step: str, reason: str) -> None:
+        self._returning += 1
+        try:
+            refund = await self._refund(amount, facts.kept_payments(self._state), step, reason=reason)
+            refund.overpaid_by = step
+            self.recompute_balance()
+        finally:
+            self._returning -= 1
+
     def _why_not_counted(self, payment: Payment) -> str | None:
         """Why this money cannot count towards the order, or ``None`` when it can."""
         if self._approved_or_none is None:

@@ -209,6 +209,20 @@ WORDS: list[tuple[TimelineKind, dict[str, Any], str, str]] = [
         "Design: declined (insufficient_funds)",
     ),
     (
+        K.CHANGE_ORDER_ISSUED,
+        {"version": 3, "currency": "EUR", "old": Decimal("4800.00"), "new": Decimal("5300.00")},
+        "change order issued",
+        "v3: EUR 4800.00 -> 5300.00",
+    ),
+    (
+        K.CHANGE_ORDER_APPROVED,
+        {"version": 3, "currency": "EUR", "new": Decimal("5300.00")},
+        "change order approved",
+        "v3: the total is now EUR 5300.00",
+    ),
+    (K.CHANGE_ORDER_DECLINED, {"version": 3, "kept": 2}, "change order declined", "v3: v2 stays in force"),
+    (K.CHANGE_ORDER_EXPIRED, {"version": 3, "kept": 2}, "change order expired", "v3: v2 stays in force"),
+    (
         K.INSTALMENT_CHARGE,
         {"instalment": "Handover", "status": "succeeded"},
         "instalment card charge",

@@ -97,6 +97,7 @@ class MessageKind(StrEnum):
     INSTALMENT_REMINDER = "instalment_reminder"
     INSTALMENT_CHARGE_FAILED = "instalment_charge_failed"
     INSTALMENT_OVERDUE = "instalment_overdue"
+    CHANGE_ORDER_APPROVED = "change_order_approved"
     EMAIL_FAILED = "email_failed"
     INBOUND_EMAIL_REVIEW = "inbound_email_review"
 

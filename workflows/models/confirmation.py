@@ -313,3 +313,16 @@ class Confirmation(ConfirmationDraft):
     state: ConfirmationState = ConfirmationState.ISSUED
     comments: str | None = None
     comments_at: datetime | None = Field(default=None, description="When the customer asked for changes.")
+    approved_at: datetime | None = Field(
+        default=None, exclude_if=lambda at: at is None, description="When the customer approved this version."
+    )
+    change_of: int | None = Field(
+        default=None,
+        exclude_if=lambda version: version is None,
+        description="A change order: the approved version it changes, issued while the work went on.",
+    )
+    changes: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda changes: not changes,
+        description="A change order: what it changes from the version it changes, in words.",
+    )

@@ -83,6 +83,9 @@ class OrderState(Model):
     payment_requested_at: datetime | None = None
     payment_due_at: datetime | None = None
     last_update_at: datetime | None = None
+    work_started_at: datetime | None = Field(
+        default=None, exclude_if=lambda at: at is None, description="When the work started: milestones count from it."
+    )
     invoice: InvoicePhase = Field(default=InvoicePhase.NONE, description="Where the hosted invoice stands.")
     saga: SagaPhase = Field(default=SagaPhase.COLLECTING, description="Where the order's money stands.")
     support_started: bool = False

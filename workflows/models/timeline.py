@@ -92,6 +92,10 @@ class TimelineKind(StrEnum):
     INSTALMENT_OVERDUE = "instalment overdue"
     INSTALMENT_PAID = "instalment paid"
     INSTALMENT_CHARGE = "instalment card charge"
+    CHANGE_ORDER_ISSUED = "change order issued"
+    CHANGE_ORDER_APPROVED = "change order approved"
+    CHANGE_ORDER_DECLINED = "change order declined"
+    CHANGE_ORDER_EXPIRED = "change order expired"
     # email
     EMAIL_SENT = "email sent"
     EMAIL_FAILED = "email failed"
@@ -179,6 +183,10 @@ DETAIL: Final[dict[TimelineKind, Callable[[TimelineFields], str]]] = {
     K.INSTALMENT_OVERDUE: lambda f: f"{f['instalment']}: {f['currency']} {f['amount']} unpaid; operations told",
     K.INSTALMENT_PAID: lambda f: f["instalment"],
     K.INSTALMENT_CHARGE: lambda f: f"{f['instalment']}: {f['status']}" + (f" ({f['reason']})" if "reason" in f else ""),
+    K.CHANGE_ORDER_ISSUED: lambda f: f"v{f['version']}: {f['currency']} {f['old']} -> {f['new']}",
+    K.CHANGE_ORDER_APPROVED: lambda f: f"v{f['version']}: the total is now {f['currency']} {f['new']}",
+    K.CHANGE_ORDER_DECLINED: lambda f: f"v{f['version']}: v{f['kept']} stays in force",
+    K.CHANGE_ORDER_EXPIRED: lambda f: f"v{f['version']}: v{f['kept']} stays in force",
     K.EMAIL_SENT: _email_sent,
     K.EMAIL_FAILED: lambda f: f"{f['email']} to {f['audience']}: {f['error']}",
 }
