@@ -54,6 +54,8 @@ WAITING_FOR: dict[OrderStatus, str] = {
     S.IN_PROGRESS: "staff to post updates and deliver",
     S.AWAITING_ACCEPTANCE: "the customer to accept the delivery or ask for a revision",
     S.IN_SUPPORT: "support requests until the period ends",
+    S.AWAITING_FINAL_PAYMENT: "the customer to pay {currency} {balance_due}; support has ended, and the order"
+    " completes once every instalment is paid",
 }
 
 
@@ -135,6 +137,7 @@ class Details:
         upcoming = order.next_deadline  # the next timer, a reminder included
         if upcoming is not None:
             lines.append(f"Next: {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M} UTC")
+        lines += instalments.in_words(self._state)
         workflow.set_current_details("\n\n".join(lines))
 
 
@@ -284,4 +287,7 @@ def obligation(state: OrderState) -> Deadline | None:
         return Deadline(at=ends, what=f"review of delivery {delivery.round} ends") if now < ends else None
     if status is S.IN_SUPPORT and o.support is not None:
         return Deadline(at=o.support.ends_at, what="support period ends")
+    due_at = instalments.next_due_at(state)
+    if status is S.AWAITING_FINAL_PAYMENT and due_at is not None:
+        return Deadline(at=due_at, what="the last instalments are paid")
     return None

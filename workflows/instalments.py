@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from workflows import facts
 from workflows.facts import ZERO, iso
-from workflows.models import Confirmation, InstalmentBill, InstalmentStatus, LineItem, OrderState
+from workflows.models import Confirmation, ConfirmationState, InstalmentBill, InstalmentStatus, LineItem, OrderState
 from workflows.schedule import instalment_amounts, milestone_of
 
 DEFAULT_REMINDERS: Final = (timedelta(days=-3), timedelta(0), timedelta(days=7))
@@ -186,6 +186,25 @@ def next_due_at(state: OrderState) -> datetime | None:
     """The earliest due date of an instalment that has fallen due and is unpaid."""
     dates = [b.due_at for b in state.order.instalments if b.due_at is not None and b.fell_due_at and b.unpaid > ZERO]
     return min(dates, default=None)
+
+
+def in_words(state: OrderState) -> list[str]:
+    """What the Temporal UI's current details add for a payment schedule and a change order: the
+    next instalment, how many are overdue, and a change order waiting for its answer."""
+    lines: list[str] = []
+    order = state.order
+    upcoming = next((b for b in sorted(order.instalments, key=_oldest_first) if b.unpaid > ZERO), None)
+    if upcoming is not None:
+        when = f"due {upcoming.due_at:%Y-%m-%d}" if upcoming.due_at else f"falls due on {upcoming.due}"
+        words = f"Next instalment: {upcoming.name}, {order.currency} {upcoming.unpaid} {when} ({upcoming.status.value})"
+        lines.append(words)
+    overdue = [b.name for b in order.instalments if b.status is InstalmentStatus.OVERDUE]
+    if overdue:
+        lines.append(f"Overdue: {', '.join(overdue)}")
+    latest = order.confirmations[-1] if order.confirmations else None
+    if latest is not None and latest.change_of is not None and latest.state is ConfirmationState.ISSUED:
+        lines.append(f"Change order v{latest.version} waits for the customer's approval")
+    return lines
 
 
 def reminders(state: OrderState) -> tuple[timedelta, ...]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -64,6 +65,12 @@ async def raw_attribute(client: Client, order: Handle, name: str) -> bytes:
         DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=order.id))
     )
     return described.workflow_execution_info.search_attributes.indexed_fields[name].data
+
+
+async def current_details(order: Handle) -> str:
+    """What the Temporal UI shows an operator as the order's current details."""
+    metadata: WorkflowMetadata = await order.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
 
 
 async def pay(order: Handle, amount: str, reference: str) -> None:
@@ -148,6 +155,9 @@ async def test_an_unpaid_later_instalment_is_reminded_alerted_and_holds_completi
     await ts_env.sleep(timedelta(days=3))  # its due date: overdue
     overdue = await until(order, lambda o: o.instalments[1].status is InstalmentStatus.OVERDUE, "overdue")
     assert overdue.status is OrderStatus.IN_PROGRESS, "a later instalment never cancels the order"
+    details = await current_details(order)
+    assert f"Next instalment: Design, EUR 1920.00 due {overdue.instalments[1].due_at:%Y-%m-%d} (overdue)" in details
+    assert "Overdue: Design" in details
     attributes = (await order.describe()).typed_search_attributes
     assert attributes.get(sa.ORDER_PAYMENT_OVERDUE) is True
     assert attributes.get(sa.ORDER_PAYMENT_DUE) == overdue.instalments[1].due_at

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -81,6 +82,8 @@ async def test_a_change_order_up_bills_the_difference_as_its_own_instalment(orde
     change = issued.confirmations[1]
     assert change.change_of == 1 and change.state is ConfirmationState.ISSUED
     assert change.changes == ["total EUR 4800.00 -> 5300.00", "line added: SSO (EUR 500.00)"]
+    metadata: WorkflowMetadata = await order.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "Change order v2 waits for the customer's approval" in metadata.current_details
     await eventually(lambda: sent(settings, started).count("confirmation_issued") == 2, "change order emailed")
 
     await order.signal(names.APPROVE, ApproveInput(version=2))
