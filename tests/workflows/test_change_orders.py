@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,7 @@ from workflows.models import (
 )
 
 Handle = WorkflowHandle[Any, Any]
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def changed(price: str, *extra: tuple[str, str], **terms: Any) -> ConfirmationDraft:
@@ -173,6 +175,36 @@ async def test_a_change_order_moves_milestones_and_the_schedule_still_to_come(
         ("Handover", Decimal("1760.00"), InstalmentStatus.SCHEDULED),
     ]
     assert approved.balance_due == Decimal("600.00") and approved.total == Decimal("5800.00")
+
+
+async def test_the_examples_schedule_then_change_order(order: Handle, settings: Settings) -> None:
+    """examples/confirmation-with-schedule.json approved and its deposit paid, then examples/change-order.json
+    (single sign-on, EUR 500 more, billed on the change's approval; Build moves to 30 days)."""
+    first = ConfirmationDraft.model_validate_json((EXAMPLES / "confirmation-with-schedule.json").read_text())
+    change = ConfirmationDraft.model_validate_json((EXAMPLES / "change-order.json").read_text())
+    await order.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=first))
+    await order.signal(names.APPROVE, ApproveInput(version=1))
+    await order.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1440.00"), reference="TX-1"))
+    working = await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work started")
+    build_due = working.milestones[1].due_at
+    await order.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=change))
+    await order.signal(names.APPROVE, ApproveInput(version=2))
+    approved = await until(order, lambda o: o.approved_version == 2, "approved")
+    assert approved.confirmations[1].changes == [
+        "total EUR 4800.00 -> 5300.00",
+        "line added: Single sign-on with Azure AD (EUR 500.00)",
+        "milestone moved: Build",
+        "payment schedule changed",
+        "estimated delivery changed",
+    ]
+    assert [(b.name, b.status, b.due) for b in approved.instalments] == [
+        ("Deposit", InstalmentStatus.PAID, "approval"),
+        ("Design", InstalmentStatus.SCHEDULED, "milestone:Design"),
+        ("Single sign-on", InstalmentStatus.OPEN, "change:v2"),
+        ("Handover", InstalmentStatus.SCHEDULED, "acceptance"),
+    ]
+    assert approved.milestones[1].due_at == build_due + timedelta(days=5)
+    assert approved.balance_due == Decimal("500.00")
 
 
 # --------------------------------------------------------------------------
