@@ -329,6 +329,29 @@ async def schedule_overdue_held_open(env: WorkflowEnvironment, h: WorkflowHandle
     await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("1920.00"), reference="TX-3"))
 
 
+async def change_orders(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """Paid in full by card; a change order declined, one up (+500, paid by bank transfer), one down
+    (-1000, refunded to the card); then delivered, accepted and completed."""
+    await h.signal(
+        names.PROVIDE_PAYMENT_METHOD,
+        ProvidePaymentMethodInput(stripe_customer_id="cus_Record1", payment_method_id="pm_card_visa"),
+    )
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft(payment_methods=["card"])))
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await _until(h, lambda v: v.status == "IN_PROGRESS")
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("6000.00")))
+    await h.signal(names.REQUEST_CHANGES, RequestChangesInput(version=2, comments="Too much"))
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("5300.00")))
+    await h.signal(names.APPROVE, ApproveInput(version=3))
+    await _until(h, lambda v: v.balance_due == Decimal("500.00"))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("500.00"), reference="TX-2"))
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft("4300.00")))
+    await h.signal(names.APPROVE, ApproveInput(version=4))
+    await _until(h, lambda v: len(v.refunds) == 1)
+    await h.signal(names.DELIVER, DeliverInput(summary="Live"))
+    await h.signal(names.ACCEPT, AcceptInput())
+
+
 # Worker defaults a scenario needs (the rest take the built-in policy).
 POLICIES: dict[str, OrderPolicy] = {
     "continued_as_new": OrderPolicy(run_event_budget=300),
@@ -367,6 +390,7 @@ SCENARIOS: dict[str, Scenario] = {
     # Payment schedules (issue 20).
     "schedule_card_and_bank": schedule_card_and_bank,
     "schedule_overdue_held_open": schedule_overdue_held_open,
+    "change_orders": change_orders,
 }
 
 
