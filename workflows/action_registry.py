@@ -134,7 +134,7 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
         # refuse one before the work starts and after acceptance, saying why).
         OPEN,
         frozenset({"staff"}),
-        "issue the next version of the order confirmation",
+        "issue the next version of the order confirmation (while the work goes on: a change order)",
         command="confirm",
         args=(
             Arg(
@@ -152,7 +152,7 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
         ApproveInput,
         frozenset({S.AWAITING_APPROVAL, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
         frozenset({"customer"}),
-        "approve a confirmation version (for the customer)",
+        "approve a confirmation version or a change order (for the customer)",
         command="approve",
         args=(Arg("version", "--version", required=True, integer=True),),
         link_page="confirmation",
@@ -162,7 +162,7 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
         RequestChangesInput,
         frozenset({S.AWAITING_APPROVAL, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
         frozenset({"customer"}),
-        "ask for changes to a confirmation version (for the customer)",
+        "ask for changes to a confirmation version, or decline a change order (for the customer)",
         command="request-changes",
         args=(Arg("version", "--version", required=True, integer=True), Arg("comments")),
         link_page="confirmation",
