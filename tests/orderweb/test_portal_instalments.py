@@ -43,9 +43,9 @@ def _request() -> Request:
 
 
 def _bill(number: int, name: str, due: str, amount: str, **fields: Any) -> InstalmentBill:
-    return InstalmentBill(
-        number=number, name=name, due=due, amount=Decimal(amount), reference=f"ORD-42-{number}", **fields
-    )
+    # As the workflow bills: one due on approval quotes the order's reference, a later one its own.
+    reference = "ORD-42" if due == "approval" else f"ORD-42-{number}"
+    return InstalmentBill(number=number, name=name, due=due, amount=Decimal(amount), reference=reference, **fields)
 
 
 def _confirmation(methods: tuple[str, ...] = ("bank_transfer",)) -> Confirmation:
@@ -168,6 +168,7 @@ def test_the_overview_shows_the_schedule_and_what_is_due_now(tmp_path: Path) -> 
     assert "<caption>Payment schedule</caption>" in html
     assert 'scope="col"' in html
     assert "Due now: EUR 1,920.00" in text(html)
+    assert re.search(r'<a class="button primary" href="/orders/42/pay\?token=[^"]+">Pay</a>', html)
 
 
 def test_the_pay_page_takes_an_instalment_due_after_work_started(tmp_path: Path) -> None:
@@ -243,6 +244,7 @@ def test_without_a_schedule_the_pages_are_as_before(tmp_path: Path) -> None:
         assert 'id="instalments"' not in html
         assert "Due now" not in text(html)
         assert "Final payment" not in html
+        assert ">Pay</a>" not in html  # a plain order in progress owes nothing
     # A plain order in progress owes nothing on the pay page, as before.
     assert "No payment is due now" in text(pay_html(tmp_path, plain))
 
