@@ -635,11 +635,12 @@ class OrderClient:
     # ``list`` last: inside the class body it shadows the builtin.
 
     async def list(
-        self, status: OrderStatus | str | None = None, *, limit: int | None = None
+        self, status: OrderStatus | str | None = None, *, overdue: bool = False, limit: int | None = None
     ) -> builtins.list[OrderSummary]:
-        """Orders, newest first, optionally with one status; from visibility (eventually consistent)."""
+        """Orders, newest first, optionally with one status, or only those with an instalment
+        overdue; from visibility (eventually consistent)."""
         try:
-            query = list_query(status)
+            query = list_query(status, overdue=overdue)
         except ValueError as error:
             raise InvalidListQuery(str(error)) from None
         rows: builtins.list[OrderSummary] = []

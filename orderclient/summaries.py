@@ -60,8 +60,11 @@ def order_details(start: StartOrderInput) -> str:
 # --------------------------------------------------------------------------
 
 
-def list_query(status: OrderStatus | str | None = None) -> str:
-    """The visibility query of ``list``; ``ValueError`` for an unknown status."""
+def list_query(status: OrderStatus | str | None = None, *, overdue: bool = False) -> str:
+    """The visibility query of ``list``; ``ValueError`` for an unknown status.
+
+    ``overdue``: only orders with a payment schedule whose instalment is past its
+    due date (``OrderPaymentOverdue``, which orders without a schedule never carry)."""
     query = f"WorkflowType = '{names.WORKFLOW_TYPE}'"
     if status is not None:
         try:
@@ -70,6 +73,8 @@ def list_query(status: OrderStatus | str | None = None) -> str:
             known = ", ".join(s.value for s in OrderStatus)
             raise ValueError(f"unknown status {status!r}; one of {known}") from None
         query += f" AND {search.ORDER_STATUS.name} = '{value}'"
+    if overdue:
+        query += f" AND {search.ORDER_PAYMENT_OVERDUE.name} = true"
     return query
 
 

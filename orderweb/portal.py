@@ -68,7 +68,9 @@ from orderweb.site import (
     OrdersFactory,
     Portal,
     SecurityHeaders,
+    due_now,
     int_param,
+    payment_open,
     read_form,
     verify_any,
 )
@@ -84,6 +86,7 @@ from workflows.models import (
     PaymentMethod,
     StartOrderInput,
 )
+from workflows.models.view import InstalmentStatus
 from workflows.schedule import schedule_rows
 
 HONEYPOT_FIELD: Final = "website"
@@ -286,15 +289,18 @@ class PortalPages(Portal):
         if isinstance(loaded, Response):
             return loaded
         view, token = loaded
+        return self.pay_page(request, view, token)
+
+    def pay_page(self, request: Request, view: OrderView, token: str) -> Response:
+        """The pay page of a loaded order: what is due now, and each way to pay it."""
         order_id = view.order_id
         methods = _payment_methods(view)
         instructions = view.payment_instructions
         bank = instructions.bank_transfer if instructions else None
         if bank is None and PaymentMethod.BANK_TRANSFER in methods:
             bank = self.settings.bank_details  # an older order: the company's details
-        card_offered = (
-            PaymentMethod.CARD in methods and view.status == OrderStatus.AWAITING_PAYMENT and view.balance_due > 0
-        )
+        payable = payment_open(view)
+        card_offered = PaymentMethod.CARD in methods and payable
         card_allowed = card_offered and self.stripe is not None
         latest_attempt = view.charge_attempts[-1] if view.charge_attempts else None
         notice = None
@@ -307,17 +313,10 @@ class PortalPages(Portal):
             token,
             title=f"Order {order_id}: payment",
             notice=notice,
+            payable=payable,
             reference=(instructions.reference if instructions else None) or view.payment_reference,
             bank=bank,
-            invoice=(
-                {
-                    "url": instructions.invoice_url,
-                    "pdf": instructions.invoice_pdf,
-                    "pending": instructions.invoice_pending,
-                }
-                if instructions and PaymentMethod.INVOICE in methods and self.stripe is not None
-                else None
-            ),
+            invoice=_invoice(view, methods, self.stripe is not None),
             card_allowed=card_allowed,
             # The terms offer card, but this portal has no Stripe: say so rather than leave card out.
             card_unavailable=card_offered and self.stripe is None,
@@ -326,6 +325,7 @@ class PortalPages(Portal):
             declined=latest_attempt if latest_attempt is not None and latest_attempt.status == "declined" else None,
             card_on_file=view.payment_method_on_file is not None,
             overdue=view.payment_due_at is not None and self.now() >= view.payment_due_at,
+            **_instalments_due(view, self.now()),
         )
 
     async def pay_card(self, request: Request) -> Response:
@@ -339,7 +339,8 @@ class PortalPages(Portal):
         view = await self.load(order_id)
         if isinstance(view, Response):
             return view
-        if view.status != OrderStatus.AWAITING_PAYMENT or PaymentMethod.CARD not in _payment_methods(view):
+        waiting = view.status == OrderStatus.AWAITING_PAYMENT or payment_open(view)
+        if not waiting or PaymentMethod.CARD not in _payment_methods(view):
             return self.message(
                 "No card payment is due",
                 "This order is not waiting for a card payment.",
@@ -470,6 +471,42 @@ def _payment_methods(view: OrderView) -> list[PaymentMethod]:
     if not number or number > len(view.confirmations):
         return [PaymentMethod.BANK_TRANSFER]
     return list(view.confirmations[number - 1].terms.payment_methods)
+
+
+def _invoice(view: OrderView, methods: list[PaymentMethod], stripe: bool) -> dict[str, Any] | None:
+    """The hosted invoice to pay now, if the terms offer invoices and the portal has Stripe: the
+    order's, or with a payment schedule the invoice of the oldest instalment due now."""
+    instructions = view.payment_instructions
+    if instructions is None or PaymentMethod.INVOICE not in methods or not stripe:
+        return None
+    if view.instalments:
+        bills = due_now(view)
+        return {"url": bills[0].invoice_url, "pdf": None, "pending": bills[0].invoice_url is None} if bills else None
+    return {"url": instructions.invoice_url, "pdf": instructions.invoice_pdf, "pending": instructions.invoice_pending}
+
+
+def _instalments_due(view: OrderView, now: datetime) -> dict[str, Any]:
+    """The pay page's words for a payment schedule: the instalments due now (each with its own
+    bank reference), whether one is overdue, and the next one still waiting for its event."""
+    if not view.instalments:
+        return {"due_now": [], "instalment_overdue": None, "next_scheduled": None}
+    bills = due_now(view)
+    upcoming = next((b for b in view.instalments if b.status == InstalmentStatus.SCHEDULED), None)
+    return {
+        "due_now": [
+            {**b.model_dump(include={"name", "amount", "paid", "reference", "due_at"}), "unpaid": b.unpaid}
+            for b in bills
+        ],
+        "instalment_overdue": next(
+            (
+                b.model_dump(include={"name", "due_at"})
+                for b in bills
+                if b.status == InstalmentStatus.OVERDUE or (b.due_at and now >= b.due_at)
+            ),
+            None,
+        ),
+        "next_scheduled": upcoming.model_dump(include={"name", "due", "amount"}) if upcoming else None,
+    }
 
 
 def _deemed_acceptance(view: OrderView) -> bool:

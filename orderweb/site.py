@@ -42,6 +42,7 @@ from orderweb.bodies import read_capped
 from orderweb.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows.converter import describe
 from workflows.models import OrderStatus, OrderView
+from workflows.models.view import InstalmentBill, InstalmentStatus
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates" / "portal"
 
@@ -75,6 +76,10 @@ STAGES: Final[dict[OrderStatus, tuple[str, str]]] = {
         "Please review the delivery: accept it or request a revision.",
     ),
     OrderStatus.IN_SUPPORT: ("Delivered and accepted", "Your support period is open: ask us whenever you need help."),
+    OrderStatus.AWAITING_FINAL_PAYMENT: (
+        "Awaiting your final payment",
+        "Your support period has ended. Please pay what is still due: the order completes once it is paid.",
+    ),
     OrderStatus.COMPLETED: ("Completed", "The order and its support period are complete. Thank you!"),
     OrderStatus.CANCELLED: ("Cancelled", "This order was cancelled."),
     OrderStatus.EXPIRED: ("Expired", "The order confirmation expired before it was approved."),
@@ -88,6 +93,45 @@ STEPS: Final = (
     (OrderStatus.AWAITING_ACCEPTANCE, "Delivery"),
     (OrderStatus.IN_SUPPORT, "Support"),
 )
+
+FINAL_PAYMENT_STEP: Final = (OrderStatus.AWAITING_FINAL_PAYMENT, "Final payment")
+"""Only an order with a payment schedule can wait for money after its support ends."""
+
+INSTALMENT_PAYABLE: Final = frozenset(
+    {
+        OrderStatus.IN_PROGRESS,
+        OrderStatus.AWAITING_ACCEPTANCE,
+        OrderStatus.IN_SUPPORT,
+        OrderStatus.AWAITING_FINAL_PAYMENT,
+    }
+)
+"""Where, besides ``AWAITING_PAYMENT``, an order with a payment schedule may have an instalment to pay."""
+
+
+def steps_for(view: OrderView) -> tuple[tuple[OrderStatus, str], ...]:
+    """The progress shown for the order: ``STEPS``, and a last one for a schedule's final payment."""
+    return (*STEPS, FINAL_PAYMENT_STEP) if view.instalments else STEPS
+
+
+def payment_open(view: OrderView) -> bool:
+    """Whether the customer has money to pay now: before work starts, or an instalment fallen due since."""
+    if view.status == OrderStatus.AWAITING_PAYMENT:
+        return view.balance_due > 0
+    return bool(view.instalments) and view.status in INSTALMENT_PAYABLE and view.balance_due > 0
+
+
+def due_now(view: OrderView) -> list[InstalmentBill]:
+    """The instalments fallen due and not yet paid in full, oldest first."""
+    return [b for b in view.instalments if b.status in (InstalmentStatus.OPEN, InstalmentStatus.OVERDUE)]
+
+
+def _instalment(bill: InstalmentBill) -> dict[str, Any]:
+    """What the customer sees of an instalment: never the alerts and reminders sent about it."""
+    return {
+        **bill.model_dump(include={"number", "name", "due", "amount", "paid", "status", "reference", "due_at"}),
+        "status": bill.status.value,
+        "invoice_url": bill.invoice_url,
+    }
 
 
 def customer_view(view: OrderView) -> dict[str, Any]:
@@ -111,6 +155,7 @@ def customer_view(view: OrderView) -> dict[str, Any]:
         "payments": [p.model_dump() for p in view.payments],
         "amount_paid": view.amount_paid,
         "balance_due": view.balance_due,
+        "instalments": [_instalment(b) for b in view.instalments],
         "refunds": [{"at": r.at, "amount": r.amount, "status": r.status} for r in view.refunds],
         "milestones": [m.model_dump(exclude={"overdue_alerted"}) for m in view.milestones],
         "updates": [u.model_dump() for u in view.updates],
@@ -383,7 +428,7 @@ class Portal:
             found.append(
                 ("Review the order confirmation", self.page_url(order_id, "confirmation", view.version, token=token))
             )
-        if view.status == OrderStatus.AWAITING_PAYMENT:
+        if view.status == OrderStatus.AWAITING_PAYMENT or payment_open(view):
             token = self.sign(order_id, "pay", view.version, view)
             found.append(("Pay", self.page_url(order_id, "pay", token=token)))
         if view.status == OrderStatus.AWAITING_ACCEPTANCE and view.deliveries:
@@ -462,8 +507,8 @@ class Portal:
             order=customer_view(view),
             stage=stage,
             next_step=next_step,
-            steps=STEPS,
-            step_index=_step_index(view.status),
+            steps=steps_for(view),
+            step_index=_step_index(view.status, steps_for(view)),
             token=token,
             fields=fields,
             overview_url=self.page_url(view.order_id, token=token),
@@ -544,11 +589,11 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def _step_index(status: OrderStatus) -> int:
-    for number, (step, _) in enumerate(STEPS):
+def _step_index(status: OrderStatus, steps: tuple[tuple[OrderStatus, str], ...] = STEPS) -> int:
+    for number, (step, _) in enumerate(steps):
         if step == status:
             return number
-    return len(STEPS) if status == OrderStatus.COMPLETED else -1
+    return len(steps) if status == OrderStatus.COMPLETED else -1
 
 
 def verify_any(portal: Portal, token: str, order_id: str) -> LinkClaims:

@@ -224,18 +224,18 @@ async def cmd_status(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def list_query(status: str | None) -> str:
+def list_query(status: str | None, *, overdue: bool = False) -> str:
     try:
-        return summaries.list_query(status)
+        return summaries.list_query(status, overdue=overdue)
     except ValueError as error:
         raise CliError(Exit.USAGE, str(error)) from None
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    list_query(args.status)  # a bad status is a usage error before connecting
+    list_query(args.status, overdue=args.overdue)  # a bad status is a usage error before connecting
     orders = await connect(args)
     with cli_errors():
-        summaries = await orders.list(args.status)
+        summaries = await orders.list(args.status, overdue=args.overdue)
     rows: list[dict[str, Any]] = [
         {
             "order_id": row.order_id,
@@ -486,6 +486,9 @@ def _add_reading_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("list", parents=[client], help="list orders")
     p.add_argument("--status", default=None, help=", ".join(s.value for s in OrderStatus))
+    p.add_argument(
+        "--overdue", action="store_true", help="only orders with an instalment of their payment schedule overdue"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)
 

@@ -4,6 +4,7 @@ the terminal (and plain lines for a pipe)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from rich import box
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from starter import console
 from workflows.models import OrderView, TimelineKind
+from workflows.models.view import InstalmentBill, InstalmentStatus
 
 
 def when(value: datetime | str | None) -> str:
@@ -102,7 +104,17 @@ def plain_lines(renderable: Any) -> list[str]:
 
 def render_view(view: OrderView) -> Panel:
     parts: list[Any] = [_summary(view)]
-    sections = (_confirmations, _payments, _charges, _milestones, _updates, _deliveries, _support, _timeline)
+    sections = (
+        _confirmations,
+        _payments,
+        _instalments,
+        _charges,
+        _milestones,
+        _updates,
+        _deliveries,
+        _support,
+        _timeline,
+    )
     for section in (*sections, _rejected, _failed_emails):
         table = section(view)
         if table is not None:
@@ -160,6 +172,47 @@ def _payments(view: OrderView) -> Table | Text | None:
     table.caption = f"paid {view.amount_paid} · balance due {view.balance_due}" + (
         f" · overpaid {view.overpaid}" if view.overpaid else ""
     )
+    return table
+
+
+INSTALMENT_STYLES: Final = {InstalmentStatus.OVERDUE: "red", InstalmentStatus.OPEN: "yellow"}
+
+
+def _instalment_due(bill: InstalmentBill) -> str:
+    """Once fallen due, the date to pay it by; before, its event (and the date, for a time after approval)."""
+    if bill.due_at is not None:
+        return f"by {when(bill.due_at)}"
+    if bill.falls_due_at is not None:
+        return f"{bill.due} ({when(bill.falls_due_at)})"
+    return bill.due
+
+
+def _instalments(view: OrderView) -> Table | None:
+    """The payment schedule as it is billed; its caption says what is due now (``balance_due``) and
+    what falls due later, with its events."""
+    if not view.instalments:
+        return None
+    currency = view.currency or ""
+    table = new_table("Payment schedule", "#", "Due", "Amount", "Paid", "Status", "Instalment")
+    for bill in view.instalments:
+        style = INSTALMENT_STYLES.get(bill.status)
+        add_row(
+            table,
+            str(bill.number),
+            _instalment_due(bill),
+            str(bill.amount),
+            str(bill.paid),
+            bill.status.value,
+            bill.name,
+            style=style,
+        )
+    later = sum((b.unpaid for b in view.instalments if b.status is InstalmentStatus.SCHEDULED), Decimal("0.00"))
+    overdue = any(b.status is InstalmentStatus.OVERDUE for b in view.instalments)
+    now = f"due now {view.balance_due} {currency}".rstrip() + (" (overdue)" if overdue else "")
+    caption = now if view.balance_due > 0 else "nothing due now"
+    if later > 0:
+        caption += f" · to fall due later {later} {currency}".rstrip()
+    table.caption = caption
     return table
 
 
