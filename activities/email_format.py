@@ -121,7 +121,7 @@ _DUE_EVENTS = {"approval": "on approval", "delivery": "on delivery", "acceptance
 def format_instalment_due(value: Any) -> str:
     """When an instalment of a payment schedule falls due, in words: ``"approval"`` is
     ``"on approval"``, ``"milestone:Design"`` is ``"when milestone Design is completed"``,
-    ``"P30D"`` is ``"30 days after approval"``."""
+    ``"P30D"`` is ``"30 days after approval"``, ``"change:v3"`` is ``"on approval of change order 3"``."""
     _check_defined(value)
     if isinstance(value, str):
         if value in _DUE_EVENTS:
@@ -129,6 +129,9 @@ def format_instalment_due(value: Any) -> str:
         milestone = milestone_of(value)
         if milestone is not None:
             return f"when milestone {milestone} is completed"
+        if value.startswith("change:v") and value.removeprefix("change:v").isdigit():
+            # A change order's own instalment (workflows/instalments.py): due on its approval.
+            return f"on approval of change order {value.removeprefix('change:v')}"
         if value.startswith("P"):
             try:
                 return f"{format_duration(value)} after approval"

@@ -68,6 +68,7 @@ from orderweb.site import (
     OrdersFactory,
     Portal,
     SecurityHeaders,
+    change_waiting,
     due_now,
     int_param,
     payment_open,
@@ -206,7 +207,9 @@ class PortalPages(Portal):
             return self.message("Not found", "This version of the order confirmation does not exist.", 404)
         shown = view.confirmations[version - 1]
         current_url = self.newer_url(view, "confirmation", version, view.version or version)
-        can_answer = view.status == OrderStatus.AWAITING_APPROVAL and shown.state == ConfirmationState.ISSUED
+        waiting = view.status == OrderStatus.AWAITING_APPROVAL or shown is change_waiting(view)
+        can_answer = waiting and shown.state == ConfirmationState.ISSUED
+        in_force = view.confirmations[shown.change_of - 1] if shown.change_of else None
         return self.order_page(
             request,
             "confirmation.html",
@@ -218,6 +221,7 @@ class PortalPages(Portal):
             schedule=_schedule(shown),
             current_url=current_url,
             can_answer=can_answer and current_url is None,
+            in_force=in_force.model_dump() if in_force else None,
         )
 
     async def delivery(self, request: Request) -> Response:

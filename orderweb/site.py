@@ -41,7 +41,7 @@ from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigne
 from orderweb.bodies import read_capped
 from orderweb.ratelimit import CONTACT_LIMIT, CONTACT_WINDOW, RateLimiter
 from workflows.converter import describe
-from workflows.models import OrderStatus, OrderView
+from workflows.models import Confirmation, ConfirmationState, OrderStatus, OrderView
 from workflows.models.view import InstalmentBill, InstalmentStatus
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates" / "portal"
@@ -428,6 +428,15 @@ class Portal:
             found.append(
                 ("Review the order confirmation", self.page_url(order_id, "confirmation", view.version, token=token))
             )
+        change = change_waiting(view)
+        if change is not None:
+            token = self.sign(order_id, "confirmation", change.version, view)
+            found.append(
+                (
+                    f"Review change order {change.version}",
+                    self.page_url(order_id, "confirmation", change.version, token=token),
+                )
+            )
         if view.status == OrderStatus.AWAITING_PAYMENT or payment_open(view):
             token = self.sign(order_id, "pay", view.version, view)
             found.append(("Pay", self.page_url(order_id, "pay", token=token)))
@@ -594,6 +603,14 @@ def _step_index(status: OrderStatus, steps: tuple[tuple[OrderStatus, str], ...] 
         if step == status:
             return number
     return len(steps) if status == OrderStatus.COMPLETED else -1
+
+
+def change_waiting(view: OrderView) -> Confirmation | None:
+    """The change order waiting for the customer's answer while the work goes on, if there is one."""
+    latest = view.confirmations[-1] if view.confirmations else None
+    if latest is None or latest.change_of is None or latest.state != ConfirmationState.ISSUED:
+        return None
+    return latest if view.status in (OrderStatus.IN_PROGRESS, OrderStatus.AWAITING_ACCEPTANCE) else None
 
 
 def verify_any(portal: Portal, token: str, order_id: str) -> LinkClaims:

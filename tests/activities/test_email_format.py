@@ -61,13 +61,14 @@ def test_durations() -> None:
         ("acceptance", "on acceptance"),
         ("P30D", "30 days after approval"),
         ("P1DT12H", "1 day and 12 hours after approval"),
+        ("change:v3", "on approval of change order 3"),
     ],
 )
 def test_when_an_instalment_falls_due_in_words(due: str, words: str) -> None:
     assert format_instalment_due(due) == words
 
 
-@pytest.mark.parametrize("due", ["monthly", "P", None])
+@pytest.mark.parametrize("due", ["monthly", "P", None, "change:v", "change:vX"])
 def test_an_instalment_due_it_cannot_show_is_refused(due: object) -> None:
     with pytest.raises(FilterArgumentError, match="instalment_due"):
         format_instalment_due(due)

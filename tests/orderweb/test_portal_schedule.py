@@ -1,14 +1,13 @@
-"""The portal's confirmation page lists a payment schedule, fits a phone and passes axe-core.
-
-Until instalment billing lands the workflow refuses to issue a confirmation with
-a schedule (``workflows/rules.py``), so the order shown here gets its schedule
-the one way an order's state can arrive whole: a run resumed from a carried
-state (continue-as-new's path), on the real dev server.
+"""A payment schedule and a change order in the portal, in a real browser: the confirmation page
+lists the schedule; once work has started the pay page shows the schedule and what is due now;
+the customer approves a change order from its emailed link. Each page fits a phone and passes
+axe-core (WCAG 2.1 AA). The worker, the dev server and the emails' links are real.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,16 @@ from temporalio.testing import WorkflowEnvironment
 from tests.browser import AXE, PHONE, axe_problems, width_problems
 from tests.helpers import draft, eventually, start_input
 from tests.orderweb.portal_harness import CHROMIUM, PortalHarness, running_portal
-from workflows.models import Continuation, Instalment, IssueConfirmationInput, OrderState, StartOrderInput
-from workflows.models.activity_io import OrderPolicy
-from workflows.names import workflow_id
-from workflows.order import ServiceOrderWorkflow
+from workflows.models import (
+    ApproveInput,
+    ConfirmationDraft,
+    Instalment,
+    IssueConfirmationInput,
+    LineItem,
+    OrderStatus,
+    PostUpdateInput,
+    RecordPaymentInput,
+)
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')")
 
@@ -42,64 +47,90 @@ async def portal(dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) 
         yield harness
 
 
-async def _order_with_a_schedule(dev_env: WorkflowEnvironment, portal: PortalHarness, task_queue: str) -> str:
-    """An order awaiting approval of a confirmation with ``SCHEDULE``; its confirmation page's link."""
+async def _email(portal: PortalHarness, order_id: str, kind: str, count: int = 1) -> str:
+    """The link of the newest email of ``kind``, once there are ``count`` of them."""
+    await eventually(lambda: len(portal.links(order_id, kind)) >= count, f"{kind} email #{count}")
+    return portal.links(order_id, kind)[-1]
+
+
+async def _fits_and_passes_axe(page: Any, name: str) -> None:
+    problems = await width_problems(page, name)
+    problems += await axe_problems(page, name, impacts=("serious", "critical"))
+    assert problems == [], "\n".join(problems)
+
+
+async def _rows(page: Any, table: str) -> list[str]:
+    rows: list[str] = await page.eval_on_selector_all(
+        f"{table} tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()).join(' | '))"
+    )
+    return rows
+
+
+async def test_the_confirmation_page_lists_the_schedule(browser: Any, portal: PortalHarness) -> None:
     start = start_input()
-    order_id = start.order_id
     await portal.orders.start(start)
-    await portal.orders.act(order_id, IssueConfirmationInput(confirmation=draft()))
-    await eventually(lambda: bool(portal.links(order_id, "confirmation_issued")), "confirmation email")
-    link = portal.link(order_id, "confirmation_issued")
-
-    view = await portal.orders.status(order_id)
-    issued = view.confirmations[0]
-    terms = issued.terms.model_copy(update={"payment_schedule": SCHEDULE})
-    view.confirmations[0] = issued.model_copy(update={"terms": terms})
-    handle = dev_env.client.get_workflow_handle(workflow_id(order_id))
-    await handle.terminate("carried on with a payment schedule")
-    resumed = StartOrderInput(
-        **start.model_dump(exclude={"resume"}),
-        resume=Continuation(state=OrderState(order=view, policy=OrderPolicy())),
-    )
-    await dev_env.client.start_workflow(
-        ServiceOrderWorkflow.run, resumed, id=workflow_id(order_id), task_queue=task_queue
-    )
-    return link
-
-
-async def test_the_confirmation_page_lists_the_schedule(
-    dev_env: WorkflowEnvironment, browser: Any, portal: PortalHarness, task_queue: str
-) -> None:
-    link = await _order_with_a_schedule(dev_env, portal, task_queue)
+    confirmation = draft(payment_schedule=SCHEDULE)
+    await portal.orders.act(start.order_id, IssueConfirmationInput(confirmation=confirmation))
     page = await browser.new_page(viewport={"width": PHONE, "height": 800}, bypass_csp=True)
-    await page.goto(link)
+    await page.goto(await _email(portal, start.order_id, "confirmation_issued"))
 
-    cells = await page.eval_on_selector_all(
-        "#payment-schedule tr",
-        "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()).join(' | '))",
-    )
-    assert cells == [
+    assert await _rows(page, "#payment-schedule") == [
         "Instalment | Due | Amount",
         "Deposit (30%) | on approval | EUR 1,440.00",
         "Design (40%) | when milestone Design is completed | EUR 1,920.00",
         "Handover (30%) | 30 days after approval | EUR 1,440.00",
-    ], cells
-
-    problems = await width_problems(page, "confirmation with a schedule")
-    problems += await axe_problems(page, "confirmation with a schedule", impacts=("serious", "critical"))
-    assert problems == [], "\n".join(problems)
-    if not AXE.exists():
-        pytest.skip(f"the page fits; axe-core not checked: {AXE} is missing (run npm ci)")
+    ]
+    await _fits_and_passes_axe(page, "confirmation with a schedule")
 
 
-async def test_without_a_schedule_the_page_shows_none(
-    dev_env: WorkflowEnvironment, browser: Any, portal: PortalHarness
-) -> None:
+async def test_without_a_schedule_the_page_shows_none(browser: Any, portal: PortalHarness) -> None:
     start = start_input()
     await portal.orders.start(start)
     await portal.orders.act(start.order_id, IssueConfirmationInput(confirmation=draft()))
-    await eventually(lambda: bool(portal.links(start.order_id, "confirmation_issued")), "confirmation email")
     page = await browser.new_page()
-    await page.goto(portal.link(start.order_id, "confirmation_issued"))
+    await page.goto(await _email(portal, start.order_id, "confirmation_issued"))
     assert await page.locator("#approve").count() == 1
     assert await page.locator("#payment-schedule").count() == 0
+
+
+async def test_the_pay_page_shows_what_is_due_now_and_a_change_order_is_approved_from_its_link(
+    browser: Any, portal: PortalHarness
+) -> None:
+    start = start_input()
+    order_id = start.order_id
+    await portal.orders.start(start)
+    terms = {"payment_methods": ["bank_transfer", "card"], "payment_schedule": SCHEDULE}
+    await portal.orders.act(order_id, IssueConfirmationInput(confirmation=draft(**terms)))
+    await portal.orders.act(order_id, ApproveInput(version=1))
+    await portal.orders.act(order_id, RecordPaymentInput(amount=Decimal("1440.00"), reference="TX-1"))
+    await portal.orders.act(order_id, PostUpdateInput(text="Designs signed off", milestone="Design"))
+
+    # The Design instalment's email links to the pay page: the schedule, and what is due now.
+    page = await browser.new_page(viewport={"width": PHONE, "height": 800}, bypass_csp=True)
+    await page.goto(await _email(portal, order_id, "instalment_due"))
+    body = " ".join((await page.text_content("body") or "").split())
+    assert "Due now: EUR 1,920.00" in body, body
+    view = await portal.orders.status(order_id)
+    assert view.status is OrderStatus.IN_PROGRESS
+    assert view.instalments[1].reference in body, "the Design instalment's own bank reference"
+    await _fits_and_passes_axe(page, "pay page of an instalment")
+
+    # Staff issue a change order; the customer opens its email's link and approves it.
+    data = draft(**terms).model_dump()
+    data["line_items"].append(LineItem(description="Single sign-on", unit_price=Decimal("500.00")).model_dump())
+    data["terms"]["payment_schedule"] = None
+    await portal.orders.act(order_id, IssueConfirmationInput(confirmation=ConfirmationDraft.model_validate(data)))
+    await page.goto(await _email(portal, order_id, "confirmation_issued", count=2))
+    change = " ".join((await page.text_content("#change-order") or "").split())
+    assert "Change order 2" in change and "the total becomes EUR 5,300.00" in change
+    assert "line added: Single sign-on (EUR 500.00)" in change
+    await _fits_and_passes_axe(page, "change order")
+    await page.click("#approve")
+    await page.wait_for_selector(".notice")
+
+    approved = await portal.orders.status(order_id)
+    assert approved.approved_version == 2 and approved.total == Decimal("5300.00")
+    assert approved.status is OrderStatus.IN_PROGRESS
+    assert [b.name for b in approved.instalments][-1] == "Change order v2"
+    if not AXE.exists():
+        pytest.skip(f"the pages fit; axe-core not checked: {AXE} is missing (run npm ci)")
