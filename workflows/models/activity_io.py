@@ -91,6 +91,12 @@ class MessageKind(StrEnum):
     PAYMENT_ERROR = "payment_error"
     PAYMENT_NEEDS_REVIEW = "payment_needs_review"
     INVOICE_READY = "invoice_ready"
+    # A payment schedule's instalments that fall due after work starts (workflows/billing.py)
+    INSTALMENT_DUE = "instalment_due"
+    INSTALMENT_CHARGE_NOTICE = "instalment_charge_notice"
+    INSTALMENT_REMINDER = "instalment_reminder"
+    INSTALMENT_CHARGE_FAILED = "instalment_charge_failed"
+    INSTALMENT_OVERDUE = "instalment_overdue"
     EMAIL_FAILED = "email_failed"
     INBOUND_EMAIL_REVIEW = "inbound_email_review"
 
