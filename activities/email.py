@@ -64,6 +64,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.REFUND_NEEDED,
         MessageKind.PAYMENT_ERROR,
         MessageKind.PAYMENT_NEEDS_REVIEW,
+        MessageKind.INSTALMENT_OVERDUE,
         MessageKind.EMAIL_FAILED,
         MessageKind.INBOUND_EMAIL_REVIEW,
         MessageKind.PLAINTEXT_RECEIVED,
@@ -116,7 +117,9 @@ def _link_token(context: Context, order_id: str, order_version: Any, parts: tupl
         expiry = context.get("review_ends_at")
     elif page == "pay":
         version = order_version
-        expiry = context.get("cancel_at") or context.get("due_at")
+        # An instalment's email says how long its link lives (past its due date: a later instalment
+        # is not cancelled, it goes on being reminded of); the deposit's lives until cancellation.
+        expiry = context.get("pay_link_until") or context.get("cancel_at") or context.get("due_at")
     elif page == "support":
         support = context.get("support")
         expiry = support.get("ends_at") if isinstance(support, Mapping) else None
@@ -147,7 +150,8 @@ def authentication_url(context: Context, hosted_url: Any) -> str:
     order_id = order["order_id"] if isinstance(order, Mapping) and "order_id" in order else None
     if order_id is None:
         raise UndefinedError("authentication_url needs order.order_id")
-    expiry = context.get("due_at")
+    # An instalment's card is charged on its due date, so a link ending then would be dead on arrival.
+    expiry = context.get("pay_link_until") or context.get("due_at")
     expires_at = as_utc(expiry, "authentication_url") if expiry else datetime.now(UTC) + LINK_FALLBACK_LIFETIME
     token = signer.sign(str(order_id), AUTHENTICATE, None, expires_at, target=str(hosted_url))
     base = str(context.resolve("web_base_url")).rstrip("/")

@@ -1,7 +1,8 @@
 """How emails and the portal's pages show values: money, dates, durations, labels.
 
 Jinja filters (``{{ amount|money(currency) }}``, ``{{ due_at|datetime }}``,
-``{{ term|duration }}``, ``{{ instalment.due|instalment_due }}``) and the ``web_url`` test, which ``with_formatting``
+``{{ term|duration }}``, ``{{ instalment.due|instalment_due }}``, ``{{ instalment.due|instalment_event }}``)
+and the ``web_url`` test, which ``with_formatting``
 installs in a template environment, so the same amount or date reads the same
 in an email and on the portal. Each filter refuses a value it cannot show with
 a ``FilterArgumentError`` naming the filter and the value.
@@ -140,6 +141,52 @@ def format_instalment_due(value: Any) -> str:
     raise FilterArgumentError(f"instalment_due: {value!r} is not a time an instalment falls due")
 
 
+_EVENTS_HAPPENED = {
+    "approval": "The order is approved",
+    "delivery": "The work is delivered",
+    "acceptance": "The work is accepted",
+}
+
+
+def format_instalment_event(value: Any) -> str:
+    """What made an instalment fall due, as the start of a sentence: ``"milestone:Design"`` is
+    ``"The milestone Design is completed"``, ``"P30D"`` is ``"The agreed date has come (30 days
+    after approval)"``. Its request says so, so the customer sees why it is asked for now."""
+    _check_defined(value)
+    if isinstance(value, str):
+        if value in _EVENTS_HAPPENED:
+            return _EVENTS_HAPPENED[value]
+        milestone = milestone_of(value)
+        if milestone is not None:
+            return f"The milestone {milestone} is completed"
+        if value.startswith("P"):
+            try:
+                return f"The agreed date has come ({format_duration(value)} after approval)"
+            except FilterArgumentError:
+                pass
+    raise FilterArgumentError(f"instalment_event: {value!r} is not a time an instalment falls due")
+
+
+_FALLEN_DUE = frozenset({"open", "overdue"})
+
+
+def due_now(rows: Any) -> list[Any]:
+    """The instalments (rows of ``workflows.instalments.row``) still to pay now: those due on
+    approval, and any other that has fallen due, that are not paid in full. A payment email names
+    them, so the customer sees what its amount is for."""
+    _check_defined(rows)
+    if not isinstance(rows, list | tuple):
+        raise FilterArgumentError(f"due_now: {rows!r} is not a list of instalments")
+    try:
+        return [
+            row
+            for row in rows
+            if row["status"] != "paid" and (row["due"] == "approval" or row["status"] in _FALLEN_DUE)
+        ]
+    except (KeyError, TypeError):
+        raise FilterArgumentError(f"due_now: {rows!r} is not a list of instalments") from None
+
+
 def format_label(value: Any) -> str:
     """``"bank_transfer"`` is ``"Bank transfer"``."""
     _check_defined(value)
@@ -176,6 +223,8 @@ def with_formatting(env: Environment) -> Environment:
         label=format_label,
         number=format_number,
         instalment_due=format_instalment_due,
+        instalment_event=format_instalment_event,
+        due_now=due_now,
     )
     env.tests["web_url"] = is_web_url
     return env

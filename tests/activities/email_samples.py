@@ -29,6 +29,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
     MessageKind.INBOUND_EMAIL_REVIEW: Audience.OPERATIONS,
     MessageKind.PLAINTEXT_RECEIVED: Audience.OPERATIONS,
+    MessageKind.INSTALMENT_OVERDUE: Audience.OPERATIONS,
 }
 """Kinds not addressed to the customer; every other kind is."""
 
@@ -134,6 +135,81 @@ _REQUEST = {
 }
 
 _REFUND = {"amount": "4550.00", "method": "bank_transfer", "status": "manual"}
+
+# A 30/40/30 schedule as ``workflows.instalments.row`` shows it, once the milestone "Design approved"
+# was completed (2 Dec, 16:45) and its instalment fell due, to be paid within the terms' 14 days: the
+# deposit is paid, the design instalment is open, the handover waits for acceptance.
+_INSTALMENTS: list[dict[str, Any]] = [
+    {
+        "number": 1,
+        "name": "Deposit",
+        "due": "approval",
+        "amount": "1440.00",
+        "paid": "1440.00",
+        "unpaid": "0.00",
+        "status": "paid",
+        "due_at": "2026-12-10T14:05:00Z",
+        "reference": "ORD-ACME-2026-042",
+        "invoice_url": None,
+    },
+    {
+        "number": 2,
+        "name": "Design",
+        "due": "milestone:Design approved",
+        "amount": "1920.00",
+        "paid": "0.00",
+        "unpaid": "1920.00",
+        "status": "open",
+        "due_at": "2026-12-16T16:45:00Z",
+        "reference": "ORD-ACME-2026-042-2",
+        "invoice_url": "https://billing.example.com/invoices/inv_456",
+    },
+    {
+        "number": 3,
+        "name": "Handover",
+        "due": "acceptance",
+        "amount": "1440.00",
+        "paid": "0.00",
+        "unpaid": "1440.00",
+        "status": "scheduled",
+        "due_at": None,
+        "reference": "ORD-ACME-2026-042-3",
+        "invoice_url": None,
+    },
+]
+
+# As ``email_contexts.instalment_context`` gives it for the design instalment, without a saved card.
+_INSTALMENT: dict[str, Any] = {
+    "instalment": _INSTALMENTS[1],
+    "instalments": _INSTALMENTS,
+    "currency": "EUR",
+    "amount_due": "1920.00",
+    "due_at": "2026-12-16T16:45:00Z",
+    "overdue": False,
+    "methods": ["card", "bank_transfer", "invoice"],
+    "instructions": {
+        "reference": "ORD-ACME-2026-042-2",
+        "bank_transfer": _INSTRUCTIONS["bank_transfer"],
+        "invoice_url": "https://billing.example.com/invoices/inv_456",
+    },
+    "card_charge_at": None,
+    "pay_link_until": "2027-01-15T16:45:00Z",
+}
+
+# The same instalment with a saved card, which is charged on the due date.
+_INSTALMENT_CARD: dict[str, Any] = {**_INSTALMENT, "card_charge_at": "2026-12-16T16:45:00Z"}
+
+# The design instalment once its due date has passed.
+_DESIGN_OVERDUE: dict[str, Any] = {**_INSTALMENTS[1], "status": "overdue"}
+_INSTALMENTS_OVERDUE: list[dict[str, Any]] = [_INSTALMENTS[0], _DESIGN_OVERDUE, _INSTALMENTS[2]]
+
+# The deposit's emails for an order with a schedule (``payment_context`` adds ``instalments``): nothing
+# paid yet, the deposit due on approval, the rest waiting for their events.
+_DEPOSIT_DUE: list[dict[str, Any]] = [
+    {**_INSTALMENTS[0], "paid": "0.00", "unpaid": "1440.00", "status": "open"},
+    {**_INSTALMENTS[1], "status": "scheduled", "due_at": None, "invoice_url": None},
+    _INSTALMENTS[2],
+]
 
 _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
     MessageKind.CONTACT_ACK: {
@@ -309,15 +385,48 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         },
         "reason": "it comes from an address other than the customer's",
     },
+    MessageKind.INSTALMENT_DUE: _INSTALMENT,
+    MessageKind.INSTALMENT_CHARGE_NOTICE: _INSTALMENT_CARD,
+    MessageKind.INSTALMENT_REMINDER: _INSTALMENT,
+    # Charged on the due date, so already due when it failed.
+    MessageKind.INSTALMENT_CHARGE_FAILED: {
+        **_INSTALMENT_CARD,
+        "instalment": _DESIGN_OVERDUE,
+        "instalments": _INSTALMENTS_OVERDUE,
+        "overdue": True,
+        "reason": "Your card has insufficient funds.",
+        "requires_action": False,
+        "hosted_url": None,
+    },
+    MessageKind.INSTALMENT_OVERDUE: {
+        **_INSTALMENT,
+        "instalment": _DESIGN_OVERDUE,
+        "instalments": _INSTALMENTS_OVERDUE,
+        "overdue": True,
+        "pay_link_until": "2027-01-30T09:00:00Z",
+        "reminders_sent": 3,
+    },
 }
 
 assert set(_KIND_CONTEXT) == set(MessageKind), "every MessageKind needs a sample context"
+
+# The order's status when a kind is sent, where it is not the sample order's AWAITING_PAYMENT.
+_KIND_ORDER: dict[MessageKind, dict[str, Any]] = {
+    kind: {"status": "IN_PROGRESS"}
+    for kind in (
+        MessageKind.INSTALMENT_DUE,
+        MessageKind.INSTALMENT_CHARGE_NOTICE,
+        MessageKind.INSTALMENT_REMINDER,
+        MessageKind.INSTALMENT_CHARGE_FAILED,
+        MessageKind.INSTALMENT_OVERDUE,
+    )
+}
 
 
 def sample_context(kind: MessageKind, **order_overrides: Any) -> dict[str, Any]:
     """A fresh context for ``kind``: the shared ``order`` plus the kind's keys."""
     context = copy.deepcopy(_KIND_CONTEXT[MessageKind(kind)])
-    context["order"] = sample_order(**order_overrides)
+    context["order"] = sample_order(**{**_KIND_ORDER.get(MessageKind(kind), {}), **order_overrides})
     return context
 
 
@@ -394,6 +503,42 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
     ),
     "payment_reminder.card": _variant(
         MessageKind.PAYMENT_REMINDER, {}, methods=["card", "bank_transfer"], instructions=_BANK_ONLY
+    ),
+    # An order with a payment schedule: the deposit's emails name it and show the schedule.
+    "payment_requested.schedule": _variant(
+        MessageKind.PAYMENT_REQUESTED, {}, amount_due="1440.00", instalments=_DEPOSIT_DUE
+    ),
+    "payment_reminder.schedule": _variant(
+        MessageKind.PAYMENT_REMINDER, {}, amount_due="1440.00", instalments=_DEPOSIT_DUE
+    ),
+    "payment_received.schedule": _variant(
+        MessageKind.PAYMENT_RECEIVED,
+        {},
+        payment={**_PAYMENT, "amount": "1440.00"},
+        amount_paid="1440.00",
+        balance_due="0.00",
+        instalments=[_INSTALMENTS[0], *_DEPOSIT_DUE[1:]],
+    ),
+    # A saved card: charged automatically on the due date.
+    "instalment_due.saved_card": _variant(MessageKind.INSTALMENT_DUE, {}, **_INSTALMENT_CARD),
+    # The design instalment past its due date: the firmer reminder.
+    "instalment_reminder.overdue": _variant(
+        MessageKind.INSTALMENT_REMINDER,
+        {},
+        overdue=True,
+        instalment=_DESIGN_OVERDUE,
+        instalments=_INSTALMENTS_OVERDUE,
+        pay_link_until="2027-01-22T08:00:00Z",
+    ),
+    # The bank asks the customer to confirm the automatic charge (3D Secure).
+    "instalment_charge_failed.requires_action": _variant(
+        MessageKind.INSTALMENT_CHARGE_FAILED,
+        {},
+        reason="This payment requires authentication by your bank (3D Secure).",
+        requires_action=True,
+        hosted_url=(
+            "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3Q&publishable_key=pk"
+        ),
     ),
 }
 """Named variants of a kind's context (``<kind>.<case>``), snapshotted next to the kinds."""
