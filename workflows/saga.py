@@ -317,6 +317,8 @@ class PaymentSaga:
             currency=self._order.currency,
             # A part payment: when the rest is due, and (through the payment page's link) how to pay it.
             **(contexts.balance_dates(self._state) if owing else {}),
+            # A payment schedule: what this payment paid of it, and what is still to come.
+            **contexts.schedule_context(self._state),
         )
         if self._order.overpaid > overpaid_before:
             self._log(TL.OVERPAYMENT_FLAGGED, currency=self._order.currency, amount=self._order.overpaid)

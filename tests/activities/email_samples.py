@@ -408,6 +408,26 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
     },
 }
 
+# A change order (workflows/confirmations.py): what it changes from the version in force.
+_CHANGE: dict[str, Any] = {
+    "version": 3,
+    "previous_version": 2,
+    "previous_total": "4800.00",
+    "total": "5300.00",
+    "difference": "500.00",
+    "direction": "more",
+    "changes": ["total EUR 4800.00 -> 5300.00", "line added: Single sign-on (EUR 500.00)"],
+}
+_KIND_CONTEXT[MessageKind.CHANGE_ORDER_APPROVED] = {
+    "change": {**_CHANGE, "refund": None},
+    "currency": "EUR",
+    "milestones": [
+        {"name": "Design", "due_at": "2026-12-02T14:05:00Z", "completed_at": "2026-12-02T16:45:00Z"},
+        {"name": "Build", "due_at": "2026-12-27T14:05:00Z", "completed_at": None},
+    ],
+    "estimated_delivery_at": "2027-01-01T14:05:00Z",
+}
+
 assert set(_KIND_CONTEXT) == set(MessageKind), "every MessageKind needs a sample context"
 
 # The order's status when a kind is sent, where it is not the sample order's AWAITING_PAYMENT.
@@ -518,6 +538,36 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
         amount_paid="1440.00",
         balance_due="0.00",
         instalments=[_INSTALMENTS[0], *_DEPOSIT_DUE[1:]],
+    ),
+    # A change order issued while the work goes on, and its reminder and expiry.
+    "confirmation_issued.change_order": _variant(
+        MessageKind.CONFIRMATION_ISSUED,
+        {"status": "IN_PROGRESS", "version": 3},
+        confirmation={**_CONFIRMATION, "version": 3, "amount_total": "5300.00", "change_of": 2},
+        change=_CHANGE,
+    ),
+    "confirmation_reminder.change_order": _variant(
+        MessageKind.CONFIRMATION_REMINDER,
+        {"status": "IN_PROGRESS", "version": 3},
+        confirmation={**_CONFIRMATION, "version": 3, "amount_total": "5300.00", "change_of": 2},
+        change=_CHANGE,
+    ),
+    "confirmation_expired.change_order": _variant(
+        MessageKind.CONFIRMATION_EXPIRED, {"status": "IN_PROGRESS", "version": 3}, version=3, change=_CHANGE
+    ),
+    # A change order down, approved after more was paid than its total: the rest goes back.
+    "change_order_approved.refund": _variant(
+        MessageKind.CHANGE_ORDER_APPROVED,
+        {"status": "IN_PROGRESS"},
+        change={
+            **_CHANGE,
+            "total": "4300.00",
+            "difference": "500.00",
+            "direction": "less",
+            "changes": ["total EUR 4800.00 -> 4300.00"],
+            "refund": "500.00",
+        },
+        instalments=_INSTALMENTS,
     ),
     # A saved card: charged automatically on the due date.
     "instalment_due.saved_card": _variant(MessageKind.INSTALMENT_DUE, {}, **_INSTALMENT_CARD),
