@@ -130,9 +130,9 @@ def format_instalment_due(value: Any) -> str:
         milestone = milestone_of(value)
         if milestone is not None:
             return f"when milestone {milestone} is completed"
-        if value.startswith("change:v") and value.removeprefix("change:v").isdigit():
-            # A change order's own instalment (workflows/instalments.py): due on its approval.
-            return f"on approval of change order {value.removeprefix('change:v')}"
+        change = _change_order(value)
+        if change is not None:
+            return f"on approval of change order {change}"
         if value.startswith("P"):
             try:
                 return f"{format_duration(value)} after approval"
@@ -148,6 +148,12 @@ _EVENTS_HAPPENED = {
 }
 
 
+def _change_order(due: str) -> str | None:
+    """The version in ``change:v3``, a change order's own instalment (workflows/instalments.py), or None."""
+    version = due.removeprefix("change:v")
+    return version if version != due and version.isdigit() else None
+
+
 def format_instalment_event(value: Any) -> str:
     """What made an instalment fall due, as the start of a sentence: ``"milestone:Design"`` is
     ``"The milestone Design is completed"``, ``"P30D"`` is ``"The agreed date has come (30 days
@@ -159,6 +165,9 @@ def format_instalment_event(value: Any) -> str:
         milestone = milestone_of(value)
         if milestone is not None:
             return f"The milestone {milestone} is completed"
+        change = _change_order(value)
+        if change is not None:
+            return f"You approved change order {change}"
         if value.startswith("P"):
             try:
                 return f"The agreed date has come ({format_duration(value)} after approval)"

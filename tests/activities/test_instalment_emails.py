@@ -99,6 +99,7 @@ def test_the_instalment_kinds_and_who_reads_them() -> None:
         ("acceptance", "The work is accepted"),
         ("P30D", "The agreed date has come (30 days after approval)"),
         ("approval", "The order is approved"),
+        ("change:v3", "You approved change order 3"),
     ],
 )
 def test_what_an_instalment_fell_due_on_in_words(due: str, words: str) -> None:
