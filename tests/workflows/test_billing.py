@@ -117,6 +117,7 @@ async def test_thirty_forty_thirty_with_bank_payments(order: Handle, settings: S
     emails = sent(settings, done)
     assert emails.count("payment_requested") == 1 and emails.count("instalment_due") == 2
     assert "instalment_reminder" not in emails, "paid in time: no reminders"
+    assert done.failed_emails == [] and done.rejected == []
 
 
 async def test_money_paid_early_counts_towards_the_next_instalment(order: Handle, settings: Settings) -> None:

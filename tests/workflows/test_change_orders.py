@@ -104,6 +104,7 @@ async def test_a_change_order_up_bills_the_difference_as_its_own_instalment(orde
     await order.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("500.00"), reference=bill.reference))
     paid = await until(order, lambda o: o.balance_due == 0, "the change order paid")
     assert paid.amount_paid == Decimal("5300.00") and paid.overpaid == 0
+    assert paid.failed_emails == [] and paid.rejected == []
 
 
 async def test_a_change_order_down_refunds_what_was_paid_above_the_new_total(
