@@ -50,7 +50,7 @@ from workflows.models import (
     VoidInvoiceRequest,
 )
 from workflows.models import TimelineKind as TL
-from workflows.saga import PAYMENT_GIVE_UP, PAYMENT_HEARTBEAT, PAYMENT_TIMEOUT, PaymentSaga
+from workflows.saga import PAYMENT_GIVE_UP, PAYMENT_HEARTBEAT, PAYMENT_TIMEOUT, PaymentSaga, invoice_status
 
 S = OrderStatus
 
@@ -82,6 +82,7 @@ class Billing:
         self._details = published
         self._saga = saga
         self._wake = wake
+        saga.counted = self._void_settled
 
     @property
     def _bills(self) -> list[InstalmentBill]:
@@ -150,13 +151,14 @@ class Billing:
     async def _create_invoice(self, bill: InstalmentBill) -> None:
         order = self._state.order
         card = self._state.saved_card
+        amount = bill.unpaid
         try:
             created = await workflow.execute_activity_method(
                 PaymentRefs.request_payment,
                 PaymentRequest(
                     order_id=order.order_id,
                     methods=[PaymentMethod.INVOICE],
-                    amount=bill.unpaid,
+                    amount=amount,
                     currency=facts.approved(self._state).currency,
                     reference=bill.reference,
                     due_at=facts.require(bill.due_at, "instalment due date"),
@@ -179,8 +181,10 @@ class Billing:
             self._mail.email(MessageKind.PAYMENT_ERROR, Audience.OPERATIONS, step=step, error=message)
             return
         bill.invoice_id, bill.invoice_url = created.invoice_id, created.invoice_url
+        bill.invoice_amount = amount
         if created.invoice_id:
             self._log(TL.HOSTED_INVOICE_CREATED, invoice=created.invoice_id)
+            self._void_settled()  # paid another way while Stripe made it
 
     # ------------------------------------------------------------------
     # Alarms: falling due on a date, reminders, the saved card, overdue
@@ -388,17 +392,25 @@ class Billing:
     # Invoices once the money is settled another way
     # ------------------------------------------------------------------
 
-    def is_own_invoice(self, invoice_id: str) -> bool:
-        return any(bill.invoice_id == invoice_id for bill in self._bills)
-
-    async def void_unpaid_invoices(self) -> None:
+    def void_unpaid_invoices(self) -> None:
         """A cancelled order's open instalment invoices: nobody may pay them now."""
         for bill in self._bills:
-            if bill.invoice_id and bill.status is not InstalmentStatus.PAID:
-                await self._void(bill, bill.invoice_id)
+            if bill.invoice_id and not bill.invoice_closed:
+                self._effects.spawn(self._void(bill, bill.invoice_id))
+
+    def _void_settled(self) -> None:
+        """An instalment paid another way (a transfer, a card) while its hosted invoice is open: the
+        invoice is voided, so that nobody pays it a second time."""
+        paid_by = {payment.reference for payment in self._state.order.payments}
+        for bill in self._bills:
+            invoice = bill.invoice_id
+            if invoice and not bill.invoice_closed and bill.status is InstalmentStatus.PAID:
+                bill.invoice_closed = True
+                if invoice not in paid_by:
+                    self._effects.spawn(self._void(bill, invoice))
 
     async def _void(self, bill: InstalmentBill, invoice_id: str) -> None:
-        bill.invoice_id = None  # voided, or paid and counted below: either way nobody pays it again
+        bill.invoice_closed = True  # voided, or paid and counted below: either way nobody pays it again
         try:
             await workflow.execute_activity_method(
                 PaymentRefs.void_invoice,
@@ -414,6 +426,19 @@ class Billing:
             )
             self._log(TL.INVOICE_VOIDED, invoice=invoice_id)
         except ActivityError as error:
+            if invoice_status(error) == "paid":
+                # Paid just before the void: money in, counted (what it paid above the total is overpaid).
+                amount = bill.invoice_amount or bill.amount
+                self._saga.take_payment(
+                    Payment(
+                        at=workflow.now(),
+                        amount=amount,
+                        method=PaymentMethod.INVOICE,
+                        reference=invoice_id,
+                        currency=self._state.order.currency,
+                    )
+                )
+                return
             message = why_failed(error)
             self._log(TL.INVOICE_VOID_FAILED, error=message)
             self._mail.email(

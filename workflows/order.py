@@ -632,8 +632,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
         self._effects.spawn(self._saga.settle_cancellation(notify, refund))
-        if self._order.instalments:
-            self._effects.spawn(self._billing.void_unpaid_invoices())
+        self._billing.void_unpaid_invoices()
 
     # ------------------------------------------------------------------
     # Small helpers

@@ -82,6 +82,8 @@ class PaymentSaga:
         # Steps in flight, which a cancellation waits for before it works out the refund.
         self.charging = False  # a card charge
         self._returning = 0  # overpayment refunds
+        # What else must follow a payment counted (billing voids an instalment's invoice paid another way).
+        self.counted: Callable[[], None] = lambda: None
 
     @property
     def _order(self) -> OrderView:
@@ -291,6 +293,7 @@ class PaymentSaga:
             self._effects.spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
         else:
             self._confirm_payment(payment, overpaid_before)
+        self.counted()
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
             self._paid_in_full()
         elif self._status is S.AWAITING_FINAL_PAYMENT and not instalments.owing(self._state):
@@ -618,7 +621,7 @@ class PaymentSaga:
             )
             self._log(TL.INVOICE_VOIDED, invoice=invoice_id)
         except ActivityError as error:
-            if _invoice_status(error) == "paid":
+            if invoice_status(error) == "paid":
                 self.take_payment(self._invoice_payment(invoice_id))
                 return
             self._state.invoice = InvoicePhase.OPEN  # still open: operations must act
@@ -691,7 +694,7 @@ class PaymentSaga:
         )
 
 
-def _invoice_status(error: ActivityError) -> str | None:
+def invoice_status(error: ActivityError) -> str | None:
     """The invoice's status when a void found it no longer open (paid, void, uncollectible)."""
     cause = error.cause
     if not isinstance(cause, ApplicationError) or cause.type != names.INVOICE_NOT_OPEN_ERROR or not cause.details:

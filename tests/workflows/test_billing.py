@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.config import Settings
 from tests.doubles.stripe_api import StripeDouble
-from tests.helpers import card, draft, eventually, kinds, until, view
+from tests.helpers import card, draft, eventually, kinds, outbox, until, view
 from workflows import names
 from workflows import search as sa
 from workflows.models import (
@@ -291,3 +291,61 @@ async def test_cancelling_refunds_what_the_instalments_paid_less_the_fee(
     refunded = {r.form["payment_intent"]: r.form["amount"] for r in stripe_api.requests_to("POST", "/v1/refunds")}
     assert sum(int(amount) for amount in refunded.values()) == 286000
     assert set(refunded) <= {payment.reference for payment in done.payments}, "card payments go back to their cards"
+
+
+# --------------------------------------------------------------------------
+# Each instalment's own hosted invoice
+# --------------------------------------------------------------------------
+
+
+def invoice_of(stripe_api: StripeDouble, description: str) -> dict[str, Any]:
+    """The invoice whose one item is ``description`` (an instalment's line)."""
+    items = [i for i in stripe_api.invoice_items.values() if i["description"] == description]
+    assert len(items) == 1, [i["description"] for i in stripe_api.invoice_items.values()]
+    return stripe_api.invoices[items[0]["invoice"]]
+
+
+async def test_each_instalment_has_its_own_hosted_invoice_and_paying_it_counts(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    started = await approved(order, settings, "invoice", "bank_transfer")
+    deposit = invoice_of(stripe_api, "Deposit (instalment 1 of 3)")
+    assert deposit["amount_due"] == 144000
+    await pay(order, "1440.00", "TX-1")
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work starts")
+    await order.signal(names.POST_UPDATE, PostUpdateInput(text="Designs", milestone="Design"))
+    due = await until(order, lambda o: o.instalments[1].invoice_id is not None, "Design's invoice")
+    design = invoice_of(stripe_api, "Design (instalment 2 of 3)")
+    assert due.instalments[1].invoice_id == design["id"] and design["amount_due"] == 192000
+    invoice_keys = [r.idempotency_key or "" for r in stripe_api.requests_to("POST", "/v1/invoices")]
+    assert f"order-{started.order_id}:instalment:2:payment-request:invoice" in invoice_keys
+    await eventually(lambda: "instalment_due" in sent(settings, started), "Design requested")
+    [email] = [m for m in outbox(settings.outbox_dir) if m["X-Message-Kind"] == "instalment_due"]
+    body = email.get_body(("plain",))
+    assert body is not None and design["hosted_invoice_url"] in body.get_content()
+
+    # Stripe's invoice.paid, as the webhook receiver records it.
+    stripe_api.pay_invoice(design["id"])
+    await order.signal(
+        names.RECORD_PAYMENT,
+        RecordPaymentInput(amount=Decimal("1920.00"), reference=design["id"], method=PaymentMethod.INVOICE),
+    )
+    paid = await until(order, lambda o: o.instalments[1].status is InstalmentStatus.PAID, "paid by its invoice")
+    assert paid.held_payments == [] and paid.instalments[1].invoice_closed
+    assert not [r for r in stripe_api.requests if r.path.endswith(f"{design['id']}/void")], "paid: not voided"
+
+
+async def test_an_instalment_paid_another_way_has_its_invoice_voided(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    started = await approved(order, settings, "invoice", "bank_transfer")
+    await pay(order, "1440.00", "TX-1")
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work starts")
+    await order.signal(names.POST_UPDATE, PostUpdateInput(text="Designs", milestone="Design"))
+    due = await until(order, lambda o: o.instalments[1].invoice_id is not None, "Design's invoice")
+    await pay(order, "1920.00", due.instalments[1].reference)  # by bank transfer instead
+    invoice_id = due.instalments[1].invoice_id
+    assert invoice_id is not None
+    await eventually(lambda: stripe_api.invoices[invoice_id]["status"] == "void", "Design's invoice voided")
+    voids = [r.idempotency_key for r in stripe_api.requests if r.path.endswith("/void")]
+    assert f"order-{started.order_id}:instalment:2:void-invoice" in voids

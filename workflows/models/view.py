@@ -172,8 +172,10 @@ class InstalmentBill(Model):
     )
     fell_due_at: datetime | None = Field(default=None, description="When its event happened.")
     due_at: datetime | None = Field(default=None, description="The date to pay it by: its event plus payment_due.")
-    invoice_id: str | None = None
+    invoice_id: str | None = Field(default=None, description="Its own hosted invoice, where invoices are offered.")
     invoice_url: str | None = None
+    invoice_amount: Money | None = Field(default=None, description="What its hosted invoice asks for.")
+    invoice_closed: bool = Field(default=False, description="Its hosted invoice was paid or voided.")
     overdue_alerted: bool = Field(default=False, description="Operations were told after its last reminder.")
     reminded_at: datetime | None = None
 
