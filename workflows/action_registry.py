@@ -296,13 +296,14 @@ REGISTRY: Final[dict[str, ActionSpec]] = _specs(
     ActionSpec(
         names.EXTEND_DEADLINE,
         ExtendDeadlineInput,
-        frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE}),
+        frozenset({S.AWAITING_PAYMENT, S.IN_PROGRESS, S.AWAITING_ACCEPTANCE, S.IN_SUPPORT, S.AWAITING_FINAL_PAYMENT}),
         frozenset({"staff"}),
-        "move a running deadline (payment, a milestone or the review period)",
+        "move a running deadline (payment, a milestone, the review period or an instalment)",
         command="extend-deadline",
         args=(
-            Arg("target", help="payment_due, milestone or review_period"),
+            Arg("target", help="payment_due, milestone, review_period or instalment"),
             Arg("milestone", "--milestone", help="the milestone's name, when TARGET is milestone"),
+            Arg("instalment", "--instalment", help="the instalment's name, when TARGET is instalment"),
             Arg("extend_by", "--by", help="move it by an ISO 8601 duration, e.g. P7D", one_of="when"),
             Arg("new_due_at", "--to", help="the new deadline, e.g. 2026-12-24T17:00:00+01:00", one_of="when"),
             Arg("reason", "--reason"),

@@ -35,7 +35,15 @@ def move(state: OrderState, mail: Mail, request: ExtendDeadlineInput) -> None:
         milestone = facts.require(facts.milestone(state, request.milestone or ""), "milestone")
         milestone.due_at = new
         milestone.overdue_alerted = False
+    elif request.target == "instalment":
+        # Its reminders start again from the new date, and it is no longer overdue (the saga recomputes).
+        bill = facts.require(facts.instalment(state, request.instalment or ""), "instalment")
+        bill.due_at = new
+        bill.overdue_alerted = False
+        mail.email(MessageKind.INSTALMENT_DUE, **contexts.instalment_context(state, bill), previous_due_at=iso(old))
     else:
         state.order.deliveries[-1].review_ends_at = new
-    what = request.milestone if request.target == "milestone" else request.target.replace("_", " ")
+    what = {"milestone": request.milestone, "instalment": f"instalment {request.instalment}"}.get(
+        request.target, request.target.replace("_", " ")
+    )
     log(state, TL.DEADLINE_CHANGED, what=what, old=old.astimezone(UTC), new=new.astimezone(UTC), reason=request.reason)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from workflows.models import Confirmation, Delivery, Milestone, OrderState, Payment
+from workflows.models import Confirmation, Delivery, InstalmentBill, Milestone, OrderState, Payment
 
 ZERO = Decimal("0.00")
 T = TypeVar("T")
@@ -94,6 +94,11 @@ def review_ends_at(state: OrderState, delivery: Delivery) -> datetime:
 
 def milestone(state: OrderState, name: str) -> Milestone | None:
     return next((m for m in state.order.milestones if m.name == name), None)
+
+
+def instalment(state: OrderState, name: str) -> InstalmentBill | None:
+    """A payment schedule's instalment by name (names differ, ignoring case)."""
+    return next((b for b in state.order.instalments if b.name.casefold() == name.casefold()), None)
 
 
 def payment_reference(state: OrderState) -> str:

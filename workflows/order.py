@@ -528,6 +528,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _extend_deadline(self, request: ExtendDeadlineInput) -> None:
         """Move a running deadline; the stage's timer follows at once (an updatable timer)."""
         deadlines.move(self._state, self._mail, request)
+        self._saga.recompute_balance()  # an instalment moved past today is no longer overdue
         self._alarms.wake()
 
     @effect_of(names.POST_UPDATE)

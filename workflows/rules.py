@@ -255,7 +255,9 @@ def check_methods_available(state: OrderState, methods: list[PaymentMethod]) -> 
 
 def check_deadline_change(state: OrderState, request: ExtendDeadlineInput) -> None:
     status = state.order.status
-    if status is not DEADLINE_STATUS[request.target]:
+    if request.target == "instalment":
+        _check_open_instalment(state, request.instalment)
+    elif status is not DEADLINE_STATUS[request.target]:
         raise ActionRejected(f"the {request.target.replace('_', ' ')} cannot change while the order is {status}")
     if request.target == "payment_due" and state.payment_due_at is None:
         raise ActionRejected("the payment request is still being prepared; try again in a moment")
@@ -268,8 +270,26 @@ def check_deadline_change(state: OrderState, request: ExtendDeadlineInput) -> No
         raise ActionRejected("the new deadline is more than ten years away")
 
 
+def _check_open_instalment(state: OrderState, name: str | None) -> None:
+    """An instalment's due date moves once it has fallen due after work started, until it is paid
+    (one due on approval moves with the payment due date, ``payment_due``)."""
+    bill = facts.instalment(state, name or "")
+    if bill is None:
+        known = ", ".join(b.name for b in state.order.instalments) or "none: the order has no payment schedule"
+        raise ActionRejected(f"unknown instalment {name!r}; instalments: {known}")
+    if bill.due == "approval":
+        raise ActionRejected(f"instalment {bill.name!r} is due on approval: move payment_due instead")
+    if bill.due_at is None:
+        raise ActionRejected(f"instalment {bill.name!r} has not fallen due yet ({bill.due}); nothing to move")
+    if bill.unpaid <= 0:
+        raise ActionRejected(f"instalment {bill.name!r} is paid")
+
+
 def current_deadline(state: OrderState, request: ExtendDeadlineInput) -> datetime:
     """The deadline an ``extend_deadline`` moves, as it stands."""
+    if request.target == "instalment":
+        bill = facts.require(facts.instalment(state, request.instalment or ""), "instalment")
+        return facts.require(bill.due_at, "instalment due date")
     if request.target == "payment_due":
         return facts.require(state.payment_due_at, "payment due date")
     if request.target == "milestone":

@@ -569,6 +569,10 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
         },
         instalments=_INSTALMENTS,
     ),
+    # Operations moved the instalment's due date (extend_deadline, target instalment).
+    "instalment_due.moved": _variant(
+        MessageKind.INSTALMENT_DUE, {}, **{**_INSTALMENT, "previous_due_at": "2026-12-09T16:45:00Z"}
+    ),
     # A saved card: charged automatically on the due date.
     "instalment_due.saved_card": _variant(MessageKind.INSTALMENT_DUE, {}, **_INSTALMENT_CARD),
     # The design instalment past its due date: the firmer reminder.

@@ -24,6 +24,7 @@ from workflows.models import (
     ApproveInput,
     CancelInput,
     DeliverInput,
+    ExtendDeadlineInput,
     Instalment,
     InstalmentStatus,
     IssueConfirmationInput,
@@ -183,6 +184,43 @@ async def test_an_unpaid_later_instalment_is_reminded_alerted_and_holds_completi
     assert done.status is OrderStatus.COMPLETED and done.balance_due == 0
     # Read raw: the time-skipping server keeps unset attributes as nulls the SDK's describe cannot decode.
     assert await raw_attribute(ts_env.client, order, sa.ORDER_PAYMENT_OVERDUE.name) == b"false"
+
+
+async def test_operations_move_an_overdue_instalments_due_date(
+    ts_env: WorkflowEnvironment, order: Handle, settings: Settings
+) -> None:
+    started = await approved(order, settings)
+    await pay(order, "1440.00", "TX-1")
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work starts")
+    await order.signal(names.POST_UPDATE, PostUpdateInput(text="Designs", milestone="Design"))
+    await until(order, lambda o: o.instalments[1].status is InstalmentStatus.OPEN, "Design falls due")
+    await ts_env.sleep(timedelta(days=15))
+    overdue = await until(order, lambda o: o.instalments[1].status is InstalmentStatus.OVERDUE, "overdue")
+
+    moved_by = ExtendDeadlineInput(target="instalment", instalment="design", extend_by=timedelta(days=10))
+    await order.signal(names.EXTEND_DEADLINE, moved_by)
+    moved = await until(order, lambda o: o.instalments[1].status is InstalmentStatus.OPEN, "no longer overdue")
+    old_due = overdue.instalments[1].due_at
+    assert old_due is not None and moved.instalments[1].due_at == old_due + timedelta(days=10)
+    assert "deadline changed" in [e.event for e in moved.timeline]
+    await eventually(lambda: sent(settings, started).count("instalment_due") == 2, "the customer hears of it")
+
+    for wrong, reason in [
+        (
+            ExtendDeadlineInput(target="instalment", instalment="Deposit", extend_by=timedelta(days=1)),
+            "is due on approval",
+        ),
+        (
+            ExtendDeadlineInput(target="instalment", instalment="Handover", extend_by=timedelta(days=1)),
+            "not fallen due",
+        ),
+        (
+            ExtendDeadlineInput(target="instalment", instalment="Nope", extend_by=timedelta(days=1)),
+            "unknown instalment",
+        ),
+    ]:
+        await order.signal(names.EXTEND_DEADLINE, wrong)
+        await until(order, lambda o, r=reason: any(r in x.reason for x in o.rejected), f"refused: {reason}")
 
 
 async def test_an_unpaid_deposit_cancels_the_order_as_an_unpaid_order_always_did(

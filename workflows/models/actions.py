@@ -142,8 +142,11 @@ class PaymentEventInput(Action):
 class ExtendDeadlineInput(Action):
     """Operators move a running deadline; the waiting timer follows."""
 
-    target: Literal["payment_due", "milestone", "review_period"]
+    target: Literal["payment_due", "milestone", "review_period", "instalment"]
     milestone: ShortText | None = Field(default=None, description="Required when target is milestone.")
+    instalment: ShortText | None = Field(
+        default=None, description="Required when target is instalment: the name of a payment schedule's instalment."
+    )
     new_due_at: datetime | None = Field(default=None, description="The new deadline (with a time zone).")
     extend_by: Duration | None = Field(default=None, description="Or: move the deadline by this much.")
     reason: ShortText = "changed by an operator"
@@ -154,6 +157,8 @@ class ExtendDeadlineInput(Action):
             raise ValueError("give exactly one of new_due_at or extend_by")
         if self.target == "milestone" and not self.milestone:
             raise ValueError("milestone is required when target is milestone")
+        if self.target == "instalment" and not self.instalment:
+            raise ValueError("instalment is required when target is instalment")
         if self.new_due_at is not None and self.new_due_at.tzinfo is None:
             raise ValueError("new_due_at needs a time zone, for example 2026-12-24T12:00:00Z")
         return self
