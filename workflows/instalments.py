@@ -212,6 +212,13 @@ def reminders(state: OrderState) -> tuple[timedelta, ...]:
     return tuple(sorted(offsets)) if offsets else DEFAULT_REMINDERS
 
 
+def invoice_items(state: OrderState, approved: Confirmation) -> list[LineItem]:
+    """What the order's hosted invoice lists: the confirmation's lines, or with a payment schedule
+    the instalments it asks for (those fallen due), not every line."""
+    bills = state.order.instalments
+    return invoice_lines(state, bills) if bills else approved.line_items
+
+
 def invoice_lines(state: OrderState, bills: list[InstalmentBill]) -> list[LineItem]:
     """What a hosted invoice for these instalments lists: one line for what is unpaid of each that fell due."""
     count = len(state.order.instalments)

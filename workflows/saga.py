@@ -202,12 +202,7 @@ class PaymentSaga:
             customer_name=self._order.customer.name,
             customer_email=self._order.customer.email,
             stripe_customer_id=self._stripe_customer_id,
-            # With a payment schedule the invoice lists the instalments it asks for, not every line.
-            line_items=(
-                instalments.invoice_lines(self._state, self._order.instalments)
-                if self._order.instalments
-                else self._approved.line_items
-            ),
+            line_items=instalments.invoice_items(self._state, self._approved),
             days_until_due=max(1, facts.term(self._state, "payment_due").days),
         )
 
