@@ -349,16 +349,7 @@ class Billing:
             return
         finally:
             self._saga.charging = False
-        order.charge_attempts.append(
-            ChargeAttempt(
-                at=workflow.now(),
-                attempt=attempt,
-                status=result.status,
-                payment_intent_id=result.payment_intent_id,
-                decline_code=result.decline_code,
-                message=result.message,
-            )
-        )
+        order.charge_attempts.append(result.attempt(workflow.now(), attempt))
         self._log(TL.INSTALMENT_CHARGE, instalment=bill.name, status=result.status, reason=result.decline_code)
         if result.status == "succeeded" and result.payment_intent_id:
             self._saga.take_payment(

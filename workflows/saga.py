@@ -562,16 +562,7 @@ class PaymentSaga:
             return
         finally:
             self.charging = False
-        self._order.charge_attempts.append(
-            ChargeAttempt(
-                at=workflow.now(),
-                attempt=attempt,
-                status=result.status,
-                payment_intent_id=result.payment_intent_id,
-                decline_code=result.decline_code,
-                message=result.message,
-            )
-        )
+        self._order.charge_attempts.append(result.attempt(workflow.now(), attempt))
         if result.status == "succeeded" and result.payment_intent_id:
             self.take_payment(
                 Payment(

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from workflows.models.confirmation import LineItem
 from workflows.models.fields import Duration, Model, Money, PaymentMethod
-from workflows.models.view import Payment
+from workflows.models.view import ChargeAttempt, Payment
 
 # --------------------------------------------------------------------------
 # Activity inputs and outputs
@@ -155,6 +155,17 @@ class ChargeResult(Model):
     decline_code: str | None = None
     message: str | None = Field(default=None, description="Plain-words reason, safe to show the customer.")
     hosted_url: str | None = Field(default=None, description="Where the customer can complete payment themselves.")
+
+    def attempt(self, at: datetime, attempt: int) -> ChargeAttempt:
+        """This answer as the order keeps it, among its charge attempts."""
+        return ChargeAttempt(
+            at=at,
+            attempt=attempt,
+            status=self.status,
+            payment_intent_id=self.payment_intent_id,
+            decline_code=self.decline_code,
+            message=self.message,
+        )
 
 
 class VoidInvoiceRequest(Model):
