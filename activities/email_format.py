@@ -116,64 +116,63 @@ def format_duration(value: Any) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-_DUE_EVENTS = {"approval": "on approval", "delivery": "on delivery", "acceptance": "on acceptance"}
+# How emails word what an instalment's ``due`` names, as a time it falls due ("due") and as what
+# happened to make it due ("event"), by its form: an event's name, a milestone, a change order's
+# approval (``change:v3``, workflows/instalments.py) or a time after approval (``P30D``).
+_DUE_WORDS: dict[str, dict[str, str]] = {
+    "due": {
+        "approval": "on approval",
+        "delivery": "on delivery",
+        "acceptance": "on acceptance",
+        "milestone": "when milestone {} is completed",
+        "change": "on approval of change order {}",
+        "after": "{} after approval",
+    },
+    "event": {
+        "approval": "The order is approved",
+        "delivery": "The work is delivered",
+        "acceptance": "The work is accepted",
+        "milestone": "The milestone {} is completed",
+        "change": "You approved change order {}",
+        "after": "The agreed date has come ({} after approval)",
+    },
+}
+
+
+def _due_form(value: Any, filter_name: str) -> tuple[str, str]:
+    """An instalment's ``due`` as its form and what it names: ``("milestone", "Design")``."""
+    _check_defined(value)
+    if isinstance(value, str):
+        if value in ("approval", "delivery", "acceptance"):
+            return value, ""
+        milestone = milestone_of(value)
+        if milestone is not None:
+            return "milestone", milestone
+        version = value.removeprefix("change:v")
+        if version != value and version.isdigit():
+            return "change", version
+        if value.startswith("P"):
+            try:
+                return "after", format_duration(value)
+            except FilterArgumentError:
+                pass
+    raise FilterArgumentError(f"{filter_name}: {value!r} is not a time an instalment falls due")
 
 
 def format_instalment_due(value: Any) -> str:
     """When an instalment of a payment schedule falls due, in words: ``"approval"`` is
     ``"on approval"``, ``"milestone:Design"`` is ``"when milestone Design is completed"``,
     ``"P30D"`` is ``"30 days after approval"``, ``"change:v3"`` is ``"on approval of change order 3"``."""
-    _check_defined(value)
-    if isinstance(value, str):
-        if value in _DUE_EVENTS:
-            return _DUE_EVENTS[value]
-        milestone = milestone_of(value)
-        if milestone is not None:
-            return f"when milestone {milestone} is completed"
-        change = _change_order(value)
-        if change is not None:
-            return f"on approval of change order {change}"
-        if value.startswith("P"):
-            try:
-                return f"{format_duration(value)} after approval"
-            except FilterArgumentError:
-                pass
-    raise FilterArgumentError(f"instalment_due: {value!r} is not a time an instalment falls due")
-
-
-_EVENTS_HAPPENED = {
-    "approval": "The order is approved",
-    "delivery": "The work is delivered",
-    "acceptance": "The work is accepted",
-}
-
-
-def _change_order(due: str) -> str | None:
-    """The version in ``change:v3``, a change order's own instalment (workflows/instalments.py), or None."""
-    version = due.removeprefix("change:v")
-    return version if version != due and version.isdigit() else None
+    form, named = _due_form(value, "instalment_due")
+    return _DUE_WORDS["due"][form].format(named)
 
 
 def format_instalment_event(value: Any) -> str:
     """What made an instalment fall due, as the start of a sentence: ``"milestone:Design"`` is
     ``"The milestone Design is completed"``, ``"P30D"`` is ``"The agreed date has come (30 days
     after approval)"``. Its request says so, so the customer sees why it is asked for now."""
-    _check_defined(value)
-    if isinstance(value, str):
-        if value in _EVENTS_HAPPENED:
-            return _EVENTS_HAPPENED[value]
-        milestone = milestone_of(value)
-        if milestone is not None:
-            return f"The milestone {milestone} is completed"
-        change = _change_order(value)
-        if change is not None:
-            return f"You approved change order {change}"
-        if value.startswith("P"):
-            try:
-                return f"The agreed date has come ({format_duration(value)} after approval)"
-            except FilterArgumentError:
-                pass
-    raise FilterArgumentError(f"instalment_event: {value!r} is not a time an instalment falls due")
+    form, named = _due_form(value, "instalment_event")
+    return _DUE_WORDS["event"][form].format(named)
 
 
 _FALLEN_DUE = frozenset({"open", "overdue"})
