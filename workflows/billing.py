@@ -50,7 +50,7 @@ from workflows.models import (
     VoidInvoiceRequest,
 )
 from workflows.models import TimelineKind as TL
-from workflows.saga import PAYMENT_GIVE_UP, PAYMENT_HEARTBEAT, PAYMENT_TIMEOUT, PaymentSaga, invoice_status
+from workflows.saga import PaymentSaga, invoice_status, payment_step
 
 S = OrderStatus
 
@@ -153,7 +153,7 @@ class Billing:
         card = self._state.saved_card
         amount = bill.unpaid
         try:
-            created = await workflow.execute_activity_method(
+            created = await payment_step(
                 PaymentRefs.request_payment,
                 PaymentRequest(
                     order_id=order.order_id,
@@ -169,10 +169,7 @@ class Billing:
                     line_items=instalments.invoice_lines(self._state, [bill]),
                     days_until_due=max(1, facts.term(self._state, "payment_due").days),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"create hosted invoice for instalment {bill.number}",
+                f"create hosted invoice for instalment {bill.number}",
             )
         except ActivityError as error:
             message = why_failed(error)
@@ -320,7 +317,7 @@ class Billing:
         attempt = self._state.charge_seq
         amount = bill.unpaid
         try:
-            result = await workflow.execute_activity_method(
+            result = await payment_step(
                 PaymentRefs.charge_card,
                 ChargeRequest(
                     order_id=order.order_id,
@@ -333,10 +330,7 @@ class Billing:
                     # The same key on every retry of this attempt, so Stripe charges once.
                     idempotency_key=self._key(bill, f"charge:{attempt}"),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"charge card for instalment {bill.number}, attempt {attempt}",
+                f"charge card for instalment {bill.number}, attempt {attempt}",
             )
         except ActivityError as error:
             message = why_failed(error)
@@ -403,17 +397,14 @@ class Billing:
     async def _void(self, bill: InstalmentBill, invoice_id: str) -> None:
         bill.invoice_closed = True  # voided, or paid and counted below: either way nobody pays it again
         try:
-            await workflow.execute_activity_method(
+            await payment_step(
                 PaymentRefs.void_invoice,
                 VoidInvoiceRequest(
                     order_id=self._state.order.order_id,
                     invoice_id=invoice_id,
                     idempotency_key=self._key(bill, "void-invoice"),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"void invoice {invoice_id} of instalment {bill.number}",
+                f"void invoice {invoice_id} of instalment {bill.number}",
             )
             self._log(TL.INVOICE_VOIDED, invoice=invoice_id)
         except ActivityError as error:

@@ -9,9 +9,10 @@ retry never charges or refunds twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -62,6 +63,23 @@ PAYMENT_GIVE_UP = timedelta(hours=2)
 # How long the payment email waits for Stripe's hosted invoice before it goes
 # without the link; the link follows in its own email when Stripe answers.
 INVOICE_WAIT = timedelta(seconds=30)
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+async def payment_step(activity: Callable[[Any, P], Awaitable[R]], request: P, summary: str) -> R:
+    """One call to the payment port (``PaymentRefs``), with the timeouts every payment step takes
+    (the give-up time is far inside Stripe's 24-hour idempotency window)."""
+    return await workflow.execute_activity_method(
+        activity,
+        request,
+        start_to_close_timeout=PAYMENT_TIMEOUT,
+        heartbeat_timeout=PAYMENT_HEARTBEAT,
+        schedule_to_close_timeout=PAYMENT_GIVE_UP,
+        summary=summary,
+    )
+
 
 # workflow.patched ids: each guards a change that would not replay older orders.
 VOID_INVOICE_WHEN_PAID = "void-open-invoice-when-paid-another-way"
@@ -155,13 +173,10 @@ class PaymentSaga:
         instructions = facts.require(self._order.payment_instructions, "payment instructions")
         amount = self._order.balance_due
         try:
-            created: PaymentInstructions | None = await workflow.execute_activity_method(
+            created: PaymentInstructions | None = await payment_step(
                 PaymentRefs.request_payment,
                 self._payment_request([PaymentMethod.INVOICE], amount),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary="create hosted invoice",
+                "create hosted invoice",
             )
         except ActivityError as error:
             created = None
@@ -209,13 +224,10 @@ class PaymentSaga:
     async def _prepare_payment(self) -> PaymentInstructions:
         """Before ``PAYMENT_EMAIL_FIRST``: ask the payment port for everything, then email."""
         try:
-            instructions = await workflow.execute_activity_method(
+            instructions = await payment_step(
                 PaymentRefs.request_payment,
                 self._payment_request(self._approved.terms.payment_methods, self._order.balance_due),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary="prepare payment instructions",
+                "prepare payment instructions",
             )
             return instructions
         except ActivityError as error:
@@ -473,7 +485,7 @@ class PaymentSaga:
         """Give money back through the payment port; what could not be refunded goes to operations."""
         currency = self._order.currency or next((p.currency for p in payments if p.currency), None) or ""
         try:
-            result = await workflow.execute_activity_method(
+            result = await payment_step(
                 PaymentRefs.refund_payment,
                 RefundRequest(
                     order_id=self._order.order_id,
@@ -482,10 +494,7 @@ class PaymentSaga:
                     payments=payments,
                     idempotency_key=facts.key(self._state, step),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"refund {currency} {amount}",
+                f"refund {currency} {amount}",
             )
         except ActivityError as error:
             message = why_failed(error)
@@ -531,7 +540,7 @@ class PaymentSaga:
     async def _charge_card(self, card: ProvidePaymentMethodInput, attempt: int) -> None:
         amount = self._order.balance_due
         try:
-            result = await workflow.execute_activity_method(
+            result = await payment_step(
                 PaymentRefs.charge_card,
                 ChargeRequest(
                     order_id=self._order.order_id,
@@ -544,11 +553,7 @@ class PaymentSaga:
                     # The same key on every retry of this attempt, so Stripe charges once.
                     idempotency_key=facts.key(self._state, f"charge:{attempt}"),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                # Far inside Stripe's 24-hour idempotency window.
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"charge card, attempt {attempt}",
+                f"charge card, attempt {attempt}",
             )
         except ActivityError as error:
             message = why_failed(error)
@@ -593,17 +598,14 @@ class PaymentSaga:
             return
         self._state.invoice = InvoicePhase.CLOSED
         try:
-            await workflow.execute_activity_method(
+            await payment_step(
                 PaymentRefs.void_invoice,
                 VoidInvoiceRequest(
                     order_id=self._order.order_id,
                     invoice_id=invoice_id,
                     idempotency_key=facts.key(self._state, "void-invoice"),
                 ),
-                start_to_close_timeout=PAYMENT_TIMEOUT,
-                heartbeat_timeout=PAYMENT_HEARTBEAT,
-                schedule_to_close_timeout=PAYMENT_GIVE_UP,
-                summary=f"void invoice {invoice_id}",
+                f"void invoice {invoice_id}",
             )
             self._log(TL.INVOICE_VOIDED, invoice=invoice_id)
         except ActivityError as error:
