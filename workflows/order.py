@@ -629,7 +629,7 @@ class ServiceOrderWorkflow(ActionHandlers):
     def _cancel_order(self, by: CancelledBy, reason: str, notify: bool = True) -> None:
         # Once the work is delivered nothing is refunded by itself: only staff
         # can cancel then (from Temporal), and they settle the money by hand.
-        refund = self._status not in (S.AWAITING_ACCEPTANCE, S.IN_SUPPORT)
+        refund = self._status not in (S.AWAITING_ACCEPTANCE, S.IN_SUPPORT, S.AWAITING_FINAL_PAYMENT)
         self._order.cancellation = Cancellation(at=workflow.now(), by=by, reason=reason)
         self._set_status(S.CANCELLED, f"by {by}: {reason}")
         self._effects.spawn(self._saga.settle_cancellation(notify, refund))

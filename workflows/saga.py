@@ -371,10 +371,20 @@ class PaymentSaga:
         self._effects.spawn(self._give_back(amount, step, reason))
 
     async def _give_back(self, amount: Decimal, step: str, reason: str) -> None:
+        """Card payments first, the newest first: each refund is of one payment, so the payments
+        still kept (``facts.kept_payments``) know what each has left for a later refund."""
         self._returning += 1
         try:
-            refund = await self._refund(amount, facts.kept_payments(self._state), step, reason=reason)
-            refund.overpaid_by = step
+            payments = sorted(
+                facts.kept_payments(self._state), key=lambda p: (p.method is not PaymentMethod.CARD, -p.at.timestamp())
+            )
+            for payment in payments:
+                if amount <= ZERO:
+                    break
+                share = min(amount, payment.amount)
+                refund = await self._refund(share, [payment], f"{step}:{payment.reference}", reason=reason)
+                refund.overpaid_by = payment.reference
+                amount -= share
             self.recompute_balance()
         finally:
             self._returning -= 1

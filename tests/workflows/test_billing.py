@@ -223,6 +223,24 @@ async def test_operations_move_an_overdue_instalments_due_date(
         await until(order, lambda o, r=reason: any(r in x.reason for x in o.rejected), f"refused: {reason}")
 
 
+async def test_cancelled_through_temporal_while_the_last_instalments_are_owed_refunds_nothing(
+    ts_env: WorkflowEnvironment, order: Handle, settings: Settings
+) -> None:
+    """The work was delivered and supported: as in support, an operator's cancellation settles by hand."""
+    await approved(order, settings)
+    await pay(order, "1440.00", "TX-1")
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work starts")
+    await order.signal(names.DELIVER, DeliverInput(summary="Live"))
+    await order.signal(names.ACCEPT, AcceptInput())
+    await until(order, lambda o: o.status is OrderStatus.IN_SUPPORT, "in support")
+    await ts_env.sleep(timedelta(days=31))
+    await until(order, lambda o: o.status is OrderStatus.AWAITING_FINAL_PAYMENT, "held open")
+    await order.cancel()
+    done = await until(order, lambda o: o.status is OrderStatus.CANCELLED, "cancelled")
+    assert done.refunds == []
+    assert "no automatic refund" in [e.event for e in done.timeline]
+
+
 async def test_an_unpaid_deposit_cancels_the_order_as_an_unpaid_order_always_did(
     order: Handle, settings: Settings
 ) -> None:

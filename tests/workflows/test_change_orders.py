@@ -121,7 +121,9 @@ async def test_a_change_order_down_refunds_what_was_paid_above_the_new_total(
     assert refunded.overpaid == 0 and refunded.balance_due == 0
     [request] = stripe_api.requests_to("POST", "/v1/refunds")
     assert request.form["amount"] == "50000"
-    assert request.idempotency_key == f"order-{started.order_id}:refund:change:v2"
+    [payment] = refunded.payments
+    assert request.idempotency_key == f"order-{started.order_id}:refund:change:v2:{payment.reference}"
+    assert request.form["payment_intent"] == payment.reference and refund.overpaid_by == payment.reference
 
 
 async def test_a_declined_change_order_changes_nothing(order: Handle, settings: Settings) -> None:
