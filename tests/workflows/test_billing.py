@@ -178,6 +178,11 @@ async def test_an_unpaid_later_instalment_is_reminded_alerted_and_holds_completi
         ("Design", InstalmentStatus.OVERDUE, Decimal("1440.00")),
         ("Handover", InstalmentStatus.OVERDUE, Decimal("0.00")),
     ], "the second payment went to the oldest open instalment, Design"
+    reminded = sent(settings, started).count("instalment_reminder")
+    await ts_env.sleep(timedelta(days=7, hours=1))
+    await eventually(
+        lambda: sent(settings, started).count("instalment_reminder") > reminded, "support is over: it keeps reminding"
+    )
     await pay(order, "1920.00", "TX-4")
     await order.result()
     done = await view(order)
