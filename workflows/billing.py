@@ -287,7 +287,7 @@ class Billing:
         async def fire() -> None:
             card = self._card_for(bill)
             if card is not None and bill.unpaid > ZERO and not self._saga.charging:
-                self._effects.spawn(self._charge(bill, card))
+                self._effects.spawn(self._charge([bill], card))
 
         return fire
 
@@ -305,17 +305,20 @@ class Billing:
         """The customer gave a card after work started (the pay page, ``orders card``): what has
         fallen due is charged now; the later instalments on their dates."""
         card = self._state.saved_card
-        due = next((b for b in instalments.later(self._state) if b.fell_due_at and b.unpaid > ZERO), None)
-        if card is not None and due is not None and not self._saga.charging:
-            self._effects.spawn(self._charge(due, card))
+        due = [b for b in instalments.later(self._state) if b.fell_due_at and b.unpaid > ZERO]
+        if card is not None and due and not self._saga.charging:
+            self._effects.spawn(self._charge(due, card))  # all that is due now, as the pay page says
         self._wake()  # the card's notice and charge alarms
 
-    async def _charge(self, bill: InstalmentBill, card: ProvidePaymentMethodInput) -> None:
+    async def _charge(self, bills: list[InstalmentBill], card: ProvidePaymentMethodInput) -> None:
+        """Charge the saved card for these instalments' unpaid parts, keyed by the first of them."""
         order = self._state.order
         self._saga.charging = True  # a cancellation waits for it, and a second card waits too
         self._state.charge_seq += 1
         attempt = self._state.charge_seq
-        amount = bill.unpaid
+        bill = bills[0]
+        amount = sum((b.unpaid for b in bills), ZERO)
+        what = ", ".join(f"{b.name} (instalment {b.number} of {len(self._bills)})" for b in bills)
         try:
             result = await payment_step(
                 PaymentRefs.charge_card,
@@ -326,7 +329,7 @@ class Billing:
                     currency=facts.approved(self._state).currency,
                     stripe_customer_id=card.stripe_customer_id,
                     payment_method_id=card.payment_method_id,
-                    description=f"Order {order.order_id}: {bill.name} (instalment {bill.number} of {len(self._bills)})",
+                    description=f"Order {order.order_id}: {what}",
                     # The same key on every retry of this attempt, so Stripe charges once.
                     idempotency_key=self._key(bill, f"charge:{attempt}"),
                 ),

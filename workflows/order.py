@@ -614,7 +614,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         if self._status is S.AWAITING_FINAL_PAYMENT:
             self._set_status(S.COMPLETED, "the last instalment was paid")
         else:
-            self._start_work("paid in full")
+            self._start_work("what is due on approval is paid" if self._order.instalments else "paid in full")
 
     def _enter_support(self, why: str) -> None:
         now = workflow.now()

@@ -331,6 +331,28 @@ async def test_a_declined_automatic_charge_falls_back_to_the_pay_link_and_remind
     assert sent(settings, started).count("instalment_reminder") == 1, "only the reminder after the due date"
 
 
+async def test_a_card_given_after_work_started_pays_all_that_is_due_now(
+    order: Handle, stripe_api: StripeDouble, settings: Settings
+) -> None:
+    schedule = [
+        DEPOSIT,
+        Instalment(name="Design", percent=Decimal(40), due="milestone:Design"),
+        Instalment(name="Licences", percent=Decimal(10), due="milestone:Design"),
+        Instalment(name="Handover", percent=Decimal(20), due="acceptance"),
+    ]
+    started = await approved(order, settings, "card", "bank_transfer", payment_schedule=schedule)
+    await pay(order, "1440.00", "TX-1")
+    await until(order, lambda o: o.status is OrderStatus.IN_PROGRESS, "work starts")
+    await order.signal(names.POST_UPDATE, PostUpdateInput(text="Designs", milestone="Design"))
+    await until(order, lambda o: o.balance_due == Decimal("2400.00"), "Design and Licences fall due")
+    await order.signal(names.PROVIDE_PAYMENT_METHOD, card())  # the pay page's "Pay by card"
+    paid = await until(order, lambda o: o.balance_due == 0, "both paid by one charge")
+    [charge] = stripe_api.requests_to("POST", "/v1/payment_intents")
+    assert charge.form["amount"] == "240000" and charge.form["off_session"] == "true"
+    assert charge.idempotency_key == f"order-{started.order_id}:instalment:2:charge:1"
+    assert [b.status for b in paid.instalments[1:3]] == [InstalmentStatus.PAID, InstalmentStatus.PAID]
+
+
 async def test_cancelling_refunds_what_the_instalments_paid_less_the_fee(
     order: Handle, stripe_api: StripeDouble, settings: Settings
 ) -> None:
