@@ -169,6 +169,46 @@ def customer_view(view: OrderView) -> dict[str, Any]:
         "payment_due_at": view.payment_due_at,
         "payment_cancel_at": view.payment_cancel_at,
         "next_deadline": view.next_deadline.model_dump() if view.next_deadline else None,
+        "contract": contract_history(view),
+        "change_waiting": _change_waiting(view),
+    }
+
+
+def contract_history(view: OrderView) -> list[dict[str, Any]]:
+    """Once the order has change orders, each version the customer approved, oldest first, with
+    what it changed and whether it is in force; none without change orders (nothing to tell)."""
+    if not any(c.change_of is not None for c in view.confirmations):
+        return []
+    approved = sorted((c for c in view.confirmations if c.state == ConfirmationState.APPROVED), key=lambda c: c.version)
+    return [
+        {
+            "version": c.version,
+            "approved_at": c.approved_at,  # None for a version approved before the date was recorded
+            "total": c.amount_total,
+            "currency": c.currency,
+            "first": n == 0,
+            "changes": c.changes,
+            "in_force": c.version == view.approved_version,
+        }
+        for n, c in enumerate(approved)
+    ]
+
+
+def change_label(version: int) -> str:
+    """The words of the link to a change order waiting for an answer, on the hub and the line about it."""
+    return f"Review change order {version}"
+
+
+def _change_waiting(view: OrderView) -> dict[str, Any] | None:
+    change = change_waiting(view)
+    if change is None:
+        return None
+    return {
+        "version": change.version,
+        "change_of": change.change_of,
+        "total": change.amount_total,
+        "currency": change.currency,
+        "label": change_label(change.version),
     }
 
 
@@ -433,7 +473,7 @@ class Portal:
             token = self.sign(order_id, "confirmation", change.version, view)
             found.append(
                 (
-                    f"Review change order {change.version}",
+                    change_label(change.version),
                     self.page_url(order_id, "confirmation", change.version, token=token),
                 )
             )

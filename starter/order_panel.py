@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from starter import console
-from workflows.models import OrderView, TimelineKind
+from workflows.models import Confirmation, ConfirmationState, OrderView, TimelineKind
 from workflows.models.view import InstalmentBill, InstalmentStatus
 
 
@@ -147,15 +147,47 @@ def _confirmations(view: OrderView) -> Table | Group | None:
         return None
     table = new_table("Confirmations", "Version", "Total", "Issued", "State", "Title")
     for c in view.confirmations:
-        add_row(table, str(c.version), f"{c.amount_total} {c.currency}", when(c.issued_at), str(c.state), c.title or "")
+        state = _state(c)
+        add_row(table, str(c.version), f"{c.amount_total} {c.currency}", when(c.issued_at), state, c.title or "")
+    parts: list[Any] = [table]
+    contract = _contract(view)
+    if contract is not None:
+        parts = [contract, Text(""), table]
     asked = [c for c in view.confirmations if c.comments]
-    if not asked:
-        return table
-    # What the customer asked for is what staff must act on: shown whole, wrapped, never cut.
-    requests = new_table("Changes the customer asked for", "Version", "Comments")
-    for c in asked:
-        add_row(requests, str(c.version), c.comments or "", cut_last=False)
-    return Group(table, Text(""), requests)
+    if asked:
+        # What the customer asked for is what staff must act on: shown whole, wrapped, never cut.
+        requests = new_table("Changes the customer asked for", "Version", "Comments")
+        for c in asked:
+            add_row(requests, str(c.version), c.comments or "", cut_last=False)
+        parts += [Text(""), requests]
+    return table if len(parts) == 1 else Group(*parts)
+
+
+CHANGE_ORDER_STATES: Final = {ConfirmationState.CHANGES_REQUESTED: "declined"}
+"""A change order the customer asked to change is declined: the version it changes stays in force."""
+
+
+def _state(c: Confirmation) -> str:
+    """A confirmation's state; a change order's also says which version it changes."""
+    if c.change_of is None:
+        return str(c.state)
+    return f"change order of v{c.change_of}: {CHANGE_ORDER_STATES.get(c.state, str(c.state))}"
+
+
+def _contract(view: OrderView) -> Table | None:
+    """Once the order has change orders, its contract's history: each approved version, oldest
+    first, with what it changed, and the one in force marked."""
+    if not any(c.change_of is not None for c in view.confirmations):
+        return None
+    table = new_table("Contract", "Version", "Approved", "Total", "In force", "What it changed")
+    approved = [c for c in view.confirmations if c.state is ConfirmationState.APPROVED]
+    for n, c in enumerate(sorted(approved, key=lambda c: c.version)):
+        # Orders approved before approved_at was recorded do not know when.
+        at = when(c.approved_at) if c.approved_at is not None else "-"
+        changed = "; ".join(c.changes) if n else "first approved version"
+        in_force = "in force" if c.version == view.approved_version else ""
+        add_row(table, str(c.version), at, f"{c.amount_total} {c.currency}", in_force, changed, cut_last=False)
+    return table
 
 
 def _payments(view: OrderView) -> Table | Text | None:
