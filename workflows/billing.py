@@ -50,7 +50,8 @@ from workflows.models import (
     VoidInvoiceRequest,
 )
 from workflows.models import TimelineKind as TL
-from workflows.saga import PaymentSaga, invoice_status, payment_step
+from workflows.payment_port import invoice_status, payment_step
+from workflows.saga import PaymentSaga
 
 S = OrderStatus
 

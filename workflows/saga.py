@@ -9,16 +9,15 @@ retry never charges or refunds twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 from workflows import email_contexts as contexts
-from workflows import facts, instalments, names
+from workflows import facts, instalments
 from workflows.activity_refs import PaymentRefs
 from workflows.activity_refs import reason as why_failed
 from workflows.continuation import Effects
@@ -51,34 +50,13 @@ from workflows.models import (
     VoidInvoiceRequest,
 )
 from workflows.models import TimelineKind as TL
+from workflows.payment_port import invoice_status, payment_step
 
 S = OrderStatus
 
-# Timeouts, next to the calls they govern.
-PAYMENT_TIMEOUT = timedelta(seconds=60)
-# Payment activities heartbeat, so a worker that dies mid-call is noticed in
-# seconds and the retry (with the same idempotency key) starts at once.
-PAYMENT_HEARTBEAT = timedelta(seconds=10)
-PAYMENT_GIVE_UP = timedelta(hours=2)
 # How long the payment email waits for Stripe's hosted invoice before it goes
 # without the link; the link follows in its own email when Stripe answers.
 INVOICE_WAIT = timedelta(seconds=30)
-
-P = TypeVar("P")
-R = TypeVar("R")
-
-
-async def payment_step(activity: Callable[[Any, P], Awaitable[R]], request: P, summary: str) -> R:
-    """One call to the payment port (``PaymentRefs``), with the timeouts every payment step takes
-    (the give-up time is far inside Stripe's 24-hour idempotency window)."""
-    return await workflow.execute_activity_method(
-        activity,
-        request,
-        start_to_close_timeout=PAYMENT_TIMEOUT,
-        heartbeat_timeout=PAYMENT_HEARTBEAT,
-        schedule_to_close_timeout=PAYMENT_GIVE_UP,
-        summary=summary,
-    )
 
 
 # workflow.patched ids: each guards a change that would not replay older orders.
@@ -690,12 +668,3 @@ class PaymentSaga:
             requires_action=request.requires_action,
             hosted_url=request.hosted_url,
         )
-
-
-def invoice_status(error: ActivityError) -> str | None:
-    """The invoice's status when a void found it no longer open (paid, void, uncollectible)."""
-    cause = error.cause
-    if not isinstance(cause, ApplicationError) or cause.type != names.INVOICE_NOT_OPEN_ERROR or not cause.details:
-        return None
-    details = cause.details[0]
-    return str(details.get("status")) if isinstance(details, dict) else None
