@@ -82,6 +82,7 @@ from workflows.models import (
     Channel,
     Confirmation,
     ConfirmationState,
+    Evidence,
     OrderStatus,
     OrderView,
     PaymentMethod,
@@ -222,6 +223,7 @@ class PortalPages(Portal):
             current_url=current_url,
             can_answer=can_answer and current_url is None,
             in_force=in_force.model_dump() if in_force else None,
+            agreement=AGREEMENT,
         )
 
     async def delivery(self, request: Request) -> Response:
@@ -285,7 +287,10 @@ class PortalPages(Portal):
             page,
             spec.name,
             number,
-            lambda form, claims, request_id: link_payload(spec, form, claims, request_id),
+            lambda form, claims, request_id, token: link_payload(
+                spec, form, claims, request_id, portal_evidence(request, form, token)
+            ),
+            refuse=_unagreed if spec.name == names.APPROVE else None,
         )
 
     async def pay(self, request: Request) -> Response:
@@ -445,18 +450,49 @@ LINK_CLAIMS: Final[dict[str, str]] = {"confirmation": "version", "delivery": "ro
 """The field a link page's signed number fills: the confirmation's version, the delivery's round."""
 
 
-def link_payload(spec: ActionSpec, form: Mapping[str, str], claims: LinkClaims, request_id: str) -> Action:
-    """An action's model from a link page's form: the signed number comes from the link,
-    every other field from what the customer typed (an optional one left blank stays unset)."""
+def link_payload(
+    spec: ActionSpec, form: Mapping[str, str], claims: LinkClaims, request_id: str, evidence: Evidence | None = None
+) -> Action:
+    """An action's model from a link page's form: the signed number comes from the link, the
+    evidence of a decision from the portal itself, every other field from what the customer typed
+    (an optional one left blank stays unset)."""
     data: dict[str, Any] = {"request_id": request_id}
     claim = LINK_CLAIMS.get(spec.link_page or "")
     if claim is not None:
         data[claim] = claims.version
+    if "evidence" in spec.model.model_fields and evidence is not None:
+        data["evidence"] = evidence
     for name, field in spec.model.model_fields.items():
         value = form.get(name, "").strip()
-        if name not in data and (value or field.is_required()):
+        if name not in data and name != "evidence" and (value or field.is_required()):
             data[name] = value
     return spec.model.model_validate(data)
+
+
+AGREEMENT: Final = "I have read the order confirmation (PDF) and agree to its terms"
+"""The box the customer ticks before approving a confirmation; the evidence says they did."""
+
+
+def portal_evidence(request: Request, form: Mapping[str, str], token: str) -> Evidence:
+    """What the portal knows of a customer's decision: the link (a digest of its token, never the
+    token), the client's address (behind the trusted proxies only, see orderweb/serving.py), the
+    browser, the box ticked and the hash of the PDF the page showed."""
+    shown = form.get("document_sha256", "").strip().lower()
+    return Evidence(
+        channel="portal",
+        link_id=hashlib.sha256(token.encode()).hexdigest()[:32],
+        client_ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+        agreed_to_terms=form.get("agree") == "yes",
+        document_sha256=shown if len(shown) == 64 and all(c in "0123456789abcdef" for c in shown) else None,
+    )
+
+
+def _unagreed(form: Mapping[str, str]) -> str | None:
+    """Why an approval is not sent: the customer did not tick the box."""
+    if form.get("agree") == "yes":
+        return None
+    return f"Please tick “{AGREEMENT}” before approving. Nothing was sent."
 
 
 def _field_problem(error: Mapping[str, Any]) -> str:

@@ -594,15 +594,20 @@ class Portal:
         page: str,
         action: str,
         version: int | None,
-        build: Callable[[Mapping[str, str], LinkClaims, str], Any],
+        build: Callable[[Mapping[str, str], LinkClaims, str, str], Any],
+        refuse: Callable[[Mapping[str, str]], str | None] | None = None,
     ) -> Response:
-        """A form POST from a link page: CSRF, the link, the action, then back to the order's page."""
+        """A form POST from a link page: CSRF, the link, the action, then back to the order's page.
+        ``refuse`` says why the form cannot be sent (a box not ticked), or None."""
         posted = await self.link_form(request, order_id, page, action, version, "Please shorten your text.")
         if isinstance(posted, Response):
             return posted
         form, claims, token, request_id = posted
+        problem = refuse(form) if refuse else None
+        if problem is not None:
+            return self.message("Please check the form", problem, 400)
         try:
-            payload = build(form, claims, request_id)
+            payload = build(form, claims, request_id, token)
         except ValidationError as error:
             return self.message(
                 "Please check the form", f"Nothing was sent: {describe(error)}. Go back and try again.", 400

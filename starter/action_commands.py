@@ -9,6 +9,7 @@ subcommand.
 from __future__ import annotations
 
 import argparse
+import getpass
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,9 @@ from pydantic import BaseModel
 from starter.console import read_json, validate
 from workflows.action_registry import BY_COMMAND, REGISTRY, ActionSpec, Arg
 from workflows.models import Action
+
+DECIDES = "evidence"
+"""The field of a customer's decision (approve, request changes, accept, request a revision) that says who made it."""
 
 
 def add_action_parsers(
@@ -32,6 +36,13 @@ def add_action_parsers(
         parser.add_argument("order_id", metavar="ID", help="order id")
         parser.set_defaults(handler=handler)
         _add_args(parser, spec.args)
+        if DECIDES in spec.model.model_fields:
+            parser.add_argument(
+                "--by",
+                dest="on_behalf_by",
+                metavar="NAME",
+                help="who answers on the customer's behalf, kept with the decision (default: your user name)",
+            )
 
 
 def _add_args(parser: argparse.ArgumentParser, args: tuple[Arg, ...]) -> None:
@@ -67,6 +78,9 @@ def build_action(args: argparse.Namespace) -> tuple[str, Action]:
         if value is None:
             continue  # left out: the model's default applies
         data[arg.field] = _from_file(spec, arg, value) if arg.from_file else value
+    if DECIDES in spec.model.model_fields:
+        # A customer's decision sent from a terminal is staff's, on the customer's behalf: the evidence says so.
+        data[DECIDES] = {"channel": "cli", "by": args.on_behalf_by or getpass.getuser()}
     return spec.name, validate(spec.model, data)
 
 

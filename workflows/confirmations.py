@@ -29,6 +29,7 @@ from workflows.models import (
     Audience,
     Confirmation,
     ConfirmationState,
+    Evidence,
     IssueConfirmationInput,
     MessageKind,
     Milestone,
@@ -109,8 +110,9 @@ class Confirmations:
             )
         self._effects.spawn(self._send(confirmation))
 
-    def approve(self) -> None:
+    def approve(self, evidence: Evidence | None) -> None:
         confirmation = self._latest
+        confirmation.decision = recorded(self._state, evidence, confirmation.version)
         if confirmation.change_of is not None:
             self._approve_change(confirmation)
             return
@@ -129,6 +131,7 @@ class Confirmations:
 
     def request_changes(self, request: RequestChangesInput) -> None:
         confirmation = self._latest
+        confirmation.decision = recorded(self._state, request.evidence, confirmation.version)
         confirmation.state = ConfirmationState.CHANGES_REQUESTED
         confirmation.comments = request.comments
         confirmation.comments_at = workflow.now()
@@ -261,6 +264,14 @@ class Confirmations:
                 "changes": confirmation.changes,
             }
         }
+
+
+def recorded(state: OrderState, sent: Evidence | None, number: int) -> Evidence:
+    """A customer's decision's evidence as the order keeps it: what the sender said (a caller that
+    said nothing is a back office), completed with the time, the address the order's links go to,
+    and the version or delivery round decided on."""
+    evidence = sent or Evidence()
+    return evidence.model_copy(update={"at": workflow.now(), "email": state.order.customer.email, "version": number})
 
 
 def _difference(amount: Decimal) -> dict[str, str]:

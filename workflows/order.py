@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.billing import BILLING_STAGES, Billing
-    from workflows.confirmations import Confirmations
+    from workflows.confirmations import Confirmations, recorded
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
     from workflows.facts import ZERO, iso
@@ -486,7 +486,7 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.APPROVE)
     def _approve(self, request: ApproveInput) -> None:
-        self._confirmations.approve()
+        self._confirmations.approve(request.evidence)
 
     @effect_of(names.REQUEST_CHANGES)
     def _request_changes(self, request: RequestChangesInput) -> None:
@@ -564,11 +564,15 @@ class ServiceOrderWorkflow(ActionHandlers):
 
     @effect_of(names.ACCEPT)
     def _accept(self, request: AcceptInput) -> None:
+        delivery = self._order.deliveries[-1]
+        delivery.decision = recorded(self._state, request.evidence, delivery.round)
         self._mail.email(MessageKind.ACCEPTED, accepted_at=iso(workflow.now()))
         self._enter_support(f"delivery {self._order.deliveries[-1].round} accepted")
 
     @effect_of(names.REQUEST_REVISION)
     def _request_revision(self, request: RequestRevisionInput) -> None:
+        delivery = self._order.deliveries[-1]
+        delivery.decision = recorded(self._state, request.evidence, delivery.round)
         revision = Revision(at=workflow.now(), round=len(self._order.revisions) + 1, comments=request.comments)
         self._order.revisions.append(revision)
         self._state.last_update_at = revision.at

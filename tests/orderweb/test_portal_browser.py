@@ -106,8 +106,15 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     body = await page.text_content("body") or ""
     assert "Bug fixes and questions by email" in body and "14 days after you approve" in body
     await _shot(page, "portal-confirmation.png")
+    await page.check("#agree")
     await page.click("#approve")
     assert "you approved the order confirmation" in (await page.text_content(".notice") or "")
+    # The approval's evidence: through the portal, by this browser, having ticked the agreement.
+    decision = (await portal.orders.status(order_id)).confirmations[0].decision
+    assert decision is not None and decision.channel == "portal" and decision.agreed_to_terms
+    assert decision.user_agent == await page.evaluate("navigator.userAgent")
+    assert decision.client_ip == "127.0.0.1" and decision.link_id and len(decision.link_id) == 32
+    assert (decision.email, decision.version) == ("ada@example.com", 1) and decision.at is not None
 
     # 4. AWAITING_PAYMENT, and the payment page shows the bank details. A
     # bank-transfer-only email has no button: the order's page links to it.

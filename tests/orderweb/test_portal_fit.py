@@ -97,6 +97,7 @@ async def test_every_portal_page_fits_a_phone_and_passes_axe(browser: Any, porta
     await portal.orders.act(order_id, IssueConfirmationInput(confirmation=confirmation))
     await page.goto(await _link(portal, order_id, "confirmation_issued"))
     await checks.page(page, "confirmation")
+    await page.check("#agree")
     await page.click("#approve")
     await checks.page(page, "overview, awaiting payment")
 

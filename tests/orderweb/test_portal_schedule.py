@@ -128,6 +128,7 @@ async def test_the_pay_page_shows_what_is_due_now_and_a_change_order_is_approved
     assert "Change order 2" in change and "the total becomes EUR 5,300.00" in change
     assert "line added: Single sign-on (EUR 500.00)" in change
     await _fits_and_passes_axe(page, "change order")
+    await page.check("#agree")
     await page.click("#approve")
     await page.wait_for_selector(".notice")
 

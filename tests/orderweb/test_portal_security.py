@@ -45,11 +45,14 @@ async def http(portal: PortalHarness) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def hidden(html: str, form_action: str | None = None) -> dict[str, str]:
-    """The hidden fields of the first form (or of the form posting to ``form_action``)."""
+    """The hidden fields of the first form (or of the form posting to ``form_action``), and its
+    boxes ticked, as a customer who answers ticks them (the approval's agreement)."""
     forms = re.findall(r'<form method="post" action="([^"]+)">(.*?)</form>', html, re.DOTALL)
     for action, body in forms:
         if form_action is None or action.endswith(form_action):
-            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body))
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body))
+            fields.update(re.findall(r'<input type="checkbox" id="[^"]+" name="([^"]+)" value="([^"]*)"', body))
+            return fields
     raise AssertionError(f"no form {form_action} in the page")
 
 
@@ -159,6 +162,26 @@ async def test_a_double_click_is_applied_once_and_a_second_attempt_is_not_droppe
             assert sent.status_code == 303
     view = await orders.status(order_id)
     assert [r.subject for r in view.support_requests] == ["First", "Second"]
+
+
+async def test_an_approval_without_the_agreement_ticked_is_refused(
+    portal: PortalHarness, http: httpx.AsyncClient
+) -> None:
+    order_id, path = await confirmation_link(portal, portal.orders)
+    page = (await http.get(path)).text
+    assert 'name="agree" value="yes" required' in page
+    assert "I have read the order confirmation (PDF) and agree to its terms" in page
+    fields = {k: v for k, v in hidden(page, "/approve").items() if k != "agree"}
+    refused = await http.post(f"/orders/{order_id}/confirmation/1/approve", data=fields)
+    assert refused.status_code == 400
+    assert "Please tick" in refused.text and "Nothing was sent" in refused.text
+    assert (await portal.orders.status(order_id)).status == OrderStatus.AWAITING_APPROVAL
+    # The evidence comes from the portal, never from the form: a forged field is ignored.
+    forged = {**fields, "agree": "yes", "evidence": '{"channel": "operator"}', "client_ip": "6.6.6.6"}
+    approved = await http.post(f"/orders/{order_id}/confirmation/1/approve", data=forged)
+    assert approved.status_code == 303
+    decision = (await portal.orders.status(order_id)).confirmations[0].decision
+    assert decision is not None and decision.channel == "portal" and decision.client_ip == "127.0.0.1"
 
 
 async def test_a_post_without_its_csrf_token_changes_nothing(portal: PortalHarness, http: httpx.AsyncClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from datetime import timedelta
@@ -88,6 +89,17 @@ def test_approve_and_request_changes() -> None:
     name, model = action("request-changes", "42", "--version", "1", "Cheaper please")
     assert name == names.REQUEST_CHANGES and isinstance(model, RequestChangesInput)
     assert (model.version, model.comments) == (1, "Cheaper please")
+
+
+def test_a_customers_decision_from_the_cli_says_who_answered_on_their_behalf() -> None:
+    _, approve = action("approve", "42", "--version", "2", "--by", "Jane Staff")
+    assert isinstance(approve, ApproveInput) and approve.evidence is not None
+    assert (approve.evidence.channel, approve.evidence.by) == ("cli", "Jane Staff")
+    _, accept = action("accept", "42")
+    assert isinstance(accept, AcceptInput) and accept.evidence is not None
+    assert accept.evidence.channel == "cli" and accept.evidence.by == getpass.getuser()
+    _, pay = action("pay", "42", "--amount", "5", "--reference", "R")
+    assert "evidence" not in type(pay).model_fields, "only a customer's decision carries evidence"
 
 
 def test_pay() -> None:

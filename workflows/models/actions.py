@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from workflows.models.confirmation import ConfirmationDraft
+from workflows.models.evidence import Evidence
 from workflows.models.fields import (
     Author,
     Currency,
@@ -60,11 +61,21 @@ class IssueConfirmationInput(Action):
 
 class ApproveInput(Action):
     version: Annotated[int, Field(ge=1)]
+    evidence: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who decided and how (the portal, the CLI or a back office says); the order completes it.",
+    )
 
 
 class RequestChangesInput(Action):
     version: Annotated[int, Field(ge=1)]
     comments: Text
+    evidence: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who decided and how (the portal, the CLI or a back office says); the order completes it.",
+    )
 
 
 class RecordPaymentInput(Action):
@@ -93,12 +104,22 @@ class AcceptInput(Action):
     round: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="The delivery round this answers (from its link); another round is refused."
     )
+    evidence: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who decided and how (the portal, the CLI or a back office says); the order completes it.",
+    )
 
 
 class RequestRevisionInput(Action):
     comments: Text
     round: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="The delivery round this answers (from its link); another round is refused."
+    )
+    evidence: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who decided and how (the portal, the CLI or a back office says); the order completes it.",
     )
 
 

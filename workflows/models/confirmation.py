@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.models.evidence import Evidence
 from workflows.models.fields import (
     MAX_TOTAL,
     ConfirmationState,
@@ -325,4 +326,9 @@ class Confirmation(ConfirmationDraft):
         default_factory=list,
         exclude_if=lambda changes: not changes,
         description="A change order: what it changes from the version it changes, in words.",
+    )
+    decision: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who approved this version or asked for changes to it, how, and on which document.",
     )

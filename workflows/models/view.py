@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from workflows.models.confirmation import Confirmation, Customer
+from workflows.models.evidence import Evidence
 from workflows.models.fields import Author, Channel, Model, Money, OrderStatus, PaymentMethod
 from workflows.models.timeline import TimelineEvent
 
@@ -84,6 +85,11 @@ class Delivery(Model):
             "When the customer's review of this delivery ends (the date the delivered email gives). The order"
             " stores it only when an operator moved it; the status query always fills it in."
         ),
+    )
+    decision: Evidence | None = Field(
+        default=None,
+        exclude_if=lambda evidence: evidence is None,
+        description="Who accepted this delivery or asked for a revision, and how.",
     )
 
 
