@@ -55,6 +55,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.config import Settings
+from activities.document_store import DocumentMissing, DocumentTampered, LocalDocumentStore
 from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
@@ -82,6 +83,7 @@ from workflows.models import (
     Channel,
     Confirmation,
     ConfirmationState,
+    DocumentRef,
     OrderStatus,
     OrderView,
     PaymentMethod,
@@ -96,6 +98,9 @@ HONEYPOT_FIELD: Final = "website"
 ORDER_ID_PREFIX: Final = "web-"
 
 log = logging.getLogger("orders.portal")
+
+# The last part of a confirmation PDF's address: /orders/<id>/confirmation/<version>/confirmation.pdf
+PDF_NAME: Final = "confirmation.pdf"
 
 
 def contact_order_id(nonce: str) -> str:
@@ -222,7 +227,25 @@ class PortalPages(Portal):
             current_url=current_url,
             can_answer=can_answer and current_url is None,
             in_force=in_force.model_dump() if in_force else None,
+            pdf_url=self.page_url(order_id, "confirmation", version, PDF_NAME, token=token) if shown.document else None,
         )
+
+    async def confirmation_pdf(self, request: Request) -> Response:
+        """The version's PDF, through the same signed link as its page, and only while
+        the stored bytes still have the SHA-256 the order recorded."""
+        loaded = await self.load_versioned(request, "confirmation", "version")
+        if isinstance(loaded, Response):
+            return loaded
+        view, version, _ = loaded
+        shown = next((c for c in view.confirmations if c.version == version), None)
+        if shown is None or shown.document is None:
+            return self.message("Not found", "There is no PDF of this version of the order confirmation yet.", 404)
+        data = await read_document(self.settings, view.order_id, shown.document)
+        if isinstance(data, str):
+            return self.message("PDF not available", data, 500)
+        filename = f"order-{view.order_id}-confirmation-v{version}.pdf"
+        headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"}
+        return Response(data, media_type="application/pdf", headers=headers)
 
     async def delivery(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "delivery", "round")
@@ -399,6 +422,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route("/contact", pages.contact_submit, methods=["POST"]),
         Route(ORDER, pages.overview, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}/" + PDF_NAME, pages.confirmation_pdf, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}/{action}", pages.answer_confirmation, methods=["POST"]),
         Route(ORDER + "/pay", pages.pay, methods=["GET"]),
         Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),
@@ -540,6 +564,23 @@ def _schedule(confirmation: Confirmation) -> list[dict[str, Any]]:
     if schedule is None:
         return []
     return schedule_rows(confirmation.amount_total, confirmation.currency, schedule)
+
+
+async def read_document(settings: Settings, order_id: str, document: DocumentRef) -> bytes | str:
+    """The document from the worker's store, hash-checked; or why it is not served. A changed
+    or missing file is never served, and the log says which (operations find it there)."""
+    store = LocalDocumentStore(settings.documents_path)
+    try:
+        return await asyncio.to_thread(store.get, document.id, document.sha256)
+    except DocumentTampered as error:
+        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
+        return (
+            "This PDF no longer matches the copy your order recorded when it was issued, so it is not shown. "
+            f"Please write to {settings.support_email}."
+        )
+    except DocumentMissing as error:
+        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
+        return f"This PDF cannot be found just now. Please try again later, or write to {settings.support_email}."
 
 
 def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back_url: str) -> str:
