@@ -11,6 +11,7 @@ page                                          what the customer does there
 ``/contact``                                  first contact: starts an order (``web_form``)
 ``/orders/{id}?token=``                       the order's status (any link of the order)
 ``/orders/{id}/confirmation/{version}``       approve, or request changes
+``.../{version}/confirmation.pdf``            the version's PDF, hash-checked (``documents``)
 ``/orders/{id}/pay``                          bank details, invoice, a card (Stripe Checkout)
 ``/orders/{id}/authenticate``                 redirect to Stripe's card authentication
 ``/orders/{id}/delivery/{round}``             accept, or request a revision
@@ -55,12 +56,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.config import Settings
-from activities.document_store import DocumentMissing, DocumentTampered, LocalDocumentStore
 from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
 from orderweb import inbound
 from orderweb.bodies import CLIENT_GONE
+from orderweb.documents import PDF_NAME, pdf_response
 from orderweb.ratelimit import CONTACT_LIMIT
 from orderweb.site import (
     CSRF_FIELD,
@@ -83,7 +84,6 @@ from workflows.models import (
     Channel,
     Confirmation,
     ConfirmationState,
-    DocumentRef,
     OrderStatus,
     OrderView,
     PaymentMethod,
@@ -98,9 +98,6 @@ HONEYPOT_FIELD: Final = "website"
 ORDER_ID_PREFIX: Final = "web-"
 
 log = logging.getLogger("orders.portal")
-
-# The last part of a confirmation PDF's address: /orders/<id>/confirmation/<version>/confirmation.pdf
-PDF_NAME: Final = "confirmation.pdf"
 
 
 def contact_order_id(nonce: str) -> str:
@@ -240,12 +237,8 @@ class PortalPages(Portal):
         shown = next((c for c in view.confirmations if c.version == version), None)
         if shown is None or shown.document is None:
             return self.message("Not found", "There is no PDF of this version of the order confirmation yet.", 404)
-        data = await read_document(self.settings, view.order_id, shown.document)
-        if isinstance(data, str):
-            return self.message("PDF not available", data, 500)
-        filename = f"order-{view.order_id}-confirmation-v{version}.pdf"
-        headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"}
-        return Response(data, media_type="application/pdf", headers=headers)
+        served = await pdf_response(self.settings, view.order_id, version, shown.document)
+        return self.message("PDF not available", served, 500) if isinstance(served, str) else served
 
     async def delivery(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "delivery", "round")
@@ -564,23 +557,6 @@ def _schedule(confirmation: Confirmation) -> list[dict[str, Any]]:
     if schedule is None:
         return []
     return schedule_rows(confirmation.amount_total, confirmation.currency, schedule)
-
-
-async def read_document(settings: Settings, order_id: str, document: DocumentRef) -> bytes | str:
-    """The document from the worker's store, hash-checked; or why it is not served. A changed
-    or missing file is never served, and the log says which (operations find it there)."""
-    store = LocalDocumentStore(settings.documents_path)
-    try:
-        return await asyncio.to_thread(store.get, document.id, document.sha256)
-    except DocumentTampered as error:
-        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
-        return (
-            "This PDF no longer matches the copy your order recorded when it was issued, so it is not shown. "
-            f"Please write to {settings.support_email}."
-        )
-    except DocumentMissing as error:
-        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
-        return f"This PDF cannot be found just now. Please try again later, or write to {settings.support_email}."
 
 
 def _checkout_session(stripe_client: Any, view: OrderView, request_id: str, back_url: str) -> str:
