@@ -48,7 +48,12 @@ async def _confirmed(dev_env: WorkflowEnvironment, task_queue: str, run: Run, tm
 
 
 async def test_confirm_prints_the_pdfs_hash_and_document_saves_it(
-    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str, run: Run, tmp_path: Path
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    task_queue: str,
+    run: Run,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     order_id, printed = await _confirmed(dev_env, task_queue, run, tmp_path)
     order = await view(dev_env.client.get_workflow_handle(f"order-{order_id}"))
@@ -61,6 +66,13 @@ async def test_confirm_prints_the_pdfs_hash_and_document_saves_it(
     printed = await run("document", order_id, "--version", "1", "--out", str(out), "--dir", docs)
     assert hashlib.sha256(out.read_bytes()).hexdigest() == document.sha256
     assert str(out) in printed.replace("\n", "") and document.sha256 in printed.replace("\n", "")
+
+    # The outbox shows the confirmation email with its PDF attached.
+    outbox = cli.parse_args(["outbox", "show", "2", "--order", order_id, "--dir", str(settings.outbox_dir)])
+    assert outbox.handler(outbox) == Exit.OK
+    shown = capsys.readouterr().out
+    assert "confirmation_issued" in shown
+    assert f"Attached\torder-{order_id}-confirmation-v1.pdf ({document.size} bytes)" in shown  # a pipe: tabs
 
     where = json.loads(await run("document", order_id, "--version", "1", "--dir", docs, "--json"))
     assert where == {
