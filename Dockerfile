@@ -20,8 +20,8 @@ WORKDIR /app
 
 RUN groupadd --system --gid 10001 orders \
     && useradd --system --uid 10001 --gid orders --home-dir /app --no-create-home --shell /usr/sbin/nologin orders \
-    && mkdir -p /data/outbox \
-    && chown orders:orders /data/outbox
+    && mkdir -p /data/outbox /data/documents \
+    && chown orders:orders /data/outbox /data/documents
 
 # Only what the package needs: its metadata, its code and its email templates.
 COPY pyproject.toml README.md ./

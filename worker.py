@@ -39,6 +39,7 @@ from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails,
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
+from activities.document_store import LocalDocumentStore
 from activities.email import EmailActivities, backend_from_settings
 from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
@@ -80,7 +81,8 @@ def policy_of(settings: Settings) -> OrderPolicy:
 
 def activities_for(settings: Settings, email_backend: EmailBackend | None = None) -> Sequence[Any]:
     """The worker's activities; ``email_backend`` takes the place of the configured one."""
-    email = EmailActivities(settings, email_backend or backend_from_settings(settings))
+    documents = LocalDocumentStore(settings.documents_path)  # the confirmation PDFs (activities/documents.py)
+    email = EmailActivities(settings, email_backend or backend_from_settings(settings), documents)
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
     return [

@@ -286,6 +286,9 @@ class HttpLimits:
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
+    # Where each confirmation version's PDF is kept (activities/documents.py); the order keeps its hash.
+    # None: beside the outbox (``documents_path``), so whatever moves the outbox moves the documents too.
+    documents_dir: Path | None = None
     from_email: str = "orders@example.com"
     from_name: str = "Example IT Services"
     company_name: str = "Example IT Services"
@@ -340,6 +343,11 @@ class Settings:
             "bank_name": self.bank_name,
         }
 
+    @property
+    def documents_path(self) -> Path:
+        """``ORDERS_DOCUMENTS_DIR``, else ``documents`` beside the outbox (``.orders/documents``)."""
+        return self.documents_dir or self.outbox_dir.parent / "documents"
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
@@ -375,6 +383,7 @@ class Settings:
             stripe_timeout=_seconds(env, "STRIPE_TIMEOUT", STRIPE_DEFAULT_TIMEOUT, STRIPE_MAX_TIMEOUT),
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
+            documents_dir=Path(env["ORDERS_DOCUMENTS_DIR"]) if env.get("ORDERS_DOCUMENTS_DIR") else None,
             email_ledger=_email_ledger(env, Path(get("ORDERS_OUTBOX_DIR", str(defaults.outbox_dir)))),
             max_cached_workflows=_count(
                 env, "ORDERS_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, MAX_MAX_CACHED_WORKFLOWS

@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
@@ -45,6 +45,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
+from activities.document_store import LocalDocumentStore
+from activities.documents import ConfirmationPdf, confirmation_pdf
 from activities.email_format import as_utc, is_web_url, quote_text, with_formatting
 from activities.outgoing import EmailBackend, OutgoingEmail
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
@@ -66,6 +68,7 @@ INTERNAL_KINDS = frozenset(
         MessageKind.PAYMENT_NEEDS_REVIEW,
         MessageKind.INSTALMENT_OVERDUE,
         MessageKind.EMAIL_FAILED,
+        MessageKind.DOCUMENT_FAILED,
         MessageKind.INBOUND_EMAIL_REVIEW,
         MessageKind.PLAINTEXT_RECEIVED,
     }
@@ -307,6 +310,10 @@ def build_message(message: OutgoingEmail, message_id: str, date: datetime | None
     mail["X-Message-Key"] = message.message_key
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        # Turns the message into multipart/mixed: the text and HTML first, then the files.
+        maintype, _, subtype = attachment.content_type.partition("/")
+        mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
     return mail
 
 
@@ -497,9 +504,12 @@ def read_outbox_message(path: Path | str) -> EmailMessage:
 
 
 class EmailActivities(EmailRefs):
-    def __init__(self, settings: Settings, backend: EmailBackend) -> None:
+    def __init__(self, settings: Settings, backend: EmailBackend, documents: LocalDocumentStore | None = None) -> None:
+        """``documents`` is where confirmation PDFs are kept (the worker's is ``ORDERS_DOCUMENTS_DIR``);
+        without one (a process that only sends notices), a confirmation goes without its PDF."""
         self._settings = settings
         self._backend = backend
+        self._documents = documents
 
     def _recipient(self, request: EmailRequest) -> tuple[str, str | None]:
         if request.audience == Audience.OPERATIONS:
@@ -527,7 +537,7 @@ class EmailActivities(EmailRefs):
         return self._settings.reply_to
 
     def compose(self, request: EmailRequest) -> OutgoingEmail:
-        """Render ``request`` into the message a backend sends."""
+        """Render ``request`` into the message a backend sends (without attachments: ``send_email`` adds them)."""
         to_email, to_name = self._recipient(request)
         try:
             rendered = render(request.kind, request.context, self._settings)
@@ -565,8 +575,16 @@ class EmailActivities(EmailRefs):
         HTTP client), so it runs in a thread: the worker's event loop stays free.
         Its errors propagate unchanged: a backend raises ``ApplicationError``
         with a type naming the cause, and whether it is retryable.
+
+        A confirmation (``confirmation_issued``) goes with its version's PDF,
+        rendered and stored here (activities/documents.py), and the receipt
+        names it: that is how the order learns the PDF's id, size and hash,
+        with no activity of its own. A retry finds the PDF already stored.
         """
         message = self.compose(request)
+        pdf, pdf_failure = await self._confirmation_pdf(request)
+        if pdf is not None:
+            message = replace(message, attachments=(pdf.attachment,))
         message_id = await asyncio.to_thread(self._backend.send, message)
         activity.logger.info(
             "sent %s email for order %s (key %s) via %s",
@@ -582,4 +600,50 @@ class EmailActivities(EmailRefs):
                 "backend": self._backend.name,
             },
         )
-        return EmailReceipt(message_key=request.message_key, message_id=message_id, backend=self._backend.name)
+        if pdf_failure is not None:
+            await asyncio.to_thread(self._tell_operations_no_pdf, request, pdf_failure)
+        return EmailReceipt(
+            message_key=request.message_key,
+            message_id=message_id,
+            backend=self._backend.name,
+            document=pdf.document if pdf is not None else None,
+        )
+
+    async def _confirmation_pdf(self, request: EmailRequest) -> tuple[ConfirmationPdf | None, str | None]:
+        """A confirmation email's PDF, stored and ready to attach; or, when it cannot be made,
+        why not. Never raises: a missing PDF must not hold up the confirmation itself."""
+        if request.kind is not MessageKind.CONFIRMATION_ISSUED or self._documents is None:
+            return None, None
+        try:
+            return await asyncio.to_thread(confirmation_pdf, request, self._settings, self._documents), None
+        except Exception as error:  # whatever it is (a font, the disk, a changed file), the email goes
+            # The type only: a renderer's message may quote the customer's text, which stays out of logs.
+            activity.logger.error(
+                "the confirmation PDF of order %s was not made (%s); its email goes without it",
+                request.order_id,
+                type(error).__name__,
+                extra={"order_id": request.order_id, "message_key": request.message_key},
+            )
+            return None, f"{type(error).__name__}: {error}"
+
+    def _tell_operations_no_pdf(self, request: EmailRequest, failure: str) -> None:
+        """Operations hear of a confirmation email that went without its PDF, through the same
+        backend, once per email (the notice's key follows the email's). Best effort: the email
+        went, so a notice that cannot go is logged rather than sending the email again."""
+        version = (request.context.get("confirmation") or {}).get("version")
+        notice = EmailRequest(
+            order_id=request.order_id,
+            kind=MessageKind.DOCUMENT_FAILED,
+            audience=Audience.OPERATIONS,
+            message_key=f"{request.message_key}:{MessageKind.DOCUMENT_FAILED.value}",
+            context={"order": request.context.get("order") or {}, "version": version, "error": failure},
+        )
+        try:
+            self._backend.send(self.compose(notice))
+        except Exception as error:  # the customer's email went; this notice is all that is left to do
+            activity.logger.error(
+                "operations were not told that order %s's confirmation PDF is missing (%s)",
+                request.order_id,
+                type(error).__name__,
+                extra={"order_id": request.order_id, "message_key": notice.message_key},
+            )

@@ -14,6 +14,15 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message, such as the confirmation's PDF."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     order_id: str
     kind: str
@@ -28,6 +37,7 @@ class OutgoingEmail:
     html: str
     template_data: Mapping[str, Any] = field(default_factory=dict)
     """The template variables and the rendered subject, for provider-side templates."""
+    attachments: tuple[Attachment, ...] = ()
 
 
 class EmailBackend(Protocol):

@@ -39,6 +39,7 @@ Without a ledger an accepted key is remembered in this process only.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
@@ -59,8 +60,15 @@ from typing import Any
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import (
+    Attachment as SendGridAttachment,
+)
+from sendgrid.helpers.mail import (
     Category,
     CustomArg,
+    Disposition,
+    FileContent,
+    FileName,
+    FileType,
     From,
     Mail,
     MailSettings,
@@ -381,6 +389,15 @@ class SendGridBackend:
         ]
         if message.reply_to:
             mail.reply_to = ReplyTo(message.reply_to)
+        for attachment in message.attachments:
+            mail.add_attachment(
+                SendGridAttachment(
+                    FileContent(base64.b64encode(attachment.data).decode("ascii")),
+                    FileName(attachment.filename),
+                    FileType(attachment.content_type),
+                    Disposition("attachment"),
+                )
+            )
         if self.sandbox:
             settings = MailSettings()
             settings.sandbox_mode = SandBoxMode(True)

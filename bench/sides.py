@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.config import Settings
+from activities.document_store import LocalDocumentStore
 from activities.email import EmailActivities, backend_from_settings
 from bench.canonical import CANONICAL, CUSTOMER, K, Step, start_input
 from bench.floor import PROBE_WORKFLOW, probe_activity
@@ -51,9 +52,13 @@ class Outbox:
             await asyncio.sleep(POLL)
 
 
-def email_activity(settings: Settings, outbox: Outbox) -> Callable[[EmailRequest], Awaitable[EmailReceipt]]:
-    """The project's ``send_email``, unchanged, reporting each message it sent."""
-    email = EmailActivities(settings, backend_from_settings(settings))
+def email_activity(
+    settings: Settings, outbox: Outbox, *, documents: bool = False
+) -> Callable[[EmailRequest], Awaitable[EmailReceipt]]:
+    """The project's ``send_email``, unchanged, reporting each message it sent; with ``documents``,
+    as the worker runs it, rendering and storing each confirmation's PDF (the order's side only)."""
+    store = LocalDocumentStore(settings.documents_path) if documents else None
+    email = EmailActivities(settings, backend_from_settings(settings), store)
 
     @activity.defn(name=names.SEND_EMAIL)
     async def send_email(request: EmailRequest) -> EmailReceipt:
@@ -157,7 +162,7 @@ async def activity_worker(client: Client, side: Side, settings: Settings) -> Asy
     """The side's activities, in this process; its workflows run in a worker process."""
     import worker as project_worker
 
-    send_email = email_activity(settings, side.outbox)
+    send_email = email_activity(settings, side.outbox, documents=side.name == "order")
     activities: list[Any]
     if side.name == "order":
         others = [a for a in project_worker.activities_for(settings) if _activity_name(a) != names.SEND_EMAIL]

@@ -11,6 +11,7 @@ page                                          what the customer does there
 ``/contact``                                  first contact: starts an order (``web_form``)
 ``/orders/{id}?token=``                       the order's status (any link of the order)
 ``/orders/{id}/confirmation/{version}``       approve, or request changes
+``.../{version}/confirmation.pdf``            the version's PDF, hash-checked (``documents``)
 ``/orders/{id}/pay``                          bank details, invoice, a card (Stripe Checkout)
 ``/orders/{id}/authenticate``                 redirect to Stripe's card authentication
 ``/orders/{id}/delivery/{round}``             accept, or request a revision
@@ -60,6 +61,7 @@ from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
 from orderweb import inbound
 from orderweb.bodies import CLIENT_GONE
+from orderweb.documents import PDF_NAME, pdf_response
 from orderweb.ratelimit import CONTACT_LIMIT
 from orderweb.site import (
     CSRF_FIELD,
@@ -224,7 +226,21 @@ class PortalPages(Portal):
             can_answer=can_answer and current_url is None,
             in_force=in_force.model_dump() if in_force else None,
             agreement=AGREEMENT,
+            pdf_url=self.page_url(order_id, "confirmation", version, PDF_NAME, token=token) if shown.document else None,
         )
+
+    async def confirmation_pdf(self, request: Request) -> Response:
+        """The version's PDF, through the same signed link as its page, and only while
+        the stored bytes still have the SHA-256 the order recorded."""
+        loaded = await self.load_versioned(request, "confirmation", "version")
+        if isinstance(loaded, Response):
+            return loaded
+        view, version, _ = loaded
+        shown = next((c for c in view.confirmations if c.version == version), None)
+        if shown is None or shown.document is None:
+            return self.message("Not found", "There is no PDF of this version of the order confirmation yet.", 404)
+        served = await pdf_response(self.settings, view.order_id, version, shown.document)
+        return self.message("PDF not available", served, 500) if isinstance(served, str) else served
 
     async def delivery(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "delivery", "round")
@@ -404,6 +420,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route("/contact", pages.contact_submit, methods=["POST"]),
         Route(ORDER, pages.overview, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
+        Route(ORDER + "/confirmation/{version}/" + PDF_NAME, pages.confirmation_pdf, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}/{action}", pages.answer_confirmation, methods=["POST"]),
         Route(ORDER + "/pay", pages.pay, methods=["GET"]),
         Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),

@@ -53,6 +53,7 @@ from starter import console
 from starter.action_commands import add_action_parsers, build_action
 from starter.card_command import last_charge_attempt, report_charge
 from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, read_json, validate
+from starter.document_command import add_document_parser, report_confirmation_pdf, save_document
 from starter.order_panel import add_row, new_table, render_view, show, when
 from starter.outbox_command import cmd_outbox
 from workflows import names
@@ -197,8 +198,12 @@ async def cmd_action(args: argparse.Namespace) -> int:
             return await report_charge(orders, args, result, request_id, attempts_before)
     if args.json:
         print_json({**result.model_dump(mode="json"), "action": name, "request_id": request_id})
-    else:
-        print_result(name, result, request_id)
+        return Exit.OK
+    print_result(name, result, request_id)
+    if name == names.ISSUE_CONFIRMATION and result.applied:
+        with cli_errors():
+            line = await report_confirmation_pdf(orders.status, args.order_id)
+        console.out.print(Text(line), soft_wrap=True)
     return Exit.OK
 
 
@@ -222,6 +227,13 @@ async def cmd_status(args: argparse.Namespace) -> int:
     else:
         show(render_view(view))
     return Exit.OK
+
+
+async def cmd_document(args: argparse.Namespace) -> int:
+    orders = await connect(args)
+    with cli_errors():
+        view = await orders.status(args.order_id)
+    return save_document(args, view)
 
 
 def list_query(status: str | None, *, overdue: bool = False) -> str:
@@ -425,9 +437,10 @@ def _add_dev_parser(sub: Any) -> None:
             "Run a local Temporal dev server with its Web UI, a worker, a codec server through which the UI "
             "decrypts orders, and the customer portal, until Ctrl-C. The portal listens on the port of "
             "ORDERS_WEB_BASE_URL (default http://localhost:8000), where the links in emails point; if that port "
-            "is busy, orders dev runs without it. State is kept in .orders/: the database, the outbox, the local "
-            "encryption key (unless ORDERS_ENCRYPTION_KEYS is set) and the link secret. One orders dev per "
-            "database: a second one on the same --db says the first is already running and exits."
+            "is busy, orders dev runs without it. State is kept in .orders/: the database, the outbox, the "
+            "confirmation PDFs, the local encryption key (unless ORDERS_ENCRYPTION_KEYS is set) and the link "
+            "secret. One orders dev per database: a second one on the same --db says the first is already "
+            "running and exits."
         ),
     )
     p.add_argument(
@@ -491,6 +504,8 @@ def _add_reading_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)
+
+    add_document_parser(sub, client, cmd_document)
 
     p = sub.add_parser(
         "outbox",

@@ -38,6 +38,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         header = Table.grid(padding=(0, 2))
         for name in ("From", "To", "Subject", "Date", "X-Order-Id", "X-Message-Kind"):
             header.add_row(Text(name, style="bold"), Text(str(message.get(name, ""))))
+        # A confirmation carries its PDF: named here, so that `show` says what the customer got.
+        files = [f"{part.get_filename()} ({len(part.get_content())} bytes)" for part in message.iter_attachments()]
+        if files:
+            header.add_row(Text("Attached", style="bold"), Text(", ".join(files)))
         text = body.get_content() if body is not None else "(no plain-text part)"
         if not console.out.is_terminal:
             show(header)

@@ -473,6 +473,21 @@ def test_worker_environment_configures_the_worker() -> None:
     assert settings.policy.payment_due.days == 30 and settings.email_backend == "sendgrid"
 
 
+def test_worker_keeps_confirmation_pdfs_on_their_own_volume() -> None:
+    # Each version's PDF is written once and served for as long as the order is readable:
+    # it must outlive the container, and the image's user must be able to write it.
+    settings = Settings.from_env(environment("worker", MINIMAL_SHELL))
+    assert settings.documents_path == Path("/data/documents")
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES["worker"]["volumes"]}
+    assert mounts.get("/data/documents") == "documents" and "documents" in COMPOSE["volumes"]
+    assert mounts.get("/data/documents") != mounts.get("/data/outbox")
+    moved = Settings.from_env(environment("worker", {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_DIR": "/srv/pdf"}))
+    assert moved.documents_path == Path("/srv/pdf")
+    created = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
+    assert re.search(r"mkdir -p [^&]*/data/documents", created)
+    assert re.search(r"chown [^&]*orders:orders [^&]*/data/documents", created)
+
+
 def test_worker_and_webhooks_connect_to_the_stack_server() -> None:
     for service in ("worker", "webhooks"):
         for shell, namespace in ((MINIMAL_SHELL, "default"), (CUSTOM_SHELL, "orders-prod")):

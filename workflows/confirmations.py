@@ -244,7 +244,11 @@ class Confirmations:
 
     async def _send(self, confirmation: Confirmation) -> None:
         await workflow.wait_condition(lambda: self._state.policy is not None)
-        await self._mail.send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._context(confirmation))
+        receipt = await self._mail.send(MessageKind.CONFIRMATION_ISSUED, Audience.CUSTOMER, self._context(confirmation))
+        # The PDF the email carried (the email activity renders and stores it): its id, size and hash only.
+        # Receipts of histories recorded before PDFs have none, so those orders read as they did.
+        if receipt is not None and receipt.document is not None:
+            confirmation.document = receipt.document
 
     def _context(self, confirmation: Confirmation) -> dict[str, Any]:
         return {**contexts.confirmation_context(self._state, confirmation), **self._change_of(confirmation)}

@@ -37,9 +37,9 @@ class Effects:
     """Steps that run beside the process; a run closes only once all are done."""
 
     def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[object]] = []
 
-    def spawn(self, step: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, step: Coroutine[Any, Any, object]) -> None:
         # Finished effects are dropped, so a years-long order holds only those in flight;
         # one that failed is kept for ``finish`` to raise.
         self._tasks = [t for t in self._tasks if not t.done() or (not t.cancelled() and t.exception())]

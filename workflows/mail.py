@@ -20,7 +20,7 @@ from workflows import email_contexts, facts
 from workflows.activity_refs import EmailRefs, reason
 from workflows.continuation import Effects
 from workflows.details import log
-from workflows.models import Audience, EmailRequest, FailedEmail, MessageKind, OrderState
+from workflows.models import Audience, EmailReceipt, EmailRequest, FailedEmail, MessageKind, OrderState
 from workflows.models import TimelineKind as TL
 
 EMAIL_TIMEOUT = timedelta(seconds=30)
@@ -61,7 +61,8 @@ class Mail:
             context={"order": email_contexts.order_context(self._state), **context},
         )
 
-    async def send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> None:
+    async def send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> EmailReceipt | None:
+        """Send one message; its receipt, or None when it failed and was recorded as failed."""
         request = self.request(kind, audience, **context)
         try:
             async with self.in_flight:
@@ -76,7 +77,7 @@ class Mail:
         except ActivityError as error:
             # A lost email must not stall the order: record it, tell operations, carry on.
             self.record_failure(request, error)
-            return
+            return None
         log(
             self._state,
             TL.EMAIL_SENT,
@@ -85,6 +86,7 @@ class Mail:
             via=receipt.backend,
             message_id=receipt.message_id,
         )
+        return receipt
 
     def record_failure(self, request: EmailRequest, error: ActivityError) -> None:
         cause = error.cause if isinstance(error.cause, ApplicationError) else None

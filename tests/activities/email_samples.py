@@ -27,6 +27,7 @@ AUDIENCES: dict[MessageKind, Audience] = {
     MessageKind.SUPPORT_REQUEST_FORWARDED: Audience.SUPPORT,
     MessageKind.PAYMENT_ERROR: Audience.OPERATIONS,
     MessageKind.EMAIL_FAILED: Audience.OPERATIONS,
+    MessageKind.DOCUMENT_FAILED: Audience.OPERATIONS,
     MessageKind.INBOUND_EMAIL_REVIEW: Audience.OPERATIONS,
     MessageKind.PLAINTEXT_RECEIVED: Audience.OPERATIONS,
     MessageKind.INSTALMENT_OVERDUE: Audience.OPERATIONS,
@@ -361,6 +362,11 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
     MessageKind.PAYMENT_ERROR: {
         "step": "card charge, attempt 2",
         "error": "card charge for order acme-2026-042 failed: the payment provider did not answer in time",
+    },
+    MessageKind.DOCUMENT_FAILED: {
+        "version": 2,
+        "error": "DocumentTampered: document acme-2026-042/confirmation-v2.pdf has SHA-256 9f2c..., not the 41d0... "
+        "recorded for it: refused",
     },
     MessageKind.EMAIL_FAILED: {
         "failure": {

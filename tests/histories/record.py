@@ -391,6 +391,9 @@ SCENARIOS: dict[str, Scenario] = {
     "schedule_card_and_bank": schedule_card_and_bank,
     "schedule_overdue_held_open": schedule_overdue_held_open,
     "change_orders": change_orders,
+    # The same walk as completed_with_revision, once each confirmation email carries its version's PDF
+    # and the order keeps the PDF's id, size and SHA-256 from the email's receipt (issue 21).
+    "completed_with_pdf": completed_with_revision,
 }
 
 
@@ -417,6 +420,7 @@ async def record(name: str, scenario: Scenario, out: Path) -> None:
             settings = replace(
                 Settings(),
                 outbox_dir=Path(tmp),
+                documents_dir=Path(tmp) / "documents",
                 stripe_api_key=TEST_API_KEY,
                 stripe_api_base=stripe_api.url,
                 policy=POLICIES.get(name, OrderPolicy()),

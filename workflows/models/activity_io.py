@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from workflows.models.confirmation import LineItem
+from workflows.models.confirmation import DocumentRef, LineItem
 from workflows.models.fields import Duration, Model, Money, PaymentMethod
 from workflows.models.view import ChargeAttempt, Payment
 
@@ -99,6 +99,7 @@ class MessageKind(StrEnum):
     INSTALMENT_OVERDUE = "instalment_overdue"
     CHANGE_ORDER_APPROVED = "change_order_approved"
     EMAIL_FAILED = "email_failed"
+    DOCUMENT_FAILED = "document_failed"
     INBOUND_EMAIL_REVIEW = "inbound_email_review"
 
 
@@ -118,6 +119,12 @@ class EmailReceipt(Model):
     message_key: str
     message_id: str | None = None
     backend: str
+    document: DocumentRef | None = Field(
+        default=None,
+        # Absent from the receipts of histories recorded before, and of every email but a confirmation's.
+        exclude_if=lambda document: document is None,
+        description="The confirmation's PDF the email carried, as stored (confirmation_issued only).",
+    )
 
 
 class PaymentRequest(Model):

@@ -304,6 +304,15 @@ def _names(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names)
 
 
+class DocumentRef(Model):
+    """A document in the worker's document store (activities/document_store.py): the order
+    keeps where it is, how long it is and the SHA-256 of its bytes, never the bytes."""
+
+    id: str = Field(description="The store's id, from the order id and the confirmation version.")
+    size: int = Field(ge=0, description="Bytes.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the bytes, in hex.")
+
+
 class Confirmation(ConfirmationDraft):
     """One issued version of the order confirmation."""
 
@@ -326,6 +335,12 @@ class Confirmation(ConfirmationDraft):
         default_factory=list,
         exclude_if=lambda changes: not changes,
         description="A change order: what it changes from the version it changes, in words.",
+    )
+    document: DocumentRef | None = Field(
+        default=None,
+        # Left out of the JSON until there is one, so a version without a PDF reads exactly as before.
+        exclude_if=lambda document: document is None,
+        description="The version's PDF, once its confirmation email went with it attached.",
     )
     decision: Evidence | None = Field(
         default=None,

@@ -1,0 +1,150 @@
+"""Where each confirmation version's PDF is kept: a directory, written once per document.
+
+The order's history keeps only a document's id, size and SHA-256
+(``workflows.models.DocumentRef``); the bytes live here, outside it. A
+document's id comes from the order id and the confirmation version, so a
+retried email activity finds the file an earlier attempt stored, and nothing
+ever replaces it. Every read checks the bytes against the hash stored beside
+them and against the one the caller has from the order: a changed file is
+refused, never served.
+
+This module does not render (activities/documents.py does), so the portal and
+the ``orders document`` command read documents without loading the PDF library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# ``<order id>/<file name>``: the order id's own pattern, then a plain file name.
+_DOCUMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_HASH_SUFFIX = ".sha256"
+
+
+class DocumentError(Exception):
+    """A document could not be stored or read; the message names it."""
+
+
+class DocumentMissing(DocumentError):
+    """No document has this id."""
+
+
+class DocumentConflict(DocumentError):
+    """A file under this id holds other bytes and no hash vouches for them."""
+
+
+class DocumentTampered(DocumentError):
+    """The stored bytes no longer have the SHA-256 recorded for them."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: str
+    size: int
+    sha256: str
+
+
+def confirmation_file_name(version: int) -> str:
+    return f"confirmation-v{version}.pdf"
+
+
+def confirmation_document_id(order_id: str, version: int) -> str:
+    """``ORD-1/confirmation-v2.pdf``: the same order and version always name the same file."""
+    return f"{order_id}/{confirmation_file_name(version)}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def checked_id(document_id: str) -> str:
+    # No "..", no absolute paths, no hidden files: an id never leaves the store's directory.
+    if not _DOCUMENT_ID.match(document_id) or ".." in document_id:
+        raise ValueError(f"{document_id!r} is not a document id such as ORD-1/confirmation-v1.pdf")
+    return document_id
+
+
+class LocalDocumentStore:
+    """A directory: ``<dir>/<order id>/<name>``, with the SHA-256 beside each file
+    (``<name>.sha256``), written just after it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, document_id: str) -> Path:
+        return self.directory / checked_id(document_id)
+
+    def put(self, document_id: str, data: bytes) -> StoredDocument:
+        """Store ``data`` under ``document_id`` unless a document is there already.
+
+        Write-once: the first bytes stored under an id are that document for
+        good. A retry that renders the same bytes finds them; one that renders
+        other bytes (a worker upgraded between two attempts) gets the stored
+        document back, which the customer may already have been sent. A file
+        that no hash vouches for and that differs from ``data`` is a conflict.
+        """
+        path = self.path(document_id)
+        ours = StoredDocument(document_id, len(data), sha256_hex(data))
+        recorded = path.with_name(path.name + _HASH_SUFFIX)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_new(path, data, replace=False)  # False: another attempt may have linked it first
+        stored = path.read_bytes()
+        if recorded.exists():
+            # The document is complete: its own hash decides, whatever we rendered this time.
+            return self._check(document_id, stored, recorded.read_text().strip(), None)
+        if sha256_hex(stored) != ours.sha256:
+            raise DocumentConflict(
+                f"document {document_id} is already stored with other contents and no hash of its own; "
+                "it is never replaced"
+            )
+        # The hash is written after the file, so it always describes the one file (a crash
+        # in between leaves the file without it, and the next attempt finishes the job).
+        _write_new(recorded, ours.sha256.encode(), replace=True)
+        return ours
+
+    def get(self, document_id: str, expected_sha256: str | None = None) -> bytes:
+        """The document's bytes, only while they have the hash stored beside them and,
+        when the caller gives one, the hash the order recorded."""
+        path = self.path(document_id)
+        try:
+            data = path.read_bytes()
+            recorded = path.with_name(path.name + _HASH_SUFFIX).read_text().strip()
+        except FileNotFoundError:
+            raise DocumentMissing(f"document {document_id} is not in the document store at {self.directory}") from None
+        self._check(document_id, data, recorded, expected_sha256)
+        return data
+
+    @staticmethod
+    def _check(document_id: str, data: bytes, recorded: str, expected: str | None) -> StoredDocument:
+        actual = sha256_hex(data)
+        for wanted in (recorded, expected):
+            if wanted is not None and actual != wanted:
+                raise DocumentTampered(
+                    f"document {document_id} has SHA-256 {actual}, not the {wanted} recorded for it: refused"
+                )
+        return StoredDocument(document_id, len(data), actual)
+
+
+def _write_new(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write through a temporary file, so a reader never sees half a document. Without
+    ``replace``, a file already there is kept (the link fails and nothing changes)."""
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temp_name, path)
+            return
+        with contextlib.suppress(FileExistsError):  # another attempt linked it first: that one stands
+            os.link(temp_name, path)
+    finally:
+        Path(temp_name).unlink(missing_ok=True)

@@ -1,0 +1,43 @@
+"""A confirmation version's PDF as the portal serves it: from the worker's document store,
+and only while its bytes have the SHA-256 the order recorded (activities/document_store.py).
+
+The portal reads the directory the worker writes (``ORDERS_DOCUMENTS_DIR``), so on
+several machines the two share it. A changed or missing file is never served: the
+customer gets a plain page saying so, and the log says which (operations find it there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from starlette.responses import Response
+
+from activities.config import Settings
+from activities.document_store import DocumentMissing, DocumentTampered, LocalDocumentStore
+from workflows.models import DocumentRef
+
+# The last part of a confirmation PDF's address: /orders/<id>/confirmation/<version>/confirmation.pdf
+PDF_NAME: Final = "confirmation.pdf"
+
+log = logging.getLogger("orders.portal")
+
+
+async def pdf_response(settings: Settings, order_id: str, version: int, document: DocumentRef) -> Response | str:
+    """The version's PDF, hash-checked; or, in words for the customer, why it is not served."""
+    store = LocalDocumentStore(settings.documents_path)
+    try:
+        data = await asyncio.to_thread(store.get, document.id, document.sha256)
+    except DocumentTampered as error:
+        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
+        return (
+            "This PDF no longer matches the copy your order recorded when it was issued, so it is not shown. "
+            f"Please write to {settings.support_email}."
+        )
+    except DocumentMissing as error:
+        log.error("confirmation PDF not served: %s", error, extra={"order_id": order_id})
+        return f"This PDF cannot be found just now. Please try again later, or write to {settings.support_email}."
+    filename = f"order-{order_id}-confirmation-v{version}.pdf"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"}
+    return Response(data, media_type="application/pdf", headers=headers)

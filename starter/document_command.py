@@ -1,0 +1,115 @@
+"""``orders document ID --version N``: a confirmation version's PDF from the worker's
+document store, checked against the SHA-256 the order recorded; and the line
+``orders confirm`` prints about that PDF.
+
+The order (``orders status``) says which file and which hash; the bytes are read
+from the directory the worker writes (``ORDERS_DOCUMENTS_DIR``, else ``documents``
+beside the outbox), so this command runs where that directory is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from starter import console
+from starter.console import CliError, Exit, print_json
+from workflows.models import Confirmation, OrderView
+
+# How long ``orders confirm`` waits for the worker to store the PDF before saying it is being prepared.
+PDF_POLLS = 20
+PDF_POLL_INTERVAL = 0.25
+
+
+def add_document_parser(sub: Any, client: argparse.ArgumentParser, handler: Any) -> None:
+    p = sub.add_parser(
+        "document",
+        parents=[client],
+        help="save a confirmation version's PDF, checked against the order's hash",
+        description=(
+            "Read confirmation version N's PDF from the worker's document store, check its SHA-256 against the "
+            "one the order recorded, and save it to --out (or say where it is). Run it where the worker's "
+            "ORDERS_DOCUMENTS_DIR is (default: documents beside ORDERS_OUTBOX_DIR, .orders/documents)."
+        ),
+    )
+    p.add_argument("order_id", metavar="ID")
+    p.add_argument("--version", type=int, required=True, metavar="N", help="the confirmation version")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the PDF here")
+    p.add_argument("--dir", type=Path, default=None, help="the document store (default as the worker's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=handler)
+
+
+def _version(view: OrderView, version: int) -> Confirmation:
+    for confirmation in view.confirmations:
+        if confirmation.version == version:
+            return confirmation
+    versions = ", ".join(str(c.version) for c in view.confirmations) or "none yet"
+    raise CliError(Exit.USAGE, f"order {view.order_id} has no confirmation version {version} (versions: {versions})")
+
+
+def save_document(args: argparse.Namespace, view: OrderView) -> int:
+    """Check the stored bytes against the order's record, then write or point at them."""
+    from activities.config import Settings
+    from activities.document_store import DocumentError, LocalDocumentStore
+
+    confirmation = _version(view, args.version)
+    document = confirmation.document
+    if document is None:
+        raise CliError(
+            Exit.REJECTED,
+            f"order {view.order_id} has no PDF of confirmation version {args.version}: it is being prepared, "
+            "or the version was issued before the worker made PDFs, or it could not be made (operations were "
+            "emailed: document_failed)",
+        )
+    directory = args.dir or Settings.from_env().documents_path
+    store = LocalDocumentStore(directory)
+    try:
+        data = store.get(document.id, expected_sha256=document.sha256)
+    except DocumentError as error:
+        raise CliError(
+            Exit.REJECTED,
+            f"{error} (is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another)",
+        ) from None
+    if args.out is not None:
+        try:
+            args.out.write_bytes(data)
+        except OSError as error:
+            raise CliError(Exit.USAGE, f"cannot write {args.out}: {error.strerror or error}") from None
+    where = args.out or directory / document.id
+    if args.json:
+        print_json(
+            {"order_id": view.order_id, "version": args.version}
+            | document.model_dump(mode="json")
+            | {"path": str(directory / document.id), "out": str(args.out) if args.out else None}
+        )
+        return Exit.OK
+    done = "saved to" if args.out is not None else "is at"
+    console.out.print(
+        escape(f"Confirmation v{args.version} of order {view.order_id} ({document.size} bytes) {done} {where}"),
+        soft_wrap=True,
+    )
+    console.out.print(f"SHA-256 {document.sha256} (checked against the order)", highlight=False, soft_wrap=True)
+    return Exit.OK
+
+
+async def report_confirmation_pdf(status: Any, order_id: str) -> str:
+    """The line ``orders confirm`` adds: the new version's PDF hash once the worker has sent
+    its email with it (usually within a second), else that it is being prepared."""
+    latest = None
+    for attempt in range(PDF_POLLS):
+        view: OrderView = await status(order_id)
+        latest = view.confirmations[-1] if view.confirmations else None
+        if latest is not None and latest.document is not None:
+            return f"  PDF of v{latest.version}: SHA-256 {latest.document.sha256}"
+        if attempt + 1 < PDF_POLLS:
+            await asyncio.sleep(PDF_POLL_INTERVAL)
+    version = latest.version if latest is not None else "N"
+    return (
+        f"  PDF of v{version}: being prepared (it goes with the confirmation email); "
+        f"`orders document {order_id} --version {version}` saves it once the order has it"
+    )
