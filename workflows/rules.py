@@ -109,6 +109,13 @@ def _current_version(state: OrderState, request: ApproveInput | RequestChangesIn
         raise ActionRejected(
             f"version {request.version} is not the current confirmation; the current version is {current.version}"
         )
+    shown = request.evidence.document_sha256 if request.evidence else None
+    if shown and current.document is not None and shown != current.document.sha256:
+        # The decision is bound to the bytes the customer saw: other bytes are another document.
+        raise ActionRejected(
+            f"the PDF you were shown (SHA-256 {shown[:12]}…) is not version {current.version}'s "
+            f"({current.document.sha256[:12]}…); open the confirmation again and check it"
+        )
 
 
 def _methods_offered(state: OrderState, request: IssueConfirmationInput, charging: bool) -> None:

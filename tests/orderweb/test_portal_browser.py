@@ -110,8 +110,10 @@ async def test_walk_from_the_contact_form_to_support(browser: Any, portal: Porta
     await page.click("#approve")
     assert "you approved the order confirmation" in (await page.text_content(".notice") or "")
     # The approval's evidence: through the portal, by this browser, having ticked the agreement.
-    decision = (await portal.orders.status(order_id)).confirmations[0].decision
+    approved = (await portal.orders.status(order_id)).confirmations[0]
+    decision = approved.decision
     assert decision is not None and decision.channel == "portal" and decision.agreed_to_terms
+    assert approved.document is not None and decision.document_sha256 == approved.document.sha256
     assert decision.user_agent == await page.evaluate("navigator.userAgent")
     assert decision.client_ip == "127.0.0.1" and decision.link_id and len(decision.link_id) == 32
     assert (decision.email, decision.version) == ("ada@example.com", 1) and decision.at is not None

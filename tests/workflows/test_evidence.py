@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from activities.config import Settings
 from tests.helpers import draft, until
 from workflows import names
 from workflows.models import (
@@ -47,3 +48,23 @@ async def test_every_decision_keeps_who_made_it_and_how(order: Handle) -> None:
     assert acceptance is not None and (acceptance.channel, acceptance.by, acceptance.version) == ("cli", "Jane", 2)
     for decision in (asked, approved, revision, acceptance):
         assert decision.email == done.customer.email and decision.at is not None
+
+
+async def test_an_approval_bound_to_other_bytes_than_the_versions_pdf_is_refused(
+    order: Handle, settings: Settings
+) -> None:
+    """The portal sends the hash of the PDF it showed: a hash that is not the version's is another document."""
+    await order.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    issued = await until(order, lambda o: o.confirmations[0].document is not None, "the version's PDF")
+    document = issued.confirmations[0].document
+    assert document is not None
+    other = Evidence(channel="portal", document_sha256="0" * 64, agreed_to_terms=True)
+    await order.signal(names.APPROVE, ApproveInput(version=1, evidence=other))
+    refused = await until(order, lambda o: bool(o.rejected), "refused")
+    assert refused.status is OrderStatus.AWAITING_APPROVAL
+    assert refused.rejected[0].reason.startswith("the PDF you were shown (SHA-256 000000000000…) is not version 1's")
+    same = Evidence(channel="portal", document_sha256=document.sha256, agreed_to_terms=True)
+    await order.signal(names.APPROVE, ApproveInput(version=1, evidence=same))
+    approved = await until(order, lambda o: o.status is OrderStatus.AWAITING_PAYMENT, "approved")
+    decision = approved.confirmations[0].decision
+    assert decision is not None and decision.document_sha256 == document.sha256
