@@ -132,8 +132,15 @@ class _Page:
         pdf.add_page()
         self.pdf = pdf
 
-    def text(self, text: object, size: float = 10, style: str = "", height: float = 5) -> None:
+    def font(self, style: str, size: float) -> None:
+        """Select the font, always writing it into the page: after text drawn with the fallback font,
+        fpdf2 (2.8) believes DejaVu is still selected and would skip it, and the next text would be
+        drawn with the fallback's glyphs (garbage)."""
+        self.pdf.set_font(FONT, "" if style else "B", size)
         self.pdf.set_font(FONT, style, size)
+
+    def text(self, text: object, size: float = 10, style: str = "", height: float = 5) -> None:
+        self.font(style, size)
         self.pdf.multi_cell(_WIDTH, height, str(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def heading(self, text: str) -> None:
@@ -142,7 +149,7 @@ class _Page:
 
     def table(self, rows: Sequence[Sequence[str]], widths: tuple[int, ...], align: tuple[str, ...]) -> None:
         """A table whose first row is its heading and last its total; long cells wrap."""
-        self.pdf.set_font(FONT, "", 10)
+        self.font("", 10)
         with self.pdf.table(
             col_widths=widths,
             text_align=align,
@@ -177,7 +184,10 @@ def _header(page: _Page, context: Mapping[str, Any], settings: Settings) -> None
         page.text(f"Change order to approved version {approved}: the total goes from {before} to {after}.")
     customer = order.get("customer") or {}
     page.heading("Customer")
-    page.text("\n".join(str(customer[part]) for part in ("name", "company", "email") if customer.get(part)))
+    for part in ("name", "company", "email"):
+        if customer.get(part):
+            # One cell each: a line after one drawn from the fallback font must start again in DejaVu.
+            page.text(str(customer[part]))
 
 
 def _line_items(page: _Page, c: Mapping[str, Any]) -> None:

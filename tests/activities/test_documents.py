@@ -125,6 +125,8 @@ def test_names_in_any_script_print_as_written(name: str) -> None:
     text = _text(render_confirmation(_context(name), SETTINGS))
     assert name in text, text
     assert "?" not in text
+    # What follows a name drawn from the fallback font reads as written too (fpdf2 would keep its glyphs).
+    assert f"{name}\nAnalytical Ltd\nada@example.com\nServices" in text, text
 
 
 def test_a_payment_schedule_is_listed_with_its_amounts() -> None:
