@@ -148,13 +148,12 @@ class Confirmations:
         previous = facts.approved(self._state)
         change.state = ConfirmationState.APPROVED
         change.approved_at = workflow.now()
-        old_total = order.total or ZERO
         order.approved_version = change.version
         order.total = change.amount_total
         self._replan_milestones(previous, change)
         refund = self._billing.change_approved(change, previous)
         self._log(TL.CHANGE_ORDER_APPROVED, version=change.version, currency=order.currency, new=change.amount_total)
-        self._mail.email(MessageKind.CHANGE_ORDER_APPROVED, **self._change_context(change, previous, old_total, refund))
+        self._mail.email(MessageKind.CHANGE_ORDER_APPROVED, **self._change_context(change, refund))
         self._details.publish()  # the total, and the alarms of what it bills
 
     def _replan_milestones(self, previous: Confirmation, change: Confirmation) -> None:
@@ -177,21 +176,12 @@ class Confirmations:
             planned.append(milestone)
         order.milestones = [*planned, *(m for m in current.values() if m.completed_at is not None)]
 
-    def _change_context(
-        self, change: Confirmation, previous: Confirmation, old_total: Decimal, refund: Decimal
-    ) -> dict[str, Any]:
+    def _change_context(self, change: Confirmation, refund: Decimal) -> dict[str, Any]:
+        """The approved change order's email: what it changed (as its issue said) and what goes back."""
         estimated = change.terms.estimated_delivery
         start = self._state.work_started_at
         return {
-            "change": {
-                "version": change.version,
-                "previous_version": previous.version,
-                "previous_total": str(old_total),
-                "total": str(change.amount_total),
-                **_difference(change.amount_total - old_total),
-                "changes": change.changes,
-                "refund": str(refund) if refund > ZERO else None,
-            },
+            "change": {**self._change_of(change)["change"], "refund": str(refund) if refund > ZERO else None},
             "currency": self._state.order.currency,
             "milestones": contexts.milestones_context(self._state),
             "estimated_delivery_at": iso(start + estimated) if start and estimated else None,
@@ -207,8 +197,8 @@ class Confirmations:
 
     def change_alarms(self) -> list[Alarm]:
         """A change order waiting for its answer is reminded of, then expires (none otherwise)."""
-        current = self._latest if self._state.order.confirmations else None
-        if current is None or current.change_of is None or current.state is not ConfirmationState.ISSUED:
+        current = facts.change_waiting(self._state)
+        if current is None:
             return []
         v = current.version
         return [

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from workflows.models import Confirmation, Delivery, InstalmentBill, Milestone, OrderState, Payment
+from workflows.models import Confirmation, ConfirmationState, Delivery, InstalmentBill, Milestone, OrderState, Payment
 
 ZERO = Decimal("0.00")
 T = TypeVar("T")
@@ -51,6 +51,15 @@ def require(value: T | None, what: str) -> T:
 def latest(state: OrderState) -> Confirmation:
     """The newest confirmation issued."""
     return state.order.confirmations[-1]
+
+
+def change_waiting(state: OrderState) -> Confirmation | None:
+    """The change order waiting for the customer's answer (the newest version, issued after an
+    approval and not yet answered), or None."""
+    newest = state.order.confirmations[-1] if state.order.confirmations else None
+    if newest is None or newest.change_of is None or newest.state is not ConfirmationState.ISSUED:
+        return None
+    return newest
 
 
 def approved_or_none(state: OrderState) -> Confirmation | None:

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from workflows import facts
 from workflows.facts import ZERO, iso
-from workflows.models import Confirmation, ConfirmationState, InstalmentBill, InstalmentStatus, LineItem, OrderState
+from workflows.models import Confirmation, InstalmentBill, InstalmentStatus, LineItem, OrderState
 from workflows.schedule import instalment_amounts, milestone_of
 
 DEFAULT_REMINDERS: Final = (timedelta(days=-3), timedelta(0), timedelta(days=7))
@@ -201,9 +201,9 @@ def in_words(state: OrderState) -> list[str]:
     overdue = [b.name for b in order.instalments if b.status is InstalmentStatus.OVERDUE]
     if overdue:
         lines.append(f"Overdue: {', '.join(overdue)}")
-    latest = order.confirmations[-1] if order.confirmations else None
-    if latest is not None and latest.change_of is not None and latest.state is ConfirmationState.ISSUED:
-        lines.append(f"Change order v{latest.version} waits for the customer's approval")
+    change = facts.change_waiting(state)
+    if change is not None:
+        lines.append(f"Change order v{change.version} waits for the customer's approval")
     return lines
 
 

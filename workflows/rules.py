@@ -23,7 +23,6 @@ from workflows.models import (
     AcceptInput,
     Action,
     ApproveInput,
-    ConfirmationState,
     ExtendDeadlineInput,
     IssueConfirmationInput,
     OrderState,
@@ -99,9 +98,8 @@ def _payment_requested(state: OrderState, request: PaymentFailedInput, charging:
 
 def _current_version(state: OrderState, request: ApproveInput | RequestChangesInput, charging: bool) -> None:
     current = facts.latest(state)
-    waiting = current.change_of is not None and current.state is ConfirmationState.ISSUED
     # While the work goes on, only a change order waiting for its answer can be answered.
-    if state.order.status in WORK and _change_orders_apply(state, request) and not waiting:
+    if state.order.status in WORK and _change_orders_apply(state, request) and facts.change_waiting(state) is None:
         raise ActionRejected(
             f"there is no change order waiting for approval; version {state.order.approved_version} is in force"
         )
