@@ -39,7 +39,7 @@ from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails,
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.config import ConfigError, Settings
-from activities.document_store import LocalDocumentStore
+from activities.document_store import open_document_store
 from activities.email import EmailActivities, backend_from_settings
 from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
@@ -81,7 +81,7 @@ def policy_of(settings: Settings) -> OrderPolicy:
 
 def activities_for(settings: Settings, email_backend: EmailBackend | None = None) -> Sequence[Any]:
     """The worker's activities; ``email_backend`` takes the place of the configured one."""
-    documents = LocalDocumentStore(settings.documents_path)  # the confirmation PDFs (activities/documents.py)
+    documents = open_document_store(settings)  # the order's PDFs (activities/document_store.py)
     email = EmailActivities(settings, email_backend or backend_from_settings(settings), documents)
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)

@@ -1,4 +1,4 @@
-"""Where each confirmation version's PDF is kept: a directory, written once per document.
+"""Where the order's PDFs are kept (confirmations, receipts, certificates), written once each.
 
 The order's history keeps only a document's id, size and SHA-256
 (``workflows.models.DocumentRef``); the bytes live here, outside it. A
@@ -21,6 +21,10 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from activities.config import Settings
 
 # ``<order id>/<file name>``: the order id's own pattern, then a plain file name.
 _DOCUMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -70,12 +74,39 @@ def checked_id(document_id: str) -> str:
     return document_id
 
 
+class DocumentStore(Protocol):
+    """What the worker, the portal and ``orders document`` need of a store; blocking calls."""
+
+    @property
+    def where(self) -> str:
+        """Where the documents are, for messages (a directory, a bucket)."""
+        ...
+
+    def put(self, document_id: str, data: bytes) -> StoredDocument:
+        """Store ``data`` unless a document is there already (write-once); the stored document."""
+        ...
+
+    def get(self, document_id: str, expected_sha256: str | None = None) -> bytes:
+        """The bytes, only while they have the hash stored with them and, given one, the order's.
+        Raises ``DocumentMissing`` or ``DocumentTampered``."""
+        ...
+
+
+def open_document_store(settings: Settings) -> DocumentStore:
+    """The store the settings name: the documents directory (``ORDERS_DOCUMENTS_DIR``)."""
+    return LocalDocumentStore(settings.documents_path)
+
+
 class LocalDocumentStore:
     """A directory: ``<dir>/<order id>/<name>``, with the SHA-256 beside each file
     (``<name>.sha256``), written just after it."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+
+    @property
+    def where(self) -> str:
+        return str(self.directory)
 
     def path(self, document_id: str) -> Path:
         return self.directory / checked_id(document_id)

@@ -7,28 +7,16 @@ from that same data, with the formatters the email and the portal use
 write-once in the document store (activities/document_store.py) and attached
 to the email; the order keeps only its id, size and SHA-256.
 
-Fonts: DejaVu Sans (Latin, Greek, Cyrillic and much more) with Droid Sans
-Fallback for Chinese, Japanese and Korean, both shipped in ``fonts/`` with
-their licences, so a name such as "Zoë Łukasiewicz" or "李雷" prints as written
-on any machine. Rendering is deterministic: the creation date is the version's
-issue time, so a retry renders the same bytes.
+The page itself (fonts, tables) is activities/pdf_page.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-from fpdf.fonts import FontFace, TTFFont
-
 from activities.config import Settings
-from activities.document_store import DocumentMissing, LocalDocumentStore, confirmation_document_id, sha256_hex
+from activities.document_store import DocumentStore, confirmation_document_id
 from activities.email_format import (
     as_utc,
     format_date,
@@ -38,137 +26,28 @@ from activities.email_format import (
     format_money,
     format_number,
 )
-from activities.outgoing import Attachment
-from workflows.models import DocumentRef, EmailRequest
-
-FONTS_DIR = Path(__file__).resolve().parent / "fonts"
-FONT = "DejaVuSans"
-FALLBACK_FONT = "DroidSansFallback"
-FONT_FILES = {
-    (FONT, ""): "DejaVuSans.ttf",
-    (FONT, "B"): "DejaVuSans-Bold.ttf",
-    (FALLBACK_FONT, ""): "DroidSansFallbackFull.ttf",
-}
-_WIDTH = 180.0  # A4 less 15 mm margins
-PDF_TYPE = "application/pdf"
-
-
-@dataclass(frozen=True)
-class ConfirmationPdf:
-    """A stored confirmation PDF: what the order keeps, and the file the email attaches."""
-
-    document: DocumentRef
-    attachment: Attachment
+from activities.pdf_page import IssuedPdf, Page, issue_pdf, strings
+from workflows.models import EmailRequest
 
 
 def attachment_name(order_id: str, version: int) -> str:
     return f"order-{order_id}-confirmation-v{version}.pdf"
 
 
-def confirmation_pdf(request: EmailRequest, settings: Settings, store: LocalDocumentStore) -> ConfirmationPdf:
+def confirmation_pdf(request: EmailRequest, settings: Settings, store: DocumentStore) -> IssuedPdf:
     """The version's PDF, rendered and stored unless an earlier attempt stored it, then read
     back hash-checked: the email attaches exactly the bytes the order will vouch for.
     Blocking (rendering, files): call it in a thread."""
     version = int(request.context["confirmation"]["version"])
-    document_id = confirmation_document_id(request.order_id, version)
-    try:
-        data = store.get(document_id)  # a retry, or a race with another worker: the stored file stands
-    except DocumentMissing:
-        stored = store.put(document_id, render_confirmation(request.context, settings))
-        data = store.get(stored.id, expected_sha256=stored.sha256)
-    return ConfirmationPdf(
-        document=DocumentRef(id=document_id, size=len(data), sha256=sha256_hex(data)),
-        attachment=Attachment(filename=attachment_name(request.order_id, version), content_type=PDF_TYPE, data=data),
+    return issue_pdf(
+        store,
+        confirmation_document_id(request.order_id, version),
+        attachment_name(request.order_id, version),
+        lambda: render_confirmation(request.context, settings),
     )
 
 
-# --------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------
-
-
-@cache
-def _font_path(name: str, style: str) -> str:
-    path = FONTS_DIR / FONT_FILES[(name, style)]
-    if not path.is_file():
-        raise FileNotFoundError(f"the PDF font {path} is missing: reinstall the package")
-    return str(path)
-
-
-def _strings(value: object) -> Iterator[str]:
-    """Every text in the email's context, however deep."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
-def _cmap(pdf: FPDF, key: str) -> set[int]:
-    """The code points a font added to ``pdf`` has glyphs for."""
-    font = pdf.fonts[key]
-    return set(font.cmap) if isinstance(font, TTFFont) else set()
-
-
-class _Page:
-    """A few drawing helpers over fpdf2, so the layout reads as a list of parts."""
-
-    def __init__(self, created: datetime, texts: Iterable[str]) -> None:
-        pdf = FPDF(format="A4")
-        pdf.add_font(FONT, "", _font_path(FONT, ""))
-        pdf.add_font(FONT, "B", _font_path(FONT, "B"))
-        covered = _cmap(pdf, FONT.lower()) & _cmap(pdf, FONT.lower() + "B")
-        if any(ord(char) not in covered for text in texts for char in text):
-            # Characters DejaVu lacks (Chinese, Japanese, Korean) come from the fallback, bold or not.
-            # Loaded only then: it is a large font, and most confirmations never need it.
-            pdf.add_font(FALLBACK_FONT, "", _font_path(FALLBACK_FONT, ""))
-            pdf.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
-        pdf.set_margins(15, 15, 15)
-        pdf.set_auto_page_break(True, margin=15)
-        pdf.set_creation_date(created)
-        pdf.add_page()
-        self.pdf = pdf
-
-    def font(self, style: str, size: float) -> None:
-        """Select the font, always writing it into the page: after text drawn with the fallback font,
-        fpdf2 (2.8) believes DejaVu is still selected and would skip it, and the next text would be
-        drawn with the fallback's glyphs (garbage)."""
-        self.pdf.set_font(FONT, "" if style else "B", size)
-        self.pdf.set_font(FONT, style, size)
-
-    def text(self, text: object, size: float = 10, style: str = "", height: float = 5) -> None:
-        self.font(style, size)
-        self.pdf.multi_cell(_WIDTH, height, str(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-    def heading(self, text: str) -> None:
-        self.pdf.ln(3)
-        self.text(text, size=12, style="B", height=7)
-
-    def table(self, rows: Sequence[Sequence[str]], widths: tuple[int, ...], align: tuple[str, ...]) -> None:
-        """A table whose first row is its heading and last its total; long cells wrap."""
-        self.font("", 10)
-        with self.pdf.table(
-            col_widths=widths,
-            text_align=align,
-            headings_style=FontFace(emphasis="BOLD"),
-            borders_layout="HORIZONTAL_LINES",
-            line_height=6,
-            width=_WIDTH,
-        ) as table:
-            for number, cells in enumerate(rows):
-                style = FontFace(emphasis="BOLD") if number == len(rows) - 1 else None
-                row = table.row(style=style)
-                for cell in cells:
-                    row.cell(cell)
-
-    def bytes(self) -> bytes:
-        return bytes(self.pdf.output())
-
-
-def _header(page: _Page, context: Mapping[str, Any], settings: Settings) -> None:
+def _header(page: Page, context: Mapping[str, Any], settings: Settings) -> None:
     c, order = context["confirmation"], context["order"]
     page.text(settings.company_name, size=16, style="B", height=8)
     page.text(f"{settings.from_email} | support: {settings.support_email}", size=9)
@@ -190,7 +69,7 @@ def _header(page: _Page, context: Mapping[str, Any], settings: Settings) -> None
             page.text(str(customer[part]))
 
 
-def _line_items(page: _Page, c: Mapping[str, Any]) -> None:
+def _line_items(page: Page, c: Mapping[str, Any]) -> None:
     currency = c["currency"]
     page.heading("Services")
     rows = [("Description", "Quantity", "Unit price", "Amount")]
@@ -213,7 +92,7 @@ def _term(context: Mapping[str, Any], name: str) -> str:
     return format_duration(value) if value else "the usual time"
 
 
-def _payment_terms(page: _Page, context: Mapping[str, Any]) -> None:
+def _payment_terms(page: Page, context: Mapping[str, Any]) -> None:
     c = context["confirmation"]
     t = c["terms"]
     methods = " or ".join(format_label(m).lower() for m in t["payment_methods"])
@@ -231,7 +110,7 @@ def _payment_terms(page: _Page, context: Mapping[str, Any]) -> None:
     page.text(f"An order whose instalments due on approval are still unpaid {grace} after that is cancelled.")
 
 
-def _work_terms(page: _Page, context: Mapping[str, Any]) -> None:
+def _work_terms(page: Page, context: Mapping[str, Any]) -> None:
     c = context["confirmation"]
     t = c["terms"]
     page.heading("Work, delivery and support")
@@ -256,8 +135,8 @@ def render_confirmation(context: Mapping[str, Any], settings: Settings) -> bytes
     """The PDF of one confirmation version from its email's context: the same context
     gives the same bytes. Raises ``KeyError`` or a formatter's error on a context that
     lacks what a confirmation has."""
-    texts = [*_strings(context), settings.company_name, settings.from_email, settings.support_email]
-    page = _Page(as_utc(context["confirmation"]["issued_at"], "issued_at"), texts)
+    texts = [*strings(context), settings.company_name, settings.from_email, settings.support_email]
+    page = Page(as_utc(context["confirmation"]["issued_at"], "issued_at"), texts)
     _header(page, context, settings)
     _line_items(page, context["confirmation"])
     _payment_terms(page, context)

@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -45,10 +45,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.config import Settings
-from activities.document_store import LocalDocumentStore
-from activities.documents import ConfirmationPdf, confirmation_pdf
+from activities.document_store import DocumentStore
+from activities.documents import confirmation_pdf
 from activities.email_format import as_utc, is_web_url, quote_text, with_formatting
 from activities.outgoing import EmailBackend, OutgoingEmail
+from activities.pdf_page import IssuedPdf
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.activity_refs import EmailRefs
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
@@ -503,10 +504,19 @@ def read_outbox_message(path: Path | str) -> EmailMessage:
 # --------------------------------------------------------------------------
 
 
+# The emails that carry a PDF, and what makes it (blocking: run in a thread). Each PDF is
+# stored write-once under an id from the order and the email's subject (the version,
+# the payment), so a retried email attaches the same bytes.
+PdfMaker = Callable[[EmailRequest, Settings, DocumentStore], IssuedPdf]
+PDF_OF: dict[MessageKind, PdfMaker] = {
+    MessageKind.CONFIRMATION_ISSUED: confirmation_pdf,
+}
+
+
 class EmailActivities(EmailRefs):
-    def __init__(self, settings: Settings, backend: EmailBackend, documents: LocalDocumentStore | None = None) -> None:
-        """``documents`` is where confirmation PDFs are kept (the worker's is ``ORDERS_DOCUMENTS_DIR``);
-        without one (a process that only sends notices), a confirmation goes without its PDF."""
+    def __init__(self, settings: Settings, backend: EmailBackend, documents: DocumentStore | None = None) -> None:
+        """``documents`` is where the order's PDFs are kept (activities/document_store.py); without
+        one (a process that only sends notices), an email that carries a PDF goes without it."""
         self._settings = settings
         self._backend = backend
         self._documents = documents
@@ -576,13 +586,13 @@ class EmailActivities(EmailRefs):
         Its errors propagate unchanged: a backend raises ``ApplicationError``
         with a type naming the cause, and whether it is retryable.
 
-        A confirmation (``confirmation_issued``) goes with its version's PDF,
-        rendered and stored here (activities/documents.py), and the receipt
+        An email that carries a PDF (``PDF_OF``: a confirmation carries its
+        version's) goes with it, rendered and stored here, and the receipt
         names it: that is how the order learns the PDF's id, size and hash,
         with no activity of its own. A retry finds the PDF already stored.
         """
         message = self.compose(request)
-        pdf, pdf_failure = await self._confirmation_pdf(request)
+        pdf, pdf_failure = await self._pdf(request)
         if pdf is not None:
             message = replace(message, attachments=(pdf.attachment,))
         message_id = await asyncio.to_thread(self._backend.send, message)
@@ -609,17 +619,19 @@ class EmailActivities(EmailRefs):
             document=pdf.document if pdf is not None else None,
         )
 
-    async def _confirmation_pdf(self, request: EmailRequest) -> tuple[ConfirmationPdf | None, str | None]:
-        """A confirmation email's PDF, stored and ready to attach; or, when it cannot be made,
-        why not. Never raises: a missing PDF must not hold up the confirmation itself."""
-        if request.kind is not MessageKind.CONFIRMATION_ISSUED or self._documents is None:
+    async def _pdf(self, request: EmailRequest) -> tuple[IssuedPdf | None, str | None]:
+        """The email's PDF, stored and ready to attach; or, when it cannot be made, why not.
+        Never raises: a missing PDF must not hold up the email itself."""
+        make = PDF_OF.get(request.kind)
+        if make is None or self._documents is None:
             return None, None
         try:
-            return await asyncio.to_thread(confirmation_pdf, request, self._settings, self._documents), None
+            return await asyncio.to_thread(make, request, self._settings, self._documents), None
         except Exception as error:  # whatever it is (a font, the disk, a changed file), the email goes
             # The type only: a renderer's message may quote the customer's text, which stays out of logs.
             activity.logger.error(
-                "the confirmation PDF of order %s was not made (%s); its email goes without it",
+                "the %s PDF of order %s was not made (%s); its email goes without it",
+                request.kind.value,
                 request.order_id,
                 type(error).__name__,
                 extra={"order_id": request.order_id, "message_key": request.message_key},

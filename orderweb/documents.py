@@ -15,7 +15,7 @@ from typing import Final
 from starlette.responses import Response
 
 from activities.config import Settings
-from activities.document_store import DocumentMissing, DocumentTampered, LocalDocumentStore
+from activities.document_store import DocumentMissing, DocumentTampered, open_document_store
 from workflows.models import DocumentRef
 
 # The last part of a confirmation PDF's address: /orders/<id>/confirmation/<version>/confirmation.pdf
@@ -26,7 +26,7 @@ log = logging.getLogger("orders.portal")
 
 async def pdf_response(settings: Settings, order_id: str, version: int, document: DocumentRef) -> Response | str:
     """The version's PDF, hash-checked; or, in words for the customer, why it is not served."""
-    store = LocalDocumentStore(settings.documents_path)
+    store = open_document_store(settings)
     try:
         data = await asyncio.to_thread(store.get, document.id, document.sha256)
     except DocumentTampered as error:

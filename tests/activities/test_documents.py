@@ -26,8 +26,9 @@ from activities.document_store import (
     LocalDocumentStore,
     confirmation_document_id,
 )
-from activities.documents import FONT_FILES, FONTS_DIR, confirmation_pdf, render_confirmation
+from activities.documents import confirmation_pdf, render_confirmation
 from activities.email import EmailActivities, OutboxBackend, read_outbox_message
+from activities.pdf_page import FONT_FILES, FONTS_DIR
 from workflows.email_contexts import confirmation_data
 from workflows.models import Audience, Confirmation, EmailReceipt, EmailRequest, MessageKind
 
