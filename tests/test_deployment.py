@@ -664,6 +664,10 @@ def test_minio_setup_can_run_again(tmp_path: Path) -> None:
     # No bucket wanted: nothing to set up, and the worker keeps documents on its volume.
     code, out, calls = _run_minio_setup(tmp_path, {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_BUCKET": ""})
     assert code == 0 and calls == [] and "volume" in out
+    # Another S3 service: the stack's minio is not where the documents are.
+    elsewhere = {**MINIMAL_SHELL, "AWS_ENDPOINT_URL_S3": "https://s3.eu-central-1.amazonaws.com"}
+    code, out, calls = _run_minio_setup(tmp_path, elsewhere)
+    assert code == 0 and calls == [] and "nothing to set up" in out
 
 
 def test_worker_and_webhooks_connect_to_the_stack_server() -> None:
