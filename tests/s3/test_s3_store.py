@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,3 +247,63 @@ def test_the_bucket_config_is_hashable_for_the_client_cache() -> None:
     bucket = DocumentBucket("orders-docs", secret_access_key=SECRET_ACCESS_KEY)
     assert hash(bucket) == hash(DocumentBucket("orders-docs", secret_access_key=SECRET_ACCESS_KEY))
     assert SECRET_ACCESS_KEY not in repr(bucket)
+
+
+def test_of_two_racing_writers_one_wins_and_both_get_its_document(s3_api: S3Double, store: S3DocumentStore) -> None:
+    # Two workers rendering one id at once (other bytes each): the service keeps the first
+    # write, and the other writer gets that document back, not its own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"ORD-{n}/confirmation-v1.pdf" for n in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ones = list(pool.map(lambda i: store.put(i, b"%PDF-one " + i.encode()), ids))
+        twos = list(pool.map(lambda i: store.put(i, b"%PDF-two " + i.encode()), ids))
+    assert ones == twos
+    for document_id, stored in zip(ids, ones, strict=True):
+        assert store.get(document_id, expected_sha256=stored.sha256).startswith(b"%PDF-one")
+
+
+def test_refused_credentials_and_denied_access_are_named_without_the_secret(store: S3DocumentStore) -> None:
+    # The answers S3 gives (moto accepts any key, so they are built here as botocore builds them).
+    from botocore.exceptions import ClientError
+
+    def answer(code: str, status: int) -> str:
+        error = ClientError(
+            {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+        )
+        failure = store._failure(error, f"read {ID}")
+        assert isinstance(failure, DocumentUnavailable)
+        assert SECRET_ACCESS_KEY not in str(failure) and ACCESS_KEY_ID not in str(failure)
+        return str(failure)
+
+    for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        assert f"refused the credentials ({code}); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in answer(
+            code, 403
+        )
+    assert "access to the bucket" in answer("AccessDenied", 403) and "s3:ListBucket" in answer("AccessDenied", 403)
+    assert "answered 500 InternalError" in answer("InternalError", 500)
+
+
+def test_no_credentials_at_all_is_named(s3_api: S3Double, tmp_path: Path) -> None:
+    # A process with no key anywhere (no variables, no profile, no instance role): boto3's own chain finds none.
+    import subprocess
+
+    code = (
+        "from activities.config import DocumentBucket; from activities.s3_documents import S3DocumentStore;"
+        f" store = S3DocumentStore(DocumentBucket('orders-docs-nokey', endpoint_url={s3_api.endpoint_url!r}));"
+        " store.get('ORD-1/confirmation-v1.pdf')"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode != 0
+    assert (
+        "DocumentUnavailable: cannot read ORD-1/confirmation-v1.pdf: no S3 credentials; set AWS_ACCESS_KEY_ID"
+        in out.stderr
+    )
