@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -283,12 +284,95 @@ class HttpLimits:
         )
 
 
+# S3's rules for a bucket name: 3 to 63 lowercase letters, digits, dots and hyphens,
+# beginning and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def _aws(env: Mapping[str, str], *names: str) -> str | None:
+    """The first of boto3's variables that is set (the S3-only one before the general one)."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _endpoint_url(env: Mapping[str, str]) -> str | None:
+    var = "AWS_ENDPOINT_URL_S3" if env.get("AWS_ENDPOINT_URL_S3", "").strip() else "AWS_ENDPOINT_URL"
+    raw = env.get(var, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the value holds a secret. Messages name the endpoint, so it must not.
+        raise ConfigError(f"{var} must not hold credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise ConfigError(f"{var}={raw!r} is not an http(s) endpoint such as http://minio:9000")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class DocumentBucket:
+    """An S3 bucket for the order's documents (activities/s3_documents.py): AWS S3, MinIO or
+    any S3-compatible service. Named by ``ORDERS_DOCUMENTS_BUCKET`` (and an optional key
+    prefix); reached with boto3's own variables. Credentials left unset are found the way
+    boto3 finds them (a profile, an instance or task role); set, they are kept out of repr()."""
+
+    bucket: str
+    # "" or a prefix ending in "/": documents are ``<prefix><order id>/<file name>``.
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DocumentBucket | None:
+        bucket = env.get("ORDERS_DOCUMENTS_BUCKET", "").strip()
+        prefix = env.get("ORDERS_DOCUMENTS_PREFIX", "").strip()
+        if not bucket:
+            if prefix:
+                raise ConfigError("ORDERS_DOCUMENTS_PREFIX needs ORDERS_DOCUMENTS_BUCKET, which is not set")
+            return None
+        if not _BUCKET_NAME.match(bucket) or ".." in bucket:
+            raise ConfigError(
+                f"ORDERS_DOCUMENTS_BUCKET={bucket!r} is not an S3 bucket name "
+                "(3 to 63 lowercase letters, digits, dots and hyphens, such as orders-documents)"
+            )
+        if env.get("ORDERS_DOCUMENTS_DIR", "").strip():
+            raise ConfigError(
+                "ORDERS_DOCUMENTS_DIR and ORDERS_DOCUMENTS_BUCKET are both set: the documents are kept in one "
+                "place; unset one"
+            )
+        trimmed = prefix.strip("/")
+        if trimmed and (not _KEY_PREFIX.match(trimmed) or any(part in (".", "..") for part in trimmed.split("/"))):
+            raise ConfigError(f"ORDERS_DOCUMENTS_PREFIX={prefix!r} is not a key prefix such as prod/documents")
+        key_id, secret = _aws(env, "AWS_ACCESS_KEY_ID"), _aws(env, "AWS_SECRET_ACCESS_KEY")
+        if (key_id is None) != (secret is None):
+            have, lack = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")[:: 1 if key_id else -1]
+            raise ConfigError(f"{have} is set but {lack} is not: set both, or neither to use boto3's own chain")
+        return cls(
+            bucket=bucket,
+            prefix=f"{trimmed}/" if trimmed else "",
+            endpoint_url=_endpoint_url(env),
+            region=_aws(env, "AWS_REGION", "AWS_DEFAULT_REGION"),
+            access_key_id=key_id,
+            secret_access_key=secret,
+            session_token=_aws(env, "AWS_SESSION_TOKEN"),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
     # Where each confirmation version's PDF is kept (activities/documents.py); the order keeps its hash.
     # None: beside the outbox (``documents_path``), so whatever moves the outbox moves the documents too.
     documents_dir: Path | None = None
+    # Set (``ORDERS_DOCUMENTS_BUCKET``), the documents are kept in this S3 bucket instead.
+    documents_bucket: DocumentBucket | None = None
     from_email: str = "orders@example.com"
     from_name: str = "Example IT Services"
     company_name: str = "Example IT Services"
@@ -384,6 +468,7 @@ class Settings:
             link_secret=_link_secret(env),
             connect_timeout=_seconds(env, "ORDERS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT),
             documents_dir=Path(env["ORDERS_DOCUMENTS_DIR"]) if env.get("ORDERS_DOCUMENTS_DIR") else None,
+            documents_bucket=DocumentBucket.from_env(env),
             email_ledger=_email_ledger(env, Path(get("ORDERS_OUTBOX_DIR", str(defaults.outbox_dir)))),
             max_cached_workflows=_count(
                 env, "ORDERS_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, MAX_MAX_CACHED_WORKFLOWS

@@ -15,43 +15,28 @@ the ``orders document`` command read documents without loading the PDF library.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import tempfile
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+# Re-exported: the ids, errors and stored-document record every store shares live in
+# activities/document_common.py, which the S3 store imports without importing this module.
+from activities.document_common import DocumentConflict as DocumentConflict
+from activities.document_common import DocumentError as DocumentError
+from activities.document_common import DocumentMissing as DocumentMissing
+from activities.document_common import DocumentTampered as DocumentTampered
+from activities.document_common import DocumentUnavailable as DocumentUnavailable
+from activities.document_common import StoredDocument as StoredDocument
+from activities.document_common import checked_id as checked_id
+from activities.document_common import sha256_hex as sha256_hex
+from activities.document_common import verified
+
 if TYPE_CHECKING:
-    from activities.config import Settings
+    from activities.config import DocumentBucket, Settings
 
-# ``<order id>/<file name>``: the order id's own pattern, then a plain file name.
-_DOCUMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HASH_SUFFIX = ".sha256"
-
-
-class DocumentError(Exception):
-    """A document could not be stored or read; the message names it."""
-
-
-class DocumentMissing(DocumentError):
-    """No document has this id."""
-
-
-class DocumentConflict(DocumentError):
-    """A file under this id holds other bytes and no hash vouches for them."""
-
-
-class DocumentTampered(DocumentError):
-    """The stored bytes no longer have the SHA-256 recorded for them."""
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    id: str
-    size: int
-    sha256: str
 
 
 def confirmation_file_name(version: int) -> str:
@@ -63,17 +48,6 @@ def confirmation_document_id(order_id: str, version: int) -> str:
     return f"{order_id}/{confirmation_file_name(version)}"
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def checked_id(document_id: str) -> str:
-    # No "..", no absolute paths, no hidden files: an id never leaves the store's directory.
-    if not _DOCUMENT_ID.match(document_id) or ".." in document_id:
-        raise ValueError(f"{document_id!r} is not a document id such as ORD-1/confirmation-v1.pdf")
-    return document_id
-
-
 class DocumentStore(Protocol):
     """What the worker, the portal and ``orders document`` need of a store; blocking calls."""
 
@@ -82,19 +56,36 @@ class DocumentStore(Protocol):
         """Where the documents are, for messages (a directory, a bucket)."""
         ...
 
+    def location(self, document_id: str) -> str:
+        """Where this document is, for people (a path, an ``s3://`` address)."""
+        ...
+
     def put(self, document_id: str, data: bytes) -> StoredDocument:
         """Store ``data`` unless a document is there already (write-once); the stored document."""
         ...
 
     def get(self, document_id: str, expected_sha256: str | None = None) -> bytes:
         """The bytes, only while they have the hash stored with them and, given one, the order's.
-        Raises ``DocumentMissing`` or ``DocumentTampered``."""
+        Raises ``DocumentMissing`` (``DocumentUnavailable`` when the store cannot be reached)
+        or ``DocumentTampered``."""
         ...
 
 
 def open_document_store(settings: Settings) -> DocumentStore:
-    """The store the settings name: the documents directory (``ORDERS_DOCUMENTS_DIR``)."""
+    """The store the settings name: the bucket (``ORDERS_DOCUMENTS_BUCKET``), else the
+    documents directory (``ORDERS_DOCUMENTS_DIR``)."""
+    if settings.documents_bucket is not None:
+        return _bucket_store(settings.documents_bucket)
     return LocalDocumentStore(settings.documents_path)
+
+
+@lru_cache(maxsize=8)
+def _bucket_store(bucket: DocumentBucket) -> DocumentStore:
+    """One S3 client per configuration (the portal opens the store for each PDF it serves),
+    imported only here: a worker without a bucket never loads boto3, which costs memory."""
+    from activities.s3_documents import S3DocumentStore
+
+    return S3DocumentStore(bucket)
 
 
 class LocalDocumentStore:
@@ -110,6 +101,9 @@ class LocalDocumentStore:
 
     def path(self, document_id: str) -> Path:
         return self.directory / checked_id(document_id)
+
+    def location(self, document_id: str) -> str:
+        return str(self.path(document_id))
 
     def put(self, document_id: str, data: bytes) -> StoredDocument:
         """Store ``data`` under ``document_id`` unless a document is there already.
@@ -154,13 +148,7 @@ class LocalDocumentStore:
 
     @staticmethod
     def _check(document_id: str, data: bytes, recorded: str, expected: str | None) -> StoredDocument:
-        actual = sha256_hex(data)
-        for wanted in (recorded, expected):
-            if wanted is not None and actual != wanted:
-                raise DocumentTampered(
-                    f"document {document_id} has SHA-256 {actual}, not the {wanted} recorded for it: refused"
-                )
-        return StoredDocument(document_id, len(data), actual)
+        return verified(document_id, data, recorded, expected)
 
 
 def _write_new(path: Path, data: bytes, *, replace: bool) -> None:

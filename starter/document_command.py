@@ -3,8 +3,10 @@ document store, checked against the SHA-256 the order recorded; and the line
 ``orders confirm`` prints about that PDF.
 
 The order (``orders status``) says which file and which hash; the bytes are read
-from the directory the worker writes (``ORDERS_DOCUMENTS_DIR``, else ``documents``
-beside the outbox), so this command runs where that directory is.
+from the worker's document store, configured as the worker's is: its bucket
+(``ORDERS_DOCUMENTS_BUCKET`` and boto3's variables), else its directory
+(``ORDERS_DOCUMENTS_DIR``, else ``documents`` beside the outbox), or the
+directory ``--dir`` names.
 """
 
 from __future__ import annotations
@@ -32,14 +34,18 @@ def add_document_parser(sub: Any, client: argparse.ArgumentParser, handler: Any)
         help="save a confirmation version's PDF, checked against the order's hash",
         description=(
             "Read confirmation version N's PDF from the worker's document store, check its SHA-256 against the "
-            "one the order recorded, and save it to --out (or say where it is). Run it where the worker's "
-            "ORDERS_DOCUMENTS_DIR is (default: documents beside ORDERS_OUTBOX_DIR, .orders/documents)."
+            "one the order recorded, and save it to --out (or say where it is). It reads the store the worker's "
+            "configuration names: the bucket ORDERS_DOCUMENTS_BUCKET (with AWS_ENDPOINT_URL_S3 and the AWS_* "
+            "credentials), else the directory ORDERS_DOCUMENTS_DIR (default: documents beside ORDERS_OUTBOX_DIR, "
+            ".orders/documents)."
         ),
     )
     p.add_argument("order_id", metavar="ID")
     p.add_argument("--version", type=int, required=True, metavar="N", help="the confirmation version")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the PDF here")
-    p.add_argument("--dir", type=Path, default=None, help="the document store (default as the worker's)")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="a document directory (default: the worker's bucket or directory)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=handler)
 
@@ -54,8 +60,8 @@ def _version(view: OrderView, version: int) -> Confirmation:
 
 def save_document(args: argparse.Namespace, view: OrderView) -> int:
     """Check the stored bytes against the order's record, then write or point at them."""
-    from activities.config import Settings
-    from activities.document_store import DocumentError, LocalDocumentStore
+    from activities.config import ConfigError, Settings
+    from activities.document_store import DocumentError, DocumentStore, LocalDocumentStore, open_document_store
 
     confirmation = _version(view, args.version)
     document = confirmation.document
@@ -66,26 +72,35 @@ def save_document(args: argparse.Namespace, view: OrderView) -> int:
             "or the version was issued before the worker made PDFs, or it could not be made (operations were "
             "emailed: document_failed)",
         )
-    directory = args.dir or Settings.from_env().documents_path
-    store = LocalDocumentStore(directory)
+    store: DocumentStore
+    if args.dir is not None:
+        store, hint = LocalDocumentStore(args.dir), "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
+    else:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as error:
+            raise CliError(Exit.USAGE, str(error)) from None
+        store = open_document_store(settings)
+        hint = (
+            "is this the worker's ORDERS_DOCUMENTS_BUCKET and endpoint?"
+            if settings.documents_bucket is not None
+            else "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
+        )
     try:
         data = store.get(document.id, expected_sha256=document.sha256)
     except DocumentError as error:
-        raise CliError(
-            Exit.REJECTED,
-            f"{error} (is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another)",
-        ) from None
+        raise CliError(Exit.REJECTED, f"{error} ({hint})") from None
     if args.out is not None:
         try:
             args.out.write_bytes(data)
         except OSError as error:
             raise CliError(Exit.USAGE, f"cannot write {args.out}: {error.strerror or error}") from None
-    where = args.out or directory / document.id
+    where = args.out or store.location(document.id)
     if args.json:
         print_json(
             {"order_id": view.order_id, "version": args.version}
             | document.model_dump(mode="json")
-            | {"path": str(directory / document.id), "out": str(args.out) if args.out else None}
+            | {"path": store.location(document.id), "out": str(args.out) if args.out else None}
         )
         return Exit.OK
     done = "saved to" if args.out is not None else "is at"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -31,7 +32,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.envconfig import ClientConfig
 from temporalio.testing import WorkflowEnvironment
 
-from activities.config import Settings
+from activities.config import ConfigError, Settings
 from starter.cli import build_parser
 from workflows import search
 
@@ -42,12 +43,19 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 OFFICIAL_IMAGES = {"postgres", "temporalio/server", "temporalio/admin-tools", "temporalio/ui"}
+# MinIO's own registry: Docker Hub's minio/minio and minio/mc are gone. Tagged by release.
+MINIO_IMAGES = {"quay.io/minio/minio", "quay.io/minio/mc"}
+MINIO_TAG = re.compile(r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ")
 SECRET_NAME = re.compile(r"(KEYS?|SECRET|PASSWORD|PWD|TOKEN)$")
 CONFIG_PREFIXES = ("ORDERS_", "SENDGRID_", "STRIPE_")
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
-# Shell environments the stack is interpolated in: nothing set but the one
-# required value, and a fully customised one.
-MINIMAL_SHELL = {"POSTGRES_PASSWORD": "not-a-real-password"}
+# Shell environments the stack is interpolated in: nothing set but the required
+# values, and a fully customised one.
+MINIMAL_SHELL = {
+    "POSTGRES_PASSWORD": "not-a-real-password",
+    "MINIO_ROOT_PASSWORD": "not-a-real-minio-password",
+    "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
+}
 CUSTOM_SHELL = {**MINIMAL_SHELL, "TEMPORAL_NAMESPACE": "orders-prod", "POSTGRES_USER": "orders"}
 
 
@@ -194,10 +202,15 @@ def test_images_are_official_and_pinned() -> None:
             assert image_and_tag(name)[1] not in ("", "latest"), f"{name}: tag the built image"
             continue
         image, tag = image_and_tag(name)
-        assert image in OFFICIAL_IMAGES, f"{name}: {image} is not an official Temporal or PostgreSQL image"
+        if image in MINIO_IMAGES:
+            assert MINIO_TAG.fullmatch(tag), f"{name}: pin a MinIO release tag, not {tag!r}"
+            continue
+        assert image in OFFICIAL_IMAGES, f"{name}: {image} is not an official Temporal, PostgreSQL or MinIO image"
         assert re.fullmatch(r"\d+(\.\d+){0,2}", tag), f"{name}: pin an explicit version tag, not {tag!r}"
     used = {image_and_tag(name)[0] for name, spec in SERVICES.items() if "build" not in spec}
-    assert used == OFFICIAL_IMAGES, "the stack is PostgreSQL, the Temporal server, admin-tools and the UI"
+    assert used == OFFICIAL_IMAGES | MINIO_IMAGES, (
+        "the stack is PostgreSQL, the Temporal server, admin-tools, the UI and MinIO with its client"
+    )
 
 
 def test_server_and_admin_tools_versions_match() -> None:
@@ -290,7 +303,12 @@ def test_services_come_up_in_order() -> None:
     assert depends_on("temporal-ui")["temporal"]["condition"] == "service_healthy"
     for app in ("worker", "webhooks"):
         assert depends_on(app)["temporal-setup"]["condition"] == "service_completed_successfully"
-        assert closure(app) == {"postgresql", "temporal-schema", "temporal", "temporal-setup"}
+    temporal = {"postgresql", "temporal-schema", "temporal", "temporal-setup"}
+    assert closure("webhooks") == temporal
+    # The worker stores the order's PDFs in the bucket minio-setup creates: it starts after it.
+    assert depends_on("worker")["minio-setup"]["condition"] == "service_completed_successfully"
+    assert depends_on("minio-setup")["minio"]["condition"] == "service_healthy"
+    assert closure("worker") == temporal | {"minio", "minio-setup"}
 
 
 def test_health_checks() -> None:
@@ -411,7 +429,7 @@ async def test_setup_script_fails_on_a_type_conflict(dev_env: WorkflowEnvironmen
 
 
 def test_one_shot_scripts_are_valid_shell() -> None:
-    for service in ("temporal-schema", "temporal-setup"):
+    for service in ("temporal-schema", "temporal-setup", "minio-setup"):
         text = script(service, MINIMAL_SHELL)
         assert text.startswith("set -eu\n"), service
         result = subprocess.run(["/bin/sh", "-n", "-c", text], capture_output=True, text=True)
@@ -423,13 +441,23 @@ def test_one_shot_scripts_are_valid_shell() -> None:
 # --- the worker and the webhook receiver ----------------------------------------------------------------------------
 
 
+def aws_variables_read_by(paths: list[Path]) -> set[str]:
+    """boto3's own variables that the project reads itself (activities/config.py, DocumentBucket)."""
+    return {name for path in paths for name in re.findall(r"""["'](AWS_[A-Z0-9_]+)["']""", path.read_text())}
+
+
 def test_worker_environment_names_are_read_by_the_project() -> None:
     known = variables_read_by(project_sources())
+    aws = aws_variables_read_by([ROOT / "activities" / "config.py"])
+    assert {"AWS_ENDPOINT_URL_S3", "AWS_SECRET_ACCESS_KEY"} <= aws  # the grep works
     stripe_landed = any(name.startswith("STRIPE_") for name in known)
     for service in ("worker", "webhooks"):
         for name in environment(service, MINIMAL_SHELL):
             if name.startswith("TEMPORAL_"):
                 continue  # envconfig's, checked below by loading them
+            if name.startswith("AWS_"):
+                assert name in aws, f"{service} passes {name}, which no code reads"
+                continue
             assert name.startswith(CONFIG_PREFIXES), f"{service}: {name} is nobody's variable"
             if name.startswith("STRIPE_") and not stripe_landed:
                 continue
@@ -461,7 +489,7 @@ def test_worker_environment_configures_the_worker() -> None:
     env = environment("worker", MINIMAL_SHELL)
     settings = Settings.from_env({k: v for k, v in env.items() if not k.startswith("TEMPORAL_")})
     assert settings == Settings.from_env(
-        {"ORDERS_OUTBOX_DIR": "/data/outbox", "ORDERS_METRICS_ADDRESS": "0.0.0.0:9000"}
+        {"ORDERS_OUTBOX_DIR": "/data/outbox", "ORDERS_METRICS_ADDRESS": "0.0.0.0:9000", **STACK_BUCKET}
     ), "empty pass-through values must leave the worker's defaults"
     assert settings.outbox_dir == Path("/data/outbox")
     assert settings.email_backend == "outbox"
@@ -473,6 +501,17 @@ def test_worker_environment_configures_the_worker() -> None:
     assert settings.policy.payment_due.days == 30 and settings.email_backend == "sendgrid"
 
 
+# What the stack fixes for the worker's documents: the minio service's bucket, with the key
+# minio-setup makes (its secret from .env).
+STACK_BUCKET = {
+    "ORDERS_DOCUMENTS_BUCKET": "orders-documents",
+    "AWS_ENDPOINT_URL_S3": "http://minio:9000",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "orders-worker",
+    "AWS_SECRET_ACCESS_KEY": MINIMAL_SHELL["AWS_SECRET_ACCESS_KEY"],
+}
+
+
 def test_worker_keeps_confirmation_pdfs_on_their_own_volume() -> None:
     # Each version's PDF is written once and served for as long as the order is readable:
     # it must outlive the container, and the image's user must be able to write it.
@@ -481,11 +520,154 @@ def test_worker_keeps_confirmation_pdfs_on_their_own_volume() -> None:
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES["worker"]["volumes"]}
     assert mounts.get("/data/documents") == "documents" and "documents" in COMPOSE["volumes"]
     assert mounts.get("/data/documents") != mounts.get("/data/outbox")
-    moved = Settings.from_env(environment("worker", {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_DIR": "/srv/pdf"}))
+    # The stack keeps them in its bucket; emptied, on this volume or in ORDERS_DOCUMENTS_DIR.
+    off = {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_BUCKET": ""}
+    assert Settings.from_env(environment("worker", off)).documents_bucket is None
+    moved = Settings.from_env(environment("worker", {**off, "ORDERS_DOCUMENTS_DIR": "/srv/pdf"}))
     assert moved.documents_path == Path("/srv/pdf")
+    with pytest.raises(ConfigError, match="ORDERS_DOCUMENTS_DIR and ORDERS_DOCUMENTS_BUCKET are both set"):
+        Settings.from_env(environment("worker", {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_DIR": "/srv/pdf"}))
     created = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
     assert re.search(r"mkdir -p [^&]*/data/documents", created)
     assert re.search(r"chown [^&]*orders:orders [^&]*/data/documents", created)
+
+
+# --- the documents bucket (MinIO) ---------------------------------------------------------------------------------
+
+
+def test_minio_keeps_its_data_on_a_volume_and_is_reached_from_this_host_only() -> None:
+    spec = SERVICES["minio"]
+    assert spec["command"] == ["server", "/data", "--console-address", ":9001"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in spec["volumes"]}
+    assert mounts.get("/data") in COMPOSE["volumes"], "the bucket's objects must outlive the container"
+    published_ports = {published(str(port), MINIMAL_SHELL) for port in spec["ports"]}
+    assert published_ports == {("127.0.0.1", "9000", "9000"), ("127.0.0.1", "9001", "9001")}
+    check = spec["healthcheck"]
+    assert check["test"] == ["CMD", "mc", "ready", "local"] and check.get("retries", 0) >= 3
+    assert spec["restart"] == "unless-stopped"
+
+
+def test_minio_needs_its_passwords_and_has_no_default_one() -> None:
+    for service, name in (("minio", "MINIO_ROOT_PASSWORD"), ("minio-setup", "AWS_SECRET_ACCESS_KEY")):
+        without = {k: v for k, v in MINIMAL_SHELL.items() if k != name}
+        with pytest.raises(InterpolationError, match=name):
+            environment(service, without)
+    with pytest.raises(InterpolationError, match="AWS_SECRET_ACCESS_KEY"):
+        environment("worker", {**MINIMAL_SHELL, "AWS_SECRET_ACCESS_KEY": ""})
+    root = environment("minio", MINIMAL_SHELL)
+    assert root["MINIO_ROOT_PASSWORD"] == MINIMAL_SHELL["MINIO_ROOT_PASSWORD"]
+    assert root["MINIO_ROOT_USER"] not in ("minioadmin", ""), "MinIO's well-known default user"
+
+
+def test_worker_keeps_the_pdfs_in_the_bucket_minio_setup_creates() -> None:
+    env = environment("worker", MINIMAL_SHELL)
+    bucket = Settings.from_env(env).documents_bucket
+    setup = environment("minio-setup", MINIMAL_SHELL)
+    assert bucket is not None
+    assert bucket.bucket == setup["BUCKET"] == "orders-documents"
+    # The worker's own key, which minio-setup creates: not MinIO's administrator.
+    assert (bucket.access_key_id, bucket.secret_access_key) == (
+        setup["AWS_ACCESS_KEY_ID"],
+        setup["AWS_SECRET_ACCESS_KEY"],
+    )
+    assert bucket.access_key_id != environment("minio", MINIMAL_SHELL)["MINIO_ROOT_USER"]
+    endpoint = urlsplit(bucket.endpoint_url or "")
+    assert endpoint.hostname in SERVICES and endpoint.port == 9000
+    assert published(SERVICES["minio"]["ports"][0], MINIMAL_SHELL)[2] == "9000"
+    # Another S3 from .env: the same variables, and the bucket's name in both services.
+    custom = {
+        **MINIMAL_SHELL,
+        "ORDERS_DOCUMENTS_BUCKET": "acme-orders",
+        "ORDERS_DOCUMENTS_PREFIX": "prod/",
+        "AWS_ENDPOINT_URL_S3": "https://s3.eu-central-1.amazonaws.com",
+        "AWS_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    }
+    bucket = Settings.from_env(environment("worker", custom)).documents_bucket
+    assert bucket is not None
+    assert (bucket.bucket, bucket.prefix, bucket.endpoint_url, bucket.region, bucket.access_key_id) == (
+        "acme-orders",
+        "prod/",
+        "https://s3.eu-central-1.amazonaws.com",
+        "eu-central-1",
+        "AKIAEXAMPLE",
+    )
+    assert environment("minio-setup", custom)["BUCKET"] == "acme-orders"
+
+
+FAKE_MC = """#!/bin/sh
+# Records each call; answers "policy attach" as MinIO does once the policy is attached.
+echo "$*" >> "$MC_LOG"
+case "$*" in
+  "admin policy create "*) cp "$6" "$MC_LOG.policy" ;;
+  "admin policy attach "*)
+    if [ -n "${MC_ATTACH_ERROR:-}" ]; then echo "$MC_ATTACH_ERROR" >&2; exit 1; fi ;;
+esac
+"""
+
+
+def _run_minio_setup(tmp_path: Path, shell: Mapping[str, str], **env: str) -> tuple[int, str, list[str]]:
+    """minio-setup's script with a stand-in ``mc`` that records what it is asked to do."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mc").write_text(FAKE_MC)
+    (bin_dir / "mc").chmod(0o755)
+    log = tmp_path / "mc.log"
+    log.unlink(missing_ok=True)
+    run_env = {
+        **environment("minio-setup", shell),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MC_LOG": str(log),
+        **env,
+    }
+    proc = subprocess.run(["/bin/sh", "-c", script("minio-setup", shell)], env=run_env, capture_output=True, text=True)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc.returncode, proc.stdout + proc.stderr, calls
+
+
+def test_minio_setup_makes_a_private_versioned_bucket_and_a_key_limited_to_it(tmp_path: Path) -> None:
+    code, out, calls = _run_minio_setup(tmp_path, MINIMAL_SHELL)
+    assert code == 0, out
+    secret = MINIMAL_SHELL["AWS_SECRET_ACCESS_KEY"]
+    assert calls == [
+        f"alias set stack http://minio:9000 orders-admin {MINIMAL_SHELL['MINIO_ROOT_PASSWORD']}",
+        "mb --ignore-existing --with-versioning stack/orders-documents",
+        "anonymous set none stack/orders-documents",
+        "admin policy create stack orders-documents /tmp/orders-documents.json",
+        f"admin user add stack orders-worker {secret}",
+        "admin policy attach stack orders-documents --user orders-worker",
+    ]
+    assert secret not in out, "the script never prints the key's secret"
+    policy = json.loads((tmp_path / "mc.log.policy").read_text())
+    allowed = {
+        (action, resource)
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    # Read and add documents, and tell a missing one from a forbidden one: never delete or replace a version.
+    assert allowed == {
+        ("s3:GetObject", "arn:aws:s3:::orders-documents/*"),
+        ("s3:PutObject", "arn:aws:s3:::orders-documents/*"),
+        ("s3:ListBucket", "arn:aws:s3:::orders-documents"),
+    }
+    host_address = urlsplit(calls[0].split()[3])
+    assert host_address.hostname in SERVICES and host_address.port == 9000
+
+
+def test_minio_setup_can_run_again(tmp_path: Path) -> None:
+    code, out, _ = _run_minio_setup(tmp_path, MINIMAL_SHELL, MC_ATTACH_ERROR="policy is already attached")
+    assert code == 0, out
+    code, out, _ = _run_minio_setup(tmp_path, MINIMAL_SHELL, MC_ATTACH_ERROR="Unable to reach the server")
+    assert code != 0 and "Unable to reach the server" in out
+    # No bucket wanted: nothing to set up, and the worker keeps documents on its volume.
+    code, out, calls = _run_minio_setup(tmp_path, {**MINIMAL_SHELL, "ORDERS_DOCUMENTS_BUCKET": ""})
+    assert code == 0 and calls == [] and "volume" in out
+    # Another S3 service: the stack's minio is not where the documents are.
+    elsewhere = {**MINIMAL_SHELL, "AWS_ENDPOINT_URL_S3": "https://s3.eu-central-1.amazonaws.com"}
+    code, out, calls = _run_minio_setup(tmp_path, elsewhere)
+    assert code == 0 and calls == [] and "nothing to set up" in out
 
 
 def test_worker_and_webhooks_connect_to_the_stack_server() -> None:
