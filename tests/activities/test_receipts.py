@@ -48,7 +48,12 @@ def _context(number: int = 2, **changes: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "order": {
             "order_id": "ORD-2026-0042",
-            "customer": {"name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Ltd", "phone": None},
+            "customer": {
+                "name": "Ada Lovelace",
+                "email": "ada@example.com",
+                "company": "Analytical Ltd",
+                "phone": None,
+            },
             "status": "IN_PROGRESS",
             "currency": "EUR",
             "total": "4800.00",
