@@ -35,9 +35,7 @@ def _pdf_text(data: bytes) -> str:
 
 
 def _receipt_emails(outbox_dir: Path, order_id: str) -> list[Any]:
-    return [
-        m for m in outbox(outbox_dir) if m["X-Message-Kind"] == "payment_received" and m["X-Order-Id"] == order_id
-    ]
+    return [m for m in outbox(outbox_dir) if m["X-Message-Kind"] == "payment_received" and m["X-Order-Id"] == order_id]
 
 
 def _recorded(count: int) -> Any:
