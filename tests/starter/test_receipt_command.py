@@ -62,6 +62,9 @@ async def test_document_saves_a_receipt_checked_against_the_order(
     where = json.loads(await run("document", order.order_id, "--receipt", "1", "--dir", docs, "--json"))
     assert where["receipt"] == 1 and where["sha256"] == receipt.sha256 and where["id"] == receipt.id
 
+    status = (await run("status", order.order_id)).replace("\n", " ")
+    assert f"receipts 1: orders document {order.order_id} --receipt N" in " ".join(status.split())
+
     with pytest.raises(CliError, match=r"no receipt 2 \(receipts: 1\)") as unknown:
         await run("document", order.order_id, "--receipt", "2", "--dir", docs)
     assert unknown.value.code == Exit.USAGE
