@@ -589,7 +589,7 @@ class EmailActivities(EmailRefs):
         with a type naming the cause, and whether it is retryable.
 
         An email that carries a PDF (``PDF_OF``: a confirmation carries its
-        version's) goes with it, rendered and stored here, and the receipt
+        version's, a payment's confirmation its receipt) goes with it, rendered and stored here, and the receipt
         names it: that is how the order learns the PDF's id, size and hash,
         with no activity of its own. A retry finds the PDF already stored.
         """
