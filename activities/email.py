@@ -647,7 +647,8 @@ class EmailActivities(EmailRefs):
         version = (request.context.get("confirmation") or {}).get("version")
         context = {"order": request.context.get("order") or {}, "version": version, "error": failure}
         if request.kind is MessageKind.PAYMENT_RECEIVED:
-            context |= {"what": f"receipt {request.context.get('receipt_number')}", "email": "payment confirmation"}
+            number = request.context.get("receipt_number")  # none in an email sent before receipts
+            context |= {"what": f"receipt {number}" if number else "receipt", "email": "payment confirmation"}
         notice = EmailRequest(
             order_id=request.order_id,
             kind=MessageKind.DOCUMENT_FAILED,
