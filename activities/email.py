@@ -50,6 +50,7 @@ from activities.documents import confirmation_pdf
 from activities.email_format import as_utc, is_web_url, quote_text, with_formatting
 from activities.outgoing import EmailBackend, OutgoingEmail
 from activities.pdf_page import IssuedPdf
+from activities.receipts import receipt_pdf
 from ordersecurity.links import AUTHENTICATE, LINK_ACTIONS, OVERVIEW, LinkSigner
 from workflows.activity_refs import EmailRefs
 from workflows.models import Audience, EmailReceipt, EmailRequest, MessageKind
@@ -510,6 +511,7 @@ def read_outbox_message(path: Path | str) -> EmailMessage:
 PdfMaker = Callable[[EmailRequest, Settings, DocumentStore], IssuedPdf]
 PDF_OF: dict[MessageKind, PdfMaker] = {
     MessageKind.CONFIRMATION_ISSUED: confirmation_pdf,
+    MessageKind.PAYMENT_RECEIVED: receipt_pdf,
 }
 
 
@@ -587,7 +589,7 @@ class EmailActivities(EmailRefs):
         with a type naming the cause, and whether it is retryable.
 
         An email that carries a PDF (``PDF_OF``: a confirmation carries its
-        version's) goes with it, rendered and stored here, and the receipt
+        version's, a payment's confirmation its receipt) goes with it, rendered and stored here, and the receipt
         names it: that is how the order learns the PDF's id, size and hash,
         with no activity of its own. A retry finds the PDF already stored.
         """
@@ -639,23 +641,28 @@ class EmailActivities(EmailRefs):
             return None, f"{type(error).__name__}: {error}"
 
     def _tell_operations_no_pdf(self, request: EmailRequest, failure: str) -> None:
-        """Operations hear of a confirmation email that went without its PDF, through the same
-        backend, once per email (the notice's key follows the email's). Best effort: the email
-        went, so a notice that cannot go is logged rather than sending the email again."""
+        """Operations hear of an email that went without its PDF (a confirmation's, a receipt),
+        through the same backend, once per email (the notice's key follows the email's). Best effort:
+        the email went, so a notice that cannot go is logged rather than sending the email again."""
         version = (request.context.get("confirmation") or {}).get("version")
+        context = {"order": request.context.get("order") or {}, "version": version, "error": failure}
+        if request.kind is MessageKind.PAYMENT_RECEIVED:
+            number = request.context.get("receipt_number")  # none in an email sent before receipts
+            context |= {"what": f"receipt {number}" if number else "receipt", "email": "payment confirmation"}
         notice = EmailRequest(
             order_id=request.order_id,
             kind=MessageKind.DOCUMENT_FAILED,
             audience=Audience.OPERATIONS,
             message_key=f"{request.message_key}:{MessageKind.DOCUMENT_FAILED.value}",
-            context={"order": request.context.get("order") or {}, "version": version, "error": failure},
+            context=context,
         )
         try:
             self._backend.send(self.compose(notice))
         except Exception as error:  # the customer's email went; this notice is all that is left to do
             activity.logger.error(
-                "operations were not told that order %s's confirmation PDF is missing (%s)",
+                "operations were not told that order %s's %s PDF is missing (%s)",
                 request.order_id,
+                request.kind.value,
                 type(error).__name__,
                 extra={"order_id": request.order_id, "message_key": notice.message_key},
             )

@@ -12,6 +12,7 @@ page                                          what the customer does there
 ``/orders/{id}?token=``                       the order's status (any link of the order)
 ``/orders/{id}/confirmation/{version}``       approve, or request changes
 ``.../{version}/confirmation.pdf``            the version's PDF, hash-checked (``documents``)
+``/orders/{id}/receipts/{n}/receipt.pdf``     a payment's receipt, hash-checked (``receipts``)
 ``/orders/{id}/pay``                          bank details, invoice, a card (Stripe Checkout)
 ``/orders/{id}/authenticate``                 redirect to Stripe's card authentication
 ``/orders/{id}/delivery/{round}``             accept, or request a revision
@@ -63,6 +64,7 @@ from orderweb import inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.documents import PDF_NAME, pdf_response
 from orderweb.ratelimit import CONTACT_LIMIT
+from orderweb.receipts import RECEIPT_PATH, receipt_links, serve_receipt
 from orderweb.site import (
     CSRF_FIELD,
     SECURITY_HEADERS,
@@ -198,7 +200,10 @@ class PortalPages(Portal):
         if notice and done.endswith("-again"):
             notice = "We had already received this; it was recorded once."
         del claims
-        return self.order_page(request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice)
+        receipts = receipt_links(self, loaded, token)
+        return self.order_page(
+            request, "order.html", loaded, token, title=f"Order {order_id}", notice=notice, receipts=receipts
+        )
 
     async def confirmation(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "confirmation", "version")
@@ -241,6 +246,10 @@ class PortalPages(Portal):
             return self.message("Not found", "There is no PDF of this version of the order confirmation yet.", 404)
         served = await pdf_response(self.settings, view.order_id, version, shown.document)
         return self.message("PDF not available", served, 500) if isinstance(served, str) else served
+
+    async def receipt_pdf(self, request: Request) -> Response:
+        """A payment's receipt, hash-checked (orderweb/receipts.py)."""
+        return await serve_receipt(self, request)
 
     async def delivery(self, request: Request) -> Response:
         loaded = await self.load_versioned(request, "delivery", "round")
@@ -422,6 +431,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route(ORDER + "/confirmation/{version}", pages.confirmation, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}/" + PDF_NAME, pages.confirmation_pdf, methods=["GET"]),
         Route(ORDER + "/confirmation/{version}/{action}", pages.answer_confirmation, methods=["POST"]),
+        Route(ORDER + RECEIPT_PATH, pages.receipt_pdf, methods=["GET"]),
         Route(ORDER + "/pay", pages.pay, methods=["GET"]),
         Route(ORDER + "/pay/card", pages.pay_card, methods=["POST"]),
         Route(ORDER + "/authenticate", pages.authenticate, methods=["GET"]),

@@ -1,6 +1,6 @@
-"""``orders document ID --version N``: a confirmation version's PDF from the worker's
-document store, checked against the SHA-256 the order recorded; and the line
-``orders confirm`` prints about that PDF.
+"""``orders document ID --version N`` (or ``--receipt N``): a confirmation version's PDF (or a
+payment's receipt) from the worker's document store, checked against the SHA-256 the order
+recorded; and the line ``orders confirm`` prints about that PDF.
 
 The order (``orders status``) says which file and which hash; the bytes are read
 from the worker's document store, configured as the worker's is: its bucket
@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from starter import console
 from starter.console import CliError, Exit, print_json
-from workflows.models import Confirmation, OrderView
+from workflows.models import Confirmation, DocumentRef, OrderView
 
 # How long ``orders confirm`` waits for the worker to store the PDF before saying it is being prepared.
 PDF_POLLS = 20
@@ -31,17 +31,19 @@ def add_document_parser(sub: Any, client: argparse.ArgumentParser, handler: Any)
     p = sub.add_parser(
         "document",
         parents=[client],
-        help="save a confirmation version's PDF, checked against the order's hash",
+        help="save a confirmation version's PDF or a payment's receipt, checked against the order's hash",
         description=(
-            "Read confirmation version N's PDF from the worker's document store, check its SHA-256 against the "
-            "one the order recorded, and save it to --out (or say where it is). It reads the store the worker's "
-            "configuration names: the bucket ORDERS_DOCUMENTS_BUCKET (with AWS_ENDPOINT_URL_S3 and the AWS_* "
-            "credentials), else the directory ORDERS_DOCUMENTS_DIR (default: documents beside ORDERS_OUTBOX_DIR, "
-            ".orders/documents)."
+            "Read confirmation version N's PDF (or the receipt of the order's Nth payment) from the worker's "
+            "document store, check its SHA-256 against the one the order recorded, and save it to --out (or say "
+            "where it is). It reads the store the worker's configuration names: the bucket ORDERS_DOCUMENTS_BUCKET "
+            "(with AWS_ENDPOINT_URL_S3 and the AWS_* credentials), else the directory ORDERS_DOCUMENTS_DIR "
+            "(default: documents beside ORDERS_OUTBOX_DIR, .orders/documents)."
         ),
     )
     p.add_argument("order_id", metavar="ID")
-    p.add_argument("--version", type=int, required=True, metavar="N", help="the confirmation version")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, metavar="N", help="the confirmation version")
+    which.add_argument("--receipt", type=int, metavar="N", help="the receipt of the order's Nth payment")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the PDF here")
     p.add_argument(
         "--dir", type=Path, default=None, help="a document directory (default: the worker's bucket or directory)"
@@ -58,13 +60,27 @@ def _version(view: OrderView, version: int) -> Confirmation:
     raise CliError(Exit.USAGE, f"order {view.order_id} has no confirmation version {version} (versions: {versions})")
 
 
-def save_document(args: argparse.Namespace, view: OrderView) -> int:
-    """Check the stored bytes against the order's record, then write or point at them."""
-    from activities.config import ConfigError, Settings
-    from activities.document_store import DocumentError, DocumentStore, LocalDocumentStore, open_document_store
+def _receipt(view: OrderView, number: int) -> DocumentRef:
+    """The receipt of the order's ``number``th payment (the number the receipt bears)."""
+    if not 1 <= number <= len(view.payments):
+        receipts = ", ".join(str(n) for n, p in enumerate(view.payments, start=1) if p.receipt) or "none yet"
+        raise CliError(Exit.USAGE, f"order {view.order_id} has no receipt {number} (receipts: {receipts})")
+    receipt = view.payments[number - 1].receipt
+    if receipt is None:
+        raise CliError(
+            Exit.REJECTED,
+            f"order {view.order_id} has no PDF of receipt {number}: it is being prepared, or the payment was "
+            "counted before the worker made receipts, or it could not be made (operations were emailed: "
+            "document_failed)",
+        )
+    return receipt
 
-    confirmation = _version(view, args.version)
-    document = confirmation.document
+
+def _chosen(args: argparse.Namespace, view: OrderView) -> tuple[DocumentRef, str, dict[str, int]]:
+    """The document ``--version`` or ``--receipt`` names: its reference, its name in words, its key in JSON."""
+    if args.receipt is not None:
+        return _receipt(view, args.receipt), f"Receipt {args.receipt}", {"receipt": args.receipt}
+    document = _version(view, args.version).document
     if document is None:
         raise CliError(
             Exit.REJECTED,
@@ -72,6 +88,15 @@ def save_document(args: argparse.Namespace, view: OrderView) -> int:
             "or the version was issued before the worker made PDFs, or it could not be made (operations were "
             "emailed: document_failed)",
         )
+    return document, f"Confirmation v{args.version}", {"version": args.version}
+
+
+def save_document(args: argparse.Namespace, view: OrderView) -> int:
+    """Check the stored bytes against the order's record, then write or point at them."""
+    from activities.config import ConfigError, Settings
+    from activities.document_store import DocumentError, DocumentStore, LocalDocumentStore, open_document_store
+
+    document, name, key = _chosen(args, view)
     store: DocumentStore
     if args.dir is not None:
         store, hint = LocalDocumentStore(args.dir), "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
@@ -98,14 +123,14 @@ def save_document(args: argparse.Namespace, view: OrderView) -> int:
     where = args.out or store.location(document.id)
     if args.json:
         print_json(
-            {"order_id": view.order_id, "version": args.version}
+            {"order_id": view.order_id, **key}
             | document.model_dump(mode="json")
             | {"path": store.location(document.id), "out": str(args.out) if args.out else None}
         )
         return Exit.OK
     done = "saved to" if args.out is not None else "is at"
     console.out.print(
-        escape(f"Confirmation v{args.version} of order {view.order_id} ({document.size} bytes) {done} {where}"),
+        escape(f"{name} of order {view.order_id} ({document.size} bytes) {done} {where}"),
         soft_wrap=True,
     )
     console.out.print(f"SHA-256 {document.sha256} (checked against the order)", highlight=False, soft_wrap=True)

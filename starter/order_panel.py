@@ -204,6 +204,9 @@ def _payments(view: OrderView) -> Table | Text | None:
     table.caption = f"paid {view.amount_paid} · balance due {view.balance_due}" + (
         f" · overpaid {view.overpaid}" if view.overpaid else ""
     )
+    receipts = [str(n) for n, p in enumerate(view.payments, start=1) if p.receipt]
+    if receipts:  # the columns stay as they were: scripts read them
+        table.caption += f" · receipts {', '.join(receipts)}: orders document {view.order_id} --receipt N"
     return table
 
 

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows import email_contexts as contexts
-from workflows import facts, instalments
+from workflows import facts, instalments, receipts
 from workflows.activity_refs import PaymentRefs
 from workflows.activity_refs import reason as why_failed
 from workflows.continuation import Effects
@@ -263,7 +263,7 @@ class PaymentSaga:
         if problem is not None:
             self._hold(payment, problem)
             return
-        overpaid_before = self._order.overpaid
+        overpaid_before, paid_before = self._order.overpaid, receipts.paid_so_far(self._state)
         self._order.payments.append(payment)
         self.recompute_balance()
         if payment.method is PaymentMethod.INVOICE:
@@ -277,7 +277,7 @@ class PaymentSaga:
             # Paid twice (a card charge that landed after a transfer): the overpaid part goes back at once.
             self._effects.spawn(self._refund_overpayment(payment, min(overpaid_now, payment.amount)))
         else:
-            self._confirm_payment(payment, overpaid_before)
+            self._confirm_payment(payment, overpaid_before, paid_before)
         self.counted()
         if self._status is S.AWAITING_PAYMENT and self._order.balance_due == ZERO:
             self._paid_in_full()
@@ -294,11 +294,10 @@ class PaymentSaga:
             # Paid another way: an open invoice could be paid a second time.
             self._effects.spawn(self._void_invoice(instructions.invoice_id))
 
-    def _confirm_payment(self, payment: Payment, overpaid_before: Decimal) -> None:
-        """The payment confirmation, and the overpayment alert for operations when it paid too much."""
+    def _confirm_payment(self, payment: Payment, overpaid_before: Decimal, paid_before: dict[int, Decimal]) -> None:
+        """The payment confirmation with its receipt, and the overpayment alert for operations when it paid too much."""
         owing = self._status is S.AWAITING_PAYMENT and self._order.balance_due > ZERO and self._state.payment_due_at
-        self._mail.email(
-            MessageKind.PAYMENT_RECEIVED,
+        context = dict(
             payment=payment.model_dump(mode="json"),
             amount_paid=str(self._order.amount_paid),
             balance_due=str(self._order.balance_due),
@@ -307,7 +306,10 @@ class PaymentSaga:
             **(contexts.balance_dates(self._state) if owing else {}),
             # A payment schedule: what this payment paid of it, and what is still to come.
             **contexts.schedule_context(self._state),
+            **receipts.receipt_context(self._state, paid_before),
         )
+        # Sent as before (the same command), and the receipt it carried is kept on the payment.
+        self._effects.spawn(receipts.send_with_receipt(self._mail, self._state, context))
         if self._order.overpaid > overpaid_before:
             self._log(TL.OVERPAYMENT_FLAGGED, currency=self._order.currency, amount=self._order.overpaid)
             self._mail.email(

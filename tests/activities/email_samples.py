@@ -255,6 +255,9 @@ _KIND_CONTEXT: dict[MessageKind, dict[str, Any]] = {
         "amount_paid": "4800.00",
         "balance_due": "0.00",
         "currency": "EUR",
+        # The payment's number on the order, and what it paid of a schedule (workflows/receipts.py).
+        "receipt_number": 1,
+        "paid_towards": [],
     },
     MessageKind.PAYMENT_DUE_CHANGED: {
         "amount_due": "4800.00",
@@ -544,6 +547,7 @@ SAMPLE_VARIANTS: dict[str, tuple[MessageKind, dict[str, Any]]] = {
         amount_paid="1440.00",
         balance_due="0.00",
         instalments=[_INSTALMENTS[0], *_DEPOSIT_DUE[1:]],
+        paid_towards=[{"number": 1, "name": "Deposit", "amount": "1440.00"}],
     ),
     # A change order issued while the work goes on, and its reminder and expiry.
     "confirmation_issued.change_order": _variant(

@@ -394,6 +394,9 @@ SCENARIOS: dict[str, Scenario] = {
     # The same walk as completed_with_revision, once each confirmation email carries its version's PDF
     # and the order keeps the PDF's id, size and SHA-256 from the email's receipt (issue 21).
     "completed_with_pdf": completed_with_revision,
+    # The same walk again, once each payment email carries its receipt PDF and the order keeps the
+    # receipt's id, size and SHA-256 on the payment (issue 21): a part payment, then the rest.
+    "completed_with_receipts": completed_with_revision,
 }
 
 

@@ -68,6 +68,29 @@ def test_a_history_keeps_each_confirmation_pdf_by_reference_only() -> None:
     assert _steps(events) == _steps(before)
 
 
+def test_a_history_keeps_each_receipt_by_reference_only() -> None:
+    """Recorded once payment emails carry a receipt: each payment email's result names its receipt
+    (the payment's number on the order), no payload holds a PDF, and the order took the same steps
+    as the same walk recorded before receipts (completed_with_pdf): no new activity, command or event."""
+    histories = Path(__file__).parent.parent / "histories"
+    text = (histories / "completed_with_receipts.json").read_text()
+    events = json.loads(text)["events"]
+    results = [
+        e["activityTaskCompletedEventAttributes"]["result"]["payloads"][0]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_COMPLETED"
+    ]
+    receipts = [json.loads(base64.b64decode(r["data"])) for r in results if "data" in r]
+    documents = sorted(r["document"]["id"] for r in receipts if isinstance(r, dict) and "document" in r)
+    order = "completed-with-receipts"
+    assert documents == sorted(
+        [f"{order}/confirmation-v{n}.pdf" for n in (1, 2)] + [f"{order}/receipt-{n}.pdf" for n in (1, 2)]
+    )
+    assert "%PDF" not in text and "JVBERi" not in text
+    before = json.loads((histories / "completed_with_pdf.json").read_text())["events"]
+    assert _steps(events) == _steps(before)
+
+
 def _steps(events: list[dict[str, Any]]) -> Counter[str]:
     """What an order did, counted: each event by its type (an activity by its name, a marker by its
     kind), leaving out workflow tasks, whose number follows how fast the worker was, not the code."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from workflows.models.confirmation import Confirmation, Customer
+from workflows.models.confirmation import Confirmation, Customer, DocumentRef
 from workflows.models.evidence import Evidence
 from workflows.models.fields import Author, Channel, Model, Money, OrderStatus, PaymentMethod
 from workflows.models.timeline import TimelineEvent
@@ -32,6 +32,12 @@ class Payment(Model):
     method: PaymentMethod
     reference: str
     currency: str | None = None
+    receipt: DocumentRef | None = Field(
+        default=None,
+        # Absent from payments counted before receipts, so their histories and payloads read as they did.
+        exclude_if=lambda document: document is None,
+        description="The receipt PDF its payment email carried, as stored (workflows/receipts.py).",
+    )
 
 
 class HeldPayment(Model):
