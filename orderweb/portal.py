@@ -59,7 +59,7 @@ from activities.config import Settings
 from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
-from orderweb import inbound
+from orderweb import evidence, inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.documents import PDF_NAME, pdf_response
 from orderweb.ratelimit import CONTACT_LIMIT
@@ -227,6 +227,7 @@ class PortalPages(Portal):
             in_force=in_force.model_dump() if in_force else None,
             agreement=AGREEMENT,
             pdf_url=self.page_url(order_id, "confirmation", version, PDF_NAME, token=token) if shown.document else None,
+            **evidence.decision_context(self, order_id, shown, token),
         )
 
     async def confirmation_pdf(self, request: Request) -> Response:
@@ -429,6 +430,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route(ORDER + "/delivery/{round}/{action}", pages.answer_delivery, methods=["POST"]),
         Route(ORDER + "/support", pages.support, methods=["GET"]),
         Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
+        *evidence.routes(pages),
         *inbound.routes(pages),
     ]
 

@@ -67,7 +67,8 @@ async def save_certificate(args: argparse.Namespace, orders: OrderClient) -> int
     try:
         data = LocalDocumentStore(directory).get(document.id, expected_sha256=document.sha256)
     except DocumentError as error:
-        raise CliError(Exit.REJECTED, f"{error} (is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another)") from None
+        where = "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
+        raise CliError(Exit.REJECTED, f"{error} ({where})") from None
     if args.out is not None:
         try:
             args.out.write_bytes(data)

@@ -110,7 +110,7 @@ async def test_certify_issues_a_certificate_only_when_the_facts_change(
 
         # Unchanged: the same certificate, however many ask at once, and no second activity.
         again = await asyncio.gather(certify(handle), certify(handle, "Someone Else"))
-        assert again == [first, first]
+        assert list(again) == [first, first]
         assert _scheduled(await handle.fetch_history(), names.ISSUE_CERTIFICATE) == 1
 
         # A new decision: certificate 2, and the first one stays as it was.
