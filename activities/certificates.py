@@ -89,7 +89,7 @@ def _version_row(v: CertifiedVersion) -> list[str]:
 def _versions(page: Page, versions: Sequence[CertifiedVersion]) -> None:
     page.heading("Order confirmation versions")
     rows = [["Version", "Issued", "Total", "State", "PDF SHA-256"], *(_version_row(v) for v in versions)]
-    _rows(page, rows, (16, 34, 28, 24, 78))
+    _rows(page, rows, (14, 40, 28, 22, 76))
 
 
 def _decision_lines(d: CertifiedDecision) -> list[str]:
@@ -108,7 +108,7 @@ def _decision_lines(d: CertifiedDecision) -> list[str]:
     if d.client_ip or d.user_agent:
         lines.append(f"IP address: {d.client_ip or 'not recorded'}")
         lines.append(f"Browser (user agent): {d.user_agent or 'not recorded'}")
-    if d.subject == "version":
+    if d.what == "approved":
         agreed = "yes" if d.agreed_to_terms else "no"
         lines.append(f"Ticked \u201cI have read the order confirmation (PDF) and agree to its terms\u201d: {agreed}")
     if d.document_sha256:
