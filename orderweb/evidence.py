@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from activities.document_store import DocumentMissing, DocumentTampered, open_document_store
 from activities.email_format import format_datetime_utc
@@ -27,18 +26,7 @@ from ordersecurity.links import EVIDENCE, InvalidLink
 from orderweb.site import Portal, verify_any
 from workflows.models import Certificate, CertifyInput, Confirmation, ConfirmationState, OrderView
 
-PATH: Final = "/orders/{order_id}/" + EVIDENCE
-
 log = logging.getLogger("orders.portal")
-
-
-def routes(portal: Portal) -> list[BaseRoute]:
-    """``GET /orders/{id}/evidence``: the order's evidence certificate (PDF)."""
-
-    async def certificate(request: Request) -> Response:
-        return await evidence_pdf(portal, request)
-
-    return [Route(PATH, certificate, methods=["GET"])]
 
 
 HOW: Final[dict[str, str]] = {
@@ -70,7 +58,15 @@ def link_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-async def evidence_pdf(portal: Portal, request: Request) -> Response:
+class EvidencePages(Portal):
+    """The portal's evidence certificate page; ``PortalPages`` (orderweb/portal.py) inherits it."""
+
+    async def evidence_pdf(self, request: Request) -> Response:
+        """``GET /orders/{id}/evidence?token=``: the order's evidence certificate (PDF)."""
+        return await _evidence_pdf(self, request)
+
+
+async def _evidence_pdf(portal: Portal, request: Request) -> Response:
     order_id = request.path_params["order_id"]
     token = request.query_params.get("token", "")
     try:

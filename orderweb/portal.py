@@ -58,17 +58,17 @@ from starlette.routing import BaseRoute, Route
 from activities.config import Settings
 from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
-from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
+from ordersecurity.links import AUTHENTICATE, EVIDENCE, InvalidLink, LinkClaims
 from orderweb import evidence, inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.documents import PDF_NAME, pdf_response
+from orderweb.evidence import EvidencePages
 from orderweb.ratelimit import CONTACT_LIMIT
 from orderweb.site import (
     CSRF_FIELD,
     SECURITY_HEADERS,
     FormTooLarge,
     OrdersFactory,
-    Portal,
     SecurityHeaders,
     change_waiting,
     due_now,
@@ -116,7 +116,7 @@ DONE_NOTICES: Final[dict[str, str]] = {
 }
 
 
-class PortalPages(Portal):
+class PortalPages(EvidencePages):
     """Every page of the portal, one handler method each; ``routes`` maps the addresses to them."""
 
     # -- contact ---------------------------------------------------------
@@ -430,7 +430,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route(ORDER + "/delivery/{round}/{action}", pages.answer_delivery, methods=["POST"]),
         Route(ORDER + "/support", pages.support, methods=["GET"]),
         Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
-        *evidence.routes(pages),
+        Route(ORDER + "/" + EVIDENCE, pages.evidence_pdf, methods=["GET"]),
         *inbound.routes(pages),
     ]
 

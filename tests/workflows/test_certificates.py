@@ -80,6 +80,8 @@ async def test_certify_issues_a_certificate_only_when_the_facts_change(
         with pytest.raises(WorkflowUpdateFailedError) as early:
             await certify(handle)
         assert "has no order confirmation yet" in str(early.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError):  # not a CertifyInput: refused, and the order goes on
+            await handle.execute_update(names.CERTIFY, {"by": ["not", "a", "name"]}, result_type=Certificate)
 
         first_pdf = await _issued(handle, 1, "4800.00")
         staff = Evidence(channel="cli", by="Dana Staff")
