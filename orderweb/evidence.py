@@ -24,6 +24,7 @@ from activities.email_format import format_datetime_utc
 from orderclient.client import ActionRejected, NoWorkerAvailable, OrderClosed, OrderError
 from ordersecurity.links import EVIDENCE, InvalidLink
 from orderweb.site import Portal, verify_any
+from workflows.certificate_facts import unchanged
 from workflows.models import Certificate, CertifyInput, Confirmation, ConfirmationState, OrderView
 
 log = logging.getLogger("orders.portal")
@@ -83,7 +84,11 @@ async def _evidence_pdf(portal: Portal, request: Request) -> Response:
 
 
 async def _certificate(portal: Portal, view: OrderView, token: str) -> Certificate | Response:
-    """The current certificate: asked of an open order, the last one of a closed order."""
+    """The current certificate: the order's latest while nothing changed since, else asked of an
+    open order; the last one of a closed order."""
+    current = unchanged(view)
+    if current is not None:
+        return current
     if view.closed_at is None and view.confirmations:
         try:
             return await (await portal.orders()).certify(view.order_id, CertifyInput(link_id=link_id(token)))

@@ -18,6 +18,7 @@ from rich.markup import escape
 from orderclient.client import OrderClient, OrderClosed
 from starter import console
 from starter.console import CliError, Exit, print_json
+from workflows.certificate_facts import unchanged
 from workflows.models import Certificate, CertifyInput
 
 
@@ -43,6 +44,10 @@ def add_evidence_parser(sub: Any, client: argparse.ArgumentParser, handler: Any)
 
 async def latest_certificate(orders: OrderClient, order_id: str, by: str | None) -> tuple[Certificate, bool]:
     """The order's current certificate, and whether the order is closed (then: its last one)."""
+    view = await orders.status(order_id)
+    current = unchanged(view)
+    if current is not None:  # still states the order's facts: no update needed
+        return current, view.closed_at is not None
     try:
         return await orders.certify(order_id, CertifyInput(by=by)), False
     except OrderClosed:

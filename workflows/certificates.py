@@ -16,7 +16,6 @@ IP addresses and user agents are in the facts, so they stay inside the encrypted
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -25,18 +24,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import names
 from workflows.activity_refs import CertificateRefs, reason
+from workflows.certificate_facts import certificate_facts, facts_digest
 from workflows.models import (
     Certificate,
     CertificateFacts,
     CertificateRequest,
-    CertifiedDecision,
-    CertifiedPayment,
-    CertifiedVersion,
     CertifyInput,
-    Confirmation,
-    ConfirmationState,
-    DecisionKind,
-    Evidence,
     OrderState,
 )
 
@@ -50,60 +43,6 @@ CERTIFY_ON_CLOSE = "evidence-certificate-on-close"
 
 NO_CONFIRMATION_ERROR = "NoConfirmation"
 CERTIFICATE_FAILED_ERROR = "CertificateFailed"
-
-
-def certificate_facts(state: OrderState) -> CertificateFacts:
-    """What a certificate of the order states now, in a stable order."""
-    order = state.order
-    return CertificateFacts(
-        order_id=order.order_id,
-        customer_name=order.customer.name,
-        customer_email=order.customer.email,
-        customer_company=order.customer.company,
-        versions=[_version(c) for c in order.confirmations],
-        decisions=sorted(_decisions(state), key=lambda d: (d.at is None, d.at, d.subject, d.number)),
-        payments=[
-            CertifiedPayment(at=p.at, amount=p.amount, currency=p.currency, method=p.method, reference=p.reference)
-            for p in order.payments
-        ],
-    )
-
-
-def facts_digest(facts: CertificateFacts) -> str:
-    """SHA-256 of the facts' canonical JSON (the models' field order, no whitespace)."""
-    return hashlib.sha256(facts.model_dump_json().encode()).hexdigest()
-
-
-def _version(c: Confirmation) -> CertifiedVersion:
-    return CertifiedVersion(
-        number=c.version,
-        issued_at=c.issued_at,
-        currency=c.currency,
-        total=c.amount_total,
-        state=c.state.value,
-        change_of=c.change_of,
-        document_sha256=c.document.sha256 if c.document else None,
-    )
-
-
-def _decisions(state: OrderState) -> list[CertifiedDecision]:
-    found: list[CertifiedDecision] = []
-    for c in state.order.confirmations:
-        if c.decision is not None:
-            what: DecisionKind = "approved" if c.state is ConfirmationState.APPROVED else "changes requested"
-            found.append(_decision(what, "version", c.version, c.decision))
-    revised = {r.round for r in state.order.revisions}
-    for d in state.order.deliveries:
-        if d.decision is not None:
-            what = "revision requested" if d.round in revised else "delivery accepted"
-            found.append(_decision(what, "delivery", d.round, d.decision))
-    return found
-
-
-def _decision(what: DecisionKind, subject: str, number: int, evidence: Evidence) -> CertifiedDecision:
-    """A decision as the certificate states it: what, on which version or round, and its evidence."""
-    stated = evidence.model_dump(include=set(CertifiedDecision.model_fields))
-    return CertifiedDecision.model_validate({**stated, "what": what, "subject": subject, "number": number})
 
 
 class Certificates:
@@ -133,7 +72,7 @@ class Certificates:
         """The latest certificate, issued anew only when the facts changed since it."""
         who = who or (f"staff: {request.by}" if request.by else f"link {request.link_id}" if request.link_id else "")
         async with self._lock:
-            facts = certificate_facts(self._state)
+            facts = certificate_facts(self._state.order)
             digest = facts_digest(facts)
             latest = self._latest
             if latest is not None and latest.facts_sha256 == digest:
@@ -150,7 +89,7 @@ class Certificates:
     async def at_close(self) -> None:
         """A last certificate as the order closes, when it has decisions or payments to state
         and they changed since the latest one. A failure is logged: the order closes anyway."""
-        facts = certificate_facts(self._state)
+        facts = certificate_facts(self._state.order)
         latest = self._latest
         if not (facts.decisions or facts.payments) or (latest and latest.facts_sha256 == facts_digest(facts)):
             return

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.browser import AXE, DESKTOP, PHONE, axe_problems, width_problems
 from tests.helpers import draft, eventually, start_input
 from tests.orderweb.portal_harness import CHROMIUM, PortalHarness, running_portal
+from workflows import names
 from workflows.models import CancelInput, IssueConfirmationInput
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')")
@@ -40,6 +41,16 @@ def _evidence_link(portal: PortalHarness, order_id: str, kind: str) -> str:
     found = [link for link in portal.links(order_id, kind) if re.search(r"/evidence\?token=", link)]
     assert len(found) == 1, f"no evidence link in {kind}: {portal.links(order_id, kind)}"
     return found[0]
+
+
+async def _certify_updates(portal: PortalHarness, order_id: str) -> int:
+    history = await portal.orders.handle(order_id).fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == names.CERTIFY
+    )
 
 
 async def test_the_approval_email_links_to_the_certificate_the_portal_serves_checked(
@@ -71,10 +82,12 @@ async def test_the_approval_email_links_to_the_certificate_the_portal_serves_che
         text = "".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(served.content)).pages).split())
         assert "Version1:approved" in text and user_agent.replace(" ", "") in text and "127.0.0.1" in text
 
-        # Asked again with nothing new: the same certificate, not a second one.
+        # Asked again with nothing new: the same certificate, and not even an update to the order.
+        updates = await _certify_updates(portal, order_id)
         again = await http.get(link)
         assert again.content == served.content
         assert len((await portal.orders.status(order_id)).certificates) == 1
+        assert await _certify_updates(portal, order_id) == updates == 1
 
         # Without a signed link nothing is served; a changed stored file is refused, in words.
         unsigned = await http.get(link.split("?")[0])

@@ -22,8 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from activities.document_store import LocalDocumentStore
 from tests.conftest import make_worker
-from tests.helpers import draft, start_order, until, whole_order
+from tests.helpers import draft, start_order, until, view, whole_order
 from workflows import names
+from workflows.certificate_facts import unchanged
 from workflows.models import (
     AcceptInput,
     ApproveInput,
@@ -110,6 +111,8 @@ async def test_certify_issues_a_certificate_only_when_the_facts_change(
         for expected in ("198.51.100.23", BROWSER, first_pdf, second_pdf, "TX-77", "c" * 32):
             assert expected.replace(" ", "") in compact, f"{expected!r} not in:\n{text}"
 
+        # The status answer states the same facts: a caller holding it sees the certificate is current.
+        assert unchanged(await view(handle)) == first
         # Unchanged: the same certificate, however many ask at once, and no second activity.
         again = await asyncio.gather(certify(handle), certify(handle, "Someone Else"))
         assert list(again) == [first, first]
@@ -118,6 +121,7 @@ async def test_certify_issues_a_certificate_only_when_the_facts_change(
         # A new decision: certificate 2, and the first one stays as it was.
         await handle.signal(names.DELIVER, DeliverInput(summary="Site is live"))
         await handle.execute_update(names.ACCEPT, AcceptInput(round=1, evidence=Evidence(channel="cli", by="Dana")))
+        assert unchanged(await view(handle)) is None
         second = await certify(handle)
         assert second.number == 2 and second.document.sha256 != first.document.sha256
         assert "Delivery 1: delivery accepted" in _text(store.get(second.document.id, second.document.sha256))
