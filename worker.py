@@ -38,6 +38,7 @@ from temporalio.converter import (
 from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.certificates import CertificateActivities
 from activities.config import ConfigError, Settings
 from activities.document_store import open_document_store
 from activities.email import EmailActivities, backend_from_settings
@@ -85,6 +86,7 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
     email = EmailActivities(settings, email_backend or backend_from_settings(settings), documents)
     payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
     support = SupportActivities(email)
+    certificates = CertificateActivities(settings, documents)
     return [
         PolicyActivities(policy_of(settings)).load_order_policy,
         email.send_email,
@@ -95,6 +97,7 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
         support.open_support_period,
         support.forward_support_request,
         support.close_support_period,
+        certificates.issue_certificate,
     ]
 
 

@@ -89,6 +89,8 @@ from workflows.models import (
     HISTORY_KINDS,
     Action,
     ActionResult,
+    Certificate,
+    CertifyInput,
     ChargeAttempt,
     HistoryKind,
     HistoryPage,
@@ -426,6 +428,18 @@ class OrderClient:
         is type-checked end to end.
         """
         return await self.update(order_id, spec_of(request).name, request)
+
+    async def certify(self, order_id: str, request: CertifyInput) -> Certificate:
+        """The order's evidence certificate (``certify``), issued anew only when its facts changed.
+
+        Raises ``ActionRejected`` before any confirmation was issued, ``OrderClosed`` once the
+        order has closed (its latest certificate is then in ``status(...).certificates``)."""
+        with self._errors(order_id, "update", names.CERTIFY):
+            async with asyncio.timeout(self._update_timeout.total_seconds()):
+                certificate: Certificate = await self.handle(order_id).execute_update(
+                    names.CERTIFY, request, result_type=Certificate, rpc_timeout=self._update_timeout
+                )
+        return certificate
 
     # ------------------------------------------------------------------
     # Reading

@@ -56,6 +56,8 @@ LINK_ACTIONS: Final[dict[str, frozenset[str]]] = {
     **{page: link_actions(page) for page in ("confirmation", "pay", "delivery", "support")},
     # The read-only overview, linked from every customer email: it offers no action.
     "order": frozenset(),
+    # The order's evidence certificate (PDF), linked from the approval's email: it offers no action.
+    "evidence": frozenset(),
     # Not an order action: the page redirects to the signed Stripe address.
     "authenticate": frozenset({"authenticate"}),
 }
@@ -65,6 +67,9 @@ OVERVIEW: Final = "order"
 
 AUTHENTICATE: Final = "authenticate"
 """The link action of the card-authentication link: ``verify_link(..., action=AUTHENTICATE)``."""
+
+EVIDENCE: Final = "evidence"
+"""The link action of the evidence certificate's link: it opens the PDF and acts on nothing."""
 
 KNOWN_ACTIONS: Final = frozenset().union(*LINK_ACTIONS.values())
 """Every action name some link page offers."""

@@ -59,10 +59,11 @@ from starlette.routing import BaseRoute, Route
 from activities.config import Settings
 from activities.email_format import is_web_url
 from orderclient.client import OrderClient, OrderError
-from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims
-from orderweb import inbound
+from ordersecurity.links import AUTHENTICATE, EVIDENCE, InvalidLink, LinkClaims
+from orderweb import evidence, inbound
 from orderweb.bodies import CLIENT_GONE
 from orderweb.documents import PDF_NAME, pdf_response
+from orderweb.evidence import EvidencePages
 from orderweb.ratelimit import CONTACT_LIMIT
 from orderweb.receipts import RECEIPT_PATH, receipt_links, serve_receipt
 from orderweb.site import (
@@ -70,7 +71,6 @@ from orderweb.site import (
     SECURITY_HEADERS,
     FormTooLarge,
     OrdersFactory,
-    Portal,
     SecurityHeaders,
     change_waiting,
     due_now,
@@ -118,7 +118,7 @@ DONE_NOTICES: Final[dict[str, str]] = {
 }
 
 
-class PortalPages(Portal):
+class PortalPages(EvidencePages):
     """Every page of the portal, one handler method each; ``routes`` maps the addresses to them."""
 
     # -- contact ---------------------------------------------------------
@@ -232,6 +232,7 @@ class PortalPages(Portal):
             in_force=in_force.model_dump() if in_force else None,
             agreement=AGREEMENT,
             pdf_url=self.page_url(order_id, "confirmation", version, PDF_NAME, token=token) if shown.document else None,
+            **evidence.decision_context(self, order_id, shown, token),
         )
 
     async def confirmation_pdf(self, request: Request) -> Response:
@@ -439,6 +440,7 @@ def routes(pages: PortalPages) -> list[BaseRoute]:
         Route(ORDER + "/delivery/{round}/{action}", pages.answer_delivery, methods=["POST"]),
         Route(ORDER + "/support", pages.support, methods=["GET"]),
         Route(ORDER + "/support", pages.support_submit, methods=["POST"]),
+        Route(ORDER + "/" + EVIDENCE, pages.evidence_pdf, methods=["GET"]),
         *inbound.routes(pages),
     ]
 

@@ -54,6 +54,7 @@ from starter.action_commands import add_action_parsers, build_action
 from starter.card_command import last_charge_attempt, report_charge
 from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, read_json, validate
 from starter.document_command import add_document_parser, report_confirmation_pdf, save_document
+from starter.evidence_command import add_evidence_parser, save_certificate
 from starter.order_panel import add_row, new_table, render_view, show, when
 from starter.outbox_command import cmd_outbox
 from workflows import names
@@ -234,6 +235,12 @@ async def cmd_document(args: argparse.Namespace) -> int:
     with cli_errors():
         view = await orders.status(args.order_id)
     return save_document(args, view)
+
+
+async def cmd_evidence(args: argparse.Namespace) -> int:
+    orders = await connect(args)
+    with cli_errors():
+        return await save_certificate(args, orders)
 
 
 def list_query(status: str | None, *, overdue: bool = False) -> str:
@@ -506,6 +513,7 @@ def _add_reading_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_list)
 
     add_document_parser(sub, client, cmd_document)
+    add_evidence_parser(sub, client, cmd_evidence)
 
     p = sub.add_parser(
         "outbox",

@@ -20,9 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import names
 from workflows.models import (
+    CertificateRequest,
     ChargeRequest,
     ChargeResult,
     CloseSupportRequest,
+    DocumentRef,
     EmailReceipt,
     EmailRequest,
     ForwardSupportRequest,
@@ -83,6 +85,12 @@ class SupportRefs:
     @activity.defn(name=names.CLOSE_SUPPORT)
     async def close_support_period(self, request: CloseSupportRequest) -> None:
         raise ActivityNotImplemented(names.CLOSE_SUPPORT)
+
+
+class CertificateRefs:
+    @activity.defn(name=names.ISSUE_CERTIFICATE)
+    async def issue_certificate(self, request: CertificateRequest) -> DocumentRef:
+        raise ActivityNotImplemented(names.ISSUE_CERTIFICATE)
 
 
 def reason(error: ActivityError) -> str:

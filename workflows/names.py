@@ -41,6 +41,10 @@ EXTEND_DEADLINE: Final = "extend_deadline"
 STATUS_QUERY: Final = "status"
 HISTORY_PAGE_QUERY: Final = "history_page"
 
+# Updates that are not actions.
+CERTIFY: Final = "certify"
+"""The order's evidence certificate, issued anew only when its facts changed (``CertifyInput`` -> ``Certificate``)."""
+
 # Activities.
 LOAD_POLICY: Final = "load_order_policy"
 SEND_EMAIL: Final = "send_email"
@@ -51,6 +55,7 @@ VOID_INVOICE: Final = "void_invoice"
 OPEN_SUPPORT: Final = "open_support_period"
 FORWARD_SUPPORT_REQUEST: Final = "forward_support_request"
 CLOSE_SUPPORT: Final = "close_support_period"
+ISSUE_CERTIFICATE: Final = "issue_certificate"
 
 # Activity error types the workflow acts on.
 INVOICE_NOT_OPEN_ERROR: Final = "StripeInvoiceNotOpen"

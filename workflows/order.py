@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_refs import PolicyRefs
     from workflows.alarms import Alarm, AlarmLoop
     from workflows.billing import BILLING_STAGES, Billing
+    from workflows.certificates import Certificates, CertifyHandler
     from workflows.confirmations import Confirmations, recorded
     from workflows.continuation import Effects, Handover
     from workflows.converter import describe, unvalidated
@@ -97,7 +98,7 @@ FIRST_UPSERT_AFTER_POLICY = "first-task-upserts-once-after-the-policy-loads"
 
 
 @workflow.defn(name=names.WORKFLOW_TYPE)
-class ServiceOrderWorkflow(ActionHandlers):
+class ServiceOrderWorkflow(ActionHandlers, CertifyHandler):
     @workflow.init
     @one_start_input
     def __init__(self, start: StartOrderInput) -> None:
@@ -135,6 +136,7 @@ class ServiceOrderWorkflow(ActionHandlers):
         self._confirmations = Confirmations(
             self._state, self._effects, self._mail, self._details, self._billing, self._set_status, self._start_work
         )
+        self._certificates = Certificates(self._state)  # the evidence certificate (the certify update)
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -194,8 +196,10 @@ class ServiceOrderWorkflow(ActionHandlers):
             if not self._status.is_final:
                 self._cancel_order("operator", "cancelled through Temporal (a workflow cancellation request)")
             await self._drain()
+            await self._certificates.at_close()
             raise
         await self._drain()
+        await self._certificates.at_close()  # closed, it takes no update: its last certificate now
         return details.result(self._state)
 
     # ------------------------------------------------------------------

@@ -38,6 +38,8 @@ from workflows.models import (
     AddNoteInput,
     ApproveInput,
     CancelInput,
+    Certificate,
+    CertifyInput,
     DeliverInput,
     ExtendDeadlineInput,
     Instalment,
@@ -352,6 +354,21 @@ async def change_orders(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], a
     await h.signal(names.ACCEPT, AcceptInput())
 
 
+async def certified_then_completed(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], api: StripeDouble) -> None:
+    """An evidence certificate asked for after the approval and payment (the certify update), then
+    the walk of completed_with_revision on: the order closes with a final certificate."""
+    await h.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+    await _until(h, lambda v: bool(v.confirmations) and v.confirmations[-1].document is not None)
+    await h.signal(names.APPROVE, ApproveInput(version=1))
+    await h.signal(names.RECORD_PAYMENT, RecordPaymentInput(amount=Decimal("4800.00"), reference="TX-1"))
+    await _until(h, lambda v: v.status == "IN_PROGRESS")
+    await h.execute_update(names.CERTIFY, CertifyInput(by="Dana Staff"), result_type=Certificate)
+    await h.execute_update(names.CERTIFY, CertifyInput(by="Dana Staff"), result_type=Certificate)  # unchanged
+    await h.signal(names.DELIVER, DeliverInput(summary="Live"))
+    await h.signal(names.ACCEPT, AcceptInput())
+    await env.sleep(timedelta(days=31))
+
+
 # Worker defaults a scenario needs (the rest take the built-in policy).
 POLICIES: dict[str, OrderPolicy] = {
     "continued_as_new": OrderPolicy(run_event_budget=300),
@@ -397,6 +414,10 @@ SCENARIOS: dict[str, Scenario] = {
     # The same walk again, once each payment email carries its receipt PDF and the order keeps the
     # receipt's id, size and SHA-256 on the payment (issue 21): a part payment, then the rest.
     "completed_with_receipts": completed_with_revision,
+    # The same walk once a closing order issues its final evidence certificate (issue 21).
+    "completed_with_certificate": completed_with_revision,
+    # An evidence certificate through the certify update, then a final one as the order completes.
+    "certified_then_completed": certified_then_completed,
 }
 
 

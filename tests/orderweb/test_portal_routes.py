@@ -23,7 +23,7 @@ async def _no_temporal() -> OrderClient:
 def test_every_portal_route_is_a_handler_method_of_the_pages(tmp_path: Path) -> None:
     app = create_app(_no_temporal, Settings(outbox_dir=tmp_path))
     routes = [route for route in app.routes if isinstance(route, Route) and not route.path.startswith(INBOUND_PATH)]
-    assert len(routes) == 15  # with a payment's receipt (orderweb/receipts.py)
+    assert len(routes) == 16  # with a payment's receipt and the evidence certificate
     for route in routes:
         handler = route.endpoint
         assert inspect.ismethod(handler) and isinstance(handler.__self__, PortalPages), route.path

@@ -21,7 +21,13 @@ from activities.config import Settings
 from workflows import activity_refs
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-REFS = (activity_refs.PolicyRefs, activity_refs.EmailRefs, activity_refs.PaymentRefs, activity_refs.SupportRefs)
+REFS = (
+    activity_refs.PolicyRefs,
+    activity_refs.EmailRefs,
+    activity_refs.PaymentRefs,
+    activity_refs.SupportRefs,
+    activity_refs.CertificateRefs,
+)
 CALLS = {"execute_activity", "start_activity", "execute_local_activity", "start_local_activity"}
 
 

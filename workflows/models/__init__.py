@@ -7,6 +7,7 @@ live in the workflow. One module per part, importers use this package:
 
 - ``fields``: the shared field types (text, money, currency, durations) and the enumerations;
 - ``evidence``: who made a customer's decision, how, and on which document;
+- ``certificate``: the evidence certificate: the facts it states, and what the order keeps of it;
 - ``confirmation``: the customer and the order confirmation (line items, costs, terms);
 - ``actions``: the one model each action takes, and its answer;
 - ``view``: the order as its customer and staff see it (the ``status`` query), and its result;
@@ -17,6 +18,7 @@ live in the workflow. One module per part, importers use this package:
 
 from workflows.models.actions import *  # noqa: F403
 from workflows.models.activity_io import *  # noqa: F403
+from workflows.models.certificate import *  # noqa: F403
 from workflows.models.confirmation import *  # noqa: F403
 from workflows.models.evidence import *  # noqa: F403
 from workflows.models.fields import *  # noqa: F403

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from workflows.models.certificate import Certificate
 from workflows.models.confirmation import Confirmation, Customer, DocumentRef
 from workflows.models.evidence import Evidence
 from workflows.models.fields import Author, Channel, Model, Money, OrderStatus, PaymentMethod
@@ -281,6 +282,12 @@ class OrderView(Model):
         ),
     )
     runs: int = Field(default=1, description="How many runs (continue-as-new) the order's workflow has had.")
+    certificates: list[Certificate] = Field(
+        default_factory=list,
+        # Left out of the JSON until there is one, so older orders read exactly as before.
+        exclude_if=lambda certificates: not certificates,
+        description="The evidence certificates the order issued, oldest first (orders evidence ID).",
+    )
 
 
 HistoryKind = Literal["timeline", "notes", "updates", "support_requests", "rejected", "failed_emails"]
