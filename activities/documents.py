@@ -114,8 +114,12 @@ def _work_terms(page: Page, context: Mapping[str, Any]) -> None:
     c = context["confirmation"]
     t = c["terms"]
     page.heading("Work, delivery and support")
-    for milestone in t.get("milestones") or []:
-        page.text(f"Milestone {milestone['name']}: within {format_duration(milestone['due'])} of the start of work.")
+    milestones = t.get("milestones") or []
+    if milestones:
+        # Listed as the email lists them: "Milestone Design approved: ..." read as one phrase.
+        page.text("Milestones, counted from the start of work:")
+    for milestone in milestones:
+        page.text(f"  - {milestone['name']}: within {format_duration(milestone['due'])}")
     if t.get("estimated_delivery"):
         page.text(f"Estimated delivery: within {format_duration(t['estimated_delivery'])} of the start of work.")
     deemed = " Without an answer by then, the delivery counts as accepted." if t.get("deemed_acceptance") else ""

@@ -113,7 +113,9 @@ class Page:
 
     def text(self, text: object, size: float = 10, style: str = "", height: float = 5) -> None:
         self.font(style, size)
-        self.pdf.multi_cell(WIDTH, height, str(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        # Ragged right, as the email and the portal: fpdf2 justifies by default, which
+        # stretches the gaps of a short paragraph's lines.
+        self.pdf.multi_cell(WIDTH, height, str(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def heading(self, text: str) -> None:
         self.pdf.ln(3)

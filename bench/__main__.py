@@ -17,6 +17,9 @@ machine and the moment, so a busy machine moves both.
   against the probe (one signal, one activity).
 - Action -> email-done latency: approve -> payment email sent, p50 and p99.
 - CPU to replay an evicted order (the canonical history), against a cached task.
+- The confirmation PDF (bench/documents.py): CPU to render one, against rendering its
+  email; its size; and the history bytes it adds, the canonical order run again
+  without a document store, against the bytes of the refs the order records.
 
 This module holds the phases and the run; the canonical order is in
 bench/canonical.py, driving orders on each side in bench/sides.py, the worker
@@ -45,6 +48,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.config import Settings
 from bench.canonical import APPROVE_V1, CONFIRM, PAY, SUPPORT_PERIOD, K
+from bench.documents import pdf_figures
 from bench.floor import FLOOR_WORKFLOW, PROBE_WORKFLOW, FloorOrder
 from bench.history import action_breakdown, workflow_cost
 from bench.report import TARGETS, Row, machine, percentile, print_report
@@ -72,11 +76,19 @@ class Counts:
     # one workflow task or in two, so an order's events vary by a task or so from
     # run to run: the figure is the median of this many canonical orders.
     canonical_orders: int = 5
+    pdf_renders: int = 30
 
 
 FULL: Final = Counts()
 SMOKE: Final = Counts(
-    latency_samples=3, throughput_orders=6, concurrency=3, parked=20, warm_parked=5, replays=2, canonical_orders=1
+    latency_samples=3,
+    throughput_orders=6,
+    concurrency=3,
+    parked=20,
+    warm_parked=5,
+    replays=2,
+    canonical_orders=1,
+    pdf_renders=3,
 )
 
 
@@ -209,7 +221,7 @@ async def measure(
         policy=Settings().policy.model_copy(update={"support_period": SUPPORT_PERIOD}),
     )
     run = uuid.uuid4().hex[:6]
-    order = Side("order", names.WORKFLOW_TYPE, f"bench-order-{run}")
+    order = Side("order", names.WORKFLOW_TYPE, f"bench-order-{run}", documents=True)
     floor = Side("floor", FLOOR_WORKFLOW, f"bench-floor-{run}")
     probe = Side("probe", PROBE_WORKFLOW, f"bench-probe-{run}")
     cache = counts.throughput_orders + counts.latency_samples + 100
@@ -229,14 +241,19 @@ async def measure(
                 results[side.name, "throughput"] = await throughput(side, client, counts)
             side.child = None
 
+    print("confirmation PDFs: the canonical order without them, and rendering one ...", flush=True)
+    pdf_rows, pdf_notes = await pdf_figures(
+        client, settings, results["order", "canonical"][2], counts.canonical_orders, counts.pdf_renders, cache
+    )
+
     print(f"memory: {counts.parked} parked orders per side ...", flush=True)
     mem_order = await memory(order, client, address, settings, counts)
     mem_floor = await memory(floor, client, address, settings, counts)
     mem_probe = await memory(probe, client, address, settings, counts)
 
     print("replay of an evicted order ...", flush=True)
-    order_cost, order_events = results["order", "canonical"]
-    floor_cost, floor_events = results["floor", "canonical"]
+    order_cost, order_events, _ = results["order", "canonical"]
+    floor_cost, floor_events, _ = results["floor", "canonical"]
     replay_order = await replay_cpu(order_events, [order_cls], project_worker.workflow_runner(), counts.replays)
     replay_floor = await replay_cpu(floor_events, [FloorOrder], SandboxedWorkflowRunner(), counts.replays)
 
@@ -255,12 +272,14 @@ async def measure(
         Row("approve -> email done, p99", percentile(lat_order, 99), percentile(lat_floor, 99), "ms", TARGETS["p99"]),
         Row("orders per second, start..pay, conc. " + str(counts.concurrency), rate_order, rate_floor, "/s"),
         Row("CPU to replay the canonical order (evicted)", replay_order, replay_floor, "ms"),
+        *pdf_rows,
     ]
     notes = [
         "Billable actions by cause, project: " + _breakdown(order_events) + "; floor: " + _breakdown(floor_events),
         f"An evicted order costs {replay_order * 1000:.1f} ms of CPU to replay its canonical history "
         f"({order_cost.events} events), {replay_order / cpu_task_order:.0f} times a cached workflow task "
         f"({cpu_task_order * 1000:.1f} ms).",
+        *pdf_notes,
     ]
     return rows, notes
 

@@ -91,6 +91,8 @@ class Side:
     queue: str
     outbox: Outbox = field(default_factory=Outbox)
     child: WorkerProcess | None = None
+    documents: bool = False
+    """Whether its email activity renders and stores each confirmation's PDF, as the worker does."""
 
     def order_id(self) -> str:
         return f"{self.name}-{uuid.uuid4().hex[:10]}"
@@ -139,13 +141,14 @@ class Driver:
         return sent
 
 
-async def canonical_orders(side: Side, client: Client, count: int) -> tuple[HistoryCost, list[Any]]:
-    """The median canonical order (by events) of ``count`` driven at once, and its history."""
+async def canonical_orders(side: Side, client: Client, count: int) -> tuple[HistoryCost, list[Any], list[Any]]:
+    """The median canonical order (by events) of ``count`` driven at once: its cost, its longest
+    run (what an evicted order replays) and the events of all its runs."""
     measured = await asyncio.gather(*(canonical_order(side, client) for _ in range(count)))
     return sorted(measured, key=lambda m: m[0].events)[count // 2]
 
 
-async def canonical_order(side: Side, client: Client) -> tuple[HistoryCost, list[Any]]:
+async def canonical_order(side: Side, client: Client) -> tuple[HistoryCost, list[Any], list[Any]]:
     driver = Driver(side, client)
     await driver.start()
     for step in CANONICAL:
@@ -154,7 +157,8 @@ async def canonical_order(side: Side, client: Client) -> tuple[HistoryCost, list
     await driver.handle.result()
     found = await runs(client, driver.handle.id, driver.handle.first_execution_run_id)
     # An evicted order replays its current run only: the longest one is the worst case.
-    return cost([event for run in found for event in run]), max(found, key=len)
+    events = [event for run in found for event in run]
+    return cost(events), max(found, key=len), events
 
 
 @asynccontextmanager
@@ -162,7 +166,7 @@ async def activity_worker(client: Client, side: Side, settings: Settings) -> Asy
     """The side's activities, in this process; its workflows run in a worker process."""
     import worker as project_worker
 
-    send_email = email_activity(settings, side.outbox, documents=side.name == "order")
+    send_email = email_activity(settings, side.outbox, documents=side.documents)
     activities: list[Any]
     if side.name == "order":
         others = [a for a in project_worker.activities_for(settings) if _activity_name(a) != names.SEND_EMAIL]

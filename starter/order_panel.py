@@ -15,6 +15,7 @@ from rich.text import Text
 
 from starter import console
 from workflows.models import Confirmation, ConfirmationState, OrderView, TimelineKind
+from workflows.models.evidence import Evidence
 from workflows.models.view import InstalmentBill, InstalmentStatus
 
 
@@ -112,6 +113,7 @@ def render_view(view: OrderView) -> Panel:
         _milestones,
         _updates,
         _deliveries,
+        _decisions,
         _support,
         _timeline,
     )
@@ -279,6 +281,50 @@ def _deliveries(view: OrderView) -> Table | None:
     entries += [(r.at, r.round, f"revision requested: {r.comments}") for r in view.revisions]
     for at, rnd, text in sorted(entries, key=lambda e: e[0]):
         add_row(table, when(at), str(rnd), text[:160])
+    return table
+
+
+HASH_SHOWN: Final = 8
+"""Hex digits of a PDF's SHA-256 in the table: enough to tell versions apart; ``status --json`` has it whole."""
+
+
+def _decided(c: Confirmation) -> str:
+    if c.approved_at is not None:
+        return "approved"
+    if c.comments_at is not None:
+        return "declined" if c.change_of is not None else "changes requested"
+    return str(c.state)
+
+
+def _by(evidence: Evidence) -> str:
+    """Who decided: the staff member acting for the customer, or the customer the portal's link
+    was sent to, and whether they ticked the box that they read and agree to the PDF's terms.
+    The client's IP address and user agent are personal data: ``status --json`` only."""
+    who = "—"
+    if evidence.by:
+        who = f"{evidence.by} (staff)"
+    elif evidence.channel == "portal" and evidence.email:
+        who = evidence.email
+    return who + (" · agreed to the terms" if evidence.agreed_to_terms else "")
+
+
+def _decisions(view: OrderView) -> Table | None:
+    """Each customer decision the order recorded evidence for, oldest first: the versions
+    approved or sent back, the deliveries accepted or sent back for a revision."""
+    revised = {r.round for r in view.revisions}
+    rows = [(c.decision, f"v{c.version}", _decided(c)) for c in view.confirmations if c.decision]
+    rows += [
+        (d.decision, f"delivery {d.round}", "revision requested" if d.round in revised else "accepted")
+        for d in view.deliveries
+        if d.decision
+    ]
+    if not rows:
+        return None
+    table = new_table("Customer decisions", "At", "On", "Decision", "Channel", "PDF", "By")
+    # Evidence recorded without a time (none the order completes) goes last.
+    for evidence, on, decided in sorted(rows, key=lambda row: row[0].at or datetime.max.replace(tzinfo=UTC)):
+        pdf = (evidence.document_sha256 or "—")[:HASH_SHOWN]
+        add_row(table, when(evidence.at), on, decided, evidence.channel, pdf, _by(evidence), cut_last=False)
     return table
 
 

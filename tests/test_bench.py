@@ -1,4 +1,5 @@
-"""The benchmark's own checks: the cache setting, and how billable actions are counted.
+"""The benchmark's own checks: the cache setting, how billable actions are counted, and
+what the confirmation PDF's figures count.
 
 Speed and memory are the benchmark's figures, never a test's: the full
 benchmark is ``python -m bench``; CI runs ``python -m bench --smoke``, which
@@ -7,12 +8,16 @@ checks that it works.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from temporalio.api.common.v1 import Payload, SearchAttributes
+from temporalio.api.common.v1 import Payload, Payloads, SearchAttributes
 from temporalio.api.enums.v1 import EventType as E
 from temporalio.api.history.v1 import (
+    ActivityTaskCompletedEventAttributes,
+    ActivityTaskScheduledEventAttributes,
     ActivityTaskStartedEventAttributes,
     HistoryEvent,
     MarkerRecordedEventAttributes,
@@ -20,7 +25,19 @@ from temporalio.api.history.v1 import (
 )
 
 from activities.config import DEFAULT_MAX_CACHED_WORKFLOWS, ConfigError, Settings
+from bench.canonical import draft
+from bench.documents import (
+    EVENT_ID_JITTER,
+    PROTOBUF_PER_COPY,
+    confirmation_context,
+    data_bytes,
+    history_budget,
+    pdf_cost,
+    ref_bytes,
+)
 from bench.history import action_breakdown, billable_actions
+from bench.report import TARGETS, Row
+from workflows.email_contexts import EFFECTIVE_TERMS
 
 
 def test_the_cache_size_is_configurable() -> None:
@@ -70,3 +87,65 @@ def test_billable_actions_follow_temporal_clouds_rules() -> None:
     ]
     assert action_breakdown(history) == {"start": 1, "signal": 1, "activity": 3, "timer": 1, "upsert": 1, "markers": 2}
     assert billable_actions(history) == 9
+
+
+def _payload(value: object) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value, separators=(",", ":")).encode())
+
+
+def _ref(version: int) -> dict[str, object]:
+    return {"id": f"order-42/confirmation-v{version}.pdf", "size": 24_000 + version, "sha256": f"{version:x}" * 64}
+
+
+def _completed(result: dict[str, object]) -> HistoryEvent:
+    attributes = ActivityTaskCompletedEventAttributes(result=Payloads(payloads=[_payload(result)]))
+    return HistoryEvent(
+        event_type=E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, activity_task_completed_event_attributes=attributes
+    )
+
+
+def test_the_pdf_budget_is_each_versions_ref_once_per_copy_of_the_state() -> None:
+    """The history may hold each version's DocumentRef where the order records it (the email's
+    receipt), and again in each copy of its state that continue-as-new writes; the budget
+    counts those and nothing else, so a ref copied anywhere more shows up as a miss."""
+    receipts = [_completed({"message_key": f"k{v}", "backend": "outbox", "document": _ref(v)}) for v in (1, 2)]
+    budget = history_budget(receipts)
+    assert (budget.refs, budget.found, budget.copies) == (2, 2, 1)
+    per_ref = [ref_bytes(_ref(v)) for v in (1, 2)]
+    assert per_ref[0] == len(',"document":' + json.dumps(_ref(1), separators=(",", ":")))
+    assert budget.bytes == sum(per_ref) + 2 * PROTOBUF_PER_COPY + EVENT_ID_JITTER
+
+    # A ref that an email's context carried as well is found, but gets no more budget.
+    context = HistoryEvent(
+        event_type=E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        activity_task_scheduled_event_attributes=ActivityTaskScheduledEventAttributes(
+            input=Payloads(payloads=[_payload({"context": {"confirmation": {"document": _ref(1)}}})])
+        ),
+    )
+    assert history_budget([*receipts, context]) == replace(budget, found=3)
+
+    # Continue-as-new writes the state (with both refs) into the old run's last event and the new run's first.
+    carried = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)
+    assert history_budget([*receipts, carried]).copies == 3
+
+
+def test_the_pdf_history_figure_leaves_out_workflow_task_events() -> None:
+    task = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, event_id=300)
+    receipt = _completed({"message_key": "k", "backend": "outbox", "document": _ref(1)})
+    assert data_bytes([receipt, task, task]) == data_bytes([receipt]) == receipt.ByteSize()
+
+
+def test_a_size_target_is_on_the_figure_not_the_ratio() -> None:
+    size = TARGETS["pdf_size"]
+    assert size.absolute
+    assert Row("confirmation PDF size", size.limit, 0, "KiB", size).verdict == "PASS"
+    assert Row("confirmation PDF size", size.limit + 1, 0, "KiB", size).verdict == "MISS"
+    assert Row("history bytes added by PDFs", 301, 300, "B", TARGETS["pdf_history"]).verdict == "MISS"
+
+
+def test_the_pdf_is_rendered_from_the_canonical_orders_confirmation() -> None:
+    cost = pdf_cost(Settings(), repeats=1)
+    assert cost.pdf_bytes > 0 and cost.pdf_seconds > 0 and cost.email_seconds > 0
+    context = confirmation_context(Settings())
+    assert context["confirmation"]["line_items"][0]["description"] == draft().line_items[0].description
+    assert set(context["effective"]) == set(EFFECTIVE_TERMS)
