@@ -23,9 +23,9 @@ from temporalio import activity
 from activities.config import Settings
 from activities.document_store import DocumentStore
 from activities.email_format import as_utc, format_label, format_money
-from activities.pdf_page import WIDTH, Page, issue_pdf, strings
+from activities.pdf_page import WIDTH, IssuedPdf, Page, issue_pdf, strings
 from workflows.activity_refs import CertificateRefs
-from workflows.models import CertificateRequest, CertifiedDecision, CertifiedVersion, DocumentRef
+from workflows.models import CertificateRequest, CertifiedDecision, CertifiedVersion, DocumentRef, EmailRequest
 from workflows.names import ISSUE_CERTIFICATE
 
 SMALL = 8.0
@@ -154,6 +154,25 @@ def render_certificate(request: CertificateRequest, settings: Settings) -> bytes
     return page.bytes()
 
 
+def certificate_pdf(request: EmailRequest, settings: Settings, store: DocumentStore) -> IssuedPdf:
+    """The certificate an email carries (the one that closes the order), rendered and stored
+    unless an earlier attempt stored it. Blocking: call it in a thread."""
+    certificate = request.certificate
+    if certificate is None:
+        raise ValueError(f"the {request.kind.value} email of order {request.order_id} carries no certificate")
+    return _issue(certificate, settings, store)
+
+
+def _issue(request: CertificateRequest, settings: Settings, store: DocumentStore) -> IssuedPdf:
+    order_id = request.facts.order_id
+    return issue_pdf(
+        store,
+        certificate_document_id(order_id, request.number),
+        certificate_filename(order_id, request.number),
+        lambda: render_certificate(request, settings),
+    )
+
+
 class CertificateActivities(CertificateRefs):
     def __init__(self, settings: Settings, documents: DocumentStore) -> None:
         self._settings = settings
@@ -164,13 +183,7 @@ class CertificateActivities(CertificateRefs):
         """Render and store certificate N of the order, unless an earlier attempt stored it;
         its reference, read back hash-checked. Blocking work runs in a thread."""
         order_id = request.facts.order_id
-        issued = await asyncio.to_thread(
-            issue_pdf,
-            self._documents,
-            certificate_document_id(order_id, request.number),
-            certificate_filename(order_id, request.number),
-            lambda: render_certificate(request, self._settings),
-        )
+        issued = await asyncio.to_thread(_issue, request, self._settings, self._documents)
         activity.logger.info(
             "evidence certificate %d of order %s stored (%d bytes)",
             request.number,

@@ -44,6 +44,7 @@ from jinja2.runtime import Context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.certificates import certificate_pdf
 from activities.config import Settings
 from activities.document_store import DocumentStore
 from activities.documents import confirmation_pdf
@@ -551,8 +552,11 @@ class EmailActivities(EmailRefs):
     def compose(self, request: EmailRequest) -> OutgoingEmail:
         """Render ``request`` into the message a backend sends (without attachments: ``send_email`` adds them)."""
         to_email, to_name = self._recipient(request)
+        context = request.context
+        if request.certificate is not None:  # the closing email says what it carries (activities/templates/_layout)
+            context = {**context, "evidence_certificate": request.certificate.number}
         try:
-            rendered = render(request.kind, request.context, self._settings)
+            rendered = render(request.kind, context, self._settings)
         except TemplateError as exc:
             raise ApplicationError(
                 f"cannot render the {request.kind.value} email: {exc.message or exc}",
@@ -572,7 +576,7 @@ class EmailActivities(EmailRefs):
             text=rendered.text,
             html=rendered.html,
             template_data={
-                **template_variables(request.kind, request.context, self._settings),
+                **template_variables(request.kind, context, self._settings),
                 "subject": rendered.subject,
             },
         )
@@ -592,11 +596,15 @@ class EmailActivities(EmailRefs):
         version's, a payment's confirmation its receipt) goes with it, rendered and stored here, and the receipt
         names it: that is how the order learns the PDF's id, size and hash,
         with no activity of its own. A retry finds the PDF already stored.
+        The email that closes an order may carry its last evidence certificate
+        too (``request.certificate``), made the same way.
         """
         message = self.compose(request)
-        pdf, pdf_failure = await self._pdf(request)
-        if pdf is not None:
-            message = replace(message, attachments=(pdf.attachment,))
+        pdf, pdf_failure = await self._pdf(request, PDF_OF.get(request.kind))
+        certificate, certificate_failure = await self._pdf(request, certificate_pdf if request.certificate else None)
+        attachments = tuple(made.attachment for made in (pdf, certificate) if made is not None)
+        if attachments:
+            message = replace(message, attachments=attachments)
         message_id = await asyncio.to_thread(self._backend.send, message)
         activity.logger.info(
             "sent %s email for order %s (key %s) via %s",
@@ -614,17 +622,19 @@ class EmailActivities(EmailRefs):
         )
         if pdf_failure is not None:
             await asyncio.to_thread(self._tell_operations_no_pdf, request, pdf_failure)
+        if certificate_failure is not None:
+            await asyncio.to_thread(self._tell_operations_no_pdf, request, certificate_failure, certificate=True)
         return EmailReceipt(
             message_key=request.message_key,
             message_id=message_id,
             backend=self._backend.name,
             document=pdf.document if pdf is not None else None,
+            certificate=certificate.document if certificate is not None else None,
         )
 
-    async def _pdf(self, request: EmailRequest) -> tuple[IssuedPdf | None, str | None]:
-        """The email's PDF, stored and ready to attach; or, when it cannot be made, why not.
+    async def _pdf(self, request: EmailRequest, make: PdfMaker | None) -> tuple[IssuedPdf | None, str | None]:
+        """A PDF of the email, stored and ready to attach; or, when it cannot be made, why not.
         Never raises: a missing PDF must not hold up the email itself."""
-        make = PDF_OF.get(request.kind)
         if make is None or self._documents is None:
             return None, None
         try:
@@ -640,20 +650,24 @@ class EmailActivities(EmailRefs):
             )
             return None, f"{type(error).__name__}: {error}"
 
-    def _tell_operations_no_pdf(self, request: EmailRequest, failure: str) -> None:
+    def _tell_operations_no_pdf(self, request: EmailRequest, failure: str, *, certificate: bool = False) -> None:
         """Operations hear of an email that went without its PDF (a confirmation's, a receipt),
         through the same backend, once per email (the notice's key follows the email's). Best effort:
         the email went, so a notice that cannot go is logged rather than sending the email again."""
         version = (request.context.get("confirmation") or {}).get("version")
         context = {"order": request.context.get("order") or {}, "version": version, "error": failure}
-        if request.kind is MessageKind.PAYMENT_RECEIVED:
+        if certificate and request.certificate is not None:
+            what = f"evidence certificate {request.certificate.number}"
+            context |= {"what": what, "email": request.kind.value.replace("_", " ")}
+        elif request.kind is MessageKind.PAYMENT_RECEIVED:
             number = request.context.get("receipt_number")  # none in an email sent before receipts
             context |= {"what": f"receipt {number}" if number else "receipt", "email": "payment confirmation"}
         notice = EmailRequest(
             order_id=request.order_id,
             kind=MessageKind.DOCUMENT_FAILED,
             audience=Audience.OPERATIONS,
-            message_key=f"{request.message_key}:{MessageKind.DOCUMENT_FAILED.value}",
+            # One notice per document the email should have carried.
+            message_key=f"{request.message_key}:{MessageKind.DOCUMENT_FAILED.value}" + (":certificate" * certificate),
             context=context,
         )
         try:

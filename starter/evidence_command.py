@@ -2,8 +2,8 @@
 version with its PDF's hash, every decision of the customer with its evidence, and the payments.
 
 An open order is asked for it (the ``certify`` update): it issues a new one only when something
-changed since its latest. A closed order takes no update, so its latest certificate (the one it
-issued as it closed) comes from the ``status`` query. The bytes are read from the worker's
+changed since its latest. A closed order takes no update, so its latest certificate (the one its
+closing email carried) comes from the ``status`` query. The bytes are read from the worker's
 document store and checked against the SHA-256 the order recorded, like ``orders document``.
 """
 

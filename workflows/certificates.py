@@ -5,8 +5,11 @@ Anyone may ask for it at any time (the ``certify`` update: ``orders evidence``, 
 link), so it is made only when something it states changed: the order keeps a digest of the
 facts each certificate stated, and an unchanged order answers with the certificate it has,
 without running anything. Two requests at once wait for each other (a lock), so two clicks
-make one certificate. When the order closes (it then takes no more updates), it issues a last
-one if anything changed, so a closed order always has a current certificate for a dispute.
+make one certificate. When the order closes (it then takes no more updates), the first email
+to the customer after it closed (support closed, the last payment, the cancellation, the
+expiry) carries a last one if anything changed: rendered, stored and attached by the email's
+own activity, so closing costs no activity of its own, and a closed order always has a
+current certificate for a dispute.
 
 The facts come from the order; the PDF is rendered and stored by an activity
 (activities/certificates.py), and the order keeps its id, size and SHA-256 (``Certificate``).
@@ -26,10 +29,12 @@ from workflows import names
 from workflows.activity_refs import CertificateRefs, reason
 from workflows.certificate_facts import certificate_facts, facts_digest
 from workflows.models import (
+    Audience,
     Certificate,
     CertificateFacts,
     CertificateRequest,
     CertifyInput,
+    EmailReceipt,
     OrderState,
 )
 
@@ -37,9 +42,6 @@ from workflows.models import (
 # a few times only, so that whoever asked hears of it rather than waiting for good.
 CERTIFICATE_TIMEOUT = timedelta(seconds=60)
 CERTIFICATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
-
-# Orders that closed before certificates existed issued none at the end.
-CERTIFY_ON_CLOSE = "evidence-certificate-on-close"
 
 NO_CONFIRMATION_ERROR = "NoConfirmation"
 CERTIFICATE_FAILED_ERROR = "CertificateFailed"
@@ -51,6 +53,7 @@ class Certificates:
     def __init__(self, state: OrderState) -> None:
         self._state = state
         self._lock = asyncio.Lock()
+        self._closing: CertificateRequest | None = None
 
     @property
     def _latest(self) -> Certificate | None:
@@ -68,10 +71,12 @@ class Certificates:
                 non_retryable=True,
             )
 
-    async def certify(self, request: CertifyInput, who: str = "") -> Certificate:
+    async def certify(self, request: CertifyInput) -> Certificate:
         """The latest certificate, issued anew only when the facts changed since it."""
-        who = who or (f"staff: {request.by}" if request.by else f"link {request.link_id}" if request.link_id else "")
+        who = f"staff: {request.by}" if request.by else f"link {request.link_id}" if request.link_id else ""
         async with self._lock:
+            # A closing email carrying the last certificate: it numbers it, so wait for it.
+            await workflow.wait_condition(lambda: self._closing is None)
             facts = certificate_facts(self._state.order)
             digest = facts_digest(facts)
             latest = self._latest
@@ -86,24 +91,39 @@ class Certificates:
                     non_retryable=True,
                 ) from None
 
-    async def at_close(self) -> None:
-        """A last certificate as the order closes, when it has decisions or payments to state
-        and they changed since the latest one. A failure is logged: the order closes anyway."""
+    def for_closing_email(self, audience: Audience) -> CertificateRequest | None:
+        """What a customer email built once the order closed carries: its last certificate, when
+        it has decisions or payments to state that changed since the latest, and no other
+        certificate is on its way (a ``certify`` in flight, or an earlier closing email)."""
+        if audience is not Audience.CUSTOMER or not self._state.order.status.is_final:
+            return None
+        if self._closing is not None or self._lock.locked():
+            return None
         facts = certificate_facts(self._state.order)
+        digest = facts_digest(facts)
         latest = self._latest
-        if not (facts.decisions or facts.payments) or (latest and latest.facts_sha256 == facts_digest(facts)):
+        if not (facts.decisions or facts.payments) or (latest is not None and latest.facts_sha256 == digest):
+            return None
+        self._closing = CertificateRequest(
+            number=len(self._state.order.certificates) + 1, issued_at=workflow.now(), facts=facts
+        )
+        return self._closing
+
+    def closing_email_sent(self, receipt: EmailReceipt | None) -> None:
+        """The closing email went (or failed): record the certificate it carried, if it was made.
+        A failed one leaves the next closing email to try again."""
+        request, self._closing = self._closing, None
+        if request is None or receipt is None or receipt.certificate is None:
             return
-        if not workflow.patched(CERTIFY_ON_CLOSE):
-            return
-        try:
-            await self.certify(CertifyInput(), "the order closing")
-        except ApplicationError as error:
-            # The type only: an activity's failure may quote the facts, which stay out of logs.
-            workflow.logger.error(
-                "order %s closed without its final evidence certificate (%s)", facts.order_id, error.type
+        self._state.order.certificates.append(
+            Certificate(
+                number=request.number,
+                issued_at=request.issued_at,
+                document=receipt.certificate,
+                facts_sha256=facts_digest(request.facts),
+                requested_by="the order closing",
             )
-        # A certify update that came in meanwhile answers before the run ends.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        )
 
     async def _issue(self, facts: CertificateFacts, digest: str, who: str) -> Certificate:
         number = len(self._state.order.certificates) + 1

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import email_contexts, facts
 from workflows.activity_refs import EmailRefs, reason
+from workflows.certificates import Certificates
 from workflows.continuation import Effects
 from workflows.details import log
 from workflows.models import Audience, EmailReceipt, EmailRequest, FailedEmail, MessageKind, OrderState
@@ -41,6 +42,8 @@ class Mail:
         self._state = state
         self._effects = effects
         self.in_flight = asyncio.Semaphore(MESSAGES_IN_FLIGHT)
+        # Gives the first customer email after the order closed its last evidence certificate.
+        self.certificates: Certificates | None = None
 
     def email(self, kind: MessageKind, audience: Audience = Audience.CUSTOMER, **context: Any) -> None:
         """Send without holding up the process; the order closes only after it went."""
@@ -64,6 +67,15 @@ class Mail:
     async def send(self, kind: MessageKind, audience: Audience, context: dict[str, Any]) -> EmailReceipt | None:
         """Send one message; its receipt, or None when it failed and was recorded as failed."""
         request = self.request(kind, audience, **context)
+        if self.certificates is not None:
+            request.certificate = self.certificates.for_closing_email(audience)
+        receipt = await self._send(request)
+        if request.certificate is not None and self.certificates is not None:
+            self.certificates.closing_email_sent(receipt)
+        return receipt
+
+    async def _send(self, request: EmailRequest) -> EmailReceipt | None:
+        kind, audience = request.kind, request.audience
         try:
             async with self.in_flight:
                 receipt = await workflow.execute_activity_method(

@@ -137,6 +137,7 @@ class ServiceOrderWorkflow(ActionHandlers, CertifyHandler):
             self._state, self._effects, self._mail, self._details, self._billing, self._set_status, self._start_work
         )
         self._certificates = Certificates(self._state)  # the evidence certificate (the certify update)
+        self._mail.certificates = self._certificates  # the email that closes the order carries the last one
         # Payloads that arrived in clear text while the worker encrypts: operations hear of it once.
         self._plain_seen = start._arrived_plain and start.resume is None
         if start.resume is not None:
@@ -196,10 +197,8 @@ class ServiceOrderWorkflow(ActionHandlers, CertifyHandler):
             if not self._status.is_final:
                 self._cancel_order("operator", "cancelled through Temporal (a workflow cancellation request)")
             await self._drain()
-            await self._certificates.at_close()
             raise
         await self._drain()
-        await self._certificates.at_close()  # closed, it takes no update: its last certificate now
         return details.result(self._state)
 
     # ------------------------------------------------------------------

@@ -22,12 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from activities.document_store import LocalDocumentStore
 from tests.conftest import make_worker
-from tests.helpers import draft, start_order, until, view, whole_order
+from tests.helpers import draft, outbox, start_order, until, view, whole_order
 from workflows import names
 from workflows.certificate_facts import unchanged
 from workflows.models import (
     AcceptInput,
     ApproveInput,
+    CancelInput,
     Certificate,
     CertifyInput,
     DeliverInput,
@@ -66,6 +67,16 @@ def _scheduled(history: Any, name: str) -> int:
         if e.HasField("activity_task_scheduled_event_attributes")
         and e.activity_task_scheduled_event_attributes.activity_type.name == name
     )
+
+
+def _attached(settings: Settings, order_id: str, kind: str) -> dict[str, bytes]:
+    """The PDFs attached to the order's ``kind`` emails, by file name."""
+    return {
+        str(a.get_filename()): a.get_content()
+        for m in outbox(settings.outbox_dir)
+        if m["X-Order-Id"] == order_id and m["X-Message-Kind"] == kind
+        for a in m.iter_attachments()
+    }
 
 
 def _text(data: bytes) -> str:
@@ -144,6 +155,33 @@ async def test_an_order_that_completes_has_a_final_certificate(
     data = LocalDocumentStore(settings.documents_path).get(final.document.id, final.document.sha256)
     text = _text(data)
     assert "Version 1: approved" in text and "Delivery 1: delivery accepted" in text and "TX-1" in text
+    # It rides on the email that closed the order (support closed): no activity of its own.
+    assert _scheduled(await handle.fetch_history(), names.ISSUE_CERTIFICATE) == 0
+    assert _attached(settings, order.order_id, "support_closed") == {f"order-{order.order_id}-evidence-1.pdf": data}
+
+
+async def test_a_cancelled_order_sends_its_last_certificate_with_the_cancellation(
+    ts_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    async with make_worker(ts_env.client, settings, task_queue):
+        handle = await start_order(ts_env.client, task_queue)
+        await handle.signal(names.ISSUE_CONFIRMATION, IssueConfirmationInput(confirmation=draft()))
+        await handle.signal(names.APPROVE, ApproveInput(version=1, evidence=Evidence(channel="cli", by="Dana")))
+        await handle.signal(names.CANCEL, CancelInput(reason="The customer changed plans"))
+        await handle.result()
+        order = await until(handle, lambda v: len(v.certificates) == 1, "the last certificate")
+    assert order.status is OrderStatus.CANCELLED
+    [final] = order.certificates
+    data = LocalDocumentStore(settings.documents_path).get(final.document.id, final.document.sha256)
+    assert "Version 1: approved" in _text(data)
+    assert _attached(settings, order.order_id, "cancelled") == {f"order-{order.order_id}-evidence-1.pdf": data}
+    [email] = [
+        m
+        for m in outbox(settings.outbox_dir)
+        if m["X-Order-Id"] == order.order_id and m["X-Message-Kind"] == "cancelled"
+    ]
+    body = email.get_body(("plain",))
+    assert body is not None and "Attached is your order's evidence certificate (number 1)" in body.get_content()
 
 
 async def test_an_order_that_closes_with_no_decision_issues_none(

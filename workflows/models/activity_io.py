@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from workflows.models.certificate import CertificateRequest
 from workflows.models.confirmation import DocumentRef, LineItem
 from workflows.models.fields import Duration, Model, Money, PaymentMethod
 from workflows.models.view import ChargeAttempt, Payment
@@ -113,6 +114,13 @@ class EmailRequest(Model):
     to_name: str | None = None
     message_key: str = Field(description="Stable per order and step, so a retried send is recognisable.")
     context: dict[str, Any] = Field(default_factory=dict)
+    certificate: CertificateRequest | None = Field(
+        default=None,
+        # Absent from every email but the one that closes an order whose facts changed since its
+        # last evidence certificate (workflows/certificates.py), and from requests recorded before.
+        exclude_if=lambda request: request is None,
+        description="The order's last evidence certificate, for the email to render, store and attach.",
+    )
 
 
 class EmailReceipt(Model):
@@ -121,9 +129,14 @@ class EmailReceipt(Model):
     backend: str
     document: DocumentRef | None = Field(
         default=None,
-        # Absent from the receipts of histories recorded before, and of every email but a confirmation's.
+        # Absent from the receipts of histories recorded before, and of emails that carry no PDF.
         exclude_if=lambda document: document is None,
-        description="The confirmation's PDF the email carried, as stored (confirmation_issued only).",
+        description="The PDF the email carried, as stored: a confirmation's (confirmation_issued), a receipt.",
+    )
+    certificate: DocumentRef | None = Field(
+        default=None,
+        exclude_if=lambda document: document is None,
+        description="The evidence certificate the email carried, as stored (the email that closed the order).",
     )
 
 
