@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -308,3 +309,43 @@ async def test_the_contact_limit_believes_x_forwarded_for_only_from_trusted_prox
         assert await contact(http, "203.0.113.2") == 200
         # A client that writes its own X-Forwarded-For in front: the proxy appends the real address.
         assert await contact(http, "198.51.100.7, 203.0.113.1") == 429
+
+
+async def test_a_decisions_address_comes_through_trusted_proxies_only_and_stays_out_of_logs_and_search(
+    dev_env: WorkflowEnvironment, tmp_path: Path, task_queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = "Mozilla/5.0 (Evidence privacy test) Firefox/150"
+    caplog.set_level("DEBUG")
+
+    async def approve(portal: PortalHarness, http: httpx.AsyncClient, forwarded_for: str) -> Any:
+        order_id, path = await confirmation_link(portal, portal.orders)
+        fields = hidden((await http.get(path)).text, "/approve")
+        headers = {"X-Forwarded-For": forwarded_for, "User-Agent": browser}
+        approved = await http.post(f"/orders/{order_id}/confirmation/1/approve", data=fields, headers=headers)
+        assert approved.status_code == 303
+        handle = portal.orders.client.get_workflow_handle(f"order-{order_id}")
+        return (await portal.orders.status(order_id)).confirmations[0].decision, await handle.describe()
+
+    # No trusted proxy: the forwarded address is anyone's to write, and the peer's is recorded.
+    async with (
+        running_portal(dev_env.client, tmp_path / "direct", task_queue) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        direct, _ = await approve(portal, http, "203.0.113.9")
+    assert direct.client_ip == "127.0.0.1" and direct.user_agent == browser
+
+    # Behind a trusted proxy (this test's client plays it): the customer's address it forwarded.
+    proxy = HttpLimits(trusted_proxies=("127.0.0.0/8",))
+    async with (
+        running_portal(dev_env.client, tmp_path / "proxied", task_queue, http=proxy) as portal,
+        httpx.AsyncClient(base_url=portal.url, timeout=30) as http,
+    ):
+        proxied, described = await approve(portal, http, "198.51.100.7, 203.0.113.9")
+    assert proxied.client_ip == "203.0.113.9" and proxied.user_agent == browser
+
+    # Personal data: neither the address nor the browser in any log line or search attribute.
+    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+    assert caplog.records  # the worker and the portal did log
+    for secret in ("203.0.113.9", "198.51.100.7", "Evidence privacy test"):
+        assert secret not in logged
+        assert secret not in repr(described.typed_search_attributes)
