@@ -7,8 +7,9 @@
 - **Size.** The bytes the email attaches and the store keeps, per version.
 - **History bytes.** The same canonical order with and without a document store
   (``EmailActivities(documents=None)``): the order keeps only each version's
-  ``DocumentRef`` (id, size, SHA-256), so its history may grow by those and no more
-  (``history_budget``).
+  ``DocumentRef`` (id, size, SHA-256) of each PDF (confirmation versions, receipts, the
+  evidence certificate), and the certificate cites each version's PDF by its hash, so its
+  history may grow by those and no more (``history_budget``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ EMAIL_BATCH: Final = 20
 
 DOCUMENT_KEY: Final = '"document":'
 REF_FIELDS: Final = frozenset({"id", "size", "sha256"})
+CITED_KEY: Final = "document_sha256"
+CITATION_BYTES: Final = len('"' + "0" * 64 + '"') - len("null") + 1
+"""A hash cited where, without PDFs, the value is ``null``, and a byte of length prefix."""
 PROTOBUF_PER_COPY: Final = 4
 """A payload that grows by a ref may lengthen the length prefixes of the messages around it
 (the payload's data, the payload, the attributes, the event): a byte each at most."""
@@ -160,6 +164,32 @@ def recorded_refs(events: Sequence[HistoryEvent]) -> list[dict[str, Any]]:
     return found
 
 
+def _citations(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        cited = value.get(CITED_KEY)
+        if isinstance(cited, str):
+            yield cited
+        for item in value.values():
+            yield from _citations(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _citations(item)
+
+
+def cited_hashes(events: Sequence[HistoryEvent]) -> list[str]:
+    """Every PDF hash the history's JSON payloads cite by itself (``document_sha256``): the
+    evidence certificate states each version with its PDF's hash, and the closing email that
+    carries the certificate carries those facts."""
+    found: list[str] = []
+    for event in events:
+        for payload in _payloads(event):
+            try:
+                found += _citations(json.loads(payload.data))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+    return found
+
+
 def ref_bytes(ref: Mapping[str, Any]) -> int:
     """A ref as pydantic writes it into a payload: ``,"document":{"id":...,"size":...,"sha256":...}``."""
     return len("," + DOCUMENT_KEY) + len(json.dumps(dict(ref), separators=(",", ":")).encode())
@@ -188,6 +218,8 @@ class Budget:
     """Copies found in the history's payloads."""
     copies: int
     """Copies each ref may have: the receipt's, and the state's at each continue-as-new."""
+    cited: int = 0
+    """Citations of a ref's hash alone (the evidence certificate's facts)."""
 
 
 def history_budget(events: Sequence[HistoryEvent]) -> Budget:
@@ -200,7 +232,12 @@ def history_budget(events: Sequence[HistoryEvent]) -> Budget:
     distinct = {ref["id"]: ref for ref in found}
     copies = 1 + carried_copies(events)
     size = sum(copies * (ref_bytes(ref) + PROTOBUF_PER_COPY) for ref in distinct.values())
-    return Budget(bytes=size + EVENT_ID_JITTER, refs=len(distinct), found=len(found), copies=copies)
+    # The certificate's citations of a version's PDF, by its hash only: budgeted when the hash is one
+    # of the refs' (a hash of anything else is not the PDFs' doing).
+    hashes = {ref["sha256"] for ref in distinct.values()}
+    cited = [h for h in cited_hashes(events) if h in hashes]
+    size += len(cited) * CITATION_BYTES
+    return Budget(bytes=size + EVENT_ID_JITTER, refs=len(distinct), found=len(found), copies=copies, cited=len(cited))
 
 
 async def pdf_figures(
@@ -230,7 +267,8 @@ async def pdf_figures(
     ]
     notes = [
         f"PDFs: the canonical order's history holds {budget.found} copies of {budget.refs} document refs "
-        f"(one per version sent, {budget.copies} each allowed); with PDFs it is {added:,} bytes longer, "
+        f"(one per PDF: confirmation versions, receipts, the certificate; {budget.copies} each allowed) and "
+        f"{budget.cited} citations of a PDF's hash (the certificate's facts); with PDFs it is {added:,} bytes longer, "
         f"not counting workflow-task events; the budget is the refs' JSON, {PROTOBUF_PER_COPY} bytes of "
         f"protobuf per copy and {EVENT_ID_JITTER} bytes of event-id jitter (bench/documents.py).",
     ]

@@ -27,6 +27,7 @@ from temporalio.api.history.v1 import (
 from activities.config import DEFAULT_MAX_CACHED_WORKFLOWS, ConfigError, Settings
 from bench.canonical import draft
 from bench.documents import (
+    CITATION_BYTES,
     EVENT_ID_JITTER,
     PROTOBUF_PER_COPY,
     confirmation_context,
@@ -123,6 +124,30 @@ def test_the_pdf_budget_is_each_versions_ref_once_per_copy_of_the_state() -> Non
         ),
     )
     assert history_budget([*receipts, context]) == replace(budget, found=3)
+
+    # The closing email's certificate cites each version's PDF by its hash: budgeted, once per citation.
+    cites = HistoryEvent(
+        event_type=E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        activity_task_scheduled_event_attributes=ActivityTaskScheduledEventAttributes(
+            input=Payloads(
+                payloads=[
+                    _payload(
+                        {
+                            "certificate": {
+                                "facts": {
+                                    "versions": [{"number": v, "document_sha256": _ref(v)["sha256"]} for v in (1, 2)]
+                                    + [{"number": 3, "document_sha256": "f" * 64}]
+                                }
+                            }
+                        }
+                    )
+                ]
+            )
+        ),
+    )
+    cited = history_budget([*receipts, cites])
+    assert cited.cited == 2  # a hash that is none of the PDFs' gets no budget
+    assert cited.bytes == budget.bytes + 2 * CITATION_BYTES
 
     # Continue-as-new writes the state (with both refs) into the old run's last event and the new run's first.
     carried = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)
