@@ -89,7 +89,7 @@ def _version_row(v: CertifiedVersion) -> list[str]:
 def _versions(page: Page, versions: Sequence[CertifiedVersion]) -> None:
     page.heading("Order confirmation versions")
     rows = [["Version", "Issued", "Total", "State", "PDF SHA-256"], *(_version_row(v) for v in versions)]
-    _rows(page, rows, (14, 40, 28, 22, 76))
+    _rows(page, rows, (18, 40, 28, 22, 72))  # the hash wraps in two lines of 32 either way
 
 
 def _decision_lines(d: CertifiedDecision) -> list[str]:
