@@ -17,18 +17,18 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from fpdf.fonts import FontFace
 from temporalio import activity
 
 from activities.config import Settings
 from activities.document_store import DocumentStore
 from activities.email_format import as_utc, format_label, format_money
-from activities.pdf_page import WIDTH, IssuedPdf, Page, issue_pdf, strings
+from activities.pdf_page import IssuedPdf, Page, issue_pdf, strings
 from workflows.activity_refs import CertificateRefs
 from workflows.models import CertificateRequest, CertifiedDecision, CertifiedVersion, DocumentRef, EmailRequest
 from workflows.names import ISSUE_CERTIFICATE
 
 SMALL = 8.0
+ROW_HEIGHT = 4.5  # the small tables' rows (versions, payments)
 
 
 def certificate_document_id(order_id: str, number: int) -> str:
@@ -44,27 +44,9 @@ def _utc(moment: datetime | None) -> str:
     return f"{as_utc(moment, 'certificate'):%Y-%m-%d %H:%M:%S} UTC" if moment else "(time not recorded)"
 
 
-def _rows(page: Page, rows: Sequence[Sequence[str]], widths: tuple[int, ...]) -> None:
-    """A small table: the first row its heading, long cells (hashes) wrap."""
-    page.font("", SMALL)
-    with page.pdf.table(
-        col_widths=widths,
-        headings_style=FontFace(emphasis="BOLD"),
-        borders_layout="HORIZONTAL_LINES",
-        line_height=4.5,
-        width=WIDTH,
-    ) as table:
-        for cells in rows:
-            row = table.row()
-            for cell in cells:
-                row.cell(cell)
-
-
 def _header(page: Page, request: CertificateRequest, settings: Settings) -> None:
     facts = request.facts
-    page.text(settings.company_name, size=16, style="B", height=8)
-    page.text(f"{settings.from_email} | support: {settings.support_email}", size=9)
-    page.pdf.ln(3)
+    page.letterhead(settings, gap=3)
     page.text("Evidence certificate", size=14, style="B", height=7)
     page.text(f"Order {facts.order_id} | Certificate {request.number} | Issued {_utc(request.issued_at)}")
     page.text(
@@ -74,10 +56,7 @@ def _header(page: Page, request: CertificateRequest, settings: Settings) -> None
         size=SMALL,
         height=4,
     )
-    page.heading("Customer")
-    for part in (facts.customer_name, facts.customer_company, facts.customer_email):
-        if part:
-            page.text(part)  # one cell each: a line after one in the fallback font starts again in DejaVu
+    page.party("Customer", (facts.customer_name, facts.customer_company, facts.customer_email))
 
 
 def _version_row(v: CertifiedVersion) -> list[str]:
@@ -89,7 +68,8 @@ def _version_row(v: CertifiedVersion) -> list[str]:
 def _versions(page: Page, versions: Sequence[CertifiedVersion]) -> None:
     page.heading("Order confirmation versions")
     rows = [["Version", "Issued", "Total", "State", "PDF SHA-256"], *(_version_row(v) for v in versions)]
-    _rows(page, rows, (18, 40, 28, 22, 72))  # the hash wraps in two lines of 32 either way
+    # The hash wraps in two lines of 32 either way.
+    page.table(rows, (18, 40, 28, 22, 72), size=SMALL, line_height=ROW_HEIGHT, total=False)
 
 
 def _decision_lines(d: CertifiedDecision) -> list[str]:
@@ -140,7 +120,7 @@ def _payments(page: Page, request: CertificateRequest) -> None:
         [_utc(p.at), format_money(p.amount, p.currency or currency), format_label(p.method.value), p.reference]
         for p in payments
     ]
-    _rows(page, rows, (45, 35, 35, 65))
+    page.table(rows, (45, 35, 35, 65), size=SMALL, line_height=ROW_HEIGHT, total=False)
 
 
 def render_certificate(request: CertificateRequest, settings: Settings) -> bytes:

@@ -49,9 +49,7 @@ def confirmation_pdf(request: EmailRequest, settings: Settings, store: DocumentS
 
 def _header(page: Page, context: Mapping[str, Any], settings: Settings) -> None:
     c, order = context["confirmation"], context["order"]
-    page.text(settings.company_name, size=16, style="B", height=8)
-    page.text(f"{settings.from_email} | support: {settings.support_email}", size=9)
-    page.pdf.ln(4)
+    page.letterhead(settings)
     page.text(c.get("title") or "Order confirmation", size=14, style="B", height=7)
     page.text(f"Order {order['order_id']} | Version {c['version']} | Issued {format_date(c['issued_at'])}")
     if context.get("expires_at"):
@@ -62,11 +60,7 @@ def _header(page: Page, context: Mapping[str, Any], settings: Settings) -> None:
         approved = change["previous_version"]
         page.text(f"Change order to approved version {approved}: the total goes from {before} to {after}.")
     customer = order.get("customer") or {}
-    page.heading("Customer")
-    for part in ("name", "company", "email"):
-        if customer.get(part):
-            # One cell each: a line after one drawn from the fallback font must start again in DejaVu.
-            page.text(str(customer[part]))
+    page.party("Customer", (customer.get(part) for part in ("name", "company", "email")))
 
 
 def _line_items(page: Page, c: Mapping[str, Any]) -> None:

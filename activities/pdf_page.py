@@ -19,6 +19,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace, TTFFont
 
+from activities.config import Settings
 from activities.document_store import DocumentMissing, DocumentStore, sha256_hex
 from activities.outgoing import Attachment
 from workflows.models import DocumentRef
@@ -121,19 +122,43 @@ class Page:
         self.pdf.ln(3)
         self.text(text, size=12, style="B", height=7)
 
-    def table(self, rows: Sequence[Sequence[str]], widths: tuple[int, ...], align: tuple[str, ...]) -> None:
-        """A table whose first row is its heading and last its total; long cells wrap."""
-        self.font("", 10)
+    def letterhead(self, settings: Settings, gap: float = 4) -> None:
+        """The issuer at the top of every document: its name, then how to reach it."""
+        self.text(settings.company_name, size=16, style="B", height=8)
+        self.text(f"{settings.from_email} | support: {settings.support_email}", size=9)
+        self.pdf.ln(gap)
+
+    def party(self, heading: str, parts: Iterable[object]) -> None:
+        """A heading and the parts of a name and address that are given, one cell each: a line
+        after one drawn from the fallback font must start again in DejaVu (see ``font``)."""
+        self.heading(heading)
+        for part in parts:
+            if part:
+                self.text(str(part))
+
+    def table(
+        self,
+        rows: Sequence[Sequence[str]],
+        widths: tuple[int, ...],
+        align: tuple[str, ...] | None = None,
+        *,
+        size: float = 10,
+        line_height: float = 6,
+        total: bool = True,
+    ) -> None:
+        """A table whose first row is its heading and, with ``total``, last its total in bold;
+        long cells (descriptions, hashes) wrap. ``align`` is per column (fpdf2's default without)."""
+        self.font("", size)
         with self.pdf.table(
             col_widths=widths,
-            text_align=align,
+            **({"text_align": align} if align else {}),
             headings_style=FontFace(emphasis="BOLD"),
             borders_layout="HORIZONTAL_LINES",
-            line_height=6,
+            line_height=line_height,
             width=WIDTH,
         ) as table:
             for number, cells in enumerate(rows):
-                style = FontFace(emphasis="BOLD") if number == len(rows) - 1 else None
+                style = FontFace(emphasis="BOLD") if total and number == len(rows) - 1 else None
                 row = table.row(style=style)
                 for cell in cells:
                     row.cell(cell)

@@ -46,16 +46,11 @@ def receipt_pdf(request: EmailRequest, settings: Settings, store: DocumentStore)
 
 def _header(page: Page, context: Mapping[str, Any], settings: Settings) -> None:
     order, payment = context["order"], context["payment"]
-    page.text(settings.company_name, size=16, style="B", height=8)
-    page.text(f"{settings.from_email} | support: {settings.support_email}", size=9)
-    page.pdf.ln(4)
+    page.letterhead(settings)
     page.text(f"Receipt {context['receipt_number']}", size=14, style="B", height=7)
     page.text(f"Order {order['order_id']} | Received {format_date(payment['at'])}")
     customer = order.get("customer") or {}
-    page.heading("Received from")
-    for part in ("name", "company", "email"):
-        if customer.get(part):
-            page.text(str(customer[part]))  # one cell each (see Page.font)
+    page.party("Received from", (customer.get(part) for part in ("name", "company", "email")))
 
 
 def _payment(page: Page, context: Mapping[str, Any], currency: str) -> None:
