@@ -141,53 +141,33 @@ def _payloads(event: HistoryEvent) -> Iterator[Payload]:
                     stack.extend(item for item in value.values() if hasattr(item, "ListFields"))
 
 
-def _refs(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if set(value) == REF_FIELDS and isinstance(value.get("sha256"), str):
-            yield value
-        for item in value.values():
-            yield from _refs(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _refs(item)
+def _objects(events: Sequence[HistoryEvent]) -> Iterator[dict[str, Any]]:
+    """Every JSON object in the history's payloads, however deep, each time it is held."""
+    for event in events:
+        for payload in _payloads(event):
+            try:
+                stack: list[Any] = [json.loads(payload.data)]
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # not JSON (binary/null, or encrypted): holds nothing the bench can read
+            while stack:
+                value = stack.pop()
+                if isinstance(value, dict):
+                    yield value
+                    stack.extend(reversed(value.values()))
+                elif isinstance(value, list):
+                    stack.extend(reversed(value))
 
 
 def recorded_refs(events: Sequence[HistoryEvent]) -> list[dict[str, Any]]:
     """Every ``DocumentRef`` the history's JSON payloads hold, each time it is held."""
-    found: list[dict[str, Any]] = []
-    for event in events:
-        for payload in _payloads(event):
-            try:
-                found += _refs(json.loads(payload.data))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                continue  # not JSON (binary/null, or encrypted): holds no ref the bench can read
-    return found
-
-
-def _citations(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        cited = value.get(CITED_KEY)
-        if isinstance(cited, str):
-            yield cited
-        for item in value.values():
-            yield from _citations(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _citations(item)
+    return [o for o in _objects(events) if set(o) == REF_FIELDS and isinstance(o.get("sha256"), str)]
 
 
 def cited_hashes(events: Sequence[HistoryEvent]) -> list[str]:
     """Every PDF hash the history's JSON payloads cite by itself (``document_sha256``): the
     evidence certificate states each version with its PDF's hash, and the closing email that
     carries the certificate carries those facts."""
-    found: list[str] = []
-    for event in events:
-        for payload in _payloads(event):
-            try:
-                found += _citations(json.loads(payload.data))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                continue
-    return found
+    return [o[CITED_KEY] for o in _objects(events) if isinstance(o.get(CITED_KEY), str)]
 
 
 def ref_bytes(ref: Mapping[str, Any]) -> int:
