@@ -91,12 +91,13 @@ def _chosen(args: argparse.Namespace, view: OrderView) -> tuple[DocumentRef, str
     return document, f"Confirmation v{args.version}", {"version": args.version}
 
 
-def save_document(args: argparse.Namespace, view: OrderView) -> int:
-    """Check the stored bytes against the order's record, then write or point at them."""
+def read_document(args: argparse.Namespace, document: DocumentRef) -> str:
+    """Read ``document`` from the store the worker's configuration names (or ``--dir``), checked
+    against the order's hash, and write it to ``--out`` if given; where it is in the store.
+    Shared by ``orders document`` and ``orders evidence``."""
     from activities.config import ConfigError, Settings
     from activities.document_store import DocumentError, DocumentStore, LocalDocumentStore, open_document_store
 
-    document, name, key = _chosen(args, view)
     store: DocumentStore
     if args.dir is not None:
         store, hint = LocalDocumentStore(args.dir), "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
@@ -120,17 +121,23 @@ def save_document(args: argparse.Namespace, view: OrderView) -> int:
             args.out.write_bytes(data)
         except OSError as error:
             raise CliError(Exit.USAGE, f"cannot write {args.out}: {error.strerror or error}") from None
-    where = args.out or store.location(document.id)
+    return store.location(document.id)
+
+
+def save_document(args: argparse.Namespace, view: OrderView) -> int:
+    """Check the stored bytes against the order's record, then write or point at them."""
+    document, name, key = _chosen(args, view)
+    location = read_document(args, document)
     if args.json:
         print_json(
             {"order_id": view.order_id, **key}
             | document.model_dump(mode="json")
-            | {"path": store.location(document.id), "out": str(args.out) if args.out else None}
+            | {"path": location, "out": str(args.out) if args.out else None}
         )
         return Exit.OK
     done = "saved to" if args.out is not None else "is at"
     console.out.print(
-        escape(f"{name} of order {view.order_id} ({document.size} bytes) {done} {where}"),
+        escape(f"{name} of order {view.order_id} ({document.size} bytes) {done} {args.out or location}"),
         soft_wrap=True,
     )
     console.out.print(f"SHA-256 {document.sha256} (checked against the order)", highlight=False, soft_wrap=True)

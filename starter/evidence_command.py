@@ -18,6 +18,7 @@ from rich.markup import escape
 from orderclient.client import OrderClient, OrderClosed
 from starter import console
 from starter.console import CliError, Exit, print_json
+from starter.document_command import read_document
 from workflows.certificate_facts import unchanged
 from workflows.models import Certificate, CertifyInput
 
@@ -31,12 +32,15 @@ def add_evidence_parser(sub: Any, client: argparse.ArgumentParser, handler: Any)
             "Ask the order for its evidence certificate (a new one only when something changed since its "
             "latest; a closed order gives the one it issued last), read the PDF from the worker's document "
             "store, check its SHA-256 against the order's record, and save it to --out (or say where it is). "
-            "Run it where the worker's ORDERS_DOCUMENTS_DIR is (default: documents beside ORDERS_OUTBOX_DIR)."
+            "It reads the store the worker's configuration names: the bucket ORDERS_DOCUMENTS_BUCKET, else the "
+            "directory ORDERS_DOCUMENTS_DIR (default: documents beside ORDERS_OUTBOX_DIR)."
         ),
     )
     p.add_argument("order_id", metavar="ID")
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the PDF here")
-    p.add_argument("--dir", type=Path, default=None, help="the document store (default as the worker's)")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="a document directory (default: the worker's bucket or directory)"
+    )
     p.add_argument("--by", default=None, metavar="NAME", help="your name, kept with the certificate")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=handler)
@@ -63,28 +67,14 @@ async def latest_certificate(orders: OrderClient, order_id: str, by: str | None)
 
 async def save_certificate(args: argparse.Namespace, orders: OrderClient) -> int:
     """Get the certificate, check the stored bytes against its hash, then write or point at them."""
-    from activities.config import Settings
-    from activities.document_store import DocumentError, LocalDocumentStore
-
     certificate, closed = await latest_certificate(orders, args.order_id, args.by)
     document = certificate.document
-    directory = args.dir or Settings.from_env().documents_path
-    try:
-        data = LocalDocumentStore(directory).get(document.id, expected_sha256=document.sha256)
-    except DocumentError as error:
-        where = "is this the worker's ORDERS_DOCUMENTS_DIR? --dir names another"
-        raise CliError(Exit.REJECTED, f"{error} ({where})") from None
-    if args.out is not None:
-        try:
-            args.out.write_bytes(data)
-        except OSError as error:
-            raise CliError(Exit.USAGE, f"cannot write {args.out}: {error.strerror or error}") from None
-    path = directory / document.id
+    path = read_document(args, document)  # the worker's store (its bucket or directory), or --dir
     if args.json:
         print_json(
             {"order_id": args.order_id, "number": certificate.number, "issued_at": certificate.issued_at.isoformat()}
             | document.model_dump(mode="json")
-            | {"closed": closed, "path": str(path), "out": str(args.out) if args.out else None}
+            | {"closed": closed, "path": path, "out": str(args.out) if args.out else None}
         )
         return Exit.OK
     done = "saved to" if args.out is not None else "is at"

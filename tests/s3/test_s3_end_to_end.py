@@ -77,6 +77,12 @@ async def test_the_worker_stores_the_pdf_in_the_bucket_and_it_is_served_checked(
         printed = (await run("document", order.order_id, "--version", "1")).replace("\n", "")
         assert f"is at s3://{bucket}/{document.id}" in printed
 
+        # `orders evidence` reads the bucket too: the certificate the order just issued there.
+        evidence = json.loads(await run("evidence", order.order_id, "--json"))
+        assert evidence["path"] == f"s3://{bucket}/{evidence['id']}"
+        certificate = s3_api.raw.get_object(Bucket=bucket, Key=evidence["id"])["Body"].read()
+        assert hashlib.sha256(certificate).hexdigest() == evidence["sha256"]
+
         # Changed behind the store's back (the raw client keeps the old metadata): refused by both.
         s3_api.raw.put_object(Bucket=bucket, Key=document.id, Body=data + b"%% altered", Metadata=stored["Metadata"])
         refused = await pdf_response(in_bucket, order.order_id, 1, document)
