@@ -78,14 +78,17 @@ def fmt(value: float, unit: str) -> str:
 
 def print_report(rows: list[Row], notes: list[str]) -> None:
     print()
-    print(f"{'figure':42} {'project':>12} {'floor':>12} {'ratio':>7} {'target':>8}  result")
+    width = max(42, *(len(row.figure) for row in rows))
+    print(f"{'figure':{width}} {'project':>12} {'floor':>12} {'ratio':>7} {'target':>8}  result")
     for row in rows:
         target = ""
         if row.target:
             target = f"<= {fmt(row.target.limit, row.unit)}" if row.target.absolute else f"<= {row.target.limit:g}x"
         # A figure with no floor of its own (a size) has no ratio.
         floor, ratio = (fmt(row.floor, row.unit), f"{row.ratio:>6.2f}x") if row.floor else ("", "")
-        print(f"{row.figure:42} {fmt(row.project, row.unit):>12} {floor:>12} {ratio:>7} {target:>8}  {row.verdict}")
+        print(
+            f"{row.figure:{width}} {fmt(row.project, row.unit):>12} {floor:>12} {ratio:>7} {target:>8}  {row.verdict}"
+        )
     print()
     for note in notes:
         print(note)

@@ -1,9 +1,12 @@
 """One side's workflow worker, alone in its own process, so that its memory and
 CPU are its own: ``python -m bench.worker_child SIDE ADDRESS QUEUE MAX_CACHED``.
 
-It polls workflow tasks only (the activities run in the bench's process) and
-answers one command a line on stdin: ``rss`` (resident bytes, after a garbage
-collection), ``cpu`` (process CPU seconds, every thread) or ``stop``.
+It polls workflow tasks only (the activities run in the bench's process), except
+the ``deployed`` side: the worker of ``worker.py`` as ``orders worker`` builds it,
+its activities included, configured by the environment the bench gives it
+(encryption key, outbox and document directories). It answers one command a line
+on stdin: ``rss`` (resident bytes, after a garbage collection), ``cpu`` (process
+CPU seconds, every thread) or ``stop``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gc
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from temporalio.client import Client
@@ -21,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from workflows.converter import data_converter
 
-SIDES = ("order", "floor", "probe")
+SIDES = ("order", "deployed", "floor", "probe")
 
 
 def rss_bytes() -> int:
@@ -51,9 +55,14 @@ def workflow_options(side: str) -> dict[str, Any]:
     return {"workflows": [chosen], "workflow_runner": SandboxedWorkflowRunner()}
 
 
-async def serve(side: str, address: str, queue: str, max_cached: int) -> None:
-    client = await Client.connect(address, data_converter=data_converter)
-    worker = Worker(
+def build(client: Client, side: str, queue: str, max_cached: int) -> Worker:
+    if side == "deployed":
+        import worker
+        from activities.config import Settings
+
+        settings = Settings.from_env()
+        return worker.build_worker(client, replace(settings, max_cached_workflows=max_cached), queue)
+    return Worker(
         client,
         task_queue=queue,
         max_cached_workflows=max_cached,
@@ -61,6 +70,11 @@ async def serve(side: str, address: str, queue: str, max_cached: int) -> None:
         no_remote_activities=True,  # activities run in the bench process
         **workflow_options(side),
     )
+
+
+async def serve(side: str, address: str, queue: str, max_cached: int) -> None:
+    client = await Client.connect(address, data_converter=data_converter)
+    worker = build(client, side, queue, max_cached)
     loop = asyncio.get_running_loop()
     async with worker:
         print("ready", flush=True)

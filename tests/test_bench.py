@@ -9,7 +9,12 @@ checks that it works.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +30,7 @@ from temporalio.api.history.v1 import (
 )
 
 from activities.config import DEFAULT_MAX_CACHED_WORKFLOWS, ConfigError, Settings
+from bench import worker_child
 from bench.canonical import draft
 from bench.documents import (
     CITATION_BYTES,
@@ -37,8 +43,12 @@ from bench.documents import (
     ref_bytes,
 )
 from bench.history import action_breakdown, billable_actions
+from bench.park import Deployment, marginal
 from bench.report import TARGETS, Row
+from ordersecurity.codec import KEYS_ENV, KeyRing
 from workflows.email_contexts import EFFECTIVE_TERMS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_cache_size_is_configurable() -> None:
@@ -174,3 +184,38 @@ def test_the_pdf_is_rendered_from_the_canonical_orders_confirmation() -> None:
     context = confirmation_context(Settings())
     assert context["confirmation"]["line_items"][0]["description"] == draft().line_items[0].description
     assert set(context["effective"]) == set(EFFECTIVE_TERMS)
+
+
+def test_the_deployed_worker_gets_what_orders_worker_reads(tmp_path: Any) -> None:
+    """bench/park.py's deployed side is worker.py configured as ``orders worker`` runs it:
+    an encryption key of its own, the outbox, a document directory."""
+    deployment = Deployment.in_directory(tmp_path)
+    ring = KeyRing.parse(deployment.environment[KEYS_ENV])
+    assert ring.active and ring.encrypting_key_id == "bench"
+    settings = deployment.settings()
+    assert settings.email_backend == "outbox"
+    assert settings.outbox_dir == tmp_path / "outbox"
+    assert settings.documents_path == tmp_path / "documents"
+    assert "deployed" in worker_child.SIDES
+
+
+def test_memory_per_order_is_the_marginal_cost_of_the_last_step() -> None:
+    curve = [(0, 100 * 2**20), (1000, 300 * 2**20), (2000, 425 * 2**20)]
+    assert marginal(curve) == 125 * 2**20 / 1000
+
+
+def test_python_m_bench_park_parks_orders_and_reports_memory(tmp_path: Any) -> None:
+    """The documented ``python -m bench.park`` runs: a dev server, the deployed worker, a report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.park", "--orders", "4", "--step", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "parking 4 orders in a deployed worker, 2 at a time" in done.stdout
+    for line in ("2 parked:", "4 parked:", "per parked order, on average:", "per parked order, the last 2:"):
+        assert line in done.stdout
+    assert re.search(r"resident memory,\s+4 parked:\s+[1-9][\d,]* MiB", done.stdout), done.stdout
