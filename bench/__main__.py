@@ -238,15 +238,7 @@ async def measure(
         Row("billable actions per canonical order", order_cost.actions, floor_cost.actions, "", TARGETS["actions"]),
         Row("history bytes per canonical order", order_cost.bytes, floor_cost.bytes, "KB", TARGETS["bytes"]),
         Row("worker CPU per workflow task", cpu_task_order, cpu_task_floor, "ms", TARGETS["cpu"]),
-        Row(
-            "memory per parked order, deployed (vs probe)",
-            mem["deployed"],
-            mem["probe"],
-            "KiB",
-            TARGETS["memory"],
-        ),
-        Row("memory per parked order, workflows only (vs probe)", mem["order"], mem["probe"], "KiB"),
-        Row("memory per parked order, workflows only (vs floor)", mem["order"], mem["floor"], "KiB"),
+        *memory_rows(mem),
         Row("approve -> email done, p50", percentile(lat_order, 50), percentile(lat_floor, 50), "ms"),
         Row("approve -> email done, p99", percentile(lat_order, 99), percentile(lat_floor, 99), "ms", TARGETS["p99"]),
         Row("orders per second, start..pay, conc. " + str(counts.concurrency), rate_order, rate_floor, "/s"),
@@ -261,6 +253,15 @@ async def measure(
         *pdf_notes,
     ]
     return rows, notes
+
+
+def memory_rows(mem: dict[str, float]) -> list[Row]:
+    """The target is on the deployed worker; the workflow-only figures are the bench's earlier ones."""
+    return [
+        Row("memory per parked order, deployed (vs probe)", mem["deployed"], mem["probe"], "KiB", TARGETS["memory"]),
+        Row("memory per parked order, workflows only (vs probe)", mem["order"], mem["probe"], "KiB"),
+        Row("memory per parked order, workflows only (vs floor)", mem["order"], mem["floor"], "KiB"),
+    ]
 
 
 def _breakdown(events: list[Any]) -> str:
