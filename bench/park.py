@@ -10,8 +10,9 @@ worker's resident memory after each step: the figure to size a deployment by
 The ``deployed`` side, the default, is the worker users run: ``worker.py`` as
 ``orders worker`` builds it, activities included (the outbox, the PDFs in a
 document directory), with an encryption key of its own. ``order`` is the
-workflow-only worker the main bench compared before, and ``probe`` the
-one-signal workflow that memory is measured against.
+workflow-only worker the main bench compared before (its activities in this
+process), ``floor`` the bench's minimal order, and ``probe`` the one-signal
+workflow that memory is measured against.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=10_000, help="orders to park (default 10,000)")
     parser.add_argument("--step", type=int, default=1_000, help="report memory every this many orders")
     parser.add_argument(
-        "--side", choices=("deployed", "order", "probe"), default="deployed", help="which worker to park them in"
+        "--side",
+        choices=("deployed", "order", "floor", "probe"),
+        default="deployed",
+        help="which worker to park them in",
     )
     args = parser.parse_args(argv)
     if args.orders < 1 or args.step < 1:
