@@ -34,6 +34,7 @@ from temporalio.converter import (
     StorageDriverStoreContext,
     StorageDriverWorkflowInfo,
     WithSerializationContext,
+    WorkflowSerializationContext,
 )
 from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -42,15 +43,25 @@ from activities.certificates import CertificateActivities
 from activities.config import ConfigError, Settings
 from activities.document_store import open_document_store
 from activities.email import EmailActivities, backend_from_settings
+from activities.erasure import ErasureActivities
 from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
 from orderclient import connection
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
-from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
+from ordersecurity.codec import (
+    KEYS_ENV,
+    SWITCH_ENV,
+    EncryptionCodec,
+    KeyConfigError,
+    keys_from_environment,
+    order_keys_from_environment,
+    require_encryption,
+)
 from workflows.activity_refs import PolicyRefs
 from workflows.converter import data_converter
+from workflows.erasure import OrderErasureWorkflow
 from workflows.models import OrderPolicy
 from workflows.names import LOAD_POLICY, TASK_QUEUE
 from workflows.order import ServiceOrderWorkflow
@@ -84,9 +95,12 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
     """The worker's activities; ``email_backend`` takes the place of the configured one."""
     documents = open_document_store(settings)  # the order's PDFs (activities/document_store.py)
     email = EmailActivities(settings, email_backend or backend_from_settings(settings), documents)
-    payments = PaymentActivities(settings, StripeGateway.from_settings(settings))
+    stripe = StripeGateway.from_settings(settings)
+    payments = PaymentActivities(settings, stripe)
     support = SupportActivities(email)
     certificates = CertificateActivities(settings, documents)
+    # The same keys as the codec's, so that a destroyed key leaves this process's cache too.
+    erasure = ErasureActivities(settings, documents, stripe, order_keys_from_environment())
     return [
         PolicyActivities(policy_of(settings)).load_order_policy,
         email.send_email,
@@ -98,6 +112,12 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
         support.forward_support_request,
         support.close_support_period,
         certificates.issue_certificate,
+        erasure.check_erasable,
+        erasure.erase_order_emails,
+        erasure.erase_order_documents,
+        erasure.redact_stripe_customer,
+        erasure.destroy_order_key,
+        erasure.record_erasure,
     ]
 
 
@@ -121,15 +141,18 @@ PASSTHROUGH_MODULES = ("workflows",)
 def workflow_runner(converter: DataConverter = data_converter) -> WorkflowRunner:
     """The sandbox every order runs in."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-    if takes_no_context(converter):
+    if needs_only_the_workflow(converter):
         return ContextFreeSandboxRunner(restrictions=restrictions)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-def takes_no_context(converter: DataConverter) -> bool:
-    """Whether the converter's codec and storage encode every payload alike,
-    whatever the workflow, activity or command it belongs to."""
-    return not isinstance(converter.payload_codec, WithSerializationContext) and converter.external_storage is None
+def needs_only_the_workflow(converter: DataConverter) -> bool:
+    """Whether the converter's codec and storage encode every payload of a workflow
+    alike, whatever activity or command it belongs to: the project's codec reads
+    only the workflow id from its context (the order's own key)."""
+    codec = converter.payload_codec
+    context_free = not isinstance(codec, WithSerializationContext) or isinstance(codec, EncryptionCodec)
+    return context_free and converter.external_storage is None
 
 
 class ContextFreeSandboxRunner(SandboxedWorkflowRunner):
@@ -141,9 +164,10 @@ class ContextFreeSandboxRunner(SandboxedWorkflowRunner):
     sandboxed instance answers by executing code inside the sandbox, so each
     payload costs several sandbox entries: in ``python -m bench``, that was the
     whole gap in CPU per workflow task between an order and the floor workflow
-    (its timer and activity summaries are payloads too). The project's codec and
-    storage take no context (``takes_no_context``), so the answer is always
-    "none", given here without entering the sandbox. Everything else is the
+    (its timer and activity summaries are payloads too). The project's codec
+    needs only the workflow's id from the context (``needs_only_the_workflow``):
+    the order's own context, made once per run and given here without entering
+    the sandbox, is the answer for every command. Everything else is the
     sandbox's own.
     """
 
@@ -155,6 +179,8 @@ class _ContextFreeInstance(WorkflowInstance):
     def __init__(self, sandboxed: WorkflowInstance) -> None:
         self._sandboxed = sandboxed
         info = sandboxed.get_info()
+        # Equal to the context the worker encodes the whole activation with, so it reuses that converter.
+        self._context = WorkflowSerializationContext(namespace=info.namespace, workflow_id=info.workflow_id)
         self._store_context = StorageDriverStoreContext(
             target=StorageDriverWorkflowInfo(
                 id=info.workflow_id, run_id=info.run_id, type=info.workflow_type, namespace=info.namespace
@@ -165,7 +191,7 @@ class _ContextFreeInstance(WorkflowInstance):
         return self._sandboxed.activate(act)
 
     def get_serialization_context(self, command_info: Any) -> SerializationContext | None:
-        return None
+        return self._context
 
     def get_external_store_context(self, command_info: Any) -> StorageDriverStoreContext:
         return self._store_context
@@ -183,7 +209,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ServiceOrderWorkflow],
+        workflows=[ServiceOrderWorkflow, OrderErasureWorkflow],
         activities=activities_for(settings, email_backend),
         workflow_runner=workflow_runner(client.data_converter),
         max_cached_workflows=settings.max_cached_workflows,

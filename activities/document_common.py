@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 # ``<order id>/<file name>``: the order id's own pattern, then a plain file name.
+_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DOCUMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -54,6 +55,13 @@ def checked_id(document_id: str) -> str:
     if not _DOCUMENT_ID.match(document_id) or ".." in document_id:
         raise ValueError(f"{document_id!r} is not a document id such as ORD-1/confirmation-v1.pdf")
     return document_id
+
+
+def checked_order_id(order_id: str) -> str:
+    """An order id as the first part of a document id: its documents' folder or prefix."""
+    if not _ORDER_ID.match(order_id):
+        raise ValueError(f"{order_id!r} is not an order id")
+    return order_id
 
 
 def verified(document_id: str, data: bytes, recorded: str, expected: str | None) -> StoredDocument:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -30,8 +31,8 @@ from activities.document_common import DocumentTampered as DocumentTampered
 from activities.document_common import DocumentUnavailable as DocumentUnavailable
 from activities.document_common import StoredDocument as StoredDocument
 from activities.document_common import checked_id as checked_id
+from activities.document_common import checked_order_id, verified
 from activities.document_common import sha256_hex as sha256_hex
-from activities.document_common import verified
 
 if TYPE_CHECKING:
     from activities.config import DocumentBucket, Settings
@@ -68,6 +69,10 @@ class DocumentStore(Protocol):
         """The bytes, only while they have the hash stored with them and, given one, the order's.
         Raises ``DocumentMissing`` (``DocumentUnavailable`` when the store cannot be reached)
         or ``DocumentTampered``."""
+        ...
+
+    def erase_order(self, order_id: str) -> int:
+        """Remove every document of the order for good (``orders erase``); how many there were."""
         ...
 
 
@@ -149,6 +154,15 @@ class LocalDocumentStore:
     @staticmethod
     def _check(document_id: str, data: bytes, recorded: str, expected: str | None) -> StoredDocument:
         return verified(document_id, data, recorded, expected)
+
+    def erase_order(self, order_id: str) -> int:
+        folder = self.directory / checked_order_id(order_id)
+        if not folder.is_dir():
+            return 0
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        documents = sum(1 for p in files if not p.name.endswith(_HASH_SUFFIX) and not p.name.startswith("."))
+        shutil.rmtree(folder)
+        return documents
 
 
 def _write_new(path: Path, data: bytes, *, replace: bool) -> None:

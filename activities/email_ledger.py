@@ -133,6 +133,14 @@ class SentLedger:
             cursor = db.execute("DELETE FROM sent WHERE started_at < ?", (moment - self.keep.total_seconds(),))
         return cursor.rowcount
 
+    def erase_order(self, workflow_id: str) -> int:
+        """Forget every attempt of one order (``orders erase``); how many went. Message keys start
+        with the order's workflow id (``order-ORD-1:email:3:...``)."""
+        prefix = f"{workflow_id}:"
+        with self._connect() as db:
+            cursor = db.execute("DELETE FROM sent WHERE substr(message_key, 1, ?) = ?", (len(prefix), prefix))
+        return cursor.rowcount
+
     def __len__(self) -> int:
         with self._connect() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM sent").fetchone()

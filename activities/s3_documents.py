@@ -43,6 +43,7 @@ from activities.document_common import (
     DocumentUnavailable,
     StoredDocument,
     checked_id,
+    checked_order_id,
     sha256_hex,
     verified,
 )
@@ -137,6 +138,27 @@ class S3DocumentStore:
             )
         verified(document_id, data, recorded, expected_sha256)
         return data
+
+    def erase_order(self, order_id: str) -> int:
+        """Every version of every object under the order's prefix, and their delete markers: a
+        versioned bucket keeps old versions, which an erasure must not leave behind."""
+        prefix = self.bucket.prefix + checked_order_id(order_id) + "/"
+        documents: set[str] = set()
+        try:
+            pages = self._client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket.bucket, Prefix=prefix
+            )
+            for page in pages:
+                found = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                documents.update(v["Key"] for v in page.get("Versions", []) if not v["Key"].endswith(".sha256"))
+                if found:
+                    self._client.delete_objects(
+                        Bucket=self.bucket.bucket,
+                        Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found]},
+                    )
+        except (ClientError, BotoCoreError) as error:
+            raise self._failure(error, f"erasing the documents of {order_id}") from None
+        return len(documents)
 
     def _read(self, document_id: str) -> tuple[bytes, str | None]:
         """The object's bytes and the hash in its metadata (None: it has none)."""

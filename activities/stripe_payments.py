@@ -191,6 +191,10 @@ class StripeGateway:
     async def refund(self, request: RefundRequest) -> RefundResult | None:
         return await asyncio.to_thread(self._refund, request)
 
+    async def delete_order_customers(self, order_id: str) -> list[str]:
+        """Delete the Customer objects this order made (``orders erase``); their ids."""
+        return await asyncio.to_thread(self._delete_order_customers, order_id)
+
     # -- blocking ------------------------------------------------------
 
     def _create_once(self, create: Callable[[str], T], key: str, find: Callable[[], T | None] | None) -> T:
@@ -290,6 +294,20 @@ class StripeGateway:
             key,
             lambda: self._find_invoice_item(invoice_id, number),
         )
+
+    def _delete_order_customers(self, order_id: str) -> list[str]:
+        # Only those the order made (metadata order_id, see _create_invoice): a customer id the
+        # customer gave for a card payment belongs to the company's own customer records.
+        found = self._client.v1.customers.search({"query": f"metadata['order_id']:'{order_id}'", "limit": 100})
+        deleted = []
+        for customer in found.data:
+            try:
+                self._client.v1.customers.delete(customer.id)
+            except stripe.InvalidRequestError as err:
+                if err.code != "resource_missing":  # deleted by an earlier attempt: done
+                    raise
+            deleted.append(customer.id)
+        return deleted
 
     def _find_invoice(self, customer: str, metadata: dict[str, str]) -> stripe.Invoice | None:
         listing = self._client.v1.invoices.list({"customer": customer, "limit": LIST_PAGE})

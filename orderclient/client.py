@@ -45,6 +45,7 @@ from temporalio.service import RPCError
 from activities.config import Settings
 from orderclient import connection
 from orderclient.diagnosis import raise_if_key_missing, worker_at_work
+from orderclient.erasure import Erasure, erase, erased
 from orderclient.errors import (
     ActionRejected,
     InvalidListQuery,
@@ -92,6 +93,7 @@ from workflows.models import (
     Certificate,
     CertifyInput,
     ChargeAttempt,
+    EraseOrderInput,
     HistoryKind,
     HistoryPage,
     HistoryPageInput,
@@ -454,6 +456,24 @@ class OrderClient:
         view: OrderView = await self._query(order_id, self.handle(order_id), names.STATUS_QUERY, result_type=OrderView)
         return view
 
+    async def erase(self, order_id: str, reason: str, operator: str, *, wait: float = 120.0) -> Erasure:
+        """Erase a closed order's personal data, or find that an earlier request did
+        (orderclient/erasure.py). ``ErasureRefused`` while it is open or under a legal hold."""
+        try:
+            request = EraseOrderInput(order_id=order_id, reason=reason, operator=operator)
+        except ValidationError as error:
+            raise InvalidPayload(order_id, "erase", describe(error)) from None
+        with self._errors(order_id, "start"):
+            try:
+                async with asyncio.timeout(wait):
+                    return await erase(self._client, self._task_queue, request)
+            except TimeoutError:
+                raise OrderUnavailable(
+                    f"the erasure of order {order_id} is started, and no worker finished it within {wait:.0f} s: it "
+                    "goes on when a worker runs; ask again (the same erase) to read its record",
+                    order_id=order_id,
+                ) from None
+
     async def charge_outcome(
         self, order_id: str, after: int, timeout: timedelta, poll: float = 0.3
     ) -> ChargeAttempt | None:
@@ -541,6 +561,8 @@ class OrderClient:
                             query, *args, result_type=result_type, rpc_timeout=self._query_timeout
                         )
             except (NoWorkerAvailable, OrderUnavailable, TemporalError) as error:
+                if (gone := await erased(self._client, order_id)) is not None:
+                    raise gone from None
                 await raise_if_key_missing(self._client, order_id, self._query_timeout)
                 if not maybe_busy(error) or not await worker_at_work(
                     self._client, order_id, self._task_queue, asked_at - CLOCK_SKEW, self._query_timeout

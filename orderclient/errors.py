@@ -118,6 +118,24 @@ class KeyMissingOnWorker(OrderUnavailable):
         self.key_id = key_id
 
 
+class ErasureRefused(OrderError):
+    """``orders erase`` refused: the order is open or under a legal hold. Nothing was erased."""
+
+
+class OrderErased(OrderError):
+    """The order's personal data was erased: what remains is ``record`` (who, when, why, what)
+    and ``facts``, the closed order's amounts, dates and statuses (None if unreadable)."""
+
+    def __init__(self, order_id: str, record: Any, facts: Any) -> None:
+        super().__init__(
+            f"this order's personal data was erased on {record.erased_at:%Y-%m-%d} (by {record.operator}: "
+            f"{record.reason})",
+            order_id=order_id,
+        )
+        self.record = record
+        self.facts = facts
+
+
 class OrderBusy(OrderUnavailable):
     """The order did not take an update while it moved on to a new run of its
     history (continue-as-new), asked again for as long as the update timeout."""

@@ -25,6 +25,17 @@ emails and phones in clear text. Only ``ORDERS_ENCRYPTION=off`` lets payloads
 pass through unchanged, as they did before this codec existed: for local
 experiments and the test suite, never for real orders.
 
+Each order's payloads are encrypted with a data key of that order alone when a
+key store is configured (``ORDERS_KEY_STORE``, see ``order_keys.py``): destroying
+that key erases the order's personal data (``orders erase``). The codec learns
+the order from the SDK's serialization context (``with_context``: the workflow
+id, the same across continue-as-new); its key id reads ``order:<workflow id>``,
+so that any process with the store and the master keys, the codec server
+included, decodes without a context. Payloads with no workflow (a client call
+outside an order), and those the converter marks as holding no personal data
+(``NOT_PERSONAL``: the accounting facts of a closed order), keep the master key,
+so they stay readable after erasure.
+
 Decoding never guesses: a payload without the encryption encoding passes
 through (histories recorded before encryption still replay), and one encrypted
 with an unknown key id, or altered in any way, raises ``PayloadDecryptionError``
@@ -49,7 +60,11 @@ from pathlib import Path
 from typing import Final
 
 import temporalio.api.common.v1
-from temporalio.converter import PayloadCodec
+from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
+
+from ordersecurity.key_store import open_store, store_url_from_environment
+from ordersecurity.order_keys import OrderKeyErased, OrderKeyError, OrderKeys
+from workflows.names import WORKFLOW_ID_PREFIX
 
 KEYS_ENV: Final = "ORDERS_ENCRYPTION_KEYS"
 SWITCH_ENV: Final = "ORDERS_ENCRYPTION"
@@ -72,6 +87,11 @@ NONCE_BYTES: Final = 12
 ZLIB_LEVEL: Final = 6
 AAD_PREFIX: Final = b"service-orders/codec/v1"
 """Bound into the tag with the key id and compression, so that changing either metadata entry fails decryption."""
+
+ORDER_KEY_PREFIX: Final = "order:"
+"""Key ids ``order:<workflow id>`` name an order's own data key (``order_keys.py``)."""
+NOT_PERSONAL: Final = "orders-personal"
+"""Metadata the converter sets (to ``no``) on payloads that hold no personal data: they keep the master key."""
 
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -223,6 +243,20 @@ def keys_from_environment() -> KeySource:
     return source
 
 
+_stores: dict[str, OrderKeys] = {}
+
+
+def order_keys_from_environment() -> OrderKeys | None:
+    """The per-order keys of ``ORDERS_KEY_STORE``, one cache per store and process; None when unset."""
+    url = store_url_from_environment()
+    if url is None:
+        return None
+    found = _stores.get(url)
+    if found is None:
+        found = _stores[url] = OrderKeys(open_store(url))
+    return found
+
+
 _MISSING: Final = ", which this process does not have"
 _MISSING_KEY = re.compile(r"payload encrypted with key id '([A-Za-z0-9._-]{1,64})'" + re.escape(_MISSING))
 
@@ -270,18 +304,49 @@ def arrived_plain(payload: temporalio.api.common.v1.Payload) -> bool:
     return ARRIVED_PLAIN in payload.metadata
 
 
+class ErasedPayloadError(PayloadDecryptionError):
+    """The payload's order was erased: it will never be readable again. ``erased_at`` says when."""
+
+    def __init__(self, key_id: str, erased: OrderKeyErased) -> None:
+        super().__init__(key_id, str(erased))
+        self.erased_at = erased.erased_at
+
+
 def _aad(key_id: bytes, compression: bytes) -> bytes:
     return AAD_PREFIX + b"\0" + key_id + b"\0" + compression
 
 
-class EncryptionCodec(PayloadCodec):
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
     """zlib, then AES-256-GCM. ``keys`` fixed for tests and tools (an empty ring passes payloads through);
     None reads the environment on each call, and refuses to encode without a key (``require_encryption``).
+    ``order_keys`` likewise: fixed, or None for ``ORDERS_KEY_STORE`` (with keys from the environment only).
     ``compress=False`` only for measuring what compression saves (bench/codec_cost.py)."""
 
-    def __init__(self, keys: KeyRing | None = None, *, compress: bool = True) -> None:
+    def __init__(
+        self,
+        keys: KeyRing | None = None,
+        *,
+        compress: bool = True,
+        order_keys: OrderKeys | None = None,
+        workflow_id: str | None = None,
+    ) -> None:
         self._fixed = keys
         self._compress = compress
+        self._order_keys = order_keys
+        self.workflow_id = workflow_id
+        """The order whose payloads this codec encodes, from the serialization context; None outside one."""
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        """This codec for the order ``context`` names (activities name their workflow too); other
+        workflows (an erasure, the bench's probes) keep the master key."""
+        workflow_id = getattr(context, "workflow_id", None)
+        if not (isinstance(workflow_id, str) and workflow_id.startswith(WORKFLOW_ID_PREFIX)):
+            workflow_id = None
+        if workflow_id == self.workflow_id:
+            return self
+        return EncryptionCodec(
+            self._fixed, compress=self._compress, order_keys=self._order_keys, workflow_id=workflow_id
+        )
 
     @property
     def reads_environment(self) -> bool:
@@ -292,6 +357,12 @@ class EncryptionCodec(PayloadCodec):
     def keyring(self) -> KeyRing:
         return self._fixed if self._fixed is not None else keys_from_environment().ring
 
+    @property
+    def order_keys(self) -> OrderKeys | None:
+        if self._order_keys is not None or self._fixed is not None:
+            return self._order_keys
+        return order_keys_from_environment()
+
     async def encode(
         self, payloads: Sequence[temporalio.api.common.v1.Payload]
     ) -> list[temporalio.api.common.v1.Payload]:
@@ -300,7 +371,17 @@ class EncryptionCodec(PayloadCodec):
             if payloads and self._fixed is None:
                 require_encryption()  # the last line of defence: nothing leaves in clear text by accident
             return list(payloads)
-        return [self.encrypt(payload, ring, compress=self._compress) for payload in payloads]
+        order_keys = self.order_keys if self.workflow_id else None
+        encoded = []
+        for payload in payloads:
+            if order_keys is None or payload.metadata.get(NOT_PERSONAL) == b"no":
+                encoded.append(self.encrypt(payload, ring, compress=self._compress))
+                continue
+            assert self.workflow_id is not None
+            data_key = await order_keys.for_encrypting(self.workflow_id, ring.keys)
+            own = KeyRing(((ORDER_KEY_PREFIX + self.workflow_id, data_key),))
+            encoded.append(self.encrypt(payload, own, compress=self._compress))
+        return encoded
 
     async def decode(
         self, payloads: Sequence[temporalio.api.common.v1.Payload]
@@ -315,8 +396,30 @@ class EncryptionCodec(PayloadCodec):
                 decoded.append(_marked_plain(payload) if encoding == JSON_PLAIN else payload)
                 continue
             ring = ring or self.keyring
-            decoded.append(self.decrypt(payload, ring))
+            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode("utf-8", "replace")
+            if key_id.startswith(ORDER_KEY_PREFIX):
+                decoded.append(self.decrypt(payload, await self._order_ring(key_id, ring)))
+            else:
+                decoded.append(self.decrypt(payload, ring))
         return decoded
+
+    async def _order_ring(self, key_id: str, masters: KeyRing) -> KeyRing:
+        """A ring of the one order key ``key_id`` names; ``PayloadDecryptionError`` (``OrderKeyErased``'s
+        message included) when this process cannot have it."""
+        workflow_id = key_id.removeprefix(ORDER_KEY_PREFIX)
+        order_keys = self.order_keys
+        if order_keys is None:
+            raise PayloadDecryptionError(
+                key_id,
+                f"payload encrypted with the order key of {workflow_id}, and this process has no key store: "
+                "set ORDERS_KEY_STORE to the store the worker uses",
+            )
+        try:
+            return KeyRing(((key_id, await order_keys.for_decrypting(workflow_id, masters.keys)),))
+        except OrderKeyErased as erased:
+            raise ErasedPayloadError(key_id, erased) from None
+        except OrderKeyError as error:
+            raise PayloadDecryptionError(key_id, str(error)) from None
 
     @staticmethod
     def encrypt(

@@ -32,6 +32,7 @@ decoded.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
+from ordersecurity.codec import ErasedPayloadError, KeyConfigError, PayloadDecryptionError
 from orderweb.bodies import CLIENT_GONE, read_capped
 
 log = logging.getLogger("orders.codec_server")
@@ -146,6 +147,10 @@ def create_app(
 async def _decode_one(codec: PayloadCodec, payload: Payload) -> Payload:
     try:
         [decoded] = await codec.decode([payload])
+    except ErasedPayloadError as erased:
+        # What the UI shows in place of the payload: the order's data will never be readable again.
+        marker = {"erased": f"this order's personal data was erased on {erased.erased_at:%Y-%m-%d}"}
+        return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(marker).encode())
     except PayloadDecryptionError as error:
         log.warning("codec decode: a payload stays encrypted: %s", error)
         return payload

@@ -48,12 +48,14 @@ from orderclient.client import (
 )
 from orderclient.connection import DEFAULT_ADDRESS
 from orderclient.contract import schemas
+from orderclient.errors import OrderErased
 from ordersecurity.codec import KeyConfigError, PayloadDecryptionError
 from starter import console
 from starter.action_commands import add_action_parsers, build_action
 from starter.card_command import last_charge_attempt, report_charge
 from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, read_json, validate
 from starter.document_command import add_document_parser, report_confirmation_pdf, save_document
+from starter.erase_command import add_erase_parsers, operator, set_hold, show_erased, show_erasure
 from starter.evidence_command import add_evidence_parser, save_certificate
 from starter.order_panel import add_row, new_table, render_view, show, when
 from starter.outbox_command import cmd_outbox
@@ -222,12 +224,22 @@ def print_result(name: str, result: ActionResult, request_id: str) -> None:
 async def cmd_status(args: argparse.Namespace) -> int:
     orders = await connect(args)
     with cli_errors():
-        view = await (orders.status_in_full if args.all else orders.status)(args.order_id)
+        try:
+            view = await (orders.status_in_full if args.all else orders.status)(args.order_id)
+        except OrderErased as gone:
+            return show_erased(gone, args.json)
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:
         show(render_view(view))
     return Exit.OK
+
+
+async def cmd_erase(args: argparse.Namespace) -> int:
+    orders = await connect(args)
+    with cli_errors():
+        erasure = await orders.erase(args.order_id, args.reason, operator(args))
+    return show_erasure(args.order_id, erasure.record, erasure.already, args.json)
 
 
 async def cmd_document(args: argparse.Namespace) -> int:
@@ -514,6 +526,7 @@ def _add_reading_parsers(sub: Any, client: argparse.ArgumentParser) -> None:
 
     add_document_parser(sub, client, cmd_document)
     add_evidence_parser(sub, client, cmd_evidence)
+    add_erase_parsers(sub, client, cmd_erase, set_hold)
 
     p = sub.add_parser(
         "outbox",

@@ -66,6 +66,7 @@ from ordersecurity.codec import (
     require_encryption,
     write_local_key,
 )
+from ordersecurity.key_store import ensure_local_store
 from orderweb.serving import server_config
 from workflows.search import dev_server_args
 
@@ -519,7 +520,8 @@ def ensure_local_key() -> str:
         raise DevError(str(error), 2) from None
     if not source.ring.active:
         return f"off ({SWITCH_ENV}=off): personal data stored unencrypted"
-    return f"key {source.ring.encrypting_key_id} from {source.origin}"
+    store = ensure_local_store()  # per-order keys, what `orders erase` destroys
+    return f"key {source.ring.encrypting_key_id} from {source.origin}; order keys in {store or 'no store (none)'}"
 
 
 class _QuietServer(uvicorn.Server):

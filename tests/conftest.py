@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from activities.config import Settings
 from activities.outgoing import EmailBackend
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV
+from ordersecurity.key_store import STORE_ENV
 from tests.browser import chromium
 from tests.helpers import server_binary, start_time_skipping
 from worker import build_worker
@@ -47,9 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     as a user does, in a directory of its own, removes ``ORDERS_ENCRYPTION_KEYS``
     so that ``orders dev`` makes its local key there.
     """
-    saved = {name: os.environ.get(name) for name in (KEYS_ENV, SWITCH_ENV)}
+    saved = {name: os.environ.get(name) for name in (KEYS_ENV, SWITCH_ENV, STORE_ENV)}
     os.environ[KEYS_ENV] = ""
     os.environ[SWITCH_ENV] = "off"
+    os.environ[STORE_ENV] = ""  # no per-order keys unless a test sets its own store
 
     def restore() -> None:
         for name, value in saved.items():

@@ -42,7 +42,7 @@ class ContextAwareCodec(PayloadCodec, WithSerializationContext):
 
 
 def test_the_project_converter_runs_in_the_context_free_sandbox() -> None:
-    assert worker.takes_no_context(data_converter)
+    assert worker.needs_only_the_workflow(data_converter)
     assert isinstance(worker.workflow_runner(data_converter), worker.ContextFreeSandboxRunner)
 
 

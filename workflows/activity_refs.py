@@ -27,6 +27,9 @@ from workflows.models import (
     DocumentRef,
     EmailReceipt,
     EmailRequest,
+    ErasedPart,
+    EraseOrderInput,
+    ErasureRecord,
     ForwardSupportRequest,
     OrderPolicy,
     PaymentInstructions,
@@ -97,3 +100,32 @@ def reason(error: ActivityError) -> str:
     """What went wrong, in the activity's own words when it gave any."""
     cause = error.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+class ErasureRefs:
+    """``orders erase``'s steps; each takes the erasure request and is idempotent."""
+
+    @activity.defn(name=names.CHECK_ERASABLE)
+    async def check_erasable(self, request: EraseOrderInput) -> bool:
+        """True when the order has a key of its own to destroy; ``ErasureRefused`` when it may not be erased."""
+        raise ActivityNotImplemented(names.CHECK_ERASABLE)
+
+    @activity.defn(name=names.ERASE_ORDER_EMAILS)
+    async def erase_order_emails(self, request: EraseOrderInput) -> list[ErasedPart]:
+        raise ActivityNotImplemented(names.ERASE_ORDER_EMAILS)
+
+    @activity.defn(name=names.ERASE_ORDER_DOCUMENTS)
+    async def erase_order_documents(self, request: EraseOrderInput) -> ErasedPart:
+        raise ActivityNotImplemented(names.ERASE_ORDER_DOCUMENTS)
+
+    @activity.defn(name=names.REDACT_STRIPE_CUSTOMER)
+    async def redact_stripe_customer(self, request: EraseOrderInput) -> ErasedPart:
+        raise ActivityNotImplemented(names.REDACT_STRIPE_CUSTOMER)
+
+    @activity.defn(name=names.DESTROY_ORDER_KEY)
+    async def destroy_order_key(self, request: EraseOrderInput) -> ErasedPart:
+        raise ActivityNotImplemented(names.DESTROY_ORDER_KEY)
+
+    @activity.defn(name=names.RECORD_ERASURE)
+    async def record_erasure(self, record: ErasureRecord) -> None:
+        raise ActivityNotImplemented(names.RECORD_ERASURE)

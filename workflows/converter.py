@@ -43,11 +43,22 @@ from temporalio.converter import (
     PayloadConverter,
 )
 
-from ordersecurity.codec import EncryptionCodec, PayloadDecryptionError, arrived_plain
-from workflows.models import Action, Currency, Email, OrderId, ProvidePaymentMethodInput, StartOrderInput, Url
+from ordersecurity.codec import NOT_PERSONAL, EncryptionCodec, PayloadDecryptionError, arrived_plain
+from workflows.models import (
+    Action,
+    Currency,
+    Email,
+    OrderId,
+    OrderResult,
+    ProvidePaymentMethodInput,
+    StartOrderInput,
+    Url,
+)
 
 LENIENT_TYPES: tuple[type[BaseModel], ...] = (Action, StartOrderInput)
 JSON_ENCODING = b"json/plain"
+NOT_PERSONAL_TYPES: tuple[type[BaseModel], ...] = (OrderResult,)
+"""What accounting keeps after an order's personal data is erased: amounts, dates, statuses and counts."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -149,6 +160,14 @@ class LenientPayloadConverter(CompositePayloadConverter):
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )
+
+    def to_payloads(self, values: Sequence[Any]) -> list[temporalio.api.common.v1.Payload]:
+        payloads = super().to_payloads(values)
+        for value, payload in zip(values, payloads, strict=True):
+            if isinstance(value, NOT_PERSONAL_TYPES):
+                # Encrypted with the master key, not the order's: readable after erasure (codec.NOT_PERSONAL).
+                payload.metadata[NOT_PERSONAL] = b"no"
+        return payloads
 
     def from_payloads(
         self,

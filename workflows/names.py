@@ -65,3 +65,20 @@ INVOICE_NOT_OPEN_ERROR: Final = "StripeInvoiceNotOpen"
 ORDER_BUSY_ERROR: Final = "OrderBusy"
 """The order is handing over to its next run (continue-as-new) and takes no update
 for that moment; ``OrderClient`` sends the same update again."""
+
+# Erasure (``orders erase``): a workflow of its own per order, after the order closed.
+ERASURE_WORKFLOW_TYPE: Final = "OrderErasureWorkflow"
+ERASURE_ID_PREFIX: Final = "erasure-"
+CHECK_ERASABLE: Final = "check_erasable"
+ERASE_ORDER_EMAILS: Final = "erase_order_emails"
+ERASE_ORDER_DOCUMENTS: Final = "erase_order_documents"
+REDACT_STRIPE_CUSTOMER: Final = "redact_stripe_customer"
+DESTROY_ORDER_KEY: Final = "destroy_order_key"
+RECORD_ERASURE: Final = "record_erasure"
+ERASURE_REFUSED_ERROR: Final = "ErasureRefused"
+"""The order is open, or under a legal hold: nothing was erased, and the message says why."""
+
+
+def erasure_workflow_id(order_id: str) -> str:
+    """One erasure per order: a second ``orders erase`` finds the first."""
+    return f"{ERASURE_ID_PREFIX}{order_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -69,3 +70,37 @@ def list_page(objects: Objects, request: RecordedRequest, filters: tuple[str, ..
         "has_more": len(data) > limit,
         "url": request.path,
     }
+
+
+_SEARCH_CLAUSE = re.compile(
+    r"(?:metadata\[['\"](?P<key>[^'\"]+)['\"]\]|(?P<field>customer|status|email)):['\"](?P<value>[^'\"]*)['\"]"
+)
+
+
+def search_result(objects: Objects, query: dict[str, str], url: str) -> dict[str, Any]:
+    """Stripe's search query language, the part the worker may use: ``metadata['key']:'value'``,
+    ``customer:'cus_...'``, ``status:'...'`` and ``email:'...'`` joined by ``AND``; newest first."""
+    clauses = [c.strip() for c in required(query, "query").split(" AND ")]
+    wanted: list[tuple[tuple[str, ...], str]] = []
+    for clause in clauses:
+        match = _SEARCH_CLAUSE.fullmatch(clause)
+        if match is None:
+            raise invalid(f"Invalid search query: {clause}", param="query")
+        field_path = ("metadata", match["key"]) if match["key"] else (match["field"],)
+        wanted.append((field_path, match["value"]))
+    data = [copied(o) for o in reversed(objects.values()) if all(_value_at(o, f) == v for f, v in wanted)]
+    limit = int(query.get("limit", "10"))
+    return {
+        "object": "search_result",
+        "data": data[:limit],
+        "has_more": len(data) > limit,
+        "next_page": None,
+        "url": url,
+    }
+
+
+def _value_at(obj: dict[str, Any], field_path: tuple[str, ...]) -> Any:
+    value: Any = obj
+    for name in field_path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value

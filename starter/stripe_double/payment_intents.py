@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any
@@ -39,10 +38,6 @@ TEST_CARDS: dict[str, tuple[str, str, str] | None] = {
     ),
 }
 """Payment method id to ``(code, decline_code, message)``, or ``None`` for a card that pays."""
-
-_SEARCH_CLAUSE = re.compile(
-    r"(?:metadata\[['\"](?P<key>[^'\"]+)['\"]\]|(?P<field>customer|status)):['\"](?P<value>[^'\"]*)['\"]"
-)
 
 
 def payment_intent(store: Store, intent_id: str) -> dict[str, Any]:
@@ -148,37 +143,6 @@ def _next_action(action: Fault, return_url: str | None) -> dict[str, Any]:
             "stripe_js": "https://hooks.stripe.com/3d_secure_2/hosted",
         },
     }
-
-
-def search_payment_intents(store: Store, query: dict[str, str]) -> dict[str, Any]:
-    """Stripe's search query language, the part the worker may use:
-    ``metadata['key']:'value'``, ``customer:'cus_...'`` and ``status:'...'`` joined by ``AND``."""
-    clauses = [c.strip() for c in required(query, "query").split(" AND ")]
-    wanted: list[tuple[tuple[str, ...], str]] = []
-    for clause in clauses:
-        match = _SEARCH_CLAUSE.fullmatch(clause)
-        if match is None:
-            raise invalid(f"Invalid search query: {clause}", param="query")
-        field_path = ("metadata", match["key"]) if match["key"] else (match["field"],)
-        wanted.append((field_path, match["value"]))
-    data = [
-        copied(pi) for pi in reversed(store.payment_intents.values()) if all(_value_at(pi, f) == v for f, v in wanted)
-    ]
-    limit = int(query.get("limit", "10"))
-    return {
-        "object": "search_result",
-        "data": data[:limit],
-        "has_more": len(data) > limit,
-        "next_page": None,
-        "url": "/v1/payment_intents/search",
-    }
-
-
-def _value_at(obj: dict[str, Any], field_path: tuple[str, ...]) -> Any:
-    value: Any = obj
-    for name in field_path:
-        value = value.get(name) if isinstance(value, dict) else None
-    return value
 
 
 def create_refund(store: Store, form: dict[str, str]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starter.stripe_double.checkout import create_checkout_session
-from starter.stripe_double.customers import create_customer
+from starter.stripe_double.customers import create_customer, delete_customer, search_customers
 from starter.stripe_double.errors import invalid
 from starter.stripe_double.invoices import (
     create_invoice,
@@ -16,12 +16,11 @@ from starter.stripe_double.invoices import (
     list_invoice_payments,
     void_invoice,
 )
-from starter.stripe_double.objects import copied, found, list_page, public
+from starter.stripe_double.objects import copied, found, list_page, public, search_result
 from starter.stripe_double.payment_intents import (
     create_payment_intent,
     create_refund,
     payment_intent,
-    search_payment_intents,
 )
 from starter.stripe_double.recording import RecordedRequest
 from starter.stripe_double.store import Store
@@ -31,6 +30,9 @@ Endpoint = Callable[[Store, RecordedRequest, list[str]], dict[str, Any]]
 
 ROUTES: tuple[tuple[str, str, Endpoint], ...] = (
     ("POST", "/v1/customers", lambda s, r, ids: create_customer(s, r.form)),
+    ("GET", "/v1/customers/search", lambda s, r, ids: search_customers(s, r)),
+    ("GET", "/v1/customers/*", lambda s, r, ids: copied(found(s.customers, ids[0], "customer"))),
+    ("DELETE", "/v1/customers/*", lambda s, r, ids: delete_customer(s, ids[0])),
     ("POST", "/v1/invoices", lambda s, r, ids: create_invoice(s, r.form)),
     ("GET", "/v1/invoices", lambda s, r, ids: list_page(s.invoices, r, ("customer", "status"))),
     ("POST", "/v1/invoiceitems", lambda s, r, ids: create_invoice_item(s, r.form)),
@@ -41,7 +43,7 @@ ROUTES: tuple[tuple[str, str, Endpoint], ...] = (
     ("GET", "/v1/invoice_payments", lambda s, r, ids: list_invoice_payments(s, r.query)),
     ("POST", "/v1/payment_intents", lambda s, r, ids: create_payment_intent(s, r)),
     ("GET", "/v1/payment_intents", lambda s, r, ids: list_page(s.payment_intents, r, ("customer",))),
-    ("GET", "/v1/payment_intents/search", lambda s, r, ids: search_payment_intents(s, r.query)),
+    ("GET", "/v1/payment_intents/search", lambda s, r, ids: search_result(s.payment_intents, r.query, r.path)),
     ("GET", "/v1/payment_intents/*", lambda s, r, ids: copied(payment_intent(s, ids[0]))),
     ("POST", "/v1/refunds", lambda s, r, ids: create_refund(s, r.form)),
     ("GET", "/v1/refunds", lambda s, r, ids: list_page(s.refunds, r, ("payment_intent",))),

@@ -13,13 +13,15 @@ live in the workflow. One module per part, importers use this package:
 - ``view``: the order as its customer and staff see it (the ``status`` query), and its result;
 - ``timeline``: the order's timeline entries, their kinds and the words they read as;
 - ``activity_io``: what the workflow hands its activities and what they answer;
-- ``state``: how an order starts, and the state that crosses continue-as-new.
+- ``state``: how an order starts, and the state that crosses continue-as-new;
+- ``erasure``: erasing an order's personal data, the legal hold that stops it, and its record.
 """
 
 from workflows.models.actions import *  # noqa: F403
 from workflows.models.activity_io import *  # noqa: F403
 from workflows.models.certificate import *  # noqa: F403
 from workflows.models.confirmation import *  # noqa: F403
+from workflows.models.erasure import *  # noqa: F403
 from workflows.models.evidence import *  # noqa: F403
 from workflows.models.fields import *  # noqa: F403
 from workflows.models.state import *  # noqa: F403
