@@ -36,6 +36,7 @@ from orderclient.client import (
     OrderError,
     OrderNotFound,
 )
+from orderclient.errors import OrderErased
 from ordersecurity import links
 from ordersecurity.links import AUTHENTICATE, InvalidLink, LinkClaims, LinkSigner, form_nonce, link_request_id
 from orderweb.bodies import read_capped
@@ -509,6 +510,13 @@ class Portal:
             return view
         except OrderNotFound:
             return self.message("Order not found", "This order is no longer available.", 404)
+        except OrderErased as gone:
+            return self.message(
+                "This order's personal data was erased",
+                f"This order's personal data was erased on {format_date(gone.record.erased_at)}. Please write to "
+                f"{self.settings.support_email} if you need anything about it.",
+                410,
+            )
         except NoWorkerAvailable as error:
             return self.unavailable(error)
         except OrderError as error:
