@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker
 from workflows.converter import data_converter
+from workflows.erasure import OrderErasureWorkflow
 from workflows.order import ServiceOrderWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
@@ -43,7 +44,7 @@ def test_the_main_paths_have_recorded_histories() -> None:
     }
     main_paths |= {"completed_lean", "continued_as_new", "continued_as_new_first_run"}
     main_paths |= {"continued_with_waiting_signals", "continued_with_waiting_signals_first_run"}
-    assert main_paths | money_paths | {"deadline_extended"} <= names
+    assert main_paths | money_paths | {"deadline_extended", "erasure_completed"} <= names
 
 
 def test_a_history_keeps_each_confirmation_pdf_by_reference_only() -> None:
@@ -112,5 +113,9 @@ async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"order-{path.stem.replace('_', '-')}", path.read_text())
     # With the SDK's default sandbox and with the worker's (the project's modules passed through).
     for runner in (SandboxedWorkflowRunner(), worker.workflow_runner()):
-        replayer = Replayer(workflows=[ServiceOrderWorkflow], data_converter=data_converter, workflow_runner=runner)
+        replayer = Replayer(
+            workflows=[ServiceOrderWorkflow, OrderErasureWorkflow],
+            data_converter=data_converter,
+            workflow_runner=runner,
+        )
         await replayer.replay_workflow(history)
