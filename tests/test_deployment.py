@@ -446,15 +446,23 @@ def aws_variables_read_by(paths: list[Path]) -> set[str]:
     return {name for path in paths for name in re.findall(r"""["'](AWS_[A-Z0-9_]+)["']""", path.read_text())}
 
 
+LIBPQ = {"PGPASSWORD"}
+"""libpq's own variables, read by psycopg for the key store (ORDERS_KEY_STORE=postgresql://...)."""
+
+
 def test_worker_environment_names_are_read_by_the_project() -> None:
     known = variables_read_by(project_sources())
     aws = aws_variables_read_by([ROOT / "activities" / "config.py"])
     assert {"AWS_ENDPOINT_URL_S3", "AWS_SECRET_ACCESS_KEY"} <= aws  # the grep works
     stripe_landed = any(name.startswith("STRIPE_") for name in known)
     for service in ("worker", "webhooks"):
-        for name in environment(service, MINIMAL_SHELL):
+        passed = environment(service, MINIMAL_SHELL)
+        for name in passed:
             if name.startswith("TEMPORAL_"):
                 continue  # envconfig's, checked below by loading them
+            if name in LIBPQ:
+                assert "ORDERS_KEY_STORE" in passed, f"{service} passes {name} without a PostgreSQL key store"
+                continue
             if name.startswith("AWS_"):
                 assert name in aws, f"{service} passes {name}, which no code reads"
                 continue
