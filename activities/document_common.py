@@ -57,6 +57,10 @@ def checked_id(document_id: str) -> str:
     return document_id
 
 
+class DocumentsNotErased(DocumentError):
+    """The store refused to delete (``orders erase``): the credentials may not. Not worth retrying."""
+
+
 def checked_order_id(order_id: str) -> str:
     """An order id as the first part of a document id: its documents' folder or prefix."""
     if not _ORDER_ID.match(order_id):

@@ -39,6 +39,7 @@ from activities.document_common import (
     DocumentConflict,
     DocumentError,
     DocumentMissing,
+    DocumentsNotErased,
     DocumentTampered,
     DocumentUnavailable,
     StoredDocument,
@@ -156,7 +157,15 @@ class S3DocumentStore:
                         Bucket=self.bucket.bucket,
                         Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found]},
                     )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            if _code(error) == "AccessDenied" or _status(error) == 403:
+                raise DocumentsNotErased(
+                    f"{len(documents) or 'the'} documents of {order_id} in {self.where} were NOT deleted: the "
+                    "worker's key may not delete (s3:ListBucketVersions, s3:DeleteObject, s3:DeleteObjectVersion); "
+                    f"delete every version under {prefix} with an administrator's key (docs/privacy.md)"
+                ) from None
+            raise self._failure(error, f"erasing the documents of {order_id}") from None
+        except BotoCoreError as error:
             raise self._failure(error, f"erasing the documents of {order_id}") from None
         return len(documents)
 

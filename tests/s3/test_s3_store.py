@@ -307,3 +307,33 @@ def test_no_credentials_at_all_is_named(s3_api: S3Double, tmp_path: Path) -> Non
         "DocumentUnavailable: cannot read ORD-1/confirmation-v1.pdf: no S3 credentials; set AWS_ACCESS_KEY_ID"
         in out.stderr
     )
+
+
+def test_erasing_an_order_removes_every_version_of_its_documents_and_only_its(s3_api: S3Double) -> None:
+    name = s3_api.new_bucket()
+    s3_api.raw.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    store = S3DocumentStore(s3_api.bucket(name, prefix="docs/"))
+    store.put("ORD-1/confirmation-v1.pdf", b"%PDF-one")
+    store.put("ORD-1/receipt-1.pdf", b"%PDF-receipt")
+    store.put("ORD-12/confirmation-v1.pdf", b"%PDF-other")  # a prefix of ORD-1's is not ORD-1's
+    # A version replaced behind the store's back, and a delete marker: erasure leaves neither.
+    s3_api.raw.put_object(Bucket=name, Key="docs/ORD-1/confirmation-v1.pdf", Body=b"%PDF-replaced")
+    s3_api.raw.delete_object(Bucket=name, Key="docs/ORD-1/receipt-1.pdf")
+
+    assert store.erase_order("ORD-1") == 2
+    left = s3_api.raw.list_object_versions(Bucket=name, Prefix="docs/ORD-1/")
+    assert left.get("Versions", []) == [] and left.get("DeleteMarkers", []) == []
+    assert store.get("ORD-12/confirmation-v1.pdf") == b"%PDF-other"
+    assert store.erase_order("ORD-1") == 0, "a second erasure finds nothing"
+
+
+def test_erasing_an_order_from_a_directory_removes_its_folder_and_only_its(tmp_path: Path) -> None:
+    store = LocalDocumentStore(tmp_path)
+    store.put("ORD-1/confirmation-v1.pdf", b"%PDF-one")
+    store.put("ORD-1/receipt-1.pdf", b"%PDF-receipt")
+    store.put("ORD-12/confirmation-v1.pdf", b"%PDF-other")
+    assert store.erase_order("ORD-1") == 2
+    assert not (tmp_path / "ORD-1").exists() and store.get("ORD-12/confirmation-v1.pdf") == b"%PDF-other"
+    assert store.erase_order("ORD-1") == 0
+    with pytest.raises(ValueError, match="not an order id"):
+        store.erase_order("../etc")
