@@ -24,65 +24,22 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
+
+from ordersecurity.key_records import ERASURE_RECORD as ERASURE_RECORD
+from ordersecurity.key_records import HOLD_RECORD as HOLD_RECORD
+from ordersecurity.key_records import KeyStore as KeyStore
+from ordersecurity.key_records import StoredKey as StoredKey
 
 STORE_ENV: Final = "ORDERS_KEY_STORE"
 LOCAL_STORE: Final = Path(".orders") / "order-keys.sqlite3"
 """The store ``orders dev`` sets up next to its Temporal database."""
 
 
-HOLD_RECORD: Final = "hold"
-"""A legal hold (``orders hold``): the latest one of an order decides whether it may be erased."""
-ERASURE_RECORD: Final = "erasure"
-"""What ``orders erase`` did, kept for as long as the company must show it."""
-
-
 class KeyStoreError(ValueError):
     """``ORDERS_KEY_STORE`` names something unusable; the message says what."""
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    """One order's row: its wrapped key, or the time it was destroyed."""
-
-    workflow_id: str
-    master_key_id: str | None
-    wrapped: bytes | None
-    created_at: datetime
-    erased_at: datetime | None = None
-
-    @classmethod
-    def live(cls, workflow_id: str, master_key_id: str, wrapped: bytes, at: datetime) -> StoredKey:
-        return cls(workflow_id, master_key_id, wrapped, at)
-
-
-class KeyStore(Protocol):
-    """What per-order keys need from a store. Blocking calls: ``OrderKeys`` runs them in a thread."""
-
-    def describe(self) -> str:
-        """Where it is, without credentials, for messages."""
-        ...
-
-    def fetch(self, workflow_id: str) -> StoredKey | None: ...
-
-    def insert(self, key: StoredKey) -> StoredKey:
-        """Store ``key`` unless the order has a row already; return the row that stands."""
-        ...
-
-    def destroy(self, workflow_id: str, at: datetime) -> StoredKey | None:
-        """Remove the key material for good (idempotent); the row that stands, None if there was none."""
-        ...
-
-    def add_record(self, kind: str, order_id: str, at: datetime, body: str) -> None:
-        """Keep a record beside the keys (``hold``, ``erasure``): JSON without personal data."""
-        ...
-
-    def records(self, kind: str, order_id: str) -> list[str]:
-        """The records of one kind for one order, oldest first."""
-        ...
 
 
 _SCHEMA: Final = """

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ordersecurity.key_store import StoredKey
+from ordersecurity.key_records import StoredKey
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS order_keys (
