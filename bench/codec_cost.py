@@ -9,23 +9,33 @@ does). It reports the history's size for each, and the CPU time to encode and
 decode one payload, measured with ``time.process_time`` over many rounds.
 Compression must shrink the history: the encrypted, compressed history is
 compared with the plain one, and ``main`` fails if it is larger.
+
+It also runs the codec as the worker calls it (``encode``/``decode``), with the
+master key and with the order's own key (``ORDERS_KEY_STORE``, the key cached
+after its first use), alternating the two in the same run: per-order keys may
+cost at most ``ORDER_KEY_TARGET`` times the master key's CPU per payload.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
+from temporalio.converter import WorkflowSerializationContext
 
 from ordersecurity.codec import EncryptionCodec, KeyRing, new_key_entry
+from ordersecurity.key_store import SqliteKeyStore
+from ordersecurity.order_keys import OrderKeys
 
+ORDER_KEY_TARGET = 1.2
 DEFAULT_HISTORY = Path(__file__).resolve().parent.parent / "tests" / "histories" / "completed_with_revision.json"
 ROUNDS = 200
 
@@ -73,6 +83,32 @@ def cpu_per_payload(payloads: list[Payload], work: Callable[[list[Payload]], obj
     return (time.process_time() - start) / (ROUNDS * len(payloads))
 
 
+async def async_cpu_per_payload(
+    payloads: list[Payload], work: Callable[[list[Payload]], Awaitable[object]], rounds: int
+) -> float:
+    start = time.process_time()
+    for _ in range(rounds):
+        await work(payloads)
+    return (time.process_time() - start) / (rounds * len(payloads))
+
+
+async def order_key_cost(payloads: list[Payload], ring: KeyRing, rounds: int = ROUNDS) -> dict[str, float]:
+    """CPU per payload through ``encode`` and ``decode``, with the master key and with the order's
+    own key (cached), in alternating rounds so that both see the same machine."""
+    with tempfile.TemporaryDirectory() as directory:
+        keys = OrderKeys(SqliteKeyStore(Path(directory) / "order-keys.sqlite3"))
+        context = WorkflowSerializationContext(namespace="default", workflow_id="order-BENCH-1")
+        codecs = {"master key": EncryptionCodec(ring), "order key": EncryptionCodec(ring, order_keys=keys)}
+        codecs["order key"] = codecs["order key"].with_context(context)
+        sealed = {name: await codec.encode(payloads) for name, codec in codecs.items()}  # makes the order's key
+        spent = dict.fromkeys([f"{n} {op}" for n in codecs for op in ("encode", "decode")], 0.0)
+        for _ in range(rounds // 10):
+            for name, codec in codecs.items():
+                spent[f"{name} encode"] += await async_cpu_per_payload(payloads, codec.encode, 10)
+                spent[f"{name} decode"] += await async_cpu_per_payload(sealed[name], codec.decode, 10)
+    return {name: total / (rounds // 10) for name, total in spent.items()}
+
+
 async def main(path: Path = DEFAULT_HISTORY) -> int:
     history = load(path)
     ring = KeyRing.parse(new_key_entry("bench"))
@@ -96,10 +132,20 @@ async def main(path: Path = DEFAULT_HISTORY) -> int:
         print(f"{name:24}{size:>14}{size / base:>10.2f}")
     print(f"payload bytes: {plain_bytes} plain, {sealed_bytes} compressed and encrypted")
     print(f"CPU per payload: encode {encode_s * 1e6:.1f} µs, decode {decode_s * 1e6:.1f} µs")
+    costs = await order_key_cost(payloads, ring)
+    print(f"{'through the codec':24}{'encode µs':>10}{'decode µs':>10}")
+    for name in ("master key", "order key"):
+        print(f"{name:24}{costs[name + ' encode'] * 1e6:>10.1f}{costs[name + ' decode'] * 1e6:>10.1f}")
+    ratio = max(costs[f"order key {op}"] / costs[f"master key {op}"] for op in ("encode", "decode"))
+    print(f"per-order keys cost {ratio:.2f}x the master key's (target: at most {ORDER_KEY_TARGET}x)")
+    failed = 0
     if sizes["zlib + AES-256-GCM"] >= sizes["AES-256-GCM only"]:
         print("compression does not cut bytes here", file=sys.stderr)
-        return 1
-    return 0
+        failed = 1
+    if ratio > ORDER_KEY_TARGET:
+        print(f"per-order keys cost {ratio:.2f}x, above {ORDER_KEY_TARGET}x", file=sys.stderr)
+        failed = 1
+    return failed
 
 
 if __name__ == "__main__":

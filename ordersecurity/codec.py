@@ -372,14 +372,19 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 require_encryption()  # the last line of defence: nothing leaves in clear text by accident
             return list(payloads)
         order_keys = self.order_keys if self.workflow_id else None
+        own: KeyRing | None = None  # the order's key, looked up once per call
         encoded = []
         for payload in payloads:
             if order_keys is None or payload.metadata.get(NOT_PERSONAL) == b"no":
                 encoded.append(self.encrypt(payload, ring, compress=self._compress))
                 continue
-            assert self.workflow_id is not None
-            data_key = await order_keys.for_encrypting(self.workflow_id, ring.keys)
-            own = KeyRing(((ORDER_KEY_PREFIX + self.workflow_id, data_key),))
+            if own is None:
+                assert self.workflow_id is not None
+                # The cached key without a coroutine: this runs for every workflow task.
+                data_key = order_keys.cached(self.workflow_id) or await order_keys.for_encrypting(
+                    self.workflow_id, ring.keys
+                )
+                own = KeyRing(((ORDER_KEY_PREFIX + self.workflow_id, data_key),))
             encoded.append(self.encrypt(payload, own, compress=self._compress))
         return encoded
 
@@ -415,7 +420,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 "set ORDERS_KEY_STORE to the store the worker uses",
             )
         try:
-            return KeyRing(((key_id, await order_keys.for_decrypting(workflow_id, masters.keys)),))
+            key = order_keys.cached(workflow_id) or await order_keys.for_decrypting(workflow_id, masters.keys)
+            return KeyRing(((key_id, key),))
         except OrderKeyErased as erased:
             raise ErasedPayloadError(key_id, erased) from None
         except OrderKeyError as error:

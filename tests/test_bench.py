@@ -219,3 +219,13 @@ def test_python_m_bench_park_parks_orders_and_reports_memory(tmp_path: Any) -> N
     for line in ("2 parked:", "4 parked:", "per parked order, on average:", "per parked order, the last 2:"):
         assert line in done.stdout
     assert re.search(r"resident memory,\s+4 parked:\s+[1-9][\d,]* MiB", done.stdout), done.stdout
+
+
+async def test_the_codec_bench_runs_the_codec_with_the_master_key_and_an_orders_own_key() -> None:
+    from bench.codec_cost import DEFAULT_HISTORY, load, order_key_cost, payloads_of
+    from ordersecurity.codec import KeyRing, new_key_entry
+
+    payloads = [p for p in payloads_of(load(DEFAULT_HISTORY)) if "type" not in p.metadata][:5]
+    costs = await order_key_cost(payloads, KeyRing.parse(new_key_entry("bench")), rounds=10)
+    assert set(costs) == {"master key encode", "master key decode", "order key encode", "order key decode"}
+    assert all(seconds > 0 for seconds in costs.values())
