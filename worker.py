@@ -59,6 +59,7 @@ from ordersecurity.codec import (
     order_keys_from_environment,
     require_encryption,
 )
+from ordersecurity.key_store import STORE_ENV, KeyStoreError
 from workflows.activity_refs import PolicyRefs
 from workflows.converter import data_converter
 from workflows.erasure import OrderErasureWorkflow
@@ -239,6 +240,11 @@ def log_encryption() -> None:
         source.origin,
         ", ".join(source.ring.ids),
     )
+    order_keys = order_keys_from_environment()
+    if order_keys is None:
+        log.warning("no key store (%s): orders use the master key alone and cannot be erased", STORE_ENV)
+    else:
+        log.info("each order has its own key, kept in %s", order_keys.store.describe())
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
@@ -263,7 +269,8 @@ async def main() -> None:
     settings = Settings.from_env()
     try:
         require_encryption()  # no key and not switched off: refuse to start (EncryptionRequired says how)
-    except KeyConfigError as error:
+        order_keys_from_environment()  # the per-order key store opens now, or the worker does not start
+    except (KeyConfigError, KeyStoreError) as error:
         raise ConfigError(str(error)) from None
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout

@@ -135,18 +135,21 @@ def _row(row: tuple[str, str | None, bytes | None, str, str | None]) -> StoredKe
 
 
 def open_store(url: str) -> KeyStore:
-    """The store ``url`` names (see the module's docstring)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from ordersecurity.postgres_key_store import PostgresKeyStore
+    """The store ``url`` names (see the module's docstring), its table made; ``KeyStoreError`` says
+    why it cannot be opened."""
+    if "://" in url and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        scheme = url.partition("://")[0]
+        raise KeyStoreError(f"{STORE_ENV}: {scheme!r} is not a key store (sqlite:/// or postgresql://)")
+    try:
+        if url.startswith(("postgresql://", "postgres://")):
+            from ordersecurity.postgres_key_store import PostgresKeyStore
 
-        return PostgresKeyStore(url)
-    if url.startswith("sqlite:///"):
+            return PostgresKeyStore(url)
         return SqliteKeyStore(Path(url.removeprefix("sqlite://")))
-    if "://" in url:
-        raise KeyStoreError(
-            f"{STORE_ENV}: {url.partition('://')[0]!r} is not a key store (sqlite:/// or postgresql://)"
-        )
-    return SqliteKeyStore(Path(url))
+    except Exception as error:  # the driver's own errors: sqlite3.Error, OSError, psycopg.Error
+        where = url.split("@")[-1] if "@" in url else url  # never a password written in the address
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise KeyStoreError(f"{STORE_ENV}: cannot open the key store {where}: {detail}") from None
 
 
 def store_url_from_environment() -> str | None:

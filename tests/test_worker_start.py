@@ -97,3 +97,20 @@ def test_a_worker_started_before_its_server_connects_once_the_server_is_up(tmp_p
             server.terminate()
             server.wait(30)
     assert worker.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("store", "words"),
+    [
+        ("mysql://db/keys", "'mysql' is not a key store"),
+        ("postgresql://orders@127.0.0.1:1/orders_keys", "cannot open the key store 127.0.0.1:1/orders_keys"),
+    ],
+)
+def test_a_key_store_that_cannot_be_opened_ends_with_one_clean_line(tmp_path: Path, store: str, words: str) -> None:
+    """Before connecting to Temporal: no order is touched by a worker that could not keep its keys."""
+    env = worker_env(tmp_path, f"127.0.0.1:{free_port()}", "2") | {"ORDERS_KEY_STORE": store}
+    result = subprocess.run(WORKER, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0] and "ORDERS_KEY_STORE" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
