@@ -22,13 +22,20 @@ from temporalio.testing import WorkflowEnvironment
 from activities.config import Settings
 from orderclient.client import OrderClient
 from orderclient.errors import ErasureRefused, OrderErased
-from ordersecurity.codec import KEY_ID_METADATA, KEYS_ENV, EncryptionCodec, ErasedPayloadError, new_key_entry
+from ordersecurity.codec import (
+    ENCODING,
+    KEY_ID_METADATA,
+    KEYS_ENV,
+    EncryptionCodec,
+    ErasedPayloadError,
+    new_key_entry,
+)
 from ordersecurity.key_store import ERASURE_RECORD, HOLD_RECORD, STORE_ENV, SqliteKeyStore
 from orderweb.codec_server import create_app
 from tests.conftest import make_worker, start_dev_server
 from tests.doubles.stripe_api import TEST_API_KEY, StripeDouble, serve
 from tests.helpers import eventually, issue, kinds
-from tests.ordersecurity.test_privacy import orders_cli
+from tests.ordersecurity.test_privacy import every_payload, orders_cli, sdk_bookkeeping
 from workflows import names
 from workflows.models import (
     AddNoteInput,
@@ -109,6 +116,31 @@ async def order_payloads(env: WorkflowEnvironment, order_id: str) -> list[Payloa
     return [p for p in found if p.metadata.get(KEY_ID_METADATA, b"").startswith(b"order:")]
 
 
+async def still_readable(env: WorkflowEnvironment, order_id: str) -> list[tuple[str, str]]:
+    """Every encrypted payload of the order's raw history that a fresh codec still decodes, with where."""
+    history = await raw_client(env).get_workflow_handle(names.workflow_id(order_id)).fetch_history()
+    readable = []
+    for path, raw in every_payload(json.loads(history.to_json())):
+        if sdk_bookkeeping(path) or "type" in raw["metadata"]:
+            continue
+        payload = Payload(
+            metadata={k: base64.b64decode(v) for k, v in raw["metadata"].items()},
+            data=base64.b64decode(raw.get("data", "")),
+        )
+        assert payload.metadata.get("encoding") == ENCODING, f"a payload left unencrypted at {path}"
+        try:
+            [plain] = await EncryptionCodec().decode([payload])
+        except ErasedPayloadError:
+            continue
+        readable.append(
+            (
+                path.replace("workflowExecutionCompletedEventAttributes.result.payloads", "completionResult"),
+                plain.data.decode(),
+            )
+        )
+    return readable
+
+
 async def codec_server_decodes(payloads: list[Payload]) -> list[dict[str, Any]]:
     app = create_app(EncryptionCodec(), token=None, allow_loopback=True)
     body = {
@@ -158,6 +190,11 @@ async def test_a_closed_order_is_erased_everywhere_and_only_it(
     marked = await codec_server_decodes(before)
     assert all("erased" in _b64_text(p["data"]) for p in marked), marked
     assert await EncryptionCodec().decode(await order_payloads(dev_env, kept))
+
+    # Nothing in its history decodes any more but the result, the facts accounting keeps.
+    readable = await still_readable(dev_env, gone)
+    assert [path for path, _ in readable] == [".events.completionResult"], readable
+    assert NAME not in readable[0][1] and EMAIL not in readable[0][1]
 
     # Everything else it wrote is gone; the other order's emails stay.
     assert kinds(outbox_dir, gone) == [] and kinds(outbox_dir, kept)
