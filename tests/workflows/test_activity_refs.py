@@ -27,6 +27,7 @@ REFS = (
     activity_refs.PaymentRefs,
     activity_refs.SupportRefs,
     activity_refs.CertificateRefs,
+    activity_refs.ErasureRefs,
 )
 CALLS = {"execute_activity", "start_activity", "execute_local_activity", "start_local_activity"}
 
