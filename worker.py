@@ -46,7 +46,7 @@ from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
-from orderclient import connection
+from orderclient import connection, health
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.activity_refs import PolicyRefs
@@ -215,15 +215,31 @@ def log_encryption() -> None:
     )
 
 
-async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then let in-flight tasks finish."""
+async def run_worker(client: Client, settings: Settings, stop: asyncio.Event, probe: health.Probe | None = None) -> None:
+    """Run until ``stop`` is set, then let in-flight tasks finish; ``probe`` reports it to /readyz and /healthz."""
     task_queue = connection.task_queue()
     log_encryption()
     worker = build_worker(client, settings, task_queue)
+    if probe is not None:
+        probe.ready = lambda: worker.is_running and not stop.is_set()
+        # A worker that stopped without being asked (a fatal poll error) is restarted by its liveness probe.
+        probe.live = lambda: worker.is_running or stop.is_set() or not worker.is_shutdown
     async with worker:
         log.info("worker polling task queue %s on %s", task_queue, client.namespace)
         await stop.wait()
     log.info("worker stopped")
+
+
+async def start_health(address: str | None) -> health.Probe | None:
+    """Kubernetes' probes (``ORDERS_HEALTH_ADDRESS``), answering before the worker connects:
+    alive while it waits for its server, ready once it polls."""
+    if not address:
+        return None
+    probe = health.Probe()
+    host, port = health.split_address(address)
+    await health.serve(host, port, lambda: probe.ready(), lambda: probe.live())
+    log.info("health on http://%s%s (liveness) and %s (readiness)", address, health.LIVE_PATH, health.READY_PATH)
+    return probe
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
@@ -239,6 +255,7 @@ async def main() -> None:
         require_encryption()  # no key and not switched off: refuse to start (EncryptionRequired says how)
     except KeyConfigError as error:
         raise ConfigError(str(error)) from None
+    probe = await start_health(settings.health_address)
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
     )
@@ -246,7 +263,7 @@ async def main() -> None:
         log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    await run_worker(client, settings, stop)
+    await run_worker(client, settings, stop, probe)
 
 
 # The exit codes of ``orders worker`` (starter/cli.py, Exit) for the same failures.
