@@ -28,6 +28,7 @@ from temporalio import activity, workflow
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.converter import (
     DataConverter,
     SerializationContext,
@@ -35,7 +36,7 @@ from temporalio.converter import (
     StorageDriverWorkflowInfo,
     WithSerializationContext,
 )
-from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker import Worker, WorkerDeploymentConfig, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.certificates import CertificateActivities
@@ -188,6 +189,21 @@ def build_worker(
         workflow_runner=workflow_runner(client.data_converter),
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        deployment_config=deployment_config(settings),
+    )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker versioning, when the environment names a version: every order is pinned to the
+    version it starts on (continuation.py moves it on when it continues as new). None, as
+    before versioning existed, when it does not: workflow.patched then keeps old orders safe."""
+    version = settings.worker_version
+    if version is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=version.deployment_name, build_id=version.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 
@@ -215,7 +231,9 @@ def log_encryption() -> None:
     )
 
 
-async def run_worker(client: Client, settings: Settings, stop: asyncio.Event, probe: health.Probe | None = None) -> None:
+async def run_worker(
+    client: Client, settings: Settings, stop: asyncio.Event, probe: health.Probe | None = None
+) -> None:
     """Run until ``stop`` is set, then let in-flight tasks finish; ``probe`` reports it to /readyz and /healthz."""
     task_queue = connection.task_queue()
     log_encryption()

@@ -407,7 +407,7 @@ def _worker_version(env: Mapping[str, str]) -> WorkerVersion | None:
     if name is None and build is None:
         return None
     if name is None or build is None:
-        have, lack = (name, DEPLOYMENT_NAME_ENVS[0]) if name else (build, BUILD_ID_ENVS[0])
+        have, lack = (name, BUILD_ID_ENVS[0]) if name else (build, DEPLOYMENT_NAME_ENVS[0])
         assert have is not None
         raise ConfigError(f"{have[0]} is set but {lack} is not: worker versioning needs both, or neither")
     for var, value in (name, build):

@@ -243,8 +243,9 @@ def test_worker_manifest_shows_the_arithmetic() -> None:
     text = (ORDERS / "worker.yaml").read_text()
     cached = int(literal_env(worker_spec())["ORDERS_MAX_CACHED_WORKFLOWS"])
     assert f"150 KiB x ({cached:,} - 1,000)" in text
-    assert f"= {sizing_rule_bytes(cached) / MIB:.1f} MiB -> {container(worker_spec())['resources']['limits']['memory']}" in (
-        text
+    assert (
+        f"= {sizing_rule_bytes(cached) / MIB:.1f} MiB -> {container(worker_spec())['resources']['limits']['memory']}"
+        in (text)
     )
 
 
@@ -313,7 +314,9 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 # Read by the processes, deliberately not set by the manifests (docs/deployment.md's Kubernetes section says why).
 def test_every_variable_the_worker_reads_is_set_or_documented() -> None:
-    read = variables_read_by([ROOT / "activities" / "config.py", ROOT / "worker.py", ROOT / "orderclient" / "connection.py"])
+    read = variables_read_by(
+        [ROOT / "activities" / "config.py", ROOT / "worker.py", ROOT / "orderclient" / "connection.py"]
+    )
     read |= variables_read_by([ROOT / "orderclient" / "health.py"])
     read |= variables_read_by([ROOT / "ordersecurity" / "codec.py", ROOT / "ordersecurity" / "links.py"])
     read -= {"ORDERS_CODEC_TOKEN", "ORDERS_CODEC_CORS_ORIGINS"}  # the codec server's, below
@@ -345,7 +348,9 @@ def test_the_config_map_configures_the_worker() -> None:
     env = {**config, **literal_env(worker_spec())}
     settings = Settings.from_env(env)
     assert settings.max_cached_workflows == int(env["ORDERS_MAX_CACHED_WORKFLOWS"])
-    assert settings.documents_bucket is not None and settings.documents_bucket.bucket == config["ORDERS_DOCUMENTS_BUCKET"]
+    assert (
+        settings.documents_bucket is not None and settings.documents_bucket.bucket == config["ORDERS_DOCUMENTS_BUCKET"]
+    )
     assert str(settings.outbox_dir) == config["ORDERS_OUTBOX_DIR"]
     mounts = {mount["mountPath"] for mount in container(worker_spec())["volumeMounts"]}
     assert config["ORDERS_OUTBOX_DIR"] in mounts, "the outbox must be a writable volume (read-only root)"
@@ -365,7 +370,9 @@ def test_secrets_come_from_secrets_only() -> None:
         for box in template.get("spec", {}).get("containers", []):
             for entry in box.get("env", []):
                 if SECRET_NAME.search(entry["name"]):
-                    assert "secretKeyRef" in entry.get("valueFrom", {}), f"{path.name}: {entry['name']} is not a secretKeyRef"
+                    assert "secretKeyRef" in entry.get("valueFrom", {}), (
+                        f"{path.name}: {entry['name']} is not a secretKeyRef"
+                    )
 
 
 def test_the_secret_template_is_not_applied_and_has_every_key_the_manifests_read() -> None:
@@ -527,10 +534,15 @@ def test_the_codec_server_and_the_ui_admit_only_the_authenticating_proxy() -> No
     assert codec["podSelector"]["matchLabels"] == deployment("orders-codec-server")["spec"]["selector"]["matchLabels"]
     (rule,) = codec["ingress"]
     assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [proxy]
-    assert [port["port"] for port in rule["ports"]] == [named_port(container(deployment("orders-codec-server")["spec"]), "http")]
+    assert [port["port"] for port in rule["ports"]] == [
+        named_port(container(deployment("orders-codec-server")["spec"]), "http")
+    ]
     assert codec["egress"] == [] and "Egress" in codec["policyTypes"]
     ui = resource("NetworkPolicy", "temporal-ui-internal")["spec"]
-    assert ui["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "temporal", "app.kubernetes.io/component": "web"}
+    assert ui["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "temporal",
+        "app.kubernetes.io/component": "web",
+    }
     (rule,) = ui["ingress"]
     assert [peer["podSelector"]["matchLabels"] for peer in rule["from"]] == [proxy]
 
