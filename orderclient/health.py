@@ -59,7 +59,7 @@ async def serve(
         writer.write(
             f"HTTP/1.1 {code} {_REASONS[code]}\r\nContent-Type: text/plain\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body
+            + (b"" if request_line[:1] == ["HEAD"] else body)
         )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
