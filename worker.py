@@ -28,6 +28,7 @@ from temporalio import activity, workflow
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.converter import (
     DataConverter,
     SerializationContext,
@@ -36,7 +37,7 @@ from temporalio.converter import (
     WithSerializationContext,
     WorkflowSerializationContext,
 )
-from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker import Worker, WorkerDeploymentConfig, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.certificates import CertificateActivities
@@ -48,7 +49,7 @@ from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
-from orderclient import connection
+from orderclient import connection, health
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from ordersecurity.codec import (
     KEYS_ENV,
@@ -215,6 +216,21 @@ def build_worker(
         workflow_runner=workflow_runner(client.data_converter),
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        deployment_config=deployment_config(settings),
+    )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker versioning, when the environment names a version: every order is pinned to the
+    version it starts on (continuation.py moves it on when it continues as new). None, as
+    before versioning existed, when it does not: workflow.patched then keeps old orders safe."""
+    version = settings.worker_version
+    if version is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=version.deployment_name, build_id=version.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 
@@ -247,15 +263,33 @@ def log_encryption() -> None:
         log.info("each order has its own key, kept in %s", order_keys.store.describe())
 
 
-async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then let in-flight tasks finish."""
+async def run_worker(
+    client: Client, settings: Settings, stop: asyncio.Event, probe: health.Probe | None = None
+) -> None:
+    """Run until ``stop`` is set, then let in-flight tasks finish; ``probe`` reports it to /readyz and /healthz."""
     task_queue = connection.task_queue()
     log_encryption()
     worker = build_worker(client, settings, task_queue)
+    if probe is not None:
+        probe.ready = lambda: worker.is_running and not stop.is_set()
+        # A worker that stopped without being asked (a fatal poll error) is restarted by its liveness probe.
+        probe.live = lambda: worker.is_running or stop.is_set() or not worker.is_shutdown
     async with worker:
         log.info("worker polling task queue %s on %s", task_queue, client.namespace)
         await stop.wait()
     log.info("worker stopped")
+
+
+async def start_health(address: str | None) -> health.Probe | None:
+    """Kubernetes' probes (``ORDERS_HEALTH_ADDRESS``), answering before the worker connects:
+    alive while it waits for its server, ready once it polls."""
+    if not address:
+        return None
+    probe = health.Probe()
+    host, port = health.split_address(address)
+    await health.serve(host, port, lambda: probe.ready(), lambda: probe.live())
+    log.info("health on http://%s%s (liveness) and %s (readiness)", address, health.LIVE_PATH, health.READY_PATH)
+    return probe
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
@@ -272,6 +306,7 @@ async def main() -> None:
         order_keys_from_environment()  # the per-order key store opens now, or the worker does not start
     except (KeyConfigError, KeyStoreError) as error:
         raise ConfigError(str(error)) from None
+    probe = await start_health(settings.health_address)
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
     )
@@ -279,7 +314,7 @@ async def main() -> None:
         log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    await run_worker(client, settings, stop)
+    await run_worker(client, settings, stop, probe)
 
 
 # The exit codes of ``orders worker`` (starter/cli.py, Exit) for the same failures.

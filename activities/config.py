@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter
 
 from orderclient.connection import DEFAULT_CONNECT_TIMEOUT
+from orderclient.health import HEALTH_ADDRESS_ENV, split_address
 from workflows.models import MessageKind, OrderPolicy
 
 _DURATION = TypeAdapter(timedelta)
@@ -365,6 +366,59 @@ class DocumentBucket:
         )
 
 
+def _health_address(env: Mapping[str, str]) -> str | None:
+    """``ORDERS_HEALTH_ADDRESS``: ``host:port`` of the worker's /healthz and /readyz, or None (off)."""
+    raw = env.get(HEALTH_ADDRESS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        split_address(raw)
+    except ValueError:
+        raise ConfigError(f"{HEALTH_ADDRESS_ENV}={raw!r} is not host:port such as 0.0.0.0:8088") from None
+    return raw
+
+
+# Worker versioning: the project's names first, then the ones the Temporal Worker Controller
+# sets in the versioned Deployments it creates (deploy/k8s/versioning).
+DEPLOYMENT_NAME_ENVS = ("ORDERS_DEPLOYMENT_NAME", "TEMPORAL_DEPLOYMENT_NAME")
+BUILD_ID_ENVS = ("ORDERS_BUILD_ID", "TEMPORAL_WORKER_BUILD_ID")
+MAX_VERSION_PART = 255
+
+
+@dataclass(frozen=True)
+class WorkerVersion:
+    """The Worker Deployment and build this worker belongs to (Temporal worker versioning)."""
+
+    deployment_name: str
+    build_id: str
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def _worker_version(env: Mapping[str, str]) -> WorkerVersion | None:
+    """Both of ``ORDERS_DEPLOYMENT_NAME`` and ``ORDERS_BUILD_ID`` (or the controller's), or neither."""
+    name, build = _first(env, DEPLOYMENT_NAME_ENVS), _first(env, BUILD_ID_ENVS)
+    if name is None and build is None:
+        return None
+    if name is None or build is None:
+        have, lack = (name, BUILD_ID_ENVS[0]) if name else (build, DEPLOYMENT_NAME_ENVS[0])
+        assert have is not None
+        raise ConfigError(f"{have[0]} is set but {lack} is not: worker versioning needs both, or neither")
+    for var, value in (name, build):
+        if len(value) > MAX_VERSION_PART or any(c.isspace() for c in value):
+            raise ConfigError(f"{var}={value!r} must be at most {MAX_VERSION_PART} characters, without spaces")
+    if "." in name[1]:
+        # Temporal writes a version as <deployment name>.<build id>.
+        raise ConfigError(f"{name[0]}={name[1]!r} must not contain a dot")
+    return WorkerVersion(deployment_name=name[1], build_id=build[1])
+
+
 @dataclass(frozen=True)
 class Settings:
     outbox_dir: Path = Path(".orders/outbox")
@@ -416,6 +470,10 @@ class Settings:
     closed_order_visible: timedelta = DEFAULT_CLOSED_ORDER_VISIBLE
     # Read timeouts and trusted proxies of the portal and the webhook receiver.
     http: HttpLimits = field(default_factory=HttpLimits)
+    # Where the worker answers Kubernetes' probes (orderclient/health.py); None: no endpoint.
+    health_address: str | None = None
+    # Set, the worker joins this Worker Deployment version (worker versioning); None: unversioned.
+    worker_version: WorkerVersion | None = None
 
     @property
     def bank_details(self) -> dict[str, str]:
@@ -475,4 +533,6 @@ class Settings:
             ),
             closed_order_visible=_closed_order_visible(env),
             http=HttpLimits.from_env(env),
+            health_address=_health_address(env),
+            worker_version=_worker_version(env),
         )

@@ -103,7 +103,8 @@ class Handover:
                 channel=order.channel,
                 message=order.first_message,
                 resume=carry(self._state),
-            )
+            ),
+            initial_versioning_behavior=next_run_versioning(),
         )
 
     def keep(self, action: str, request: Action) -> bool:
@@ -142,3 +143,12 @@ def carry(state: OrderState) -> Continuation:
             }
         )
     )
+
+
+def next_run_versioning() -> workflow.ContinueAsNewVersioningBehavior | None:
+    """On a versioned worker, the next run starts on the deployment's current version (and is
+    pinned there by the worker's default): an order moves to new code only between runs.
+    Unversioned (no deployment version), the command is exactly what it was before."""
+    if workflow.info().get_current_deployment_version() is None:
+        return None
+    return workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
