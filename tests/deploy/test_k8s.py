@@ -537,7 +537,14 @@ def test_the_codec_server_and_the_ui_admit_only_the_authenticating_proxy() -> No
     assert [port["port"] for port in rule["ports"]] == [
         named_port(container(deployment("orders-codec-server")["spec"]), "http")
     ]
-    assert codec["egress"] == [] and "Egress" in codec["policyTypes"]
+    # Out, only to the key store's PostgreSQL (each order's own key) and DNS to find it.
+    key_store, dns = codec["egress"]
+    assert [peer["podSelector"]["matchLabels"] for peer in key_store["to"]] == [
+        {"orders.example.com/key-store": "true"}
+    ]
+    assert [port["port"] for port in key_store["ports"]] == [5432]
+    assert "to" not in dns and {port["port"] for port in dns["ports"]} == {53}
+    assert "Egress" in codec["policyTypes"]
     ui = resource("NetworkPolicy", "temporal-ui-internal")["spec"]
     assert ui["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "temporal",
