@@ -46,7 +46,7 @@ from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
-from orderclient import connection
+from orderclient import connection, tracing
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from ordersecurity.codec import KEYS_ENV, SWITCH_ENV, KeyConfigError, keys_from_environment, require_encryption
 from workflows.activity_refs import PolicyRefs
@@ -239,6 +239,10 @@ async def main() -> None:
         require_encryption()  # no key and not switched off: refuse to start (EncryptionRequired says how)
     except KeyConfigError as error:
         raise ConfigError(str(error)) from None
+    try:
+        tracing.configure("orders-worker")  # OTEL_*: off when unset (orderclient/tracing.py)
+    except tracing.TracingConfigError as error:
+        raise ConfigError(str(error)) from None
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
     )
@@ -246,7 +250,10 @@ async def main() -> None:
         log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    await run_worker(client, settings, stop)
+    try:
+        await run_worker(client, settings, stop)
+    finally:
+        tracing.shutdown()  # export the last spans: the process ends with os._exit
 
 
 # The exit codes of ``orders worker`` (starter/cli.py, Exit) for the same failures.

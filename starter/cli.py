@@ -34,7 +34,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from orderclient import client as order_client
-from orderclient import summaries
+from orderclient import summaries, tracing
 from orderclient.client import (
     ActionRejected,
     InvalidListQuery,
@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         console.err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         return int(error.code)
-    except (KeyConfigError, PayloadDecryptionError) as error:  # ORDERS_ENCRYPTION_KEYS lacks or mangles a key
+    except (KeyConfigError, PayloadDecryptionError, tracing.TracingConfigError) as error:  # bad keys or OTEL_*
         console.err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return int(Exit.USAGE)
     except KeyboardInterrupt:
@@ -607,6 +607,7 @@ def run() -> None:
     into 134 now and then.
     """
     code = main()
+    tracing.shutdown()  # export the command's spans (OTEL_*) before os._exit
     gc.collect()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

@@ -1,0 +1,93 @@
+"""Tracing is chosen by the ``OTEL_*`` variables, and costs nothing when they are unset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.testing import WorkflowEnvironment
+
+from activities.config import Settings
+from orderclient import connection, tracing
+from tests.spans import traced as into_memory
+from worker import build_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def traced() -> Iterator[InMemorySpanExporter]:
+    with into_memory() as exporter:
+        yield exporter
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporters"),
+    [
+        ({}, []),
+        ({"OTEL_SERVICE_NAME": "orders"}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, ["otlp"]),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ["console"]),
+        ({"OTEL_TRACES_EXPORTER": "otlp, console"}, ["otlp", "console"]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, []),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, []),
+    ],
+)
+def test_the_otel_variables_choose_the_exporters(environ: dict[str, str], exporters: list[str]) -> None:
+    assert tracing.exporters_from_env(environ) == exporters
+
+
+def test_an_unknown_exporter_is_named() -> None:
+    with pytest.raises(tracing.TracingConfigError, match="unknown exporter jaeger"):
+        tracing.exporters_from_env({"OTEL_TRACES_EXPORTER": "jaeger"})
+
+
+def test_without_otel_variables_tracing_is_off() -> None:
+    assert not tracing.configure("orders-test", {})
+    assert not tracing.enabled()
+    assert tracing.client_interceptors() == []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        return None
+
+    assert tracing.instrument_asgi(app) is app
+    with tracing.http_span("SendGrid", "POST", "https://api.sendgrid.com/v3/mail/send") as span:
+        span.status(202)  # a no-op without a provider
+
+
+def test_without_otel_variables_nothing_of_opentelemetry_is_loaded() -> None:
+    """The worker, the web apps and the CLI import no OpenTelemetry module unless tracing is on:
+    the ``tracing`` extra is optional, and tracing that is off costs nothing."""
+    script = (
+        "import sys, worker, starter.cli, orderweb.portal, orderweb.webhooks, orderweb.codec_server\n"
+        "from orderclient import tracing\n"
+        "assert not tracing.configure('orders-worker')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('opentelemetry'))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+async def test_clients_and_workers_get_no_interceptor_when_tracing_is_off(
+    dev_env: WorkflowEnvironment, settings: Settings, task_queue: str
+) -> None:
+    client = await connection.connect(dev_env.client.service_client.config.target_host)
+    assert client.config()["interceptors"] == []
+    worker = build_worker(client, settings, task_queue)
+    assert not [i for i in worker.config()["interceptors"] if isinstance(i, TracingInterceptor)]
+
+
+async def test_clients_trace_when_tracing_is_on(dev_env: WorkflowEnvironment, traced: InMemorySpanExporter) -> None:
+    client = await connection.connect(dev_env.client.service_client.config.target_host)
+    # Workers prepend their client's worker interceptors (the SDK's Worker): one interceptor traces
+    # both sides, and tests/orderweb/test_portal_tracing.py sees the worker's spans.
+    assert [type(i) for i in client.config()["interceptors"]] == [TracingInterceptor]
