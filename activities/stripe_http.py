@@ -18,7 +18,8 @@ from orderclient import tracing
 class TracedRequestsClient(stripe.RequestsClient):
     """``stripe.RequestsClient``; each request is one ``POST Stripe`` (or ``GET Stripe``) span."""
 
-    def request(
+    # RequestsClient's own signature, which its stubs already declare incompatible with HTTPClient's.
+    def request(  # type: ignore[override]
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         with tracing.http_span("Stripe", method, url) as span:

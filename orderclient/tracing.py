@@ -131,16 +131,17 @@ def shutdown() -> None:
 
 
 def client_interceptors() -> list[Any]:
-    """The Temporal client's interceptors: ``TracingInterceptor`` when tracing, else none.
+    """The Temporal client's interceptors: the SDK's ``TracingInterceptor`` (with signals and
+    updates in their sender's trace: orderclient/temporal_tracing.py) when tracing, else none.
 
     Workers built on a client use its interceptors too (the SDK merges them), so
     the worker's workflow and activity spans come from the same interceptor.
     """
     if _provider is None:
         return []
-    from temporalio.contrib.opentelemetry import TracingInterceptor
+    from orderclient.temporal_tracing import ActionTracingInterceptor
 
-    return [TracingInterceptor(_provider.get_tracer("orders.temporal"))]
+    return [ActionTracingInterceptor(_provider.get_tracer("orders.temporal"))]
 
 
 def instrument_asgi(app: Any) -> Any:

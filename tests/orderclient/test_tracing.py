@@ -90,4 +90,5 @@ async def test_clients_trace_when_tracing_is_on(dev_env: WorkflowEnvironment, tr
     client = await connection.connect(dev_env.client.service_client.config.target_host)
     # Workers prepend their client's worker interceptors (the SDK's Worker): one interceptor traces
     # both sides, and tests/orderweb/test_portal_tracing.py sees the worker's spans.
-    assert [type(i) for i in client.config()["interceptors"]] == [TracingInterceptor]
+    [interceptor] = client.config()["interceptors"]
+    assert isinstance(interceptor, TracingInterceptor)
