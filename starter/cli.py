@@ -365,6 +365,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         outbox=args.outbox,
         codec_port=args.codec_port,
         stripe_test_double=args.stripe_test_double,
+        trace=args.trace,
     )
     try:
         return asyncio.run(dev.run(options))
@@ -473,6 +474,12 @@ def _add_dev_parser(sub: Any) -> None:
         "--stripe-test-double",
         action="store_true",
         help="take card payments with a local Stripe test double (no account, no real money): try the card path",
+    )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace every order action (OpenTelemetry): spans go to OTEL_EXPORTER_OTLP_ENDPOINT if set, "
+        "else to the console",
     )
     p.set_defaults(handler=cmd_dev)
 
