@@ -119,7 +119,19 @@ def _exporter(name: str) -> Any:
         return ConsoleSpanExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter()  # endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*
+    # Headers and timeout from OTEL_EXPORTER_OTLP_*. The endpoint is chosen here because compose
+    # passes unset variables through as empty ones, which the exporter would take for a URL.
+    return OTLPSpanExporter(endpoint=otlp_endpoint(os.environ))
+
+
+def otlp_endpoint(environ: Mapping[str, str]) -> str | None:
+    """Where OTLP/HTTP spans go: the traces endpoint as given, or ``/v1/traces`` under the
+    base endpoint; None for the exporter's default (``http://localhost:4318/v1/traces``)."""
+    traces = environ.get(ENDPOINT_ENVS[0], "").strip()
+    if traces:
+        return traces
+    base = environ.get(ENDPOINT_ENVS[1], "").strip()
+    return base.rstrip("/") + "/v1/traces" if base else None
 
 
 def shutdown() -> None:

@@ -92,3 +92,20 @@ async def test_clients_trace_when_tracing_is_on(dev_env: WorkflowEnvironment, tr
     # both sides, and tests/orderweb/test_portal_tracing.py sees the worker's spans.
     [interceptor] = client.config()["interceptors"]
     assert isinstance(interceptor, TracingInterceptor)
+
+
+@pytest.mark.parametrize(
+    ("environ", "endpoint"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""}, None),  # compose's empty
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}, "http://jaeger:4318/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318/"}, "http://jaeger:4318/v1/traces"),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/t", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"},
+            "http://c:4318/t",
+        ),
+    ],
+)
+def test_the_otlp_endpoint_ignores_empty_variables(environ: dict[str, str], endpoint: str | None) -> None:
+    assert tracing.otlp_endpoint(environ) == endpoint
