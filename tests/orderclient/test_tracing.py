@@ -109,3 +109,16 @@ async def test_clients_trace_when_tracing_is_on(dev_env: WorkflowEnvironment, tr
 )
 def test_the_otlp_endpoint_ignores_empty_variables(environ: dict[str, str], endpoint: str | None) -> None:
     assert tracing.otlp_endpoint(environ) == endpoint
+
+
+def test_the_docs_say_how_to_turn_tracing_on() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("\n## Configuration\n") :]
+    table = table[: table.find("\n## ", 5)]
+    for name in (tracing.EXPORTER_ENV, *tracing.ENDPOINT_ENVS, tracing.SERVICE_ENV, tracing.DISABLED_ENV):
+        assert f"| `{name}` |" in table, f"README.md's configuration table has no row for {name}"
+    assert "orders dev [--port 7233]" in readme and "[--trace]" in readme
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = operations[operations.index("\n## Tracing\n") :]
+    for needed in ("orders dev --trace", "--profile tracing", "service-orders[tracing]", "http://localhost:16686"):
+        assert needed in section, f"docs/operations.md's Tracing section does not mention {needed}"
