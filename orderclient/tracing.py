@@ -20,7 +20,10 @@ action (update, signal, activity or route name) only. The web span sees a copy
 of the request without the query string (signed link tokens), the client's
 address or any header but the trace context's; HTTP client spans record the
 method, host and status, never a URL path, body or error message. Nothing
-here sets baggage, and incoming ``baggage`` headers are dropped.
+here sets baggage, and incoming ``baggage`` headers are dropped. Every span is
+exported through ``ScrubbingExporter`` (orderclient/span_scrubbing.py), which
+keeps an error's type and drops its message and stack trace: the SDK's
+interceptor records them, and a message may quote a customer.
 """
 
 from __future__ import annotations
@@ -100,11 +103,13 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None, *, ex
         raise TracingConfigError(
             "tracing is configured (OTEL_*) but OpenTelemetry is not installed: pip install 'service-orders[tracing]'"
         ) from None
+    from orderclient.span_scrubbing import ScrubbingExporter
+
     provider = TracerProvider(resource=Resource.create({"service.name": env.get(SERVICE_ENV) or service_name}))
     for name in names:
-        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(_exporter(name))))
     if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(ScrubbingExporter(exporter)))
     else:
         trace.set_tracer_provider(provider)  # for libraries that trace through the global provider
     _provider = provider

@@ -50,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     saved = {name: os.environ.get(name) for name in (KEYS_ENV, SWITCH_ENV)}
     os.environ[KEYS_ENV] = ""
     os.environ[SWITCH_ENV] = "off"
+    # Nor the developer's tracing: OTEL_* in their shell would send the tests' spans to their collector.
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        saved[name] = os.environ.pop(name)
 
     def restore() -> None:
         for name, value in saved.items():

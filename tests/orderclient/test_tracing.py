@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
@@ -122,3 +123,20 @@ def test_the_docs_say_how_to_turn_tracing_on() -> None:
     section = operations[operations.index("\n## Tracing\n") :]
     for needed in ("orders dev --trace", "--profile tracing", "service-orders[tracing]", "http://localhost:16686"):
         assert needed in section, f"docs/operations.md's Tracing section does not mention {needed}"
+
+
+def test_exception_messages_never_leave_the_process(traced: InMemorySpanExporter) -> None:
+    """An error's message may quote a customer (a refused address): spans keep its type only."""
+    assert tracing._provider is not None
+    tracer = tracing._provider.get_tracer("test")
+    with (
+        pytest.raises(ValueError),
+        tracer.start_as_current_span("RunActivity:send_email", set_status_on_exception=False) as span,
+    ):
+        span.set_status(StatusCode.ERROR, "ApplicationError: invalid address alice@example.com")
+        raise ValueError("alice@example.com bounced")
+    [exported] = traced.get_finished_spans()
+    assert exported.status.status_code == StatusCode.ERROR and exported.status.description == "ApplicationError"
+    [event] = exported.events
+    assert event.name == "exception" and dict(event.attributes or {}) == {"exception.type": "ValueError"}
+    assert exported.name == "RunActivity:send_email" and exported.context == span.get_span_context()

@@ -97,6 +97,9 @@ async def test_a_portal_approval_is_one_trace_without_personal_data(
             fields = hidden((await http.get(link)).text, "/approve")
             approved = await http.post(f"/orders/{order_id}/confirmation/1/approve", data=fields)
             assert approved.status_code == 303
+            # The portal still sees the request as it came: the scrubbed copy is the span's alone.
+            decision = (await portal.orders.status(order_id)).confirmations[0].decision
+            assert decision is not None and decision.client_ip == "127.0.0.1" and decision.user_agent
 
             post = named(exporter.get_finished_spans(), f"POST /orders/{order_id}/confirmation/1/approve")
 
