@@ -50,6 +50,8 @@ ACTION: Final = "orders.action"
 
 _provider: Any = None
 """The ``TracerProvider`` this process traces with, or None: tracing is off."""
+_destination = ""
+"""Where the spans go, for ``orders dev``'s banner."""
 
 
 class TracingConfigError(ValueError):
@@ -87,7 +89,7 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None, *, ex
     exporter) is added with a synchronous processor and leaves the global
     provider alone, so a test can trace and then ``shutdown``.
     """
-    global _provider
+    global _provider, _destination
     if _provider is not None:
         return True
     env = os.environ if environ is None else environ
@@ -107,17 +109,34 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None, *, ex
 
     provider = TracerProvider(resource=Resource.create({"service.name": env.get(SERVICE_ENV) or service_name}))
     for name in names:
-        provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(_exporter(name))))
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(_exporter(name, env))))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(ScrubbingExporter(exporter)))
     else:
         trace.set_tracer_provider(provider)  # for libraries that trace through the global provider
     _provider = provider
+    _destination = " and ".join(
+        "the console" if name == "console" else f"{otlp_endpoint(env) or 'http://localhost:4318/v1/traces'} (OTLP)"
+        for name in names
+    )
     log.info("tracing on: %s as %s", ", ".join(names) or "test exporter", env.get(SERVICE_ENV) or service_name)
     return True
 
 
-def _exporter(name: str) -> Any:
+def forced_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``orders dev --trace``: the ``OTEL_*`` variables' exporters, or the console when they name none."""
+    env = {name: value for name, value in environ.items() if name != DISABLED_ENV}
+    if not exporters_from_env(env):
+        env[EXPORTER_ENV] = "console"
+    return env
+
+
+def destination() -> str:
+    """Where this process's spans go, in a few words."""
+    return f"spans to {_destination or 'a test exporter'}" if _provider is not None else "off (--trace prints spans)"
+
+
+def _exporter(name: str, environ: Mapping[str, str]) -> Any:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -126,7 +145,7 @@ def _exporter(name: str) -> Any:
 
     # Headers and timeout from OTEL_EXPORTER_OTLP_*. The endpoint is chosen here because compose
     # passes unset variables through as empty ones, which the exporter would take for a URL.
-    return OTLPSpanExporter(endpoint=otlp_endpoint(os.environ))
+    return OTLPSpanExporter(endpoint=otlp_endpoint(environ))
 
 
 def otlp_endpoint(environ: Mapping[str, str]) -> str | None:

@@ -22,10 +22,7 @@ every later start, and every ``orders`` command run from the same directory,
 uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
 server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
 orders decrypted (orderweb/codec_server.py says why it needs no token here).
-
-With ``--trace`` every part of it traces (orderclient/tracing.py): spans go to
-the OTLP endpoint of ``OTEL_EXPORTER_OTLP_ENDPOINT`` when that is set, else to
-the console. Without it, the ``OTEL_*`` variables decide, as everywhere.
+``--trace`` traces all of it: to ``OTEL_EXPORTER_OTLP_ENDPOINT`` if set, else to the console.
 
 With ``--stripe-test-double`` the Stripe double stands in for Stripe, and the
 webhook receiver of ``orders webhooks`` runs here too, on a free 127.0.0.1 port
@@ -50,7 +47,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -111,31 +108,6 @@ class DevOptions:
     codec_port: int = 8888
     stripe_test_double: bool = False
     trace: bool = False
-
-
-def trace_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """``--trace``: the ``OTEL_*`` variables' exporters, or the console when they name none."""
-    env = {k: v for k, v in environ.items() if k != tracing.DISABLED_ENV}
-    if not tracing.exporters_from_env(env):
-        env[tracing.EXPORTER_ENV] = "console"
-    return env
-
-
-def start_tracing(options: DevOptions) -> str:
-    """Trace as ``--trace`` and the ``OTEL_*`` variables say; the banner's line for it."""
-    environ = trace_environment(os.environ) if options.trace else dict(os.environ)
-    try:
-        if not tracing.configure("orders-dev", environ):
-            return "off (--trace prints spans)"
-    except tracing.TracingConfigError as error:
-        raise DevError(str(error), 2) from None
-    places = [
-        "the console"
-        if name == "console"
-        else next((environ[k] for k in tracing.ENDPOINT_ENVS if environ.get(k)), "http://localhost:4318") + " (OTLP)"
-        for name in tracing.exporters_from_env(environ)
-    ]
-    return "spans to " + " and ".join(places)
 
 
 def local_secret(path: Path) -> str:
@@ -597,7 +569,6 @@ def banner(
     encryption: str = "",
     portal: str | None = None,
     webhooks: str | None = None,
-    tracing_to: str = "off",
 ) -> Panel:
     lines = [
         f"Temporal   127.0.0.1:{options.port}",
@@ -607,7 +578,7 @@ def banner(
         f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
-        f"Tracing    {tracing_to}",
+        f"Tracing    {tracing.destination()}",
         *stripe_lines(settings, webhooks),
         f"Server log {server_log(db)}",
         "",
@@ -631,7 +602,7 @@ async def run(options: DevOptions) -> int:
     encryption = ensure_local_key()
     use_local_link_secret()
     double = use_stripe_test_double() if options.stripe_test_double else None
-    tracing_to = start_tracing(options)
+    tracing.configure("orders-dev", tracing.forced_environment(os.environ) if options.trace else None)
     settings = load_settings(options.outbox, stripe_test_double=options.stripe_test_double)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")
@@ -647,9 +618,7 @@ async def run(options: DevOptions) -> int:
             process = start_server(server_command(binary, options, db), log_file)
             write_pid_file(db, process.pid)
             try:
-                return await serve(
-                    process, options, db, settings, stop, encryption=encryption, double=double, tracing_to=tracing_to
-                )
+                return await serve(process, options, db, settings, stop, encryption=encryption, double=double)
             finally:
                 stop_server(process)
                 pid_file(db).unlink(missing_ok=True)
@@ -665,7 +634,6 @@ async def serve(
     *,
     encryption: str = "",
     double: StripeDouble | None = None,
-    tracing_to: str = "off",
 ) -> int:
     import worker
 
@@ -676,7 +644,7 @@ async def serve(
     await codec_server.start()
     portal, portal_url = start_portal(client, settings)
     receiver = WebhookReceiver(client, settings, double) if double is not None else None
-    console.print(banner(options, db, settings, encryption, portal_url, receiver.url if receiver else None, tracing_to))
+    console.print(banner(options, db, settings, encryption, portal_url, receiver.url if receiver else None))
     watcher = asyncio.create_task(watch_server(process, stop))
     try:
         await worker.run_worker(client, settings, stop)

@@ -140,3 +140,13 @@ def test_exception_messages_never_leave_the_process(traced: InMemorySpanExporter
     [event] = exported.events
     assert event.name == "exception" and dict(event.attributes or {}) == {"exception.type": "ValueError"}
     assert exported.name == "RunActivity:send_email" and exported.context == span.get_span_context()
+
+
+def test_a_worker_with_an_unknown_exporter_stops_with_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env |= {"OTEL_TRACES_EXPORTER": "jaeger", "ORDERS_OUTBOX_DIR": str(tmp_path / "outbox"), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "error: OTEL_TRACES_EXPORTER='jaeger': unknown exporter jaeger" in result.stderr

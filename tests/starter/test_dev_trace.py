@@ -14,7 +14,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from starter import dev
+from orderclient import tracing
 from tests.helpers import free_port
 from tests.starter.test_cli_e2e import ORDERS, user_env
 
@@ -34,9 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_trace_sends_spans_to_the_endpoint_if_set_else_the_console(
     environ: dict[str, str], exporters: list[str]
 ) -> None:
-    from orderclient import tracing
-
-    assert tracing.exporters_from_env(dev.trace_environment(environ)) == exporters
+    assert tracing.exporters_from_env(tracing.forced_environment(environ)) == exporters
 
 
 class OtlpReceiver:
@@ -119,6 +117,6 @@ def test_orders_dev_trace_sends_spans_to_a_local_otlp_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, otlp: OtlpReceiver
 ) -> None:
     output = run_dev_and_open_the_contact_page(tmp_path, monkeypatch, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url)
-    assert f"Tracing    spans to {otlp.url}" in output
+    assert f"Tracing    spans to {otlp.url}/v1/traces (OTLP)" in output
     assert "GET /contact" in otlp.names and "orders-dev" in otlp.services
     assert '"name": "GET /contact"' not in output
