@@ -32,7 +32,8 @@ COPY orderclient ./orderclient
 COPY orderweb ./orderweb
 COPY starter ./starter
 COPY worker.py ./
-RUN pip install --no-cache-dir .
+# The tracing extra: OpenTelemetry, imported only when an OTEL_* variable turns tracing on.
+RUN pip install --no-cache-dir ".[tracing]"
 
 USER orders
 

@@ -49,7 +49,7 @@ from activities.outgoing import EmailBackend
 from activities.payments import PaymentActivities
 from activities.stripe_payments import StripeGateway
 from activities.support import SupportActivities
-from orderclient import connection, health
+from orderclient import connection, health, tracing
 from orderclient.connection import TemporalUnreachableError, connect_with_retry, metrics_runtime
 from ordersecurity.codec import (
     KEYS_ENV,
@@ -306,6 +306,10 @@ async def main() -> None:
         order_keys_from_environment()  # the per-order key store opens now, or the worker does not start
     except (KeyConfigError, KeyStoreError) as error:
         raise ConfigError(str(error)) from None
+    try:
+        tracing.configure("orders-worker")  # OTEL_*: off when unset (orderclient/tracing.py)
+    except tracing.TracingConfigError as error:
+        raise ConfigError(str(error)) from None
     probe = await start_health(settings.health_address)
     client = await connect_with_retry(
         runtime=metrics_runtime(settings.metrics_address), timeout=settings.connect_timeout
@@ -314,7 +318,10 @@ async def main() -> None:
         log.info("Prometheus metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     install_stop_handlers(stop)
-    await run_worker(client, settings, stop, probe)
+    try:
+        await run_worker(client, settings, stop, probe)
+    finally:
+        tracing.shutdown()  # export the last spans: the process ends with os._exit
 
 
 # The exit codes of ``orders worker`` (starter/cli.py, Exit) for the same failures.

@@ -40,6 +40,7 @@ Without a ledger an accepted key is remembered in this process only.
 from __future__ import annotations
 
 import base64
+import contextvars
 import http.client
 import json
 import logging
@@ -83,6 +84,7 @@ from temporalio.exceptions import ApplicationError
 from activities.config import SENDGRID_DEFAULT_HOST, SENDGRID_DEFAULT_TIMEOUT, ConfigError, Settings
 from activities.email_ledger import SentLedger
 from activities.outgoing import OutgoingEmail
+from orderclient import tracing
 
 log = logging.getLogger("orders.email.sendgrid")
 
@@ -414,7 +416,7 @@ class SendGridBackend:
                 log.info("SendGrid already accepted %s; not sending it again", message.message_key)
                 return self._accepted[message.message_key]
         try:
-            response = self.client().send(self.build_mail(message))
+            response = self._request(message)
         except SEND_ERRORS as error:
             raise sendgrid_error(error, secrets=(self._api_key,)) from None
         message_id = _header(response.headers, "X-Message-Id")
@@ -426,6 +428,13 @@ class SendGridBackend:
             while len(self._accepted) > _REMEMBERED:
                 self._accepted.popitem(last=False)
         return message_id
+
+    def _request(self, message: OutgoingEmail, timeout: float | None = None) -> Any:
+        """One ``POST /v3/mail/send``, a CLIENT span when tracing (method, host, status only)."""
+        with tracing.http_span("SendGrid", "POST", self.host) as span:
+            response = self.client(timeout).send(self.build_mail(message))
+            span.status(response.status_code)
+            return response
 
     def _send_recorded(self, message: OutgoingEmail, ledger: SentLedger) -> str | None:
         key = message.message_key
@@ -450,8 +459,12 @@ class SendGridBackend:
             )
         ledger.start(key)
         outcome: Future[str | None] = Future()
+        # The thread runs in a copy of this context: the request's span joins the activity's trace.
         threading.Thread(
-            target=self._post, args=(message, ledger, outcome), name=f"sendgrid-{key}"[:60], daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._post, message, ledger, outcome),
+            name=f"sendgrid-{key}"[:60],
+            daemon=True,
         ).start()
         try:
             return outcome.result(timeout=self.timeout)
@@ -466,7 +479,7 @@ class SendGridBackend:
         recorded whether or not the attempt that started it still waits."""
         key = message.message_key
         try:
-            response = self.client(timeout=self.answer_wait).send(self.build_mail(message))
+            response = self._request(message, self.answer_wait)
         except SEND_ERRORS as error:
             ledger.finish(key, "failed" if _not_sent(error) else "unknown")
             outcome.set_exception(sendgrid_error(error, secrets=(self._api_key,)))

@@ -85,6 +85,7 @@ from stripe.params import (
 )
 from temporalio.exceptions import ApplicationError
 
+from activities import stripe_http
 from activities.config import Settings
 from activities.stripe_errors import (
     DECLINE_MESSAGES,
@@ -164,7 +165,7 @@ class StripeGateway:
             base_addresses={"api": (api_base or stripe.DEFAULT_API_BASE).rstrip("/")},
             stripe_version=STRIPE_API_VERSION,
             max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=stripe_http.http_client(timeout),  # a span per request when tracing
         )
 
     def __repr__(self) -> str:

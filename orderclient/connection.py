@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from orderclient import tracing
 from ordersecurity.codec import require_encryption
 from workflows.converter import data_converter
 from workflows.names import TASK_QUEUE
@@ -68,12 +69,17 @@ def connect_config(address: str | None = None, namespace: str | None = None) -> 
 
 async def connect(address: str | None = None, namespace: str | None = None, runtime: Runtime | None = None) -> Client:
     """A client with the project's data converter; ``EncryptionRequired`` (before connecting)
-    when there is no encryption key and ``ORDERS_ENCRYPTION`` is not ``off``."""
+    when there is no encryption key and ``ORDERS_ENCRYPTION`` is not ``off``.
+
+    With tracing on (``OTEL_*``, orderclient/tracing.py) it carries the tracing
+    interceptor, which workers built on it share; a process that has not
+    configured tracing yet (a CLI command) does so here."""
     require_encryption()
     config = connect_config(address, namespace)
     if runtime is not None:
         config["runtime"] = runtime
-    return await Client.connect(**config, data_converter=data_converter)
+    tracing.configure("orders")
+    return await Client.connect(**config, data_converter=data_converter, interceptors=tracing.client_interceptors())
 
 
 async def connect_with_retry(

@@ -164,12 +164,14 @@ def _peer(request: Request) -> str:
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run until Ctrl-C (``orders codec-server``), with the keys, token and origins from the environment."""
     from activities.config import ConfigError, HttpLimits
+    from orderclient import tracing
     from ordersecurity.codec import keys_from_environment
     from orderweb.serving import run
     from workflows.converter import codec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     source = keys_from_environment()
+    tracing.configure("orders-codec-server")  # OTEL_*: off when unset (orderclient/tracing.py)
     if not source.ring.active:
         log.warning("no encryption keys (ORDERS_ENCRYPTION_KEYS): payloads pass through undecoded")
     else:

@@ -58,6 +58,7 @@ from starlette.routing import BaseRoute, Route
 
 from activities.config import Settings
 from activities.email_format import is_web_url
+from orderclient import tracing
 from orderclient.client import OrderClient, OrderError
 from ordersecurity.links import AUTHENTICATE, EVIDENCE, InvalidLink, LinkClaims
 from orderweb import evidence, inbound
@@ -651,6 +652,7 @@ def build_stripe_client(settings: Settings) -> Any | None:
         return None
     import stripe
 
+    from activities import stripe_http
     from activities.stripe_payments import STRIPE_API_VERSION
 
     return stripe.StripeClient(
@@ -658,7 +660,7 @@ def build_stripe_client(settings: Settings) -> Any | None:
         base_addresses={"api": (settings.stripe_api_base or stripe.DEFAULT_API_BASE).rstrip("/")},
         stripe_version=STRIPE_API_VERSION,
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout),
+        http_client=stripe_http.http_client(settings.stripe_timeout),
     )
 
 
@@ -671,6 +673,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | Non
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chosen = settings or Settings.from_env()
+    tracing.configure("orders-portal")  # OTEL_*: off when unset (orderclient/tracing.py)
     require_encryption()  # refuse to start rather than write customers' data in clear text
     app = create_app(
         lambda: OrderClient.connect(link_secret=chosen.link_secret, settings=chosen),

@@ -36,6 +36,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from activities.config import HttpLimits
+from orderclient import tracing
 
 MAX_HEADER_BYTES: Final = 16 * 1024
 """The largest request head read (uvicorn answers 400 above it)."""
@@ -117,7 +118,7 @@ def server_config(app: Any, host: str, port: int, limits: HttpLimits, **kwargs: 
     """uvicorn's configuration for one of the web-facing apps (``kwargs``: ``log_level``, ``lifespan``...)."""
     trusted = list(limits.trusted_proxies)
     return GuardedConfig(
-        app,
+        tracing.instrument_asgi(app),  # a span per request when OTEL_* turn tracing on; else app itself
         limits=limits,
         host=host,
         port=port,

@@ -84,6 +84,7 @@ from activities.config import ConfigError, Settings
 from activities.email import alert_operations
 from activities.stripe_errors import decline_message
 from activities.stripe_money import from_minor_units
+from orderclient import tracing
 from orderclient.connection import connect
 from orderclient.money_alerts import alert_money_not_counted, is_money
 from orderweb.bodies import CLIENT_GONE, read_capped
@@ -631,6 +632,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     from orderweb.serving import run
 
     secret = webhook_secret()
+    tracing.configure("orders-webhooks")  # OTEL_*: off when unset (orderclient/tracing.py)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()

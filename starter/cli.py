@@ -34,7 +34,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from orderclient import client as order_client
-from orderclient import summaries
+from orderclient import summaries, tracing
 from orderclient.client import (
     ActionRejected,
     InvalidListQuery,
@@ -388,6 +388,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         outbox=args.outbox,
         codec_port=args.codec_port,
         stripe_test_double=args.stripe_test_double,
+        trace=args.trace,
     )
     try:
         return asyncio.run(dev.run(options))
@@ -496,6 +497,12 @@ def _add_dev_parser(sub: Any) -> None:
         "--stripe-test-double",
         action="store_true",
         help="take card payments with a local Stripe test double (no account, no real money): try the card path",
+    )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace every order action (OpenTelemetry): spans go to OTEL_EXPORTER_OTLP_ENDPOINT if set, "
+        "else to the console",
     )
     p.set_defaults(handler=cmd_dev)
 
@@ -614,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         console.err.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         return int(error.code)
-    except (KeyConfigError, PayloadDecryptionError) as error:  # ORDERS_ENCRYPTION_KEYS lacks or mangles a key
+    except (KeyConfigError, PayloadDecryptionError, tracing.TracingConfigError) as error:  # bad keys or OTEL_*
         console.err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return int(Exit.USAGE)
     except KeyboardInterrupt:
@@ -631,6 +638,7 @@ def run() -> None:
     into 134 now and then.
     """
     code = main()
+    tracing.shutdown()  # export the command's spans (OTEL_*) before os._exit
     gc.collect()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

@@ -22,6 +22,7 @@ every later start, and every ``orders`` command run from the same directory,
 uses it. A codec server runs next to the worker on 127.0.0.1 and the dev
 server's UI is told about it (``--ui-codec-endpoint``), so the browser shows
 orders decrypted (orderweb/codec_server.py says why it needs no token here).
+``--trace`` traces all of it: to ``OTEL_EXPORTER_OTLP_ENDPOINT`` if set, else to the console.
 
 With ``--stripe-test-double`` the Stripe double stands in for Stripe, and the
 webhook receiver of ``orders webhooks`` runs here too, on a free 127.0.0.1 port
@@ -57,6 +58,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from activities.config import HttpLimits
+from orderclient import tracing
 from orderclient.connection import connect
 from ordersecurity.codec import (
     KEYS_ENV,
@@ -106,6 +108,7 @@ class DevOptions:
     outbox: Path | None = None
     codec_port: int = 8888
     stripe_test_double: bool = False
+    trace: bool = False
 
 
 def local_secret(path: Path) -> str:
@@ -577,6 +580,7 @@ def banner(
         f"Portal     {portal or 'not started'}",
         f"Database   {db}",
         f"Email      {email_target(settings)}",
+        f"Tracing    {tracing.destination()}",
         *stripe_lines(settings, webhooks),
         f"Server log {server_log(db)}",
         "",
@@ -600,6 +604,7 @@ async def run(options: DevOptions) -> int:
     encryption = ensure_local_key()
     use_local_link_secret()
     double = use_stripe_test_double() if options.stripe_test_double else None
+    tracing.configure("orders-dev", tracing.forced_environment(os.environ) if options.trace else None)
     settings = load_settings(options.outbox, stripe_test_double=options.stripe_test_double)
     db = options.db or DEFAULT_DB
     make_dir(db.parent, "database")

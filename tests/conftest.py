@@ -52,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[KEYS_ENV] = ""
     os.environ[SWITCH_ENV] = "off"
     os.environ[STORE_ENV] = ""  # no per-order keys unless a test sets its own store
+    # Nor the developer's tracing: OTEL_* in their shell would send the tests' spans to their collector.
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        saved[name] = os.environ.pop(name)
 
     def restore() -> None:
         for name, value in saved.items():

@@ -28,11 +28,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from opentelemetry import environment_variables as otel_api_environment
+from opentelemetry.sdk import environment_variables as otel_sdk_environment
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.envconfig import ClientConfig
 from temporalio.testing import WorkflowEnvironment
 
 from activities.config import ConfigError, Settings
+from orderclient import tracing
 from starter.cli import build_parser
 from workflows import search
 
@@ -43,6 +46,8 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 OFFICIAL_IMAGES = {"postgres", "temporalio/server", "temporalio/admin-tools", "temporalio/ui"}
+# Jaeger's official image, for the optional tracing profile.
+TRACING_IMAGES = {"jaegertracing/jaeger"}
 # MinIO's own registry: Docker Hub's minio/minio and minio/mc are gone. Tagged by release.
 MINIO_IMAGES = {"quay.io/minio/minio", "quay.io/minio/mc"}
 MINIO_TAG = re.compile(r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ")
@@ -205,11 +210,13 @@ def test_images_are_official_and_pinned() -> None:
         if image in MINIO_IMAGES:
             assert MINIO_TAG.fullmatch(tag), f"{name}: pin a MinIO release tag, not {tag!r}"
             continue
-        assert image in OFFICIAL_IMAGES, f"{name}: {image} is not an official Temporal, PostgreSQL or MinIO image"
+        assert image in OFFICIAL_IMAGES | TRACING_IMAGES, (
+            f"{name}: {image} is not an official Temporal, PostgreSQL, Jaeger or MinIO image"
+        )
         assert re.fullmatch(r"\d+(\.\d+){0,2}", tag), f"{name}: pin an explicit version tag, not {tag!r}"
     used = {image_and_tag(name)[0] for name, spec in SERVICES.items() if "build" not in spec}
-    assert used == OFFICIAL_IMAGES | MINIO_IMAGES, (
-        "the stack is PostgreSQL, the Temporal server, admin-tools, the UI and MinIO with its client"
+    assert used == OFFICIAL_IMAGES | MINIO_IMAGES | TRACING_IMAGES, (
+        "the stack is PostgreSQL, the Temporal server, admin-tools, the UI, MinIO with its client, and Jaeger"
     )
 
 
@@ -466,12 +473,57 @@ def test_worker_environment_names_are_read_by_the_project() -> None:
             if name.startswith("AWS_"):
                 assert name in aws, f"{service} passes {name}, which no code reads"
                 continue
+            if name.startswith("OTEL_"):
+                assert name in OTEL_VARIABLES, f"{service} passes {name}, which OpenTelemetry does not read"
+                continue
             assert name.startswith(CONFIG_PREFIXES), f"{service}: {name} is nobody's variable"
             if name.startswith("STRIPE_") and not stripe_landed:
                 continue
             assert name in known, f"{service} passes {name}, which no code reads"
     if not stripe_landed:
         pytest.skip("no code reads STRIPE_* yet (the Stripe issue has not landed): STRIPE_* names unchecked")
+
+
+# The OpenTelemetry SDK's standard variables (orderclient/tracing.py reads some of them itself).
+OTEL_VARIABLES = {
+    value
+    for module in (otel_api_environment, otel_sdk_environment)
+    for name, value in vars(module).items()
+    if name.startswith("OTEL_")
+}
+TRACED_SERVICES = ("worker", "webhooks", "codec-server")
+OTEL_PASSED = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_RESOURCE_ATTRIBUTES",
+)
+
+
+def test_tracing_is_off_in_the_stack_until_an_endpoint_is_set() -> None:
+    for service in TRACED_SERVICES:
+        raw = raw_environment(service)
+        for name in OTEL_PASSED:
+            assert raw.get(name) == f"${{{name}:-}}", f"{service} must pass {name} through"
+        assert "OTEL_SERVICE_NAME" not in raw, "each process names itself (orders-worker, ...)"
+        assert tracing.exporters_from_env(environment(service, MINIMAL_SHELL)) == []
+        traced = environment(service, {**MINIMAL_SHELL, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"})
+        assert tracing.exporters_from_env(traced) == ["otlp"]
+        assert tracing.otlp_endpoint(traced) == "http://jaeger:4318/v1/traces"
+    assert "4318" in [str(port) for port in SERVICES["jaeger"]["expose"]]
+
+
+def test_jaeger_runs_only_with_the_tracing_profile_and_on_this_host_only() -> None:
+    spec = SERVICES["jaeger"]
+    assert spec["profiles"] == ["tracing"]
+    assert image_and_tag("jaeger")[0] == "jaegertracing/jaeger"
+    command = " ".join(spec["command"])
+    # Jaeger 2's OTLP receivers listen on localhost unless told otherwise: the other containers could not reach it.
+    assert "receivers.otlp.protocols.http.endpoint=0.0.0.0:4318" in command
+    published_ports = {published(str(port), MINIMAL_SHELL) for port in spec["ports"]}
+    assert published_ports == {("127.0.0.1", "16686", "16686"), ("127.0.0.1", "4318", "4318")}
+    for service in TRACED_SERVICES:
+        assert "jaeger" not in SERVICES[service].get("depends_on", {}), "tracing must stay optional"
 
 
 # Read by Settings but used only by the webhook receiver (and the other web-facing
@@ -808,7 +860,10 @@ def test_dockerfile_builds_a_slim_non_root_worker_image() -> None:
     assert re.search(rf"useradd\b.*\b{re.escape(users[-1])}\b", created), "the USER must be created in the image"
 
     installs = [rest for keyword, rest in instructions if keyword == "RUN" and "pip install" in rest]
-    assert len(installs) == 1 and shlex.split(installs[0])[-1] == ".", "install the project from pyproject.toml"
+    # The project from pyproject.toml, with the tracing extra: the OTEL_* variables turn tracing on in the stack.
+    assert len(installs) == 1 and shlex.split(installs[0])[-1] == ".[tracing]", (
+        "install the project from pyproject.toml"
+    )
     assert "[dev]" not in installs[0]
     last_user = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "USER")
     assert instructions.index(("RUN", installs[0])) < last_user, "install as root, then switch to the user"
