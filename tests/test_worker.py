@@ -34,7 +34,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 with workflow.unsafe.imports_passed_through():
     import worker
     from tests.helpers import eventually
-    from workflows.converter import data_converter
+    from workflows.converter import LenientPayloadConverter, data_converter
+    from workflows.models import OrderPolicy
 
 
 class ContextAwareCodec(PayloadCodec, WithSerializationContext):
@@ -216,3 +217,13 @@ async def test_a_cached_run_keeps_no_activation_or_completion(ts_env: WorkflowEn
         kept = [part for message in runner.seen for part in parts_of(message) if id(part) in held]
         assert [type(part).__name__ for part in kept] == []
         await handle.terminate("test done")
+
+
+def test_orders_share_the_converters_type_adapters() -> None:
+    # The SDK builds a payload converter for each run; pydantic's type adapters
+    # (about 8 KiB an order) are built once per worker, not once per cached order.
+    first, second = (LenientPayloadConverter() for _ in range(2))
+    for converter in (first, second):
+        [policy] = converter.from_payloads(converter.to_payloads([OrderPolicy()]), [OrderPolicy])
+        assert policy == OrderPolicy()
+    assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
