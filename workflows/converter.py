@@ -151,12 +151,18 @@ def _is_lenient(type_hint: Any) -> bool:
     return isinstance(type_hint, type) and issubclass(type_hint, LENIENT_TYPES)
 
 
+# One for every converter the worker builds. The SDK builds a payload converter
+# for each run, and this one caches pydantic's type adapters (with a serializer
+# of its own): about 8 KiB for each cached order when each had its own. The
+# cache is thread-safe and the adapters do not change once built.
+PYDANTIC_JSON: Final = PydanticJSONPlainPayloadConverter()
+
+
 class LenientPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        pydantic_json = PydanticJSONPlainPayloadConverter()
         super().__init__(
             *(
-                pydantic_json if isinstance(c, JSONPlainPayloadConverter) else c
+                PYDANTIC_JSON if isinstance(c, JSONPlainPayloadConverter) else c
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )
