@@ -70,7 +70,7 @@ class SqliteKeyStore:
             db.executescript(_SCHEMA)
 
     def describe(self) -> str:
-        return f"sqlite:///{self.path}"
+        return f"sqlite://{self.path.resolve()}"  # sqlite:///ABSOLUTE/PATH
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -145,7 +145,9 @@ def open_store(url: str) -> KeyStore:
             from ordersecurity.postgres_key_store import PostgresKeyStore
 
             return PostgresKeyStore(url)
-        return SqliteKeyStore(Path(url.removeprefix("sqlite://")))
+        path = url.removeprefix("sqlite://")
+        # sqlite:///ABS and sqlite:////ABS (SQLAlchemy's spelling) both name /ABS.
+        return SqliteKeyStore(Path("/" + path.lstrip("/") if path.startswith("/") else path))
     except Exception as error:  # the driver's own errors: sqlite3.Error, OSError, psycopg.Error
         where = url.split("@")[-1] if "@" in url else url  # never a password written in the address
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -157,7 +159,7 @@ def store_url_from_environment() -> str | None:
     same directory reads what ``orders dev`` wrote); set but empty, none."""
     value = os.environ.get(STORE_ENV)
     if value is None:
-        return f"sqlite:///{LOCAL_STORE.resolve()}" if LOCAL_STORE.exists() else None
+        return f"sqlite://{LOCAL_STORE.resolve()}" if LOCAL_STORE.exists() else None
     return value.strip() or None
 
 

@@ -72,11 +72,12 @@ async def erase_closed_before(args: argparse.Namespace, orders: OrderClient) -> 
         if args.json:
             print_json([{"order_id": o.order_id, "closed_at": o.closed_at.isoformat()} for o in found])
             return Exit.OK
-        table = Table("order", "closed", title=f"{len(found)} orders closed before {before:%Y-%m-%d}: a dry run")
+        table = Table("order", "closed", title=f"Closed before {before:%Y-%m-%d} (a dry run)", title_justify="left")
         for order in found:
             table.add_row(escape(order.order_id), f"{order.closed_at:%Y-%m-%d %H:%M} UTC")
         console.out.print(table)
-        console.out.print("Nothing was erased. Orders under a legal hold will be refused.")
+        count = "1 order" if len(found) == 1 else f"{len(found)} orders"
+        console.out.print(f"{count}; nothing was erased. An order under a legal hold will be refused.")
         return Exit.OK
     outcome: dict[str, str] = {}
     for order in found:
@@ -92,7 +93,8 @@ async def erase_closed_before(args: argparse.Namespace, orders: OrderClient) -> 
     else:
         for order_id, what in outcome.items():
             console.out.print(escape(f"{order_id}: {what}"), soft_wrap=True)
-        console.out.print(f"{len(found)} orders closed before {before:%Y-%m-%d}.")
+        count = "1 order" if len(found) == 1 else f"{len(found)} orders"
+        console.out.print(f"{count} closed before {before:%Y-%m-%d}.")
     return Exit.OK if all(what.endswith("erased") for what in outcome.values()) else Exit.REJECTED
 
 

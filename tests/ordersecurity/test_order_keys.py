@@ -160,6 +160,7 @@ async def test_a_process_without_the_store_names_what_to_set(store: KeyStore) ->
 
 def test_the_store_url_names_sqlite_or_postgresql(tmp_path: Path) -> None:
     assert isinstance(open_store(f"sqlite:///{tmp_path}/a.sqlite3"), SqliteKeyStore)
+    assert open_store(f"sqlite://{tmp_path}/a.sqlite3").describe() == f"sqlite://{tmp_path}/a.sqlite3"
     assert isinstance(open_store(str(tmp_path / "b.sqlite3")), SqliteKeyStore)
     with pytest.raises(KeyStoreError, match="'mysql' is not a key store"):
         open_store("mysql://db/keys")
