@@ -118,6 +118,7 @@ def activities_for(settings: Settings, email_backend: EmailBackend | None = None
         support.close_support_period,
         certificates.issue_certificate,
         erasure.check_erasable,
+        erasure.check_search_attributes,
         erasure.erase_order_emails,
         erasure.erase_order_documents,
         erasure.redact_stripe_customer,

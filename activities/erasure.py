@@ -24,11 +24,14 @@ from activities.email_ledger import SentLedger
 from activities.stripe_payments import StripeGateway
 from ordersecurity.key_store import ERASURE_RECORD, HOLD_RECORD, KeyStore
 from ordersecurity.order_keys import OrderKeys
-from workflows import names
+from workflows import names, search
 from workflows.activity_refs import ErasureRefs
 from workflows.models import ErasedPart, EraseOrderInput, ErasureRecord, LegalHold
 
 log = logging.getLogger(__name__)
+
+NOT_PERSONAL_ATTRIBUTES = frozenset(key.name for key in search.ALL_KEYS)
+"""Statuses, amounts, dates and the CRM's opaque customer ref (workflows/search.py): no personal data."""
 
 
 def refused(message: str) -> ApplicationError:
@@ -41,6 +44,11 @@ def active_hold(store: KeyStore, order_id: str, today: date) -> LegalHold | None
     holds = store.records(HOLD_RECORD, order_id)
     latest = LegalHold.model_validate_json(holds[-1]) if holds else None
     return latest if latest is not None and latest.until >= today else None
+
+
+def _temporals_own(name: str) -> bool:
+    """Temporal's attributes (patch ids, build ids): the worker's, never the order's data."""
+    return name.startswith("Temporal") or name in ("BuildIds", "BinaryChecksums")
 
 
 class ErasureActivities(ErasureRefs):
@@ -81,6 +89,22 @@ class ErasureActivities(ErasureRefs):
             )
         stored = await asyncio.to_thread(store.fetch, names.workflow_id(order_id))
         return stored is not None  # None: the order predates per-order keys
+
+    @activity.defn(name=names.CHECK_SEARCH_ATTRIBUTES)
+    async def check_search_attributes(self, request: EraseOrderInput) -> ErasedPart:
+        # Temporal indexes search attributes in clear text and cannot change a closed workflow's:
+        # they are kept until retention deletes the order, so they must never hold personal data.
+        described = await activity.client().get_workflow_handle(names.workflow_id(request.order_id)).describe()
+        names_found = sorted(key.name for key, _ in described.typed_search_attributes if not _temporals_own(key.name))
+        unknown = [name for name in names_found if name not in NOT_PERSONAL_ATTRIBUTES]
+        if unknown:
+            detail = (
+                f"NOT erased: {', '.join(unknown)} (not the project's; search attributes of a closed order "
+                "cannot be changed, and go with its history at retention)"
+            )
+        else:
+            detail = f"no personal data to erase ({', '.join(names_found) or 'none set'})"
+        return ErasedPart(place="search attributes", count=0, detail=detail)
 
     @activity.defn(name=names.ERASE_ORDER_EMAILS)
     async def erase_order_emails(self, request: EraseOrderInput) -> list[ErasedPart]:

@@ -110,6 +110,11 @@ class ErasureRefs:
         """True when the order has a key of its own to destroy; ``ErasureRefused`` when it may not be erased."""
         raise ActivityNotImplemented(names.CHECK_ERASABLE)
 
+    @activity.defn(name=names.CHECK_SEARCH_ATTRIBUTES)
+    async def check_search_attributes(self, request: EraseOrderInput) -> ErasedPart:
+        """What the order's search attributes hold; none is personal data, by design (workflows/search.py)."""
+        raise ActivityNotImplemented(names.CHECK_SEARCH_ATTRIBUTES)
+
     @activity.defn(name=names.ERASE_ORDER_EMAILS)
     async def erase_order_emails(self, request: EraseOrderInput) -> list[ErasedPart]:
         raise ActivityNotImplemented(names.ERASE_ORDER_EMAILS)

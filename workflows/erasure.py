@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 
 from workflows import names
 from workflows.activity_refs import ErasureRefs
-from workflows.models import EraseOrderInput, ErasureRecord
+from workflows.models import ErasedPart, EraseOrderInput, ErasureRecord
 
 # Each step is a few file, database or Stripe calls; retried for a day, because an
 # erasure request has a legal deadline (a month) and a store may be down for hours.
@@ -39,7 +39,10 @@ class OrderErasureWorkflow:
     @workflow.run
     async def run(self, request: EraseOrderInput) -> ErasureRecord:
         own_key = await self._step(ErasureRefs.check_erasable, request)
-        parts = [
+        parts: list[ErasedPart] = []
+        if workflow.patched("erasure-checks-search-attributes"):
+            parts.append(await self._step(ErasureRefs.check_search_attributes, request))
+        parts += [
             *await self._step(ErasureRefs.erase_order_emails, request),
             await self._step(ErasureRefs.erase_order_documents, request),
             await self._step(ErasureRefs.redact_stripe_customer, request),

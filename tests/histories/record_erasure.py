@@ -1,6 +1,6 @@
 """Record the erasure workflow's history (``orders erase``) for the replay tests.
 
-    python -m tests.histories.record_erasure
+    python -m tests.histories.record_erasure [NAME]   # default: erasure_completed
 
 A cancelled order, then its erasure on the dev server, down every step: the
 order is given a key of its own in a store (encryption is switched off for
@@ -32,7 +32,7 @@ HERE = Path(__file__).parent
 NAME = "erasure_completed"
 
 
-async def record() -> None:
+async def record(name: str = NAME) -> None:
     from tests.conftest import start_dev_server
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,11 +53,11 @@ async def record() -> None:
                 history = await env.client.get_workflow_handle(names.erasure_workflow_id(order_id)).fetch_history()
         finally:
             await env.shutdown()
-    (HERE / f"{NAME}.json").write_text(history.to_json())
-    print(f"recorded {NAME}: {len(history.events)} events")
+    (HERE / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":
     os.environ[SWITCH_ENV] = "off"  # committed histories are readable JSON, as record.py's
     os.environ["ORDERS_ENCRYPTION_KEYS"] = ""
-    sys.exit(asyncio.run(record()))
+    sys.exit(asyncio.run(record(*sys.argv[1:2])))

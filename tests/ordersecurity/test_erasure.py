@@ -181,6 +181,8 @@ async def test_a_closed_order_is_erased_everywhere_and_only_it(
     record = erasure.record
     assert not erasure.already and record.crypto_shredded
     counts = {part.place: part.count for part in record.parts}
+    [attributes] = [part.detail for part in record.parts if part.place == "search attributes"]
+    assert attributes.startswith("no personal data to erase (") and "OrderStatus" in attributes
     assert counts["outbox"] >= 3 and counts["documents"] >= 1 and counts["Stripe"] == 1 and counts["order key"] == 1
     assert NAME not in record.model_dump_json() and EMAIL not in record.model_dump_json()
 

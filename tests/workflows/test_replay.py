@@ -44,7 +44,10 @@ def test_the_main_paths_have_recorded_histories() -> None:
     }
     main_paths |= {"completed_lean", "continued_as_new", "continued_as_new_first_run"}
     main_paths |= {"continued_with_waiting_signals", "continued_with_waiting_signals_first_run"}
-    assert main_paths | money_paths | {"deadline_extended", "erasure_completed"} <= names
+    assert (
+        main_paths | money_paths | {"deadline_extended", "erasure_completed", "erasure_checks_search_attributes"}
+        <= names
+    )
 
 
 def test_a_history_keeps_each_confirmation_pdf_by_reference_only() -> None:
