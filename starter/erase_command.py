@@ -76,8 +76,7 @@ async def erase_closed_before(args: argparse.Namespace, orders: OrderClient) -> 
         for order in found:
             table.add_row(escape(order.order_id), f"{order.closed_at:%Y-%m-%d %H:%M} UTC")
         console.out.print(table)
-        count = "1 order" if len(found) == 1 else f"{len(found)} orders"
-        console.out.print(f"{count}; nothing was erased. An order under a legal hold will be refused.")
+        console.out.print(f"{_orders(len(found))}; nothing was erased. An order under a legal hold will be refused.")
         return Exit.OK
     outcome: dict[str, str] = {}
     for order in found:
@@ -93,9 +92,12 @@ async def erase_closed_before(args: argparse.Namespace, orders: OrderClient) -> 
     else:
         for order_id, what in outcome.items():
             console.out.print(escape(f"{order_id}: {what}"), soft_wrap=True)
-        count = "1 order" if len(found) == 1 else f"{len(found)} orders"
-        console.out.print(f"{count} closed before {before:%Y-%m-%d}.")
+        console.out.print(f"{_orders(len(found))} closed before {before:%Y-%m-%d}.")
     return Exit.OK if all(what.endswith("erased") for what in outcome.values()) else Exit.REJECTED
+
+
+def _orders(count: int) -> str:
+    return "1 order" if count == 1 else f"{count} orders"
 
 
 def operator(args: argparse.Namespace) -> str:
